@@ -1,0 +1,113 @@
+//! The raw parse tree: one [`Node`] per instruction, before any flag or argument is interpreted.
+//!
+//! This mirrors BuildKit's `parser.Node` closely enough that [`crate::parser::dump`] can render it
+//! in BuildKit's s-expression test format. Typed meaning (what `--mount=` says, which stage a
+//! `--from` names) is given later by [`crate::instructions`].
+
+use serde::Serialize;
+
+/// A 1-based, inclusive range of physical lines, plus the byte columns of the first line that the
+/// keyword occupies (0-based, for carets in error messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct Span {
+    pub start_line: usize,
+    pub end_line: usize,
+}
+
+impl Span {
+    pub fn line(line: usize) -> Self {
+        Span { start_line: line, end_line: line }
+    }
+}
+
+/// Parser directives from the top of the file (`# syntax=`, `# escape=`, `# check=`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Directives {
+    pub syntax: Option<String>,
+    /// The escape token: `\` (default) or `` ` ``.
+    pub escape: char,
+    pub check: Option<String>,
+}
+
+impl Default for Directives {
+    fn default() -> Self {
+        Directives { syntax: None, escape: '\\', check: None }
+    }
+}
+
+/// One argument node of an instruction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arg {
+    /// A plain argument string (a word, a JSON element, or the verbatim rest of the line).
+    Word(String),
+    /// The instruction nested in an `ONBUILD`.
+    Nested(Box<Node>),
+}
+
+/// A heredoc attached to an instruction (`RUN <<EOF`, `COPY <<a <<b /dst/`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Heredoc {
+    /// The delimiter word, without quotes or the leading `<<` / `<<-`.
+    pub name: String,
+    /// File descriptor written before `<<` (`3<<EOF`); 0 when none was given.
+    pub file_descriptor: u32,
+    /// False when the delimiter was quoted (`<<"EOF"`, `<<'EOF'`): no variable expansion then.
+    pub expand: bool,
+    /// True for `<<-`: leading tabs are stripped from each content line.
+    pub chomp: bool,
+    /// The body, each line ending in `\n`, tabs already stripped when `chomp`.
+    pub content: String,
+}
+
+/// One instruction as parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Node {
+    /// The keyword exactly as written (`FROM`, `onBuild`). Compare with `eq_ignore_ascii_case`.
+    pub keyword: String,
+    /// Leading `--flag` words, verbatim after quote removal (e.g. `--from=builder`).
+    pub flags: Vec<String>,
+    /// Argument nodes, see BuildKit's per-instruction rules in the conformance README.
+    pub args: Vec<Arg>,
+    /// For ENV/LABEL: whether args are (key, value, separator) triples (always true for those).
+    /// For RUN/CMD/ENTRYPOINT/SHELL/ADD/COPY/VOLUME/HEALTHCHECK: true when the JSON (exec) form
+    /// was used.
+    pub json: bool,
+    /// The full instruction text after joining continuation lines (keyword included).
+    pub original: String,
+    /// Heredoc bodies that followed this instruction, in order of their `<<` markers.
+    pub heredocs: Vec<Heredoc>,
+    pub span: Span,
+}
+
+impl Node {
+    /// The keyword lower-cased, for matching.
+    pub fn keyword_lower(&self) -> String {
+        self.keyword.to_ascii_lowercase()
+    }
+
+    /// The argument strings, ignoring nested nodes.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.args.iter().filter_map(|a| match a {
+            Arg::Word(w) => Some(w.as_str()),
+            Arg::Nested(_) => None,
+        })
+    }
+}
+
+/// A warning raised while parsing (e.g. an empty continuation line); parsing still succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub message: String,
+    pub span: Span,
+}
+
+/// A whole parsed Dockerfile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ast {
+    pub directives: Directives,
+    pub children: Vec<Node>,
+    pub warnings: Vec<Warning>,
+    /// From the first line of the first instruction to the last line of the last one.
+    pub span: Span,
+}
