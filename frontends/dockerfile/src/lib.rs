@@ -12,5 +12,7 @@
 //!
 //! Errors carry a [`parser::Span`] so the CLI can show the offending line with a caret.
 
+pub mod error;
+pub mod instructions;
 pub mod parser;
 pub mod shell;
