@@ -1,0 +1,178 @@
+//! Serialized forms of a [`Graph`], so a frontend can run as a separate process.
+//!
+//! * JSON: `{"format": "cairn.graph", "version": 1, "graph": {...}}` — the graph with digests as
+//!   `blake3:<hex>` strings and each op an object with one key naming its kind (`{"exec": {...}}`).
+//! * Binary: the ASCII magic `CAIRNG`, a little-endian `u32` version, then the graph as postcard.
+//!
+//! Both loaders check the version and call [`Graph::validate`], which recomputes every digest: a
+//! graph whose ops were edited without re-hashing is rejected rather than trusted.
+
+use crate::{FORMAT_VERSION, Graph, GraphError};
+use serde::{Deserialize, Serialize};
+
+const FORMAT_NAME: &str = "cairn.graph";
+const MAGIC: &[u8; 6] = b"CAIRNG";
+
+#[derive(Serialize, Deserialize)]
+struct Envelope<G> {
+    format: String,
+    version: u32,
+    graph: G,
+}
+
+pub fn to_json(g: &Graph) -> String {
+    let env = Envelope {
+        format: FORMAT_NAME.to_string(),
+        version: FORMAT_VERSION,
+        graph: g,
+    };
+    // Serializing plain data structures with string keys cannot fail.
+    serde_json::to_string_pretty(&env).unwrap_or_default()
+}
+
+pub fn from_json(s: &str) -> Result<Graph, GraphError> {
+    #[derive(Deserialize)]
+    struct Head {
+        format: String,
+        version: u32,
+    }
+    let head: Head = serde_json::from_str(s).map_err(|e| GraphError::Malformed(e.to_string()))?;
+    if head.format != FORMAT_NAME {
+        return Err(GraphError::Malformed(format!(
+            "format is {:?}, expected {FORMAT_NAME:?}",
+            head.format
+        )));
+    }
+    if head.version != FORMAT_VERSION {
+        return Err(GraphError::Version(head.version, FORMAT_VERSION));
+    }
+    let env: Envelope<Graph> =
+        serde_json::from_str(s).map_err(|e| GraphError::Malformed(e.to_string()))?;
+    env.graph.validate()?;
+    Ok(env.graph)
+}
+
+pub fn to_binary(g: &Graph) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    // postcard serialization into a Vec only fails for unsupported serde features, which the graph
+    // types do not use.
+    out.extend(postcard::to_stdvec(g).unwrap_or_default());
+    out
+}
+
+pub fn from_binary(bytes: &[u8]) -> Result<Graph, GraphError> {
+    let rest = bytes
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or_else(|| GraphError::Malformed("missing CAIRNG magic".into()))?;
+    let (ver, body) = rest
+        .split_at_checked(4)
+        .ok_or_else(|| GraphError::Malformed("truncated header".into()))?;
+    let mut v = [0u8; 4];
+    v.copy_from_slice(ver);
+    let version = u32::from_le_bytes(v);
+    if version != FORMAT_VERSION {
+        return Err(GraphError::Version(version, FORMAT_VERSION));
+    }
+    let g: Graph = postcard::from_bytes(body).map_err(|e| GraphError::Malformed(e.to_string()))?;
+    g.validate()?;
+    Ok(g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::*;
+    use crate::{GraphBuilder, ImageConfig, Input, Platform, VertexMeta};
+
+    fn sample() -> Graph {
+        let mut b = GraphBuilder::new();
+        let base = b
+            .add(
+                Op::Source(SourceOp::Image {
+                    reference: "docker.io/library/busybox:latest".into(),
+                    platform: Platform::linux_amd64(),
+                }),
+                vec![],
+                VertexMeta {
+                    description: "FROM busybox".into(),
+                    file: Some("Dockerfile".into()),
+                    lines: Some((1, 1)),
+                    hidden: false,
+                },
+            )
+            .unwrap();
+        let ctx = b
+            .add(
+                Op::Source(SourceOp::Local(LocalSource {
+                    name: "context".into(),
+                    include: vec![],
+                    exclude: vec!["*.md".into()],
+                })),
+                vec![],
+                VertexMeta::default(),
+            )
+            .unwrap();
+        let copy = b
+            .add(
+                Op::File(FileOp {
+                    base: Some(0),
+                    actions: vec![FileAction::Copy(CopyAction {
+                        source: 1,
+                        src: "/src".into(),
+                        dest: "/app/".into(),
+                        follow_symlinks: true,
+                        dir_contents_only: true,
+                        allow_wildcard: true,
+                        allow_empty_wildcard: false,
+                        create_dest_path: true,
+                        owner: Some(Owner::parse("1000:app")),
+                        mode: Some("755".into()),
+                        include: vec![],
+                        exclude: vec![],
+                        unpack_archive: false,
+                        parents: false,
+                    })],
+                }),
+                vec![Input::of(base), Input::of(ctx)],
+                VertexMeta::default(),
+            )
+            .unwrap();
+        let mut image = ImageConfig::default();
+        image.env_set("PATH", "/bin");
+        image.cmd = Some(vec!["sh".into()]);
+        b.finish(Some(Input::of(copy)), Platform::linux_amd64(), image)
+    }
+
+    #[test]
+    fn json_roundtrip() {
+        let g = sample();
+        let s = to_json(&g);
+        assert!(s.contains("\"format\": \"cairn.graph\""));
+        assert_eq!(from_json(&s).unwrap(), g);
+    }
+
+    #[test]
+    fn binary_roundtrip_and_is_smaller() {
+        let g = sample();
+        let bin = to_binary(&g);
+        assert_eq!(from_binary(&bin).unwrap(), g);
+        assert!(bin.len() < to_json(&g).len() / 2);
+    }
+
+    #[test]
+    fn wrong_version_and_tampering_are_rejected() {
+        let g = sample();
+        let s = to_json(&g).replace("\"version\": 1", "\"version\": 99");
+        assert!(matches!(from_json(&s), Err(GraphError::Version(99, 1))));
+        let s = to_json(&g).replace("/app/", "/other/");
+        assert!(matches!(
+            from_json(&s),
+            Err(GraphError::DigestMismatch { .. })
+        ));
+        let mut bin = to_binary(&g);
+        bin.truncate(bin.len() / 2);
+        assert!(from_binary(&bin).is_err());
+        assert!(from_binary(b"nope").is_err());
+    }
+}

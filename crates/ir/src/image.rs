@@ -1,0 +1,137 @@
+//! The image configuration a build produces: what `docker inspect` shows under `Config`, plus
+//! history. Kept out of vertex digests: it describes the result, it does not change its files.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    pub fn linux_amd64() -> Self {
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        }
+    }
+
+    /// Parse `os/arch[/variant]`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut parts = s.split('/');
+        let os = parts.next().filter(|p| !p.is_empty())?;
+        let architecture = parts.next().filter(|p| !p.is_empty())?;
+        let variant = parts.next().map(str::to_string);
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Platform {
+            os: os.to_string(),
+            architecture: architecture.to_string(),
+            variant,
+        })
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct HealthConfig {
+    /// `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", command]`, as in the Docker config.
+    pub test: Vec<String>,
+    /// Durations in nanoseconds; 0 means "inherit the default".
+    pub interval: u64,
+    pub timeout: u64,
+    pub start_period: u64,
+    pub start_interval: u64,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct History {
+    pub created_by: String,
+    pub comment: Option<String>,
+    /// True when the step produced no layer (ENV, LABEL, CMD...).
+    pub empty_layer: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ImageConfig {
+    pub user: Option<String>,
+    pub exposed_ports: Vec<String>,
+    /// `KEY=value`, in definition order, one entry per key.
+    pub env: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub volumes: Vec<String>,
+    pub working_dir: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: Option<String>,
+    pub healthcheck: Option<HealthConfig>,
+    pub shell: Option<Vec<String>>,
+    pub on_build: Vec<String>,
+    /// Set when CMD/ENTRYPOINT were given in shell form on Windows-style images; kept for parity.
+    pub args_escaped: bool,
+    pub history: Vec<History>,
+}
+
+impl ImageConfig {
+    /// The value of `key` in `env`, if set.
+    pub fn env_get(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    /// Set `key=value`, replacing an existing entry in place.
+    pub fn env_set(&mut self, key: &str, value: &str) {
+        let entry = format!("{key}={value}");
+        match self
+            .env
+            .iter_mut()
+            .find(|kv| kv.split_once('=').map(|(k, _)| k) == Some(key))
+        {
+            Some(slot) => *slot = entry,
+            None => self.env.push(entry),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_set_replaces_in_place() {
+        let mut c = ImageConfig::default();
+        c.env_set("A", "1");
+        c.env_set("B", "2");
+        c.env_set("A", "3");
+        assert_eq!(c.env, vec!["A=3", "B=2"]);
+        assert_eq!(c.env_get("A"), Some("3"));
+        assert_eq!(c.env_get("C"), None);
+    }
+
+    #[test]
+    fn platform_parse() {
+        assert_eq!(
+            Platform::parse("linux/arm64/v8")
+                .map(|p| p.to_string())
+                .as_deref(),
+            Some("linux/arm64/v8")
+        );
+        assert_eq!(Platform::parse("linux"), None);
+    }
+}

@@ -1,0 +1,270 @@
+//! The four kinds of operation a vertex can perform.
+//!
+//! Inputs are referred to by index into the vertex's `inputs` list (as in LLB), so an op on its
+//! own says *what* to do and the edges say *on what*. Paths are absolute inside the state they
+//! apply to. User and group names stay unresolved (`"app"`): they are looked up in the state's
+//! `/etc/passwd` at execution time, exactly as `docker build` does.
+
+use serde::{Deserialize, Serialize};
+
+/// Index into [`crate::Vertex::inputs`].
+pub type InputIndex = u32;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Source(SourceOp),
+    Exec(ExecOp),
+    File(FileOp),
+    Merge(MergeOp),
+}
+
+impl Op {
+    /// A short lower-case name of the op kind (`source`, `exec`, `file`, `merge`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Source(_) => "source",
+            Op::Exec(_) => "exec",
+            Op::File(_) => "file",
+            Op::Merge(_) => "merge",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Source
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceOp {
+    /// A container image. `reference` is normalized (`docker.io/library/alpine:3.20`); when the
+    /// image was resolved, `reference` carries the manifest digest (`...@sha256:...`).
+    Image {
+        reference: String,
+        platform: crate::Platform,
+    },
+    /// Files from the client side, e.g. the Dockerfile build context.
+    Local(LocalSource),
+    /// A file fetched over HTTP(S) (`ADD https://...`).
+    Http {
+        url: String,
+        checksum: Option<String>,
+        filename: Option<String>,
+    },
+    /// A git repository (`ADD https://github.com/x/y.git#ref:subdir`).
+    Git {
+        remote: String,
+        reference: Option<String>,
+        subdir: Option<String>,
+        keep_git_dir: bool,
+    },
+}
+
+/// A local directory made available to the build. `include` / `exclude` are .dockerignore-style
+/// patterns; only matching files are ever read or hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalSource {
+    /// Name of the local directory as the client knows it (`context`, `dockerfile`).
+    pub name: String,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exec
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecOp {
+    pub args: Vec<String>,
+    /// `KEY=value`, in order; later entries win.
+    pub env: Vec<String>,
+    pub cwd: String,
+    /// `name`, `uid`, `name:group` or `uid:gid`; empty means root.
+    pub user: String,
+    pub hostname: Option<String>,
+    pub network: NetworkMode,
+    pub security: SecurityMode,
+    pub mounts: Vec<Mount>,
+    /// Proxy variables (`HTTP_PROXY`, ...) given as build args without being declared. They reach
+    /// the process but are deliberately left out of the digest, as BuildKit does.
+    pub proxy_env: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    #[default]
+    Default,
+    None,
+    Host,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityMode {
+    #[default]
+    Sandbox,
+    Insecure,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// Absolute path inside the container; `/` is the root filesystem (always mount 0).
+    pub target: String,
+    /// The input providing the content; `None` means an empty directory (scratch).
+    pub input: Option<InputIndex>,
+    /// Sub-path of the input to mount.
+    pub selector: String,
+    pub readonly: bool,
+    pub kind: MountKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MountKind {
+    /// The root filesystem; its changes are the op's output.
+    Rootfs,
+    /// A bind of an input's files; writes are discarded.
+    Bind,
+    /// A persistent cache directory, shared across builds by `id`. Never part of a layer.
+    Cache {
+        id: String,
+        sharing: CacheSharing,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    },
+    Tmpfs {
+        size: Option<u64>,
+    },
+    /// A secret file (or env var) supplied by the client; its *content* is never in the graph.
+    Secret {
+        id: String,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        env: Option<String>,
+    },
+    Ssh {
+        id: String,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheSharing {
+    #[default]
+    Shared,
+    Private,
+    Locked,
+}
+
+// ---------------------------------------------------------------------------------------------
+// File
+
+/// A chain of file actions applied in order to `base` (or to an empty directory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileOp {
+    pub base: Option<InputIndex>,
+    pub actions: Vec<FileAction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileAction {
+    Copy(CopyAction),
+    Mkdir {
+        path: String,
+        mode: u32,
+        make_parents: bool,
+        owner: Option<Owner>,
+    },
+    Mkfile {
+        path: String,
+        mode: u32,
+        data: Vec<u8>,
+        owner: Option<Owner>,
+    },
+    Rm {
+        path: String,
+        allow_not_found: bool,
+        allow_wildcard: bool,
+    },
+    Symlink {
+        target: String,
+        link: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyAction {
+    pub source: InputIndex,
+    /// Path (or wildcard pattern) inside the source input.
+    pub src: String,
+    pub dest: String,
+    pub follow_symlinks: bool,
+    /// Copy a directory's contents rather than the directory itself.
+    pub dir_contents_only: bool,
+    pub allow_wildcard: bool,
+    pub allow_empty_wildcard: bool,
+    pub create_dest_path: bool,
+    /// When set, replaces the source files' ownership.
+    pub owner: Option<Owner>,
+    /// When set, replaces the source files' mode: octal bits or a symbolic form (`u+x`).
+    pub mode: Option<String>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Unpack a recognised local archive (`ADD foo.tar.gz /`) instead of copying it.
+    pub unpack_archive: bool,
+    /// Keep the source's parent directories under `dest` (`COPY --parents`).
+    pub parents: bool,
+}
+
+/// A user and optional group, each a number or a name to resolve in the target's /etc files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub user: IdOrName,
+    pub group: Option<IdOrName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdOrName {
+    Id(u32),
+    Name(String),
+}
+
+impl Owner {
+    /// Parse `user[:group]` as written in `--chown`.
+    pub fn parse(s: &str) -> Self {
+        let part = |p: &str| match p.parse::<u32>() {
+            Ok(id) => IdOrName::Id(id),
+            Err(_) => IdOrName::Name(p.to_string()),
+        };
+        match s.split_once(':') {
+            Some((u, g)) => Owner {
+                user: part(u),
+                group: Some(part(g)),
+            },
+            None => Owner {
+                user: part(s),
+                group: None,
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merge
+
+/// Stack the inputs in order, later ones on top (like layers). Each input's diff is independent of
+/// what is below it, which is what lets `COPY --link` layers be reused on any base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeOp {
+    pub inputs: Vec<InputIndex>,
+}
