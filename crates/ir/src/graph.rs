@@ -102,10 +102,8 @@ impl Graph {
                 return Err(GraphError::Duplicate(v.digest));
             }
         }
-        if let Some(r) = &self.result {
-            if !seen.contains(&r.vertex) {
-                return Err(GraphError::UnknownInput(r.vertex));
-            }
+        if let Some(r) = self.result.filter(|r| !seen.contains(&r.vertex)) {
+            return Err(GraphError::UnknownInput(r.vertex));
         }
         Ok(())
     }
@@ -199,10 +197,10 @@ impl GraphBuilder {
         let mut keep = HashSet::new();
         let mut stack: Vec<Digest> = result.iter().map(|r| r.vertex).collect();
         while let Some(d) = stack.pop() {
-            if keep.insert(d) {
-                if let Some(&i) = self.index.get(&d) {
-                    stack.extend(self.vertices[i].inputs.iter().map(|x| x.vertex));
-                }
+            if keep.insert(d)
+                && let Some(&i) = self.index.get(&d)
+            {
+                stack.extend(self.vertices[i].inputs.iter().map(|x| x.vertex));
             }
         }
         let vertices: Vec<Vertex> = self
