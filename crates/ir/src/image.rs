@@ -82,6 +82,8 @@ pub struct ImageConfig {
     pub healthcheck: Option<HealthConfig>,
     pub shell: Option<Vec<String>>,
     pub on_build: Vec<String>,
+    /// `MAINTAINER` (the image's `author` field).
+    pub author: Option<String>,
     /// Set when CMD/ENTRYPOINT were given in shell form on Windows-style images; kept for parity.
     pub args_escaped: bool,
     pub history: Vec<History>,

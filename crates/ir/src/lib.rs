@@ -28,11 +28,13 @@ pub mod format;
 mod graph;
 pub mod image;
 pub mod op;
+pub mod reference;
 
 pub use digest::{Digest, DigestParseError};
 pub use graph::{Graph, GraphBuilder, GraphError, Input, Vertex, VertexMeta};
 pub use image::{ImageConfig, Platform};
 pub use op::*;
+pub use reference::{Reference, ReferenceError};
 
 /// Version of the JSON / binary graph format. Bump on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
