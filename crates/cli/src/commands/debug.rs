@@ -1,0 +1,39 @@
+//! `cairn debug parse`: the raw parse tree of a Dockerfile, as BuildKit's s-expression test dump
+//! (for conformance checks) or as JSON.
+
+use crate::diagnostics::SourceError;
+use anyhow::Context;
+use clap::{Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum DebugCommand {
+    /// Parse a Dockerfile and print its parse tree.
+    Parse {
+        #[arg(long, value_enum, default_value_t = ParseFormat::Dump)]
+        format: ParseFormat,
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ParseFormat {
+    /// BuildKit's parser test `result` format.
+    Dump,
+    Json,
+}
+
+pub fn run(cmd: DebugCommand) -> anyhow::Result<()> {
+    match cmd {
+        DebugCommand::Parse { format, file } => {
+            let text = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let ast = cairn_dockerfile::parser::parse(&text)
+                .map_err(|error| SourceError { file: file.display().to_string(), source_text: text.clone(), error })?;
+            match format {
+                ParseFormat::Dump => println!("{}", cairn_dockerfile::parser::dump(&ast).trim()),
+                ParseFormat::Json => println!("{}", serde_json::to_string_pretty(&ast)?),
+            }
+            Ok(())
+        }
+    }
+}

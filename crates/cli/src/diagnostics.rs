@@ -1,0 +1,52 @@
+//! Rendering errors for humans: `error: ...`, then for Dockerfile errors the file, line and
+//! column, the offending line with a caret under the problem, and a suggested fix.
+
+use cairn_dockerfile::error::Error as FrontendError;
+
+/// A frontend error together with the file it is about, so it can be shown in context.
+#[derive(Debug)]
+pub struct SourceError {
+    pub file: String,
+    pub source_text: Vec<u8>,
+    pub error: FrontendError,
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&render(&self.file, &self.source_text, &self.error))
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// Render a frontend error against its source text.
+pub fn render(file: &str, text: &[u8], e: &FrontendError) -> String {
+    let mut out = format!("{}\n", e.message);
+    let line_no = e.span.start_line;
+    if line_no == 0 {
+        out.push_str(&format!(" --> {file}\n"));
+    } else {
+        let text = String::from_utf8_lossy(text);
+        let line = text.lines().nth(line_no - 1).unwrap_or("");
+        let col = e.column.unwrap_or_else(|| line.len() - line.trim_start().len());
+        let width = line_no.to_string().len();
+        let pad = " ".repeat(width);
+        out.push_str(&format!("{pad}--> {file}:{line_no}:{}\n", col + 1));
+        out.push_str(&format!("{pad} |\n"));
+        out.push_str(&format!("{line_no} | {line}\n"));
+        let caret_len = line.get(col..).map_or(1, |rest| rest.split_whitespace().next().map_or(1, |w| w.chars().count().max(1)));
+        let lead: String = line.get(..col).unwrap_or("").chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+        out.push_str(&format!("{pad} | {lead}{}\n", "^".repeat(caret_len)));
+    }
+    if let Some(help) = &e.help {
+        out.push_str(&format!("  = help: {help}\n"));
+    }
+    out.trim_end().to_string()
+}
+
+pub fn print_error(e: &anyhow::Error) {
+    eprintln!("error: {e}");
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}

@@ -1,0 +1,73 @@
+//! Bad input gets a clear error naming the file, line and cause, with a caret and a hint; never a
+//! panic.
+
+use crate::util::{cairn, context};
+
+fn plan_error(dockerfile: &str, args: &[&str]) -> String {
+    let dir = context(&[("Dockerfile", dockerfile)]);
+    let out = cairn().arg("plan").args(args).arg(dir.path()).output().expect("run cairn");
+    assert!(!out.status.success(), "expected failure for:\n{dockerfile}");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn unknown_instruction_suggests_the_right_one() {
+    let e = plan_error("FROM busybox\nCOPPY . /app\n", &[]);
+    assert!(e.contains("COPPY"), "{e}");
+    assert!(e.contains("Dockerfile:2:1"), "{e}");
+    assert!(e.contains("2 | COPPY . /app"), "{e}");
+    assert!(e.contains("^^^^^"), "{e}");
+    assert!(e.contains("help: did you mean COPY"), "{e}");
+}
+
+#[test]
+fn unknown_stage_in_from_flag_is_named() {
+    let e = plan_error("FROM busybox AS builder\nRUN true\nFROM busybox\nCOPY --from=buidler /x /x\n", &[]);
+    assert!(e.contains("buidler"), "{e}");
+    assert!(e.contains("Dockerfile:4"), "{e}");
+    assert!(e.contains("builder"), "should suggest the stage: {e}");
+}
+
+#[test]
+fn bad_flag_suggests_the_right_one() {
+    let e = plan_error("FROM busybox\nCOPY --form=x /a /b\n", &[]);
+    assert!(e.contains("--form"), "{e}");
+    assert!(e.contains("Dockerfile:2"), "{e}");
+    assert!(e.contains("--from"), "{e}");
+}
+
+#[test]
+fn unknown_target_is_reported_with_the_stage_names() {
+    let e = plan_error("FROM busybox AS build\nRUN true\n", &["--target", "biuld"]);
+    assert!(e.contains("biuld"), "{e}");
+    assert!(e.contains("build"), "{e}");
+}
+
+#[test]
+fn stage_cycle_is_an_error() {
+    let e = plan_error("FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /y /y\n", &[]);
+    assert!(e.contains("circular"), "{e}");
+}
+
+#[test]
+fn copy_outside_the_context_is_refused() {
+    let e = plan_error("FROM busybox\nCOPY ../secret /x\n", &[]);
+    assert!(e.contains("outside the build context"), "{e}");
+    assert!(e.contains("Dockerfile:2"), "{e}");
+}
+
+#[test]
+fn missing_dockerfile_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = cairn().arg("plan").arg(dir.path()).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read Dockerfile"));
+}
+
+#[test]
+fn empty_dockerfile_is_an_error() {
+    let e = plan_error("# only a comment\n", &[]);
+    assert!(e.to_lowercase().contains("instruction") || e.to_lowercase().contains("empty"), "{e}");
+}

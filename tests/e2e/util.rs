@@ -1,0 +1,52 @@
+//! Helpers shared by the end-to-end tests.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+pub fn cairn() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// BuildKit's conformance data, or `None` (after a loud warning) on a machine without it.
+/// Under `CI=true` a missing directory fails the test.
+pub fn conformance_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("CAIRN_CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/conformance/buildkit"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("conformance data not found at {} (CI=true requires it)", dir.display());
+    }
+    eprintln!(
+        "\n!!! CONFORMANCE DATA NOT FOUND at {} — these checks did NOT run. \
+         Set CAIRN_CONFORMANCE_DIR to BuildKit's test data. !!!\n",
+        dir.display()
+    );
+    None
+}
+
+/// Run `cairn plan --format json` and load the graph.
+pub fn plan_graph(context: &Path, args: &[&str]) -> cairn_ir::Graph {
+    let out = cairn().arg("plan").arg("--format=json").args(args).arg(context).output().expect("run cairn");
+    assert!(out.status.success(), "cairn plan failed: {}", String::from_utf8_lossy(&out.stderr));
+    cairn_ir::format::from_json(&String::from_utf8_lossy(&out.stdout)).expect("valid graph json")
+}
+
+/// Write files into a fresh temporary directory.
+pub fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, content) in files {
+        let p = dir.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(p, content).expect("write");
+    }
+    dir
+}
