@@ -16,7 +16,10 @@ pub struct Span {
 
 impl Span {
     pub fn line(line: usize) -> Self {
-        Span { start_line: line, end_line: line }
+        Span {
+            start_line: line,
+            end_line: line,
+        }
     }
 }
 
@@ -31,7 +34,11 @@ pub struct Directives {
 
 impl Default for Directives {
     fn default() -> Self {
-        Directives { syntax: None, escape: '\\', check: None }
+        Directives {
+            syntax: None,
+            escape: '\\',
+            check: None,
+        }
     }
 }
 
@@ -40,6 +47,10 @@ impl Default for Directives {
 #[serde(rename_all = "snake_case")]
 pub enum Arg {
     /// A plain argument string (a word, a JSON element, or the verbatim rest of the line).
+    ///
+    /// Input that is not valid UTF-8 is carried losslessly: each invalid byte is one char in
+    /// U+10FF80..=U+10FFFF (see [`crate::parser::raw_bytes`], which gives back the exact bytes,
+    /// e.g. for a `RUN` command line). Valid UTF-8 input never produces such chars.
     Word(String),
     /// The instruction nested in an `ONBUILD`.
     Nested(Box<Node>),
@@ -56,8 +67,19 @@ pub struct Heredoc {
     pub expand: bool,
     /// True for `<<-`: leading tabs are stripped from each content line.
     pub chomp: bool,
-    /// The body, each line ending in `\n`, tabs already stripped when `chomp`.
+    /// The body, each line ending in `\n` (a CRLF file keeps its `\r\n`, as BuildKit does), tabs
+    /// already stripped when `chomp`. Non-UTF-8 bytes are encoded as for [`Arg::Word`].
     pub content: String,
+}
+
+impl Arg {
+    /// The string of a [`Arg::Word`], `None` for a nested node.
+    pub fn as_word(&self) -> Option<&str> {
+        match self {
+            Arg::Word(w) => Some(w),
+            Arg::Nested(_) => None,
+        }
+    }
 }
 
 /// One instruction as parsed.
@@ -75,8 +97,12 @@ pub struct Node {
     pub json: bool,
     /// The full instruction text after joining continuation lines (keyword included).
     pub original: String,
-    /// Heredoc bodies that followed this instruction, in order of their `<<` markers.
+    /// Heredoc bodies that followed this instruction, in order of their `<<` markers (the markers
+    /// themselves stay in `args` as written). For `ONBUILD RUN <<EOF` they are on the ONBUILD
+    /// node, as in BuildKit.
     pub heredocs: Vec<Heredoc>,
+    /// Lines covered: the keyword line through the last continuation line (comment/blank lines
+    /// inside included) or the last heredoc terminator. A nested ONBUILD node shares its parent's.
     pub span: Span,
 }
 

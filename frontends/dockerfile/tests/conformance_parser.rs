@@ -1,0 +1,129 @@
+//! BuildKit parser conformance: the `parser/` cases of the shared conformance data (see its
+//! README §1–3). The data lives outside the repository; point `CAIRN_CONFORMANCE_DIR` at it to
+//! override the default `<workspace>/../shared/conformance/buildkit`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use cairn_dockerfile::parser::{dump, parse};
+
+/// The conformance root, or `None` (after a loud warning) when it is missing outside CI.
+fn data_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("CAIRN_CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/buildkit")
+        });
+    if dir.join("parser").is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "conformance data not found at {} (CI=true, so this is a failure)",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "\n!!!!!!!!!!\nCONFORMANCE DATA NOT FOUND at {}: these checks did NOT run.\n\
+         Set CAIRN_CONFORMANCE_DIR to the buildkit conformance directory.\n!!!!!!!!!!\n",
+        dir.display()
+    );
+    None
+}
+
+fn cases(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn positive_cases_dump_like_buildkit() {
+    let Some(root) = data_dir() else { return };
+    let cases = cases(&root.join("parser/testfiles"));
+    assert_eq!(cases.len(), 33, "expected 33 positive cases");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let input = fs::read(case.join("Dockerfile")).expect("Dockerfile");
+        let expected = fs::read(case.join("result")).expect("result");
+        match parse(&input) {
+            Ok(ast) => {
+                let got = dump(&ast).trim().to_string() + "\n";
+                if got.as_bytes() != expected.as_slice() {
+                    failures.push(format!(
+                        "{name}: dump differs\n--- expected\n{}--- got\n{got}",
+                        String::from_utf8_lossy(&expected)
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!("{name}: parse failed: {e}")),
+        }
+    }
+    eprintln!(
+        "parser testfiles: {}/{} passed",
+        cases.len() - failures.len(),
+        cases.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failing case(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn negative_cases_are_rejected() {
+    let Some(root) = data_dir() else { return };
+    let cases = cases(&root.join("parser/testfiles-negative"));
+    assert_eq!(cases.len(), 4, "expected 4 negative cases");
+    for case in &cases {
+        let input = fs::read(case.join("Dockerfile")).expect("Dockerfile");
+        match parse(&input) {
+            Ok(ast) => panic!("{} parsed but must fail: {}", case.display(), dump(&ast)),
+            Err(e) => assert!(
+                e.span.start_line >= 1,
+                "{}: error names no line: {e:?}",
+                case.display()
+            ),
+        }
+    }
+    eprintln!(
+        "parser testfiles-negative: {}/{} rejected",
+        cases.len(),
+        cases.len()
+    );
+}
+
+#[test]
+fn line_numbers_match_expected_lines() {
+    let Some(root) = data_dir() else { return };
+    let dir = root.join("parser/testfile-line");
+    let input = fs::read(dir.join("Dockerfile")).expect("Dockerfile");
+    let expected = fs::read_to_string(dir.join("expected-lines")).expect("expected-lines");
+    let ast = parse(&input).expect("testfile-line parses");
+    let mut got = format!(
+        "root {} {}\nchildren {}\n",
+        ast.span.start_line,
+        ast.span.end_line,
+        ast.children.len()
+    );
+    for (i, child) in ast.children.iter().enumerate() {
+        got.push_str(&format!(
+            "child {} {} {}\n",
+            i + 1,
+            child.span.start_line,
+            child.span.end_line
+        ));
+    }
+    assert_eq!(got.trim(), expected.trim());
+}
