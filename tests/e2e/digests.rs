@@ -26,7 +26,12 @@ COPY b.txt /b.txt
 ";
 
 fn files(dockerfile: &str) -> Vec<(&str, &str)> {
-    vec![("Dockerfile", dockerfile), ("a.txt", "A"), ("b.txt", "B"), ("c.txt", "C")]
+    vec![
+        ("Dockerfile", dockerfile),
+        ("a.txt", "A"),
+        ("b.txt", "B"),
+        ("c.txt", "C"),
+    ]
 }
 
 /// Digest by vertex description, with the `[stage n/m]` prefix's counters and lines ignored.
@@ -34,9 +39,20 @@ fn by_description(g: &Graph) -> BTreeMap<String, Digest> {
     g.vertices
         .iter()
         .map(|v| {
-            let d = g.meta.get(&v.digest).map(|m| m.description.clone()).unwrap_or_default();
+            let d = g
+                .meta
+                .get(&v.digest)
+                .map(|m| m.description.clone())
+                .unwrap_or_default();
             let key = match d.split_once("] ") {
-                Some((prefix, rest)) => format!("{} {rest}", prefix.split(' ').next().unwrap_or("")),
+                Some((prefix, rest)) => format!(
+                    "{} {rest}",
+                    prefix
+                        .trim_start_matches('[')
+                        .split(' ')
+                        .next()
+                        .unwrap_or("")
+                ),
                 None => d,
             };
             (key, v.digest)
@@ -74,13 +90,28 @@ fn same_dockerfile_same_digests_across_runs_and_paths() {
 #[test]
 fn comments_blank_lines_and_unused_stages_change_nothing() {
     let g = plan_graph(context(&files(BASE)).path(), &[]);
-    let mut named = BASE.replacen("FROM busybox\nCOPY --from=a", "FROM busybox AS final\nCOPY --from=a", 1);
+    let mut named = BASE.replacen(
+        "FROM busybox\nCOPY --from=a",
+        "FROM busybox AS final\nCOPY --from=a",
+        1,
+    );
     let g_named = plan_graph(context(&files(&named)).path(), &[]);
-    assert_eq!(digests(&g), digests(&g_named), "naming the final stage changes nothing");
-    named = format!("# comment\n\n{}", named.replace("RUN echo b", "# a comment\n\nRUN echo b"));
+    assert_eq!(
+        digests(&g),
+        digests(&g_named),
+        "naming the final stage changes nothing"
+    );
+    named = format!(
+        "# comment\n\n{}",
+        named.replace("RUN echo b", "# a comment\n\nRUN echo b")
+    );
     named.push_str("\nFROM busybox AS another-unused\nRUN false\n");
     let g3 = plan_graph(context(&files(&named)).path(), &["--target=final"]);
-    assert_eq!(digests(&g), digests(&g3), "comments, blank lines and an unused stage change no digest");
+    assert_eq!(
+        digests(&g),
+        digests(&g3),
+        "comments, blank lines and an unused stage change no digest"
+    );
     assert_eq!(g.result, g3.result);
     // An unused stage is not in the graph at all.
     assert!(!by_description(&g).keys().any(|k| k.contains("never")));
@@ -97,11 +128,17 @@ fn changing_an_instruction_changes_exactly_its_downstream() {
 #[test]
 fn changing_a_used_build_arg_changes_exactly_its_downstream() {
     let g = plan_graph(context(&files(BASE)).path(), &[]);
-    let g2 = plan_graph(context(&files(BASE)).path(), &["--build-arg", "FLAVOR=spicy"]);
+    let g2 = plan_graph(
+        context(&files(BASE)).path(),
+        &["--build-arg", "FLAVOR=spicy"],
+    );
     // The ARG is first used by the first RUN after its declaration.
     assert_changed_exactly_downstream(&g, &g2, "b RUN echo b > /b");
     // Passing the default value explicitly changes nothing.
-    let g3 = plan_graph(context(&files(BASE)).path(), &["--build-arg", "FLAVOR=plain"]);
+    let g3 = plan_graph(
+        context(&files(BASE)).path(),
+        &["--build-arg", "FLAVOR=plain"],
+    );
     assert_eq!(digests(&g), digests(&g3));
 }
 
@@ -125,16 +162,24 @@ fn dockerignore_changes_only_context_users() {
     for key in ["b RUN echo b > /b", "a RUN echo a > /a"] {
         assert_eq!(before.get(key), after.get(key), "{key}");
     }
-    assert_ne!(before.get("a COPY a.txt /a.txt"), after.get("a COPY a.txt /a.txt"));
+    assert_ne!(
+        before.get("a COPY a.txt /a.txt"),
+        after.get("a COPY a.txt /a.txt")
+    );
 }
 
 /// `g2` differs from `g` exactly in the vertex described by `first_changed` and what depends on it.
 fn assert_changed_exactly_downstream(g: &Graph, g2: &Graph, first_changed: &str) {
     let before = by_description(g);
     let after = by_description(g2);
-    let root = *before.get(first_changed).unwrap_or_else(|| panic!("no vertex {first_changed:?} in {:?}", before.keys()));
+    let root = *before
+        .get(first_changed)
+        .unwrap_or_else(|| panic!("no vertex {first_changed:?} in {:?}", before.keys()));
     let expected_changed = downstream(g, &HashSet::from([root]));
-    assert!(expected_changed.len() > 1, "test should exercise a real downstream");
+    assert!(
+        expected_changed.len() > 1,
+        "test should exercise a real downstream"
+    );
     let names: BTreeMap<Digest, &String> = before.iter().map(|(k, d)| (*d, k)).collect();
     for (desc, d) in &before {
         // Descriptions of changed instructions differ; compare by position instead.
@@ -142,7 +187,11 @@ fn assert_changed_exactly_downstream(g: &Graph, g2: &Graph, first_changed: &str)
         if expected_changed.contains(d) {
             assert!(!still_there, "{desc} should have changed");
         } else {
-            assert!(still_there, "{desc} should not have changed (digest {})", names[d]);
+            assert!(
+                still_there,
+                "{desc} should not have changed (digest {})",
+                names[d]
+            );
         }
     }
     assert_ne!(g.result, g2.result);

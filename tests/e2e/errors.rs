@@ -5,7 +5,12 @@ use crate::util::{cairn, context};
 
 fn plan_error(dockerfile: &str, args: &[&str]) -> String {
     let dir = context(&[("Dockerfile", dockerfile)]);
-    let out = cairn().arg("plan").args(args).arg(dir.path()).output().expect("run cairn");
+    let out = cairn()
+        .arg("plan")
+        .args(args)
+        .arg(dir.path())
+        .output()
+        .expect("run cairn");
     assert!(!out.status.success(), "expected failure for:\n{dockerfile}");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -24,7 +29,10 @@ fn unknown_instruction_suggests_the_right_one() {
 
 #[test]
 fn unknown_stage_in_from_flag_is_named() {
-    let e = plan_error("FROM busybox AS builder\nRUN true\nFROM busybox\nCOPY --from=buidler /x /x\n", &[]);
+    let e = plan_error(
+        "FROM busybox AS builder\nRUN true\nFROM busybox\nCOPY --from=buidler /x /x\n",
+        &[],
+    );
     assert!(e.contains("buidler"), "{e}");
     assert!(e.contains("Dockerfile:4"), "{e}");
     assert!(e.contains("builder"), "should suggest the stage: {e}");
@@ -47,7 +55,10 @@ fn unknown_target_is_reported_with_the_stage_names() {
 
 #[test]
 fn stage_cycle_is_an_error() {
-    let e = plan_error("FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /y /y\n", &[]);
+    let e = plan_error(
+        "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /y /y\n",
+        &[],
+    );
     assert!(e.contains("circular"), "{e}");
 }
 
@@ -69,5 +80,8 @@ fn missing_dockerfile_is_a_clear_error() {
 #[test]
 fn empty_dockerfile_is_an_error() {
     let e = plan_error("# only a comment\n", &[]);
-    assert!(e.to_lowercase().contains("instruction") || e.to_lowercase().contains("empty"), "{e}");
+    assert!(
+        e.to_lowercase().contains("instruction") || e.to_lowercase().contains("empty"),
+        "{e}"
+    );
 }

@@ -21,7 +21,10 @@ pub fn conformance_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("conformance data not found at {} (CI=true requires it)", dir.display());
+        panic!(
+            "conformance data not found at {} (CI=true requires it)",
+            dir.display()
+        );
     }
     eprintln!(
         "\n!!! CONFORMANCE DATA NOT FOUND at {} — these checks did NOT run. \
@@ -33,8 +36,18 @@ pub fn conformance_dir() -> Option<PathBuf> {
 
 /// Run `cairn plan --format json` and load the graph.
 pub fn plan_graph(context: &Path, args: &[&str]) -> cairn_ir::Graph {
-    let out = cairn().arg("plan").arg("--format=json").args(args).arg(context).output().expect("run cairn");
-    assert!(out.status.success(), "cairn plan failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cairn()
+        .arg("plan")
+        .arg("--format=json")
+        .args(args)
+        .arg(context)
+        .output()
+        .expect("run cairn");
+    assert!(
+        out.status.success(),
+        "cairn plan failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     cairn_ir::format::from_json(&String::from_utf8_lossy(&out.stdout)).expect("valid graph json")
 }
 

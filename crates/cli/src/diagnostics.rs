@@ -28,14 +28,25 @@ pub fn render(file: &str, text: &[u8], e: &FrontendError) -> String {
     } else {
         let text = String::from_utf8_lossy(text);
         let line = text.lines().nth(line_no - 1).unwrap_or("");
-        let col = e.column.unwrap_or_else(|| line.len() - line.trim_start().len());
+        let col = e
+            .column
+            .unwrap_or_else(|| line.len() - line.trim_start().len());
         let width = line_no.to_string().len();
         let pad = " ".repeat(width);
         out.push_str(&format!("{pad}--> {file}:{line_no}:{}\n", col + 1));
         out.push_str(&format!("{pad} |\n"));
         out.push_str(&format!("{line_no} | {line}\n"));
-        let caret_len = line.get(col..).map_or(1, |rest| rest.split_whitespace().next().map_or(1, |w| w.chars().count().max(1)));
-        let lead: String = line.get(..col).unwrap_or("").chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+        let caret_len = line.get(col..).map_or(1, |rest| {
+            rest.split_whitespace()
+                .next()
+                .map_or(1, |w| w.chars().count().max(1))
+        });
+        let lead: String = line
+            .get(..col)
+            .unwrap_or("")
+            .chars()
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
         out.push_str(&format!("{pad} | {lead}{}\n", "^".repeat(caret_len)));
     }
     if let Some(help) = &e.help {

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "cairn", version, about = "A fast, daemonless, BuildKit-compatible image builder")]
+#[command(
+    name = "cairn",
+    version,
+    about = "A fast, daemonless, BuildKit-compatible image builder"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -14,5 +14,6 @@
 
 pub mod error;
 pub mod instructions;
+pub mod lower;
 pub mod parser;
 pub mod shell;

@@ -26,9 +26,13 @@ pub enum ParseFormat {
 pub fn run(cmd: DebugCommand) -> anyhow::Result<()> {
     match cmd {
         DebugCommand::Parse { format, file } => {
-            let text = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let ast = cairn_dockerfile::parser::parse(&text)
-                .map_err(|error| SourceError { file: file.display().to_string(), source_text: text.clone(), error })?;
+            let text =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let ast = cairn_dockerfile::parser::parse(&text).map_err(|error| SourceError {
+                file: file.display().to_string(),
+                source_text: text.clone(),
+                error,
+            })?;
             match format {
                 ParseFormat::Dump => println!("{}", cairn_dockerfile::parser::dump(&ast).trim()),
                 ParseFormat::Json => println!("{}", serde_json::to_string_pretty(&ast)?),

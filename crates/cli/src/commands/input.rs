@@ -33,22 +33,33 @@ pub struct BuildInput {
 impl BuildInput {
     pub fn load(args: &BuildInputArgs) -> Result<Self> {
         if !args.context.is_dir() {
-            bail!("build context {} is not a directory", args.context.display());
+            bail!(
+                "build context {} is not a directory",
+                args.context.display()
+            );
         }
-        let dockerfile_path = args.file.clone().unwrap_or_else(|| args.context.join("Dockerfile"));
+        let dockerfile_path = args
+            .file
+            .clone()
+            .unwrap_or_else(|| args.context.join("Dockerfile"));
         let dockerfile = std::fs::read(&dockerfile_path)
             .with_context(|| format!("cannot read Dockerfile {}", dockerfile_path.display()))?;
         let mut ignore_patterns = Vec::new();
-        for candidate in cairn_context::ignore::ignore_file_candidates(&dockerfile_path, &args.context) {
+        for candidate in
+            cairn_context::ignore::ignore_file_candidates(&dockerfile_path, &args.context)
+        {
             match std::fs::read(&candidate) {
                 Ok(bytes) => {
-                    ignore_patterns = cairn_context::ignore::read_ignore_file(&String::from_utf8_lossy(&bytes));
+                    ignore_patterns =
+                        cairn_context::ignore::read_ignore_file(&String::from_utf8_lossy(&bytes));
                     cairn_context::ignore::IgnoreMatcher::new(&ignore_patterns)
                         .with_context(|| format!("invalid pattern in {}", candidate.display()))?;
                     break;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e).with_context(|| format!("cannot read {}", candidate.display())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot read {}", candidate.display()));
+                }
             }
         }
         let mut build_args = BTreeMap::new();
@@ -75,13 +86,24 @@ impl BuildInput {
             dockerfile_name,
             ..LowerOptions::default()
         };
-        Ok(BuildInput { dockerfile_path, dockerfile, options })
+        Ok(BuildInput {
+            dockerfile_path,
+            dockerfile,
+            options,
+        })
     }
 
     /// Parse and lower, turning frontend errors into ones that show the Dockerfile line.
     pub fn lower(&self, resolver: &dyn ImageResolver) -> Result<Lowered> {
-        cairn_dockerfile::lower::lower_source(&self.dockerfile, &self.options, resolver).map_err(|error| {
-            SourceError { file: self.dockerfile_path.display().to_string(), source_text: self.dockerfile.clone(), error }.into()
-        })
+        cairn_dockerfile::lower::lower_source(&self.dockerfile, &self.options, resolver).map_err(
+            |error| {
+                SourceError {
+                    file: self.dockerfile_path.display().to_string(),
+                    source_text: self.dockerfile.clone(),
+                    error,
+                }
+                .into()
+            },
+        )
     }
 }

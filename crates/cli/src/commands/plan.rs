@@ -40,7 +40,11 @@ pub fn run(args: PlanArgs) -> Result<()> {
 
 /// Numbers vertices `#1..` in topological order for cross-references.
 fn numbering(g: &Graph) -> HashMap<Digest, usize> {
-    g.vertices.iter().enumerate().map(|(i, v)| (v.digest, i + 1)).collect()
+    g.vertices
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.digest, i + 1))
+        .collect()
 }
 
 pub fn text(g: &Graph) -> String {
@@ -61,13 +65,22 @@ pub fn text(g: &Graph) -> String {
             }
         }
         if !v.inputs.is_empty() {
-            let ins: Vec<String> = v.inputs.iter().map(|i| format!("#{}", num.get(&i.vertex).copied().unwrap_or(0))).collect();
+            let ins: Vec<String> = v
+                .inputs
+                .iter()
+                .map(|i| format!("#{}", num.get(&i.vertex).copied().unwrap_or(0)))
+                .collect();
             let _ = writeln!(out, "    inputs: {}", ins.join(" "));
         }
     }
     match &g.result {
         Some(r) => {
-            let _ = writeln!(out, "result: #{} {}", num.get(&r.vertex).copied().unwrap_or(0), r.vertex);
+            let _ = writeln!(
+                out,
+                "result: #{} {}",
+                num.get(&r.vertex).copied().unwrap_or(0),
+                r.vertex
+            );
         }
         None => out.push_str("result: scratch (empty filesystem)\n"),
     }
@@ -79,7 +92,11 @@ fn summary(op: &Op) -> String {
     match op {
         Op::Source(SourceOp::Image { reference, .. }) => format!("source image {reference}"),
         Op::Source(SourceOp::Local(l)) => {
-            format!("source local {} (exclude {} patterns)", l.name, l.exclude.len())
+            format!(
+                "source local {} (exclude {} patterns)",
+                l.name,
+                l.exclude.len()
+            )
         }
         Op::Source(SourceOp::Http { url, .. }) => format!("source http {url}"),
         Op::Source(SourceOp::Git { remote, .. }) => format!("source git {remote}"),
@@ -100,7 +117,11 @@ fn summary(op: &Op) -> String {
                     format!("{kind}:{}", m.target)
                 })
                 .collect();
-            let mounts = if extra.is_empty() { String::new() } else { format!(" [mounts {}]", extra.join(" ")) };
+            let mounts = if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" [mounts {}]", extra.join(" "))
+            };
             format!("exec {}{mounts}", shell_words(&x.args))
         }
         Op::File(f) => {
@@ -110,7 +131,9 @@ fn summary(op: &Op) -> String {
                 .map(|a| match a {
                     FileAction::Copy(c) => format!("copy {} -> {}", c.src, c.dest),
                     FileAction::Mkdir { path, .. } => format!("mkdir {path}"),
-                    FileAction::Mkfile { path, data, .. } => format!("mkfile {path} ({} bytes)", data.len()),
+                    FileAction::Mkfile { path, data, .. } => {
+                        format!("mkfile {path} ({} bytes)", data.len())
+                    }
                     FileAction::Rm { path, .. } => format!("rm {path}"),
                     FileAction::Symlink { target, link } => format!("symlink {link} -> {target}"),
                 })
@@ -122,19 +145,36 @@ fn summary(op: &Op) -> String {
 }
 
 fn shell_words(args: &[String]) -> String {
-    let one_line = |s: &str| s.replace('\n', "\\n");
     args.iter()
-        .map(|a| if a.contains([' ', '\t', '\n', '"']) || a.is_empty() { format!("{:?}", one_line(a)) } else { a.clone() })
+        .map(|a| {
+            if a.contains([' ', '\t', '\n', '"']) || a.is_empty() {
+                format!("{a:?}")
+            } else {
+                a.clone()
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
 
 pub fn dot(g: &Graph) -> String {
     let num = numbering(g);
-    let mut out = String::from("digraph cairn {\n  rankdir=BT;\n  node [shape=box, fontname=monospace];\n");
+    let mut out =
+        String::from("digraph cairn {\n  rankdir=BT;\n  node [shape=box, fontname=monospace];\n");
     for v in &g.vertices {
-        let label = g.meta.get(&v.digest).map(|m| m.description.clone()).filter(|d| !d.is_empty()).unwrap_or_else(|| summary(&v.op));
-        let _ = writeln!(out, "  v{} [label={:?}, tooltip={:?}];", num[&v.digest], format!("{}\\n{}", label, v.digest.short()), v.digest.to_string());
+        let label = g
+            .meta
+            .get(&v.digest)
+            .map(|m| m.description.clone())
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| summary(&v.op));
+        let _ = writeln!(
+            out,
+            "  v{} [label={:?}, tooltip={:?}];",
+            num[&v.digest],
+            format!("{}\\n{}", label, v.digest.short()),
+            v.digest.to_string()
+        );
     }
     let pg = g.to_petgraph();
     for e in pg.raw_edges() {

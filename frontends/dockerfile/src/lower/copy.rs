@@ -1,0 +1,359 @@
+//! `COPY` and `ADD`: one file op whose copy actions select exactly the named files from the build
+//! context, another stage, an image, a URL, a git repository or a heredoc. With `--link` the copy
+//! is made onto an empty base and merged, so the layer does not depend on what is below it.
+
+use super::dispatch::{Lowerer, StageState, resolve_path};
+use super::err;
+use super::run::{clean_selector, context_selector, push_input};
+use crate::instructions::{self as ins, Located};
+use crate::parser::Span;
+use cairn_ir::{CopyAction, FileAction, FileOp, Input, MergeOp, Op, Owner, SourceOp, VertexMeta};
+
+/// Where a COPY/ADD source word comes from.
+enum SourceKind<'s> {
+    Heredoc(&'s crate::parser::Heredoc),
+    Url(String),
+    Git(String),
+    Path(String),
+}
+
+impl Lowerer<'_> {
+    pub(super) fn copy(
+        &mut self,
+        st: &mut StageState,
+        c: &ins::Copy,
+        cmd: &Located,
+    ) -> crate::error::Result<()> {
+        let span = cmd.span;
+        let kw = if c.add { "ADD" } else { "COPY" };
+        let dest_word = self.expand(st, &c.dest, span)?;
+        let dest = resolve_path(st.workdir(), &dest_word);
+        let owner = match &c.chown {
+            Some(o) => Some(Owner::parse(&self.expand(st, o, span)?)),
+            None => None,
+        };
+        let mode = match &c.chmod {
+            Some(m) => Some(check_chmod(&self.expand(st, m, span)?, span)?),
+            None => None,
+        };
+        let mut exclude = Vec::new();
+        for e in &c.exclude {
+            exclude.push(self.expand(st, e, span)?);
+        }
+        let checksum = match &c.checksum {
+            Some(s) => Some(self.expand(st, s, span)?),
+            None => None,
+        };
+
+        let mut sources = Vec::new();
+        for word in &c.sources {
+            sources.push(self.classify(st, c, word, span)?);
+        }
+        let multi = sources.len() > 1
+            || sources
+                .iter()
+                .any(|s| matches!(s, SourceKind::Path(p) if has_wildcard(p)));
+        if multi && !dest.ends_with('/') {
+            return Err(err(span, format!("when using {kw} with more than one source file, the destination must be a directory and end with a /"))
+                .with_help(format!("write the destination as {dest}/")));
+        }
+
+        let mut inputs: Vec<Input> = Vec::new();
+        let base = if c.link {
+            None
+        } else {
+            st.state.map(|s| push_input(&mut inputs, s))
+        };
+        let from_state = match &c.from {
+            Some(f) => Some(self.from_state(st, f, span)?),
+            None => None,
+        };
+        let mut actions = Vec::new();
+        for src in sources {
+            match src {
+                SourceKind::Heredoc(h) => {
+                    let data = self.heredoc_content(st, h, span)?.into_bytes();
+                    let path = if dest.ends_with('/') {
+                        format!("{dest}{}", h.name)
+                    } else {
+                        dest.clone()
+                    };
+                    let mode = mode
+                        .as_deref()
+                        .and_then(|m| u32::from_str_radix(m, 8).ok())
+                        .unwrap_or(0o644);
+                    actions.push(FileAction::Mkfile {
+                        path,
+                        mode,
+                        data,
+                        owner: owner.clone(),
+                    });
+                }
+                SourceKind::Url(url) => {
+                    if c.from.is_some() {
+                        return Err(err(span, "ADD --from cannot be used with a URL source"));
+                    }
+                    let filename = url_filename(&url);
+                    let op = Op::Source(SourceOp::Http {
+                        url: url.clone(),
+                        checksum: checksum.clone(),
+                        filename: Some(filename.clone()),
+                    });
+                    let d = self.add(
+                        op,
+                        vec![],
+                        VertexMeta {
+                            description: format!("[internal] download {url}"),
+                            ..Default::default()
+                        },
+                        span,
+                    )?;
+                    let idx = push_input(&mut inputs, Input::of(d));
+                    actions.push(self.copy_action(
+                        c,
+                        idx,
+                        format!("/{filename}"),
+                        &dest,
+                        &owner,
+                        &mode,
+                        &exclude,
+                        false,
+                    ));
+                }
+                SourceKind::Git(url) => {
+                    let (remote, reference, subdir) = split_git_url(&url);
+                    let op = Op::Source(SourceOp::Git {
+                        remote,
+                        reference,
+                        subdir,
+                        keep_git_dir: c.keep_git_dir,
+                    });
+                    let d = self.add(
+                        op,
+                        vec![],
+                        VertexMeta {
+                            description: format!("[internal] git {url}"),
+                            ..Default::default()
+                        },
+                        span,
+                    )?;
+                    let idx = push_input(&mut inputs, Input::of(d));
+                    actions.push(self.copy_action(
+                        c,
+                        idx,
+                        "/".into(),
+                        &dest,
+                        &owner,
+                        &mode,
+                        &exclude,
+                        false,
+                    ));
+                }
+                SourceKind::Path(p) => {
+                    let (idx, src) = match &from_state {
+                        Some(state) => {
+                            let idx = match state {
+                                Some(s) => push_input(&mut inputs, *s),
+                                None => {
+                                    // Copying from an empty stage: an empty scratch file op.
+                                    let empty = self.add(
+                                        Op::File(FileOp {
+                                            base: None,
+                                            actions: vec![],
+                                        }),
+                                        vec![],
+                                        VertexMeta {
+                                            description: "[internal] scratch".into(),
+                                            hidden: true,
+                                            ..Default::default()
+                                        },
+                                        span,
+                                    )?;
+                                    push_input(&mut inputs, Input::of(empty))
+                                }
+                            };
+                            (idx, clean_selector(&p))
+                        }
+                        None => {
+                            let ctx = self.context_source()?;
+                            (
+                                push_input(&mut inputs, Input::of(ctx)),
+                                context_selector(&p, span)?,
+                            )
+                        }
+                    };
+                    let unpack = c.add && c.unpack.unwrap_or(true);
+                    actions.push(
+                        self.copy_action(c, idx, src, &dest, &owner, &mode, &exclude, unpack),
+                    );
+                }
+            }
+        }
+
+        let op = Op::File(FileOp { base, actions });
+        let description = format!("{} {}", st.prefix(), cmd.original.trim());
+        let meta = self.meta(&description, span);
+        let d = self.add(op, inputs, meta.clone(), span)?;
+        let result = match (c.link, st.state) {
+            (true, Some(below)) => {
+                let merge = Op::Merge(MergeOp { inputs: vec![0, 1] });
+                Input::of(self.add(merge, vec![below, Input::of(d)], meta, span)?)
+            }
+            _ => Input::of(d),
+        };
+        st.state = Some(result);
+        self.history(st, cmd, false);
+        Ok(())
+    }
+
+    fn classify<'c>(
+        &mut self,
+        st: &StageState,
+        c: &'c ins::Copy,
+        word: &str,
+        span: Span,
+    ) -> crate::error::Result<SourceKind<'c>> {
+        if let Some(name) = word.strip_prefix("<<") {
+            let name = name
+                .trim_start_matches('-')
+                .trim_matches(|ch| ch == '"' || ch == '\'');
+            if let Some(h) = c.heredocs.iter().find(|h| h.name == name) {
+                return Ok(SourceKind::Heredoc(h));
+            }
+        }
+        let w = self.expand(st, word, span)?;
+        if c.add && c.from.is_none() {
+            if is_git_url(&w) {
+                return Ok(SourceKind::Git(w));
+            }
+            if w.starts_with("http://") || w.starts_with("https://") {
+                return Ok(SourceKind::Url(w));
+            }
+        }
+        if !c.add && (w.starts_with("http://") || w.starts_with("https://")) && c.from.is_none() {
+            return Err(err(span, format!("source can't be a URL for COPY: {w}"))
+                .with_help("use ADD to download a URL"));
+        }
+        Ok(SourceKind::Path(w))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy_action(
+        &self,
+        c: &ins::Copy,
+        source: u32,
+        src: String,
+        dest: &str,
+        owner: &Option<Owner>,
+        mode: &Option<String>,
+        exclude: &[String],
+        unpack_archive: bool,
+    ) -> FileAction {
+        FileAction::Copy(CopyAction {
+            source,
+            src,
+            dest: dest.to_string(),
+            follow_symlinks: true,
+            dir_contents_only: true,
+            allow_wildcard: true,
+            allow_empty_wildcard: true,
+            create_dest_path: true,
+            owner: owner.clone(),
+            mode: mode.clone(),
+            include: vec![],
+            exclude: exclude.to_vec(),
+            unpack_archive,
+            parents: c.parents,
+        })
+    }
+}
+
+fn has_wildcard(p: &str) -> bool {
+    p.contains(['*', '?', '['])
+}
+
+/// `--chmod` takes octal bits (`755`, `0644`) or a symbolic mode (`u+x,g-w`).
+fn check_chmod(m: &str, span: Span) -> crate::error::Result<String> {
+    let octal = !m.is_empty() && m.len() <= 4 && m.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    let symbolic = !m.is_empty()
+        && m.split(',').all(|clause| {
+            let ops = clause.trim_start_matches(['u', 'g', 'o', 'a']);
+            !ops.is_empty()
+                && ops.starts_with(['+', '-', '='])
+                && ops.bytes().all(|b| b"+-=rwxXst".contains(&b))
+        });
+    if octal || symbolic {
+        Ok(m.to_string())
+    } else {
+        Err(err(span, format!("invalid --chmod value {m:?}"))
+            .with_help("use octal bits like 755 or a symbolic mode like u+x"))
+    }
+}
+
+fn url_filename(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let after_host = path.splitn(4, '/').nth(3).unwrap_or("");
+    after_host
+        .rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or("index.html")
+        .to_string()
+}
+
+fn is_git_url(w: &str) -> bool {
+    let base = w.split('#').next().unwrap_or(w);
+    w.starts_with("git@")
+        || w.starts_with("git://")
+        || base.ends_with(".git") && (base.contains("://") || base.contains('@'))
+}
+
+/// `remote#ref:subdir`.
+fn split_git_url(url: &str) -> (String, Option<String>, Option<String>) {
+    match url.split_once('#') {
+        None => (url.to_string(), None, None),
+        Some((remote, frag)) => {
+            let (r, sub) = match frag.split_once(':') {
+                Some((r, s)) => (r, Some(s.to_string()).filter(|s| !s.is_empty())),
+                None => (frag, None),
+            };
+            (
+                remote.to_string(),
+                Some(r.to_string()).filter(|s| !s.is_empty()),
+                sub,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_and_git_helpers() {
+        assert_eq!(
+            url_filename("https://example.com/a/b.tar.gz?x=1"),
+            "b.tar.gz"
+        );
+        assert_eq!(url_filename("https://example.com"), "index.html");
+        assert!(is_git_url("https://github.com/moby/buildkit.git#v0.12"));
+        assert!(is_git_url("git@github.com:moby/buildkit.git"));
+        assert!(!is_git_url("https://example.com/file.tar"));
+        assert_eq!(
+            split_git_url("https://h/x.git#main:sub/dir"),
+            (
+                "https://h/x.git".into(),
+                Some("main".into()),
+                Some("sub/dir".into())
+            )
+        );
+    }
+
+    #[test]
+    fn chmod_forms() {
+        assert!(check_chmod("755", Span::default()).is_ok());
+        assert!(check_chmod("u+x,g-w", Span::default()).is_ok());
+        assert!(check_chmod("999", Span::default()).is_err());
+        assert!(check_chmod("rwx", Span::default()).is_err());
+    }
+}

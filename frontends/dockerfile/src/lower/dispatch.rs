@@ -1,0 +1,620 @@
+//! The lowering driver: stage resolution (on demand, with cycle detection) and per-instruction
+//! dispatch. Filesystem-changing instructions live in `run.rs` and `copy.rs`; the ones that only
+//! change the image config in `meta.rs`.
+
+use super::args::{Vars, platform_args};
+use super::{ImageResolver, LowerOptions, Lowered, err};
+use crate::error::{Error, Result, suggest};
+use crate::instructions::{Dockerfile, Instruction, Located, Stage};
+use crate::parser::Span;
+use crate::shell::Lexer;
+use cairn_ir::image::History;
+use cairn_ir::{
+    Digest, FileAction, FileOp, GraphBuilder, ImageConfig, Input, LocalSource, Op, Platform,
+    Reference, SourceOp, VertexMeta,
+};
+use std::collections::BTreeSet;
+
+pub(super) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(super) const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
+
+/// What a finished stage hands to its users.
+#[derive(Debug, Clone)]
+pub(super) struct StageResult {
+    pub state: Option<Input>,
+    pub config: ImageConfig,
+    pub platform: Platform,
+}
+
+/// The mutable state of the stage being lowered.
+pub(super) struct StageState {
+    pub index: usize,
+    pub label: String,
+    pub steps: usize,
+    pub step: usize,
+    pub state: Option<Input>,
+    pub config: ImageConfig,
+    /// Build args declared in this stage, with their values (declared without value: absent).
+    pub args: Vars,
+    /// Names declared in this stage (with or without value).
+    pub declared: BTreeSet<String>,
+    pub platform: Platform,
+    /// Whether CMD was set in this stage (ENTRYPOINT then keeps it).
+    pub cmd_set: bool,
+}
+
+impl StageState {
+    /// Variables for word expansion: declared args, then ENV on top.
+    pub fn expansion_env(&self) -> Vars {
+        self.args.overlaid(&self.config.env)
+    }
+
+    pub fn workdir(&self) -> &str {
+        self.config.working_dir.as_deref().unwrap_or("/")
+    }
+
+    pub fn shell(&self) -> Vec<String> {
+        self.config
+            .shell
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SHELL.iter().map(|s| s.to_string()).collect())
+    }
+}
+
+pub(super) struct Lowerer<'a> {
+    pub df: &'a Dockerfile,
+    pub opts: &'a LowerOptions,
+    resolver: &'a dyn ImageResolver,
+    pub lex: Lexer,
+    pub b: GraphBuilder,
+    /// Global (pre-FROM) args with values, platform args underneath.
+    global: Vars,
+    results: Vec<Option<StageResult>>,
+    in_progress: Vec<Option<Span>>,
+    context: Option<Digest>,
+    pub used_build_args: BTreeSet<String>,
+    pub warnings: Vec<String>,
+}
+
+impl<'a> Lowerer<'a> {
+    pub fn new(
+        df: &'a Dockerfile,
+        opts: &'a LowerOptions,
+        resolver: &'a dyn ImageResolver,
+    ) -> Result<Self> {
+        let mut l = Lowerer {
+            df,
+            opts,
+            resolver,
+            lex: Lexer::new(opts.escape),
+            b: GraphBuilder::new(),
+            global: Vars(platform_args(&opts.target_platform, &opts.build_platform)),
+            results: vec![None; df.stages.len()],
+            in_progress: vec![None; df.stages.len()],
+            context: None,
+            used_build_args: BTreeSet::new(),
+            warnings: Vec::new(),
+        };
+        for (decl, span) in &df.global_args {
+            let value = match l.opts.build_args.get(&decl.name) {
+                Some(v) => {
+                    l.used_build_args.insert(decl.name.clone());
+                    Some(v.clone())
+                }
+                None => match &decl.default {
+                    Some(d) => Some(l.expand_with(&l.global.clone(), d, *span)?),
+                    None => None,
+                },
+            };
+            if let Some(v) = value {
+                l.global.set(&decl.name, v);
+            }
+        }
+        Ok(l)
+    }
+
+    pub fn run(mut self) -> Result<Lowered> {
+        let target = self.target_index()?;
+        let result = self.lower_stage(target, None)?;
+        let unused: Vec<&String> = self
+            .opts
+            .build_args
+            .keys()
+            .filter(|k| {
+                !self.used_build_args.contains(*k) && !super::PROXY_ARGS.contains(&k.as_str())
+            })
+            .collect();
+        if !unused.is_empty() {
+            let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+            self.warnings.push(format!(
+                "build args were not consumed by any used stage: {}",
+                names.join(", ")
+            ));
+        }
+        let graph = self.b.finish(result.state, result.platform, result.config);
+        Ok(Lowered {
+            graph,
+            warnings: self.warnings,
+        })
+    }
+
+    fn target_index(&self) -> Result<usize> {
+        let last = self
+            .df
+            .stages
+            .len()
+            .checked_sub(1)
+            .ok_or_else(|| err(Span::default(), "the Dockerfile has no stage"))?;
+        let Some(target) = &self.opts.target else {
+            return Ok(last);
+        };
+        let t = target.to_ascii_lowercase();
+        if let Some(i) = self
+            .df
+            .stages
+            .iter()
+            .position(|s| s.from.alias.as_deref() == Some(t.as_str()))
+        {
+            return Ok(i);
+        }
+        let names: Vec<&str> = self
+            .df
+            .stages
+            .iter()
+            .filter_map(|s| s.from.alias.as_deref())
+            .collect();
+        let mut e = err(
+            Span::default(),
+            format!("target stage {target:?} could not be found"),
+        );
+        if let Some(s) = suggest(&t, names.iter().copied()) {
+            e = e.with_help(format!("did you mean {s:?}?"));
+        } else if !names.is_empty() {
+            e = e.with_help(format!("stages are: {}", names.join(", ")));
+        }
+        Err(e)
+    }
+
+    /// Find a stage by name or index for `--from` (any stage) or `FROM` (`before` = current index).
+    pub fn find_stage(&self, name: &str, before: Option<usize>) -> Option<usize> {
+        let limit = before.unwrap_or(self.df.stages.len());
+        let lower = name.to_ascii_lowercase();
+        if let Some(i) = self.df.stages[..limit]
+            .iter()
+            .position(|s| s.from.alias.as_deref() == Some(lower.as_str()))
+        {
+            return Some(i);
+        }
+        match name.parse::<usize>() {
+            Ok(i) if i < limit => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The result of stage `i`, lowering it first if needed. `from` is the span that asked.
+    pub fn lower_stage(&mut self, i: usize, from: Option<Span>) -> Result<StageResult> {
+        if let Some(r) = &self.results[i] {
+            return Ok(r.clone());
+        }
+        let stage = &self.df.stages[i];
+        if self.in_progress[i].is_some() {
+            let name = stage.from.alias.clone().unwrap_or_else(|| i.to_string());
+            return Err(err(
+                from.unwrap_or(stage.span),
+                format!("circular dependency detected on stage {name:?}"),
+            )
+            .with_help(format!(
+                "stage {name:?} starts at line {}",
+                stage.span.start_line
+            )));
+        }
+        self.in_progress[i] = Some(from.unwrap_or(stage.span));
+        let r = self.lower_stage_body(i, stage);
+        self.in_progress[i] = None;
+        let r = r?;
+        self.results[i] = Some(r.clone());
+        Ok(r)
+    }
+
+    fn lower_stage_body(&mut self, i: usize, stage: &'a Stage) -> Result<StageResult> {
+        let label = stage
+            .from
+            .alias
+            .clone()
+            .unwrap_or_else(|| format!("stage-{i}"));
+        let global = self.global.clone();
+        let image = self.expand_with(&global, &stage.from.image, stage.span)?;
+        let platform = match &stage.from.platform {
+            Some(p) => {
+                let p = self.expand_with(&global, p, stage.span)?;
+                Platform::parse(&p).ok_or_else(|| {
+                    err(stage.span, format!("invalid platform {p:?}"))
+                        .with_help("use os/arch[/variant], e.g. linux/amd64")
+                })?
+            }
+            None => self.opts.target_platform.clone(),
+        };
+        let mut st = StageState {
+            index: i,
+            label,
+            steps: stage.commands.len() + 1,
+            step: 1,
+            state: None,
+            config: ImageConfig::default(),
+            args: Vars::default(),
+            declared: BTreeSet::new(),
+            platform: platform.clone(),
+            cmd_set: false,
+        };
+        let description = format!("{} FROM {image}", st.prefix());
+        if let Some(j) = self.find_stage(&image, Some(i)) {
+            let base = self.lower_stage(j, Some(stage.span))?;
+            st.state = base.state;
+            st.config = base.config;
+        } else if image.eq_ignore_ascii_case("scratch") {
+            // Empty root filesystem and config.
+        } else {
+            let reference = Reference::parse(&image).map_err(|e| {
+                err(
+                    stage.span,
+                    format!("invalid image reference {image:?} in FROM: {}", e.reason),
+                )
+            })?;
+            let resolved = self
+                .resolver
+                .resolve(&reference.to_string(), &platform)
+                .map_err(|e| {
+                    err(
+                        stage.span,
+                        format!("failed to resolve image {reference}: {e}"),
+                    )
+                })?
+                .unwrap_or_default();
+            let source = resolved
+                .pinned
+                .clone()
+                .unwrap_or_else(|| reference.to_string());
+            let meta = self.meta(&description, stage.span);
+            let d = self.add(
+                Op::Source(SourceOp::Image {
+                    reference: source,
+                    platform: platform.clone(),
+                }),
+                vec![],
+                meta,
+                stage.span,
+            )?;
+            st.state = Some(Input::of(d));
+            st.config = resolved.config;
+        }
+        if st.config.env_get("PATH").is_none() {
+            st.config.env_set("PATH", DEFAULT_PATH);
+        }
+        let triggers = std::mem::take(&mut st.config.on_build);
+        self.run_triggers(&mut st, &triggers, stage.span)?;
+        for cmd in &stage.commands {
+            st.step += 1;
+            self.dispatch(&mut st, cmd)?;
+        }
+        Ok(StageResult {
+            state: st.state,
+            config: st.config,
+            platform,
+        })
+    }
+
+    /// Run a base image's ONBUILD triggers at the start of the stage.
+    fn run_triggers(&mut self, st: &mut StageState, triggers: &[String], span: Span) -> Result<()> {
+        for t in triggers {
+            let text = format!("FROM scratch\n{t}\n");
+            let bad = |e: Error| {
+                err(
+                    span,
+                    format!(
+                        "invalid ONBUILD trigger {t:?} of the base image: {}",
+                        e.message
+                    ),
+                )
+            };
+            let ast = crate::parser::parse(text.as_bytes()).map_err(bad)?;
+            let df = crate::instructions::from_ast(&ast).map_err(bad)?;
+            for stage in &df.stages {
+                for cmd in &stage.commands {
+                    let located = Located {
+                        span,
+                        ..cmd.clone()
+                    };
+                    self.dispatch(st, &located)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, st: &mut StageState, cmd: &Located) -> Result<()> {
+        let span = cmd.span;
+        match &cmd.instruction {
+            Instruction::From(_) => Err(err(span, "FROM inside a stage")),
+            Instruction::Run(run) => self.run_step(st, run, cmd),
+            Instruction::Copy(copy) => self.copy(st, copy, cmd),
+            Instruction::Workdir(dir) => self.workdir(st, dir, cmd),
+            Instruction::Arg(decls) => self.arg(st, decls, span),
+            other => self.config_instruction(st, other, cmd),
+        }
+    }
+
+    fn workdir(&mut self, st: &mut StageState, dir: &str, cmd: &Located) -> Result<()> {
+        let dir = self.expand(st, dir, cmd.span)?;
+        let path = resolve_path(st.workdir(), &dir);
+        st.config.working_dir = Some(path.clone());
+        // Like BuildKit, make sure the directory exists (owned by the current user).
+        let owner = st
+            .config
+            .user
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .map(cairn_ir::Owner::parse);
+        let action = FileAction::Mkdir {
+            path,
+            mode: 0o755,
+            make_parents: true,
+            owner,
+        };
+        let (base, inputs) = match st.state {
+            Some(s) => (Some(0), vec![s]),
+            None => (None, vec![]),
+        };
+        let meta = self.meta(
+            &format!("{} {}", st.prefix(), cmd.original.trim()),
+            cmd.span,
+        );
+        let d = self.add(
+            Op::File(FileOp {
+                base,
+                actions: vec![action],
+            }),
+            inputs,
+            meta,
+            cmd.span,
+        )?;
+        st.state = Some(Input::of(d));
+        self.history(st, cmd, false);
+        Ok(())
+    }
+
+    fn arg(
+        &mut self,
+        st: &mut StageState,
+        decls: &[crate::instructions::ArgDecl],
+        span: Span,
+    ) -> Result<()> {
+        for decl in decls {
+            let name = &decl.name;
+            st.declared.insert(name.clone());
+            let value = if let Some(v) = self.opts.build_args.get(name) {
+                self.used_build_args.insert(name.clone());
+                Some(v.clone())
+            } else if let Some(d) = &decl.default {
+                Some(self.expand(st, d, span)?)
+            } else {
+                self.global.get(name).map(str::to_string)
+            };
+            if let Some(v) = value {
+                st.args.set(name, v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Expand a word in the stage's scope, recording which build args it used.
+    pub fn expand(&mut self, st: &StageState, word: &str, span: Span) -> Result<String> {
+        let env = st.expansion_env();
+        self.expand_with(&env, word, span)
+    }
+
+    pub fn expand_with(&mut self, env: &Vars, word: &str, span: Span) -> Result<String> {
+        let (out, used) = self
+            .lex
+            .process_word_with_matches(word, env)
+            .map_err(|e| err(span, format!("failed to expand {word:?}: {}", e.message)))?;
+        self.used_build_args.extend(
+            used.into_iter()
+                .filter(|u| self.opts.build_args.contains_key(u)),
+        );
+        Ok(out)
+    }
+
+    /// Expand and split into words (EXPOSE, VOLUME words).
+    pub fn expand_words(&mut self, st: &StageState, word: &str, span: Span) -> Result<Vec<String>> {
+        let env = st.expansion_env();
+        self.lex
+            .process_words(word, &env)
+            .map_err(|e| err(span, format!("failed to expand {word:?}: {}", e.message)))
+    }
+
+    pub fn add(
+        &mut self,
+        op: Op,
+        inputs: Vec<Input>,
+        meta: VertexMeta,
+        span: Span,
+    ) -> Result<Digest> {
+        self.b
+            .add(op, inputs, meta)
+            .map_err(|e| err(span, format!("internal error building the graph: {e}")))
+    }
+
+    pub fn meta(&self, description: &str, span: Span) -> VertexMeta {
+        VertexMeta {
+            description: description.to_string(),
+            file: Some(self.opts.dockerfile_name.clone()),
+            lines: Some((span.start_line, span.end_line)),
+            hidden: false,
+        }
+    }
+
+    /// The one shared build-context source.
+    pub fn context_source(&mut self) -> Result<Digest> {
+        if let Some(d) = self.context {
+            return Ok(d);
+        }
+        let op = Op::Source(SourceOp::Local(LocalSource {
+            name: "context".into(),
+            include: vec![],
+            exclude: self.opts.ignore_patterns.clone(),
+        }));
+        let meta = VertexMeta {
+            description: "[internal] load build context".into(),
+            hidden: true,
+            ..Default::default()
+        };
+        let d = self.add(op, vec![], meta, Span::default())?;
+        self.context = Some(d);
+        Ok(d)
+    }
+
+    /// The state named by `--from` / `from=`: a stage, or else an image.
+    pub fn from_state(&mut self, st: &StageState, from: &str, span: Span) -> Result<Option<Input>> {
+        let name = self.expand(st, from, span)?;
+        if let Some(j) = self.find_stage(&name, None) {
+            if j == st.index {
+                return Err(err(span, format!("{name:?} refers to the current stage")));
+            }
+            return Ok(self.lower_stage(j, Some(span))?.state);
+        }
+        if name.parse::<usize>().is_ok() {
+            return Err(
+                err(span, format!("stage index {name} does not exist")).with_help(format!(
+                    "this Dockerfile has stages 0 to {}",
+                    self.df.stages.len().saturating_sub(1)
+                )),
+            );
+        }
+        let reference = Reference::parse(&name).map_err(|e| {
+            let names: Vec<&str> = self
+                .df
+                .stages
+                .iter()
+                .filter_map(|s| s.from.alias.as_deref())
+                .collect();
+            let mut er = err(
+                span,
+                format!(
+                    "{name:?} is neither a build stage nor a valid image reference: {}",
+                    e.reason
+                ),
+            );
+            if let Some(s) = suggest(&name, names.iter().copied()) {
+                er = er.with_help(format!("did you mean the stage {s:?}?"));
+            }
+            er
+        })?;
+        let looks_like_typo = !name.contains(['/', ':', '.'])
+            && suggest(
+                &name,
+                self.df
+                    .stages
+                    .iter()
+                    .filter_map(|s| s.from.alias.as_deref()),
+            )
+            .is_some();
+        if looks_like_typo {
+            let names: Vec<&str> = self
+                .df
+                .stages
+                .iter()
+                .filter_map(|s| s.from.alias.as_deref())
+                .collect();
+            let s = suggest(&name, names.iter().copied()).unwrap_or_default();
+            return Err(err(
+                span,
+                format!("unknown stage {name:?} (and no image name was meant)"),
+            )
+            .with_help(format!(
+                "did you mean the stage {s:?}? To use an image of that name, write {}",
+                reference
+            )));
+        }
+        let resolved = self
+            .resolver
+            .resolve(&reference.to_string(), &st.platform)
+            .map_err(|e| err(span, format!("failed to resolve image {reference}: {e}")))?
+            .unwrap_or_default();
+        let source = resolved.pinned.unwrap_or_else(|| reference.to_string());
+        let meta = VertexMeta {
+            description: format!("[internal] image {source}"),
+            ..self.meta("", span)
+        };
+        let d = self.add(
+            Op::Source(SourceOp::Image {
+                reference: source,
+                platform: st.platform.clone(),
+            }),
+            vec![],
+            meta,
+            span,
+        )?;
+        Ok(Some(Input::of(d)))
+    }
+
+    /// Record a history entry (`created_by` in docker's BuildKit style).
+    pub fn history(&self, st: &mut StageState, cmd: &Located, empty_layer: bool) {
+        st.config.history.push(History {
+            created_by: format!("{} # buildkit", cmd.original.trim()),
+            comment: Some("buildkit.dockerfile.v0".into()),
+            empty_layer,
+        });
+    }
+}
+
+impl StageState {
+    /// `[build 3/5]`, as BuildKit prints step prefixes.
+    pub fn prefix(&self) -> String {
+        format!("[{} {}/{}]", self.label, self.step, self.steps)
+    }
+}
+
+/// Resolve `p` against `workdir` and clean it like Go's `path.Clean`, keeping a trailing `/`.
+pub(super) fn resolve_path(workdir: &str, p: &str) -> String {
+    let joined = if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("{}/{}", workdir.trim_end_matches('/'), p)
+    };
+    let mut cleaned = clean_path(&joined);
+    let wants_dir = p.ends_with('/') || p.ends_with("/.") || p == ".";
+    if wants_dir && !cleaned.ends_with('/') {
+        cleaned.push('/');
+    }
+    cleaned
+}
+
+/// Lexical cleaning of an absolute path: `//` and `.` dropped, `..` resolved (never above `/`).
+pub(super) fn clean_path(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_like_docker() {
+        assert_eq!(resolve_path("/", "app"), "/app");
+        assert_eq!(resolve_path("/src", "./bin/"), "/src/bin/");
+        assert_eq!(resolve_path("/src", "."), "/src/");
+        assert_eq!(resolve_path("/src", "/abs//x/../y"), "/abs/y");
+        assert_eq!(resolve_path("/", "../../x"), "/x");
+    }
+}

@@ -1,0 +1,264 @@
+//! Instructions that change only the image configuration (ENV, LABEL, USER, EXPOSE, VOLUME, CMD,
+//! ENTRYPOINT, SHELL, HEALTHCHECK, STOPSIGNAL, ONBUILD, MAINTAINER). They create no vertex, so
+//! they never split the cache of the steps around them; RUN steps see their effect through the
+//! env, user and workdir they carry.
+
+use super::dispatch::{Lowerer, StageState};
+use super::err;
+use crate::instructions::{Command, Healthcheck, Instruction, Located};
+use crate::parser::Span;
+use cairn_ir::image::HealthConfig;
+
+impl Lowerer<'_> {
+    pub(super) fn config_instruction(
+        &mut self,
+        st: &mut StageState,
+        ins: &Instruction,
+        cmd: &Located,
+    ) -> crate::error::Result<()> {
+        let span = cmd.span;
+        match ins {
+            Instruction::Env(pairs) => {
+                // Every pair is expanded against the environment before this instruction.
+                let mut expanded = Vec::new();
+                for kv in pairs {
+                    expanded.push((
+                        self.expand(st, &kv.key, span)?,
+                        self.expand(st, &kv.value, span)?,
+                    ));
+                }
+                for (k, v) in expanded {
+                    st.config.env_set(&k, &v);
+                }
+            }
+            Instruction::Label(pairs) => {
+                let mut expanded = Vec::new();
+                for kv in pairs {
+                    expanded.push((
+                        self.expand(st, &kv.key, span)?,
+                        self.expand(st, &kv.value, span)?,
+                    ));
+                }
+                st.config.labels.extend(expanded);
+            }
+            Instruction::User(u) => st.config.user = Some(self.expand(st, u, span)?),
+            Instruction::Expose(ports) => {
+                for p in ports {
+                    for word in self.expand_words(st, p, span)? {
+                        for port in expand_port_range(&word, span)? {
+                            if !st.config.exposed_ports.contains(&port) {
+                                st.config.exposed_ports.push(port);
+                            }
+                        }
+                    }
+                }
+                st.config.exposed_ports.sort();
+            }
+            Instruction::Volume(vols) => {
+                for v in vols {
+                    let v = self.expand(st, v, span)?;
+                    if v.trim().is_empty() {
+                        return Err(err(span, "VOLUME specified can not be an empty string"));
+                    }
+                    if !st.config.volumes.contains(&v) {
+                        st.config.volumes.push(v);
+                    }
+                }
+                st.config.volumes.sort();
+            }
+            Instruction::Cmd(c) => {
+                st.config.cmd = Some(command_args(st, c));
+                st.cmd_set = true;
+            }
+            Instruction::Entrypoint(c) => {
+                st.config.entrypoint = Some(command_args(st, c));
+                if !st.cmd_set {
+                    // As docker does: an inherited CMD is reset by a new ENTRYPOINT.
+                    st.config.cmd = None;
+                }
+            }
+            Instruction::Shell(sh) => st.config.shell = Some(sh.clone()),
+            Instruction::Healthcheck(h) => st.config.healthcheck = Some(health(st, h, span)?),
+            Instruction::StopSignal(s) => {
+                let s = self.expand(st, s, span)?;
+                check_signal(&s, span)?;
+                st.config.stop_signal = Some(s);
+            }
+            Instruction::Onbuild(trigger) => st.config.on_build.push(trigger.clone()),
+            Instruction::Maintainer(m) => st.config.author = Some(m.clone()),
+            Instruction::From(_)
+            | Instruction::Run(_)
+            | Instruction::Copy(_)
+            | Instruction::Workdir(_)
+            | Instruction::Arg(_) => {
+                return Err(err(
+                    span,
+                    "internal error: instruction dispatched to the config handler",
+                ));
+            }
+        }
+        self.history(st, cmd, true);
+        Ok(())
+    }
+}
+
+/// CMD / ENTRYPOINT / HEALTHCHECK arguments: exec form verbatim, shell form through SHELL.
+fn command_args(st: &StageState, c: &Command) -> Vec<String> {
+    match c {
+        Command::Exec(args) => args.clone(),
+        Command::Shell(s) => st.shell().into_iter().chain([s.clone()]).collect(),
+    }
+}
+
+fn health(st: &StageState, h: &Healthcheck, span: Span) -> crate::error::Result<HealthConfig> {
+    let test = match &h.test {
+        None => vec!["NONE".to_string()],
+        Some(Command::Exec(args)) => std::iter::once("CMD".to_string())
+            .chain(args.iter().cloned())
+            .collect(),
+        Some(Command::Shell(s)) => vec!["CMD-SHELL".to_string(), s.clone()],
+    };
+    let _ = st;
+    let dur = |v: &Option<String>, flag: &str| -> crate::error::Result<u64> {
+        match v {
+            None => Ok(0),
+            Some(s) => {
+                let d = parse_duration(s).ok_or_else(|| {
+                    err(span, format!("invalid duration {s:?} for --{flag}"))
+                        .with_help("use a Go duration such as 30s, 1m30s or 500ms")
+                })?;
+                if d != 0 && d < 1_000_000 {
+                    return Err(err(span, format!("--{flag} cannot be less than 1ms")));
+                }
+                Ok(d)
+            }
+        }
+    };
+    let retries = match &h.retries {
+        None => 0,
+        Some(r) => r.parse::<u32>().map_err(|_| {
+            err(span, format!("invalid --retries value {r:?}")).with_help("use a whole number")
+        })?,
+    };
+    Ok(HealthConfig {
+        test,
+        interval: dur(&h.interval, "interval")?,
+        timeout: dur(&h.timeout, "timeout")?,
+        start_period: dur(&h.start_period, "start-period")?,
+        start_interval: dur(&h.start_interval, "start-interval")?,
+        retries,
+    })
+}
+
+/// Parse a Go duration (`1h2m3.5s`, `300ms`, `0`) to nanoseconds.
+pub(super) fn parse_duration(s: &str) -> Option<u64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let mut rest = s;
+    let mut total: f64 = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * mult;
+    }
+    (total.is_finite() && total < u64::MAX as f64).then_some(total as u64)
+}
+
+/// `8080`, `53/udp`, `8000-8002/tcp` to the config's `port/proto` keys.
+fn expand_port_range(word: &str, span: Span) -> crate::error::Result<Vec<String>> {
+    let (ports, proto) = match word.split_once('/') {
+        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+        None => (word, "tcp".to_string()),
+    };
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(
+            err(span, format!("invalid protocol {proto:?} in EXPOSE {word}"))
+                .with_help("use tcp, udp or sctp"),
+        );
+    }
+    let bad = || {
+        err(span, format!("invalid port {word:?} in EXPOSE"))
+            .with_help("use PORT[/PROTO] or START-END[/PROTO]")
+    };
+    // `ip:hostport:containerport` style is accepted by docker, keeping the container port.
+    let ports = ports.rsplit(':').next().unwrap_or(ports);
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
+        None => {
+            let p = ports.parse::<u16>().map_err(|_| bad())?;
+            (p, p)
+        }
+    };
+    if lo > hi {
+        return Err(bad());
+    }
+    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
+}
+
+fn check_signal(s: &str, span: Span) -> crate::error::Result<()> {
+    let name = s.trim_start_matches("SIG");
+    let numeric = s.parse::<u32>().is_ok_and(|n| (1..=64).contains(&n));
+    let named = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'+' || b == b'-');
+    if numeric || named {
+        Ok(())
+    } else {
+        Err(err(span, format!("invalid signal {s:?}"))
+            .with_help("use a name like SIGTERM or a number"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(30_000_000_000));
+        assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(parse_duration("1.5s"), Some(1_500_000_000));
+        assert_eq!(parse_duration("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration("0"), Some(0));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("s"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn ports() {
+        let s = Span::default();
+        assert_eq!(expand_port_range("80", s).unwrap(), vec!["80/tcp"]);
+        assert_eq!(expand_port_range("53/UDP", s).unwrap(), vec!["53/udp"]);
+        assert_eq!(expand_port_range("8000-8002", s).unwrap().len(), 3);
+        assert!(expand_port_range("http", s).is_err());
+        assert!(expand_port_range("80/xyz", s).is_err());
+    }
+}

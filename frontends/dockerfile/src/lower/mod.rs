@@ -1,0 +1,125 @@
+//! Lowering: typed Dockerfile stages to a cairn IR [`Graph`].
+//!
+//! Design notes:
+//!
+//! * **Only what the target needs.** Stages are lowered on demand, starting from the target stage
+//!   and following `FROM <stage>`, `COPY --from` and `RUN --mount=from=` edges; a stage nobody
+//!   reaches is never lowered, so it cannot change a digest or fail the build. A stage reached
+//!   while it is being lowered is a cycle, reported with both lines.
+//! * **One context source.** Every COPY/ADD/bind mount from the build context refers to the same
+//!   `Local` source vertex; the *selector* on the copy (its `src` path and excludes) says which
+//!   files it reads. The solver hashes only the selected files, so a COPY depends only on the files
+//!   it names.
+//! * **No I/O.** Base-image configuration (ENV, WORKDIR, ONBUILD of the base) comes through the
+//!   [`ImageResolver`] trait, implemented by the caller (the CLI reads its store); `.dockerignore`
+//!   patterns arrive in [`LowerOptions`].
+//! * **Build args invalidate from first use.** An `ARG` creates no vertex. Its value reaches RUN
+//!   steps as an environment variable (as in `docker build`) and other instructions only if a word
+//!   expands it, so a changed value re-runs nothing before that point.
+
+mod args;
+mod copy;
+mod dispatch;
+mod meta;
+mod run;
+
+use crate::error::{Error, Result};
+use crate::instructions::Dockerfile;
+use cairn_ir::{Graph, ImageConfig, Platform};
+use std::collections::BTreeMap;
+
+pub use args::PROXY_ARGS;
+
+/// What the caller knows about a base image.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResolvedImage {
+    /// The pinned reference (`...@sha256:...`) to put in the source op, if known.
+    pub pinned: Option<String>,
+    pub config: ImageConfig,
+}
+
+/// Looks up base images; implemented outside the frontend (the frontend does no I/O).
+pub trait ImageResolver {
+    /// `reference` is normalized (`docker.io/library/busybox:latest`). `Ok(None)` means unknown:
+    /// lowering then proceeds with an empty config, unpinned.
+    fn resolve(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> std::result::Result<Option<ResolvedImage>, String>;
+}
+
+/// A resolver that knows no images (for planning without a store).
+pub struct NoResolver;
+
+impl ImageResolver for NoResolver {
+    fn resolve(&self, _: &str, _: &Platform) -> std::result::Result<Option<ResolvedImage>, String> {
+        Ok(None)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LowerOptions {
+    /// Stage to build; the last stage when `None`.
+    pub target: Option<String>,
+    /// `--build-arg` values. A name given without a value takes it from `env_args`.
+    pub build_args: BTreeMap<String, String>,
+    pub target_platform: Platform,
+    pub build_platform: Platform,
+    /// `.dockerignore` patterns, applied to the context source.
+    pub ignore_patterns: Vec<String>,
+    /// Name of the Dockerfile, for vertex metadata.
+    pub dockerfile_name: String,
+    /// Escape token of the Dockerfile (from its `# escape=` directive).
+    pub escape: char,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions {
+            target: None,
+            build_args: BTreeMap::new(),
+            target_platform: Platform::linux_amd64(),
+            build_platform: Platform::linux_amd64(),
+            ignore_patterns: Vec::new(),
+            dockerfile_name: "Dockerfile".into(),
+            escape: '\\',
+        }
+    }
+}
+
+/// The result of lowering.
+#[derive(Debug, Clone)]
+pub struct Lowered {
+    pub graph: Graph,
+    /// Non-fatal findings (unused build args, ...), each with its line when it has one.
+    pub warnings: Vec<String>,
+}
+
+/// Lower a typed Dockerfile to a graph.
+pub fn lower(
+    df: &Dockerfile,
+    opts: &LowerOptions,
+    resolver: &dyn ImageResolver,
+) -> Result<Lowered> {
+    dispatch::Lowerer::new(df, opts, resolver)?.run()
+}
+
+/// Parse + type + lower in one call.
+pub fn lower_source(
+    src: &[u8],
+    opts: &LowerOptions,
+    resolver: &dyn ImageResolver,
+) -> Result<Lowered> {
+    let ast = crate::parser::parse(src)?;
+    let df = crate::instructions::from_ast(&ast)?;
+    let opts = LowerOptions {
+        escape: ast.directives.escape,
+        ..opts.clone()
+    };
+    lower(&df, &opts, resolver)
+}
+
+pub(crate) fn err(span: crate::parser::Span, msg: impl Into<String>) -> Error {
+    Error::new(span, msg)
+}
