@@ -1,0 +1,422 @@
+//! Lowering behaviour, checked on the IR it produces (no I/O, no root).
+
+use cairn_dockerfile::lower::{
+    ImageResolver, LowerOptions, Lowered, NoResolver, ResolvedImage, lower_source,
+};
+use cairn_ir::{FileAction, Graph, ImageConfig, MountKind, NetworkMode, Op, Platform, SourceOp};
+use std::collections::BTreeMap;
+
+fn lower(src: &str) -> Lowered {
+    lower_with(src, LowerOptions::default())
+}
+
+fn lower_with(src: &str, opts: LowerOptions) -> Lowered {
+    lower_source(src.as_bytes(), &opts, &NoResolver)
+        .unwrap_or_else(|e| panic!("lowering failed: {e:?}"))
+}
+
+fn args(pairs: &[(&str, &str)]) -> LowerOptions {
+    LowerOptions {
+        build_args: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        ..LowerOptions::default()
+    }
+}
+
+fn execs(g: &Graph) -> Vec<&cairn_ir::ExecOp> {
+    g.vertices
+        .iter()
+        .filter_map(|v| match &v.op {
+            Op::Exec(x) => Some(x),
+            _ => None,
+        })
+        .collect()
+}
+
+fn images(g: &Graph) -> Vec<String> {
+    g.vertices
+        .iter()
+        .filter_map(|v| match &v.op {
+            Op::Source(SourceOp::Image { reference, .. }) => Some(reference.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn global_args_reach_from_lines_and_stage_redeclarations() {
+    let src = "ARG BASE=alpine:3.20\nARG V=1\nFROM ${BASE}\nARG V\nRUN echo $V\n";
+    let l = lower(src);
+    assert_eq!(images(&l.graph), vec!["docker.io/library/alpine:3.20"]);
+    assert!(execs(&l.graph)[0].env.contains(&"V=1".to_string()));
+    let l = lower_with(src, args(&[("BASE", "busybox"), ("V", "2")]));
+    assert_eq!(images(&l.graph), vec!["docker.io/library/busybox:latest"]);
+    assert!(execs(&l.graph)[0].env.contains(&"V=2".to_string()));
+}
+
+#[test]
+fn global_args_are_not_visible_without_redeclaration() {
+    let l = lower("ARG V=1\nFROM busybox\nRUN echo $V\nENV X=${V:-unset}\n");
+    assert!(!execs(&l.graph)[0].env.iter().any(|e| e.starts_with("V=")));
+    assert!(l.graph.image.env.contains(&"X=unset".to_string()));
+}
+
+#[test]
+fn env_wins_over_arg_and_pairs_expand_against_previous_env() {
+    let l = lower("FROM busybox\nARG A=arg\nENV A=env\nENV B=$A C=first\nENV C=second D=$C\n");
+    let env = &l.graph.image.env;
+    assert!(env.contains(&"B=env".to_string()));
+    assert!(env.contains(&"D=first".to_string()), "{env:?}");
+    assert!(env.contains(&"C=second".to_string()));
+}
+
+#[test]
+fn default_path_is_set() {
+    let l = lower("FROM scratch\nCOPY a /a\n");
+    assert!(
+        l.graph
+            .image
+            .env
+            .iter()
+            .any(|e| e.starts_with("PATH=/usr/local/sbin"))
+    );
+}
+
+#[test]
+fn platform_args_have_automatic_values() {
+    let opts = LowerOptions {
+        target_platform: Platform::parse("linux/arm64/v8").unwrap(),
+        ..LowerOptions::default()
+    };
+    let l = lower_with(
+        "FROM --platform=$BUILDPLATFORM busybox\nARG TARGETARCH TARGETVARIANT\nRUN echo $TARGETARCH\n",
+        opts,
+    );
+    let env = &execs(&l.graph)[0].env;
+    assert!(env.contains(&"TARGETARCH=arm64".to_string()), "{env:?}");
+    assert!(env.contains(&"TARGETVARIANT=v8".to_string()));
+    match &l.graph.vertices[0].op {
+        Op::Source(SourceOp::Image { platform, .. }) => {
+            assert_eq!(platform.to_string(), "linux/amd64")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn proxy_args_reach_run_but_not_the_digest() {
+    let src = "FROM busybox\nRUN wget example.com\n";
+    let plain = lower(src);
+    let proxied = lower_with(src, args(&[("HTTP_PROXY", "http://proxy:3128")]));
+    assert_eq!(plain.graph.result, proxied.graph.result);
+    assert_eq!(
+        execs(&proxied.graph)[0].proxy_env,
+        vec!["HTTP_PROXY=http://proxy:3128"]
+    );
+    assert!(proxied.warnings.is_empty(), "{:?}", proxied.warnings);
+    // Declared, it is a normal arg and does count.
+    let declared = lower_with(
+        "FROM busybox\nARG HTTP_PROXY\nRUN wget example.com\n",
+        args(&[("HTTP_PROXY", "http://p")]),
+    );
+    assert!(
+        execs(&declared.graph)[0]
+            .env
+            .contains(&"HTTP_PROXY=http://p".to_string())
+    );
+}
+
+#[test]
+fn unused_build_args_are_warned_about() {
+    let l = lower_with("FROM busybox\nRUN true\n", args(&[("NOPE", "1")]));
+    assert!(
+        l.warnings.iter().any(|w| w.contains("NOPE")),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
+fn target_selects_a_stage_and_prunes_the_rest() {
+    let src = "FROM busybox AS build\nRUN make\nFROM busybox AS test\nRUN make test\nFROM busybox\nCOPY --from=build /out /out\n";
+    let l = lower_with(
+        src,
+        LowerOptions {
+            target: Some("TEST".into()),
+            ..LowerOptions::default()
+        },
+    );
+    let args: Vec<String> = execs(&l.graph).iter().map(|x| x.args.join(" ")).collect();
+    assert_eq!(args, vec!["/bin/sh -c make test"]);
+    let l = lower(src);
+    let args: Vec<String> = execs(&l.graph).iter().map(|x| x.args.join(" ")).collect();
+    assert_eq!(args, vec!["/bin/sh -c make"]);
+}
+
+#[test]
+fn from_stage_inherits_state_and_config() {
+    let l = lower("FROM busybox AS base\nENV A=1\nWORKDIR /app\nUSER 1000\nFROM base\nRUN id\n");
+    let x = execs(&l.graph)[0];
+    assert_eq!(x.cwd, "/app");
+    assert_eq!(x.user, "1000");
+    assert!(x.env.contains(&"A=1".to_string()));
+}
+
+#[test]
+fn copy_from_index_and_image() {
+    let l = lower(
+        "FROM busybox\nRUN make\nFROM scratch\nCOPY --from=0 /out /out\nCOPY --from=alpine:3.20 /etc/os-release /\n",
+    );
+    assert!(images(&l.graph).contains(&"docker.io/library/alpine:3.20".to_string()));
+    assert_eq!(execs(&l.graph).len(), 1);
+}
+
+#[test]
+fn copy_link_is_a_merge_over_an_independent_copy() {
+    let l = lower("FROM busybox\nCOPY --link a.txt /a.txt\n");
+    let last = l.graph.vertices.last().unwrap();
+    assert!(matches!(last.op, Op::Merge(_)));
+    let copy = l
+        .graph
+        .vertices
+        .iter()
+        .find(|v| matches!(v.op, Op::File(_)))
+        .unwrap();
+    match &copy.op {
+        Op::File(f) => assert_eq!(f.base, None),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn copy_with_chown_chmod_exclude_and_parents() {
+    let l = lower(
+        "FROM busybox\nWORKDIR /app\nCOPY --chown=app:app --chmod=750 --exclude=*.md --parents src/ ./\n",
+    );
+    let Some(FileAction::Copy(c)) = l.graph.vertices.iter().find_map(|v| match &v.op {
+        Op::File(f) => f
+            .actions
+            .iter()
+            .find(|a| matches!(a, FileAction::Copy(_)))
+            .cloned(),
+        _ => None,
+    }) else {
+        panic!("no copy")
+    };
+    assert_eq!(c.src, "/src");
+    assert_eq!(c.dest, "/app/");
+    assert_eq!(c.mode.as_deref(), Some("750"));
+    assert_eq!(c.exclude, vec!["*.md"]);
+    assert!(c.parents);
+    assert!(c.owner.is_some());
+}
+
+#[test]
+fn several_sources_need_a_directory_destination() {
+    let e = lower_source(
+        b"FROM busybox\nCOPY a b /dst\n",
+        &LowerOptions::default(),
+        &NoResolver,
+    )
+    .unwrap_err();
+    assert!(e.message.contains("must be a directory"), "{}", e.message);
+    assert_eq!(e.span.start_line, 2);
+}
+
+#[test]
+fn copy_heredoc_becomes_a_file_with_expanded_content() {
+    let l = lower(
+        "FROM busybox\nARG NAME=world\nCOPY <<EOF /greeting\nhello $NAME\nEOF\nCOPY <<'RAW' /raw\n$NAME\nRAW\n",
+    );
+    let files: Vec<(String, String)> = l
+        .graph
+        .vertices
+        .iter()
+        .filter_map(|v| match &v.op {
+            Op::File(f) => f.actions.iter().find_map(|a| match a {
+                FileAction::Mkfile { path, data, .. } => {
+                    Some((path.clone(), String::from_utf8_lossy(data).into_owned()))
+                }
+                _ => None,
+            }),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        files.contains(&("/greeting".into(), "hello world\n".into())),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&("/raw".into(), "$NAME\n".into())),
+        "{files:?}"
+    );
+}
+
+#[test]
+fn run_heredoc_forms() {
+    let l = lower(
+        "FROM busybox\nRUN <<EOF\necho one\nEOF\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\nRUN cat <<A > /a\nx\nA\n",
+    );
+    let x = execs(&l.graph);
+    assert_eq!(x[0].args, vec!["/bin/sh", "-c", "echo one\n"]);
+    assert_eq!(x[1].args, vec!["/dev/pipes/EOF"]);
+    assert!(
+        x[1].mounts
+            .iter()
+            .any(|m| m.target == "/dev/pipes/" && m.readonly)
+    );
+    assert_eq!(x[2].args, vec!["/bin/sh", "-c", "cat <<A > /a\nx\nA"]);
+}
+
+#[test]
+fn run_mounts_network_and_shell() {
+    let src = "FROM busybox AS deps\nRUN make deps\nFROM busybox\nSHELL [\"/bin/ash\", \"-eo\", \"pipefail\", \"-c\"]\n\
+RUN --network=none --mount=type=cache,target=/root/.cache,sharing=locked --mount=type=bind,from=deps,source=/out,target=/mnt \
+--mount=type=secret,id=token --mount=type=tmpfs,target=/tmp make\n";
+    let l = lower(src);
+    let x = execs(&l.graph)
+        .into_iter()
+        .find(|x| x.args.last().map(String::as_str) == Some("make"))
+        .unwrap();
+    assert_eq!(x.args[0], "/bin/ash");
+    assert_eq!(x.network, NetworkMode::None);
+    let kinds: Vec<(&str, &str)> = x
+        .mounts
+        .iter()
+        .map(|m| {
+            let k = match &m.kind {
+                MountKind::Rootfs => "rootfs",
+                MountKind::Bind => "bind",
+                MountKind::Cache { .. } => "cache",
+                MountKind::Tmpfs { .. } => "tmpfs",
+                MountKind::Secret { .. } => "secret",
+                MountKind::Ssh { .. } => "ssh",
+            };
+            (k, m.target.as_str())
+        })
+        .collect();
+    assert!(kinds.contains(&("rootfs", "/")));
+    assert!(kinds.contains(&("cache", "/root/.cache")));
+    assert!(kinds.contains(&("bind", "/mnt")));
+    assert!(kinds.contains(&("secret", "/run/secrets/token")));
+    assert!(kinds.contains(&("tmpfs", "/tmp")));
+}
+
+#[test]
+fn config_instructions_fill_the_image_config() {
+    let l = lower(
+        "FROM busybox\nLABEL a=1 \"b c\"=\"d e\"\nEXPOSE 80 53/udp\nVOLUME [\"/data\"]\nUSER app\n\
+HEALTHCHECK --interval=30s --retries=3 CMD wget -q localhost\nSTOPSIGNAL SIGINT\nONBUILD RUN echo hi\n\
+ENTRYPOINT [\"/bin/app\"]\nCMD [\"--help\"]\nMAINTAINER someone\n",
+    );
+    let c = &l.graph.image;
+    assert_eq!(c.labels.get("b c").map(String::as_str), Some("d e"));
+    assert_eq!(c.exposed_ports, vec!["53/udp", "80/tcp"]);
+    assert_eq!(c.volumes, vec!["/data"]);
+    assert_eq!(c.user.as_deref(), Some("app"));
+    let hc = c.healthcheck.as_ref().unwrap();
+    assert_eq!(hc.test, vec!["CMD-SHELL", "wget -q localhost"]);
+    assert_eq!(hc.interval, 30_000_000_000);
+    assert_eq!(hc.retries, 3);
+    assert_eq!(c.stop_signal.as_deref(), Some("SIGINT"));
+    assert_eq!(c.on_build, vec!["RUN echo hi"]);
+    assert_eq!(c.entrypoint, Some(vec!["/bin/app".to_string()]));
+    assert_eq!(c.cmd, Some(vec!["--help".to_string()]));
+    assert_eq!(c.author.as_deref(), Some("someone"));
+    assert!(
+        c.history
+            .iter()
+            .any(|h| h.created_by.starts_with("LABEL") && h.empty_layer)
+    );
+}
+
+#[test]
+fn entrypoint_resets_inherited_cmd() {
+    let l = lower("FROM busybox AS base\nCMD [\"sh\"]\nFROM base\nENTRYPOINT [\"/app\"]\n");
+    assert_eq!(l.graph.image.cmd, None);
+}
+
+struct OnbuildImage;
+
+impl ImageResolver for OnbuildImage {
+    fn resolve(&self, reference: &str, _: &Platform) -> Result<Option<ResolvedImage>, String> {
+        if reference.contains("onbuild") {
+            let config = ImageConfig {
+                env: vec!["PATH=/bin".into(), "FROM_BASE=1".into()],
+                working_dir: Some("/base".into()),
+                on_build: vec!["RUN echo triggered".into()],
+                ..ImageConfig::default()
+            };
+            let pinned = format!("{reference}@sha256:{}", "a".repeat(64));
+            Ok(Some(ResolvedImage {
+                pinned: Some(pinned),
+                config,
+            }))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+#[test]
+fn base_image_config_and_onbuild_triggers_apply() {
+    let l = lower_source(
+        b"FROM example/onbuild\nRUN echo mine\n",
+        &LowerOptions::default(),
+        &OnbuildImage,
+    )
+    .unwrap();
+    let x = execs(&l.graph);
+    assert_eq!(x.len(), 2);
+    assert_eq!(x[0].args, vec!["/bin/sh", "-c", "echo triggered"]);
+    assert_eq!(x[1].cwd, "/base");
+    assert!(x[1].env.contains(&"FROM_BASE=1".to_string()));
+    assert!(l.graph.image.on_build.is_empty(), "triggers are consumed");
+    assert!(images(&l.graph)[0].contains("@sha256:"));
+}
+
+#[test]
+fn windows_escape_directive_is_honoured() {
+    let l = lower("# escape=`\nFROM busybox\nRUN echo a `\n    b\nWORKDIR /x\n");
+    assert_eq!(execs(&l.graph)[0].args[2], "echo a     b");
+}
+
+#[test]
+fn errors_name_their_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "FROM busybox AS builder\nFROM busybox\nCOPY --from=buidler /a /a\n",
+            3,
+            "builder",
+        ),
+        (
+            "FROM busybox\nCOPY ../x /x\n",
+            2,
+            "outside the build context",
+        ),
+        ("FROM busybox\nEXPOSE http\n", 2, "invalid port"),
+        (
+            "FROM busybox\nHEALTHCHECK --interval=abc CMD true\n",
+            2,
+            "duration",
+        ),
+        ("FROM Not_A_Ref!\n", 1, "invalid image reference"),
+        ("FROM --platform=linux busybox\n", 1, "invalid platform"),
+        (
+            "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /y /y\n",
+            2,
+            "circular",
+        ),
+        ("FROM busybox\nENV A=${B:?must-be-set}\n", 2, "must-be-set"),
+    ];
+    for (src, line, needle) in cases {
+        let e = lower_source(src.as_bytes(), &LowerOptions::default(), &NoResolver).expect_err(src);
+        assert!(
+            e.message.contains(needle) || e.help.as_deref().unwrap_or("").contains(needle),
+            "{src}: {e:?}"
+        );
+        assert_eq!(e.span.start_line, *line, "{src}: {e:?}");
+    }
+}
