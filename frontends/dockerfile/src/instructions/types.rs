@@ -91,12 +91,21 @@ pub enum Security {
     Insecure,
 }
 
+/// `--device=` of RUN: a CDI device name, and whether the build must fail without it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Device {
+    pub name: Raw,
+    pub required: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Run {
     pub command: Command,
     pub mounts: Vec<MountSpec>,
     pub network: Option<Network>,
     pub security: Option<Security>,
+    /// `--device=name[,required]` (CDI devices), in order.
+    pub devices: Vec<Device>,
     /// Heredocs attached to the RUN. If the command is just `<<EOF` (shell form), the first
     /// heredoc *is* the script (see the Dockerfile reference); others become files.
     pub heredocs: Vec<Heredoc>,
