@@ -27,19 +27,21 @@ pub fn render(file: &str, text: &[u8], e: &FrontendError) -> String {
         out.push_str(&format!(" --> {file}\n"));
     } else {
         let text = String::from_utf8_lossy(text);
-        let line = text.lines().nth(line_no - 1).unwrap_or("");
-        let col = e
+        let full_line = text.lines().nth(line_no - 1).unwrap_or("");
+        let full_col = e
             .column
-            .unwrap_or_else(|| line.len() - line.trim_start().len());
+            .unwrap_or_else(|| full_line.len() - full_line.trim_start().len());
         let width = line_no.to_string().len();
         let pad = " ".repeat(width);
-        out.push_str(&format!("{pad}--> {file}:{line_no}:{}\n", col + 1));
+        out.push_str(&format!("{pad}--> {file}:{line_no}:{}\n", full_col + 1));
         out.push_str(&format!("{pad} |\n"));
+        let (line, col) = window(full_line, full_col);
+        let line = line.as_str();
         out.push_str(&format!("{line_no} | {line}\n"));
         let caret_len = line.get(col..).map_or(1, |rest| {
             rest.split_whitespace()
                 .next()
-                .map_or(1, |w| w.chars().count().max(1))
+                .map_or(1, |w| w.chars().count().clamp(1, 40))
         });
         let lead: String = line
             .get(..col)
@@ -53,6 +55,28 @@ pub fn render(file: &str, text: &[u8], e: &FrontendError) -> String {
         out.push_str(&format!("  = help: {help}\n"));
     }
     out.trim_end().to_string()
+}
+
+/// Long lines are cut to a window around the column, marked with `…`.
+fn window(line: &str, col: usize) -> (String, usize) {
+    const MAX: usize = 120;
+    let col = col.min(line.len());
+    if line.len() <= MAX {
+        return (line.to_string(), col);
+    }
+    let mut start = col.saturating_sub(MAX / 2);
+    while !line.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (start + MAX).min(line.len());
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let prefix = if start > 0 { "…" } else { "" };
+    let suffix = if end < line.len() { "…" } else { "" };
+    let shown = format!("{prefix}{}{suffix}", &line[start..end]);
+    // The caret lead is built from characters, so count the ellipsis as one column.
+    (shown, col - start + prefix.len())
 }
 
 pub fn print_error(e: &anyhow::Error) {

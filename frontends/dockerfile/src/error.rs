@@ -16,7 +16,12 @@ pub struct Error {
 
 impl Error {
     pub fn new(span: Span, message: impl Into<String>) -> Self {
-        Error { message: message.into(), span, column: None, help: None }
+        Error {
+            message: message.into(),
+            span,
+            column: None,
+            help: None,
+        }
     }
 
     pub fn at_column(mut self, column: usize) -> Self {

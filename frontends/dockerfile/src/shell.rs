@@ -38,6 +38,8 @@ pub use env::Env;
 pub struct ShellError {
     /// Human-readable message, worded like BuildKit's (`failed to process "<word>": ...`).
     pub message: String,
+    /// The problem alone, without the word (for callers that show the word themselves).
+    pub cause: String,
     /// Byte offset in the word where the problem was detected.
     pub offset: Option<usize>,
 }
@@ -118,6 +120,7 @@ impl Lexer {
             }),
             Err(e) => Err(ShellError {
                 message: format!("failed to process {word:?}: {}", e.message),
+                cause: e.message,
                 offset: Some(e.offset),
             }),
         }

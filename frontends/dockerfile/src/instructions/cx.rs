@@ -77,7 +77,7 @@ impl<'a> Cx<'a> {
         let after_keyword = keyword_end(text, &node.keyword);
         text.get(after_keyword..)?
             .find(word)
-            .map(|i| i + after_keyword)
+            .map(|i| i + after_keyword + node.indent)
     }
 
     /// The column of the keyword itself (for "unknown instruction").
@@ -89,7 +89,9 @@ impl<'a> Cx<'a> {
         if node.span.start_line != node.span.end_line && node.heredocs.is_empty() {
             return None;
         }
-        node.original.find(node.keyword.as_str())
+        node.original
+            .find(node.keyword.as_str())
+            .map(|i| i + node.indent)
     }
 }
 

@@ -84,6 +84,7 @@ pub(crate) fn node_at(src: &str, line: usize) -> Node {
         original: trimmed.to_string(),
         heredocs: vec![],
         span: Span::line(line),
+        indent: 0,
     }
 }
 

@@ -64,8 +64,8 @@ impl Lowerer<'_> {
         } else {
             st.state.map(|s| push_input(&mut inputs, s))
         };
-        let from_state = match &c.from {
-            Some(f) => Some(self.from_state(st, f, span)?),
+        let from_src = match &c.from {
+            Some(f) => Some(self.state_for_ref(st, f, span)?),
             None => None,
         };
         let mut actions = Vec::new();
@@ -150,7 +150,7 @@ impl Lowerer<'_> {
                     ));
                 }
                 SourceKind::Path(p) => {
-                    let (idx, src) = match &from_state {
+                    let (idx, src) = match &from_src {
                         Some(state) => {
                             let idx = match state {
                                 Some(s) => push_input(&mut inputs, *s),

@@ -414,10 +414,12 @@ impl<'a> Lowerer<'a> {
     }
 
     pub fn expand_with(&mut self, env: &Vars, word: &str, span: Span) -> Result<String> {
-        let (out, used) = self
-            .lex
-            .process_word_with_matches(word, env)
-            .map_err(|e| err(span, format!("failed to expand {word:?}: {}", e.message)))?;
+        let (out, used) = self.lex.process_word_with_matches(word, env).map_err(|e| {
+            err(
+                span,
+                format!("failed to expand {:?}: {}", brief(word), e.cause),
+            )
+        })?;
         self.used_build_args.extend(
             used.into_iter()
                 .filter(|u| self.opts.build_args.contains_key(u)),
@@ -428,9 +430,12 @@ impl<'a> Lowerer<'a> {
     /// Expand and split into words (EXPOSE, VOLUME words).
     pub fn expand_words(&mut self, st: &StageState, word: &str, span: Span) -> Result<Vec<String>> {
         let env = st.expansion_env();
-        self.lex
-            .process_words(word, &env)
-            .map_err(|e| err(span, format!("failed to expand {word:?}: {}", e.message)))
+        self.lex.process_words(word, &env).map_err(|e| {
+            err(
+                span,
+                format!("failed to expand {:?}: {}", brief(word), e.cause),
+            )
+        })
     }
 
     pub fn add(
@@ -475,7 +480,12 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The state named by `--from` / `from=`: a stage, or else an image.
-    pub fn from_state(&mut self, st: &StageState, from: &str, span: Span) -> Result<Option<Input>> {
+    pub fn state_for_ref(
+        &mut self,
+        st: &StageState,
+        from: &str,
+        span: Span,
+    ) -> Result<Option<Input>> {
         let name = self.expand(st, from, span)?;
         if let Some(j) = self.find_stage(&name, None) {
             if j == st.index {
@@ -603,6 +613,15 @@ pub(super) fn clean_path(p: &str) -> String {
         }
     }
     format!("/{}", parts.join("/"))
+}
+
+/// A word shortened for an error message (the line itself is shown separately).
+fn brief(word: &str) -> String {
+    const MAX: usize = 60;
+    match word.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &word[..i]),
+        None => word.to_string(),
+    }
 }
 
 #[cfg(test)]

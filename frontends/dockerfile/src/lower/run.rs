@@ -222,7 +222,9 @@ impl Lowerer<'_> {
         let from_input =
             |this: &mut Self, inputs: &mut Vec<Input>| -> crate::error::Result<Option<u32>> {
                 match &spec.from {
-                    Some(f) => Ok(this.from_state(st, f, span)?.map(|s| push_input(inputs, s))),
+                    Some(f) => Ok(this
+                        .state_for_ref(st, f, span)?
+                        .map(|s| push_input(inputs, s))),
                     None => Ok(None),
                 }
             };

@@ -104,6 +104,9 @@ pub struct Node {
     /// Lines covered: the keyword line through the last continuation line (comment/blank lines
     /// inside included) or the last heredoc terminator. A nested ONBUILD node shares its parent's.
     pub span: Span,
+    /// Bytes of leading whitespace before the keyword on the first line: `original` starts after
+    /// them, so a position in `original` plus `indent` is a column of that line.
+    pub indent: usize,
 }
 
 impl Node {

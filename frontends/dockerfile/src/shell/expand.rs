@@ -108,7 +108,12 @@ pub(crate) struct Expander<'a> {
     raw_escapes: bool,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
+    /// Current `${...}` nesting depth; capped so hostile input cannot overflow the stack.
+    depth: u32,
 }
+
+/// Deepest `${...${...}}` nesting accepted.
+const MAX_DEPTH: u32 = 64;
 
 type Res<T> = Result<T, RawError>;
 
@@ -121,6 +126,7 @@ impl<'a> Expander<'a> {
             raw_escapes: false,
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
+            depth: 0,
         }
     }
 
@@ -149,9 +155,16 @@ impl<'a> Expander<'a> {
         stop: Option<char>,
         raw_escapes: bool,
     ) -> Res<(String, Vec<String>)> {
+        if self.depth >= MAX_DEPTH {
+            return self.error(format!(
+                "variable expansions nested more than {MAX_DEPTH} deep"
+            ));
+        }
+        self.depth += 1;
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let result = self.process_stop_on_inner(stop);
         self.raw_escapes = saved;
+        self.depth -= 1;
         result
     }
 

@@ -412,3 +412,12 @@ proptest! {
         let _ = Lexer::default().process_word(&word, &e);
     }
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let word = "${A:-".repeat(100_000) + &"}".repeat(100_000);
+    let env: Vec<(String, String)> = Vec::new();
+    assert!(Lexer::new('\\').process_word(&word, &env).is_err());
+    let ok = "${A:-".repeat(10) + "x" + &"}".repeat(10);
+    assert_eq!(Lexer::new('\\').process_word(&ok, &env).unwrap(), "x");
+}
