@@ -1,0 +1,3 @@
+package pkg
+
+func Add(a, b int) int { return a + b }

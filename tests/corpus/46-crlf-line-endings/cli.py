@@ -1,0 +1,9 @@
+import click
+
+
+@click.command()
+def main():
+    click.echo('hi')
+
+
+main()

@@ -1,0 +1,8 @@
+import unittest
+
+import main
+
+
+class T(unittest.TestCase):
+    def test_main(self):
+        main.main()
