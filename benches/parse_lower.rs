@@ -5,6 +5,10 @@ use cairn_dockerfile::lower::{LowerOptions, NoResolver, lower_source};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
+// The same allocator as the `cairn` binary, so the figure is the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// 50 stages of 40 instructions each (FROM included) = 2,000 instructions.
 fn large_dockerfile() -> String {
     let mut s = String::from("# syntax=docker/dockerfile:1\nARG BASE=busybox:1.36\n");
@@ -51,6 +55,12 @@ fn bench(c: &mut Criterion) {
     assert!(lowered.graph.vertices.len() > 1000);
     c.bench_function("parse_only_2000_instructions", |b| {
         b.iter(|| cairn_dockerfile::parser::parse(black_box(src.as_bytes())).expect("parses"))
+    });
+    c.bench_function("parse_and_type_2000_instructions", |b| {
+        b.iter(|| {
+            let ast = cairn_dockerfile::parser::parse(black_box(src.as_bytes())).expect("parses");
+            cairn_dockerfile::instructions::from_ast(&ast).expect("types")
+        })
     });
     c.bench_function("parse_and_lower_2000_instructions_50_stages", |b| {
         b.iter(|| lower_source(black_box(src.as_bytes()), &opts, &NoResolver).expect("lowers"))

@@ -18,9 +18,10 @@ use crate::{Digest, Platform};
 pub const ENCODING_VERSION: u32 = 1;
 const DOMAIN: &[u8] = b"cairn-ir/vertex/v1\0";
 
-/// Streams canonical values into a blake3 hasher.
+/// Collects canonical values, then hashes them in one blake3 call (vertex encodings are small,
+/// and one call over a buffer is much cheaper than many tiny updates).
 pub struct Encoder {
-    hasher: blake3::Hasher,
+    buf: Vec<u8>,
 }
 
 impl Default for Encoder {
@@ -31,21 +32,21 @@ impl Default for Encoder {
 
 impl Encoder {
     pub fn new() -> Self {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(DOMAIN);
-        Encoder { hasher }
+        let mut buf = Vec::with_capacity(256);
+        buf.extend_from_slice(DOMAIN);
+        Encoder { buf }
     }
 
     pub fn u8(&mut self, v: u8) -> &mut Self {
-        self.hasher.update(&[v]);
+        self.buf.push(v);
         self
     }
     pub fn u32(&mut self, v: u32) -> &mut Self {
-        self.hasher.update(&v.to_le_bytes());
+        self.buf.extend_from_slice(&v.to_le_bytes());
         self
     }
     pub fn u64(&mut self, v: u64) -> &mut Self {
-        self.hasher.update(&v.to_le_bytes());
+        self.buf.extend_from_slice(&v.to_le_bytes());
         self
     }
     pub fn bool(&mut self, v: bool) -> &mut Self {
@@ -53,7 +54,7 @@ impl Encoder {
     }
     pub fn bytes(&mut self, v: &[u8]) -> &mut Self {
         self.u64(v.len() as u64);
-        self.hasher.update(v);
+        self.buf.extend_from_slice(v);
         self
     }
     pub fn str(&mut self, v: &str) -> &mut Self {
@@ -87,11 +88,11 @@ impl Encoder {
         })
     }
     pub fn digest(&mut self, d: &Digest) -> &mut Self {
-        self.hasher.update(d.as_bytes());
+        self.buf.extend_from_slice(d.as_bytes());
         self
     }
     pub fn finish(&self) -> Digest {
-        Digest::from_bytes(*self.hasher.finalize().as_bytes())
+        Digest::from_bytes(*blake3::hash(&self.buf).as_bytes())
     }
 }
 

@@ -151,11 +151,32 @@ fn check_input_indices(op: &Op, len: usize) -> Result<(), GraphError> {
     }
 }
 
+/// Digests are uniformly distributed already: hash maps keyed by them use the first 8 bytes as
+/// the hash instead of running SipHash over all 32.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
+}
+
+type DigestMap<V> = HashMap<Digest, V, std::hash::BuildHasherDefault<DigestHasher>>;
+type DigestSet = HashSet<Digest, std::hash::BuildHasherDefault<DigestHasher>>;
+
 /// Builds a [`Graph`] one vertex at a time.
 #[derive(Debug, Default)]
 pub struct GraphBuilder {
     vertices: Vec<Vertex>,
-    index: HashMap<Digest, usize>,
+    index: DigestMap<usize>,
     meta: BTreeMap<Digest, VertexMeta>,
 }
 
@@ -194,7 +215,7 @@ impl GraphBuilder {
     /// Finish, keeping only the vertices `result` depends on (so unreachable stages and unused
     /// helper vertices never reach the solver).
     pub fn finish(self, result: Option<Input>, platform: Platform, image: ImageConfig) -> Graph {
-        let mut keep = HashSet::new();
+        let mut keep: DigestSet = DigestSet::default();
         let mut stack: Vec<Digest> = result.iter().map(|r| r.vertex).collect();
         while let Some(d) = stack.pop() {
             if keep.insert(d)

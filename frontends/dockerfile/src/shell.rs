@@ -82,6 +82,9 @@ impl Lexer {
 
     /// One word: quotes removed, escapes applied, variables expanded, no splitting.
     pub fn process_word(&self, word: &str, env: &dyn Env) -> Result<String, ShellError> {
+        if self.is_literal(word) {
+            return Ok(word.to_string());
+        }
         Ok(self.process_word_detailed(word, env)?.word)
     }
 
@@ -101,8 +104,17 @@ impl Lexer {
         word: &str,
         env: &dyn Env,
     ) -> Result<(String, BTreeSet<String>), ShellError> {
+        if self.is_literal(word) {
+            return Ok((word.to_string(), BTreeSet::new()));
+        }
         let e = self.process_word_detailed(word, env)?;
         Ok((e.word, e.matched))
+    }
+
+    /// True when `word` has nothing to expand, unquote or unescape: it is its own result.
+    /// (Most Dockerfile words are like this; they skip the expander entirely.)
+    fn is_literal(&self, word: &str) -> bool {
+        !word.contains(['$', '\'', '"', self.escape, '\u{feff}'])
     }
 
     /// The full result of one expansion: word, split words, matched and unmatched names.

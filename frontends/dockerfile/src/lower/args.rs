@@ -57,22 +57,28 @@ impl Vars {
             None => self.0.push((name.to_string(), value)),
         }
     }
-
-    /// Variables for word expansion: these, then `overrides` on top (ENV beats ARG).
-    pub fn overlaid(&self, overrides: &[String]) -> Vars {
-        let mut out = self.clone();
-        for kv in overrides {
-            if let Some((k, v)) = kv.split_once('=') {
-                out.set(k, v.to_string());
-            }
-        }
-        out
-    }
 }
 
 impl crate::shell::Env for Vars {
     fn get(&self, name: &str) -> Option<&str> {
         Vars::get(self, name)
+    }
+}
+
+/// The variables a word in a stage sees: the image's ENV (`KEY=value` entries) over the declared
+/// build args. Borrowed, so expanding a word allocates nothing for the scope.
+pub struct Scope<'a> {
+    pub args: &'a Vars,
+    pub env: &'a [String],
+}
+
+impl crate::shell::Env for Scope<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .or_else(|| self.args.get(name))
     }
 }
 
@@ -95,11 +101,17 @@ mod tests {
 
     #[test]
     fn env_overrides_args() {
+        use crate::shell::Env;
         let mut v = Vars::default();
         v.set("A", "arg".into());
         v.set("B", "b".into());
-        let o = v.overlaid(&["A=env".to_string()]);
-        assert_eq!(o.get("A"), Some("env"));
-        assert_eq!(o.get("B"), Some("b"));
+        let env = ["A=env".to_string(), "AB=x".to_string()];
+        let scope = Scope {
+            args: &v,
+            env: &env,
+        };
+        assert_eq!(scope.get("A"), Some("env"));
+        assert_eq!(scope.get("B"), Some("b"));
+        assert_eq!(scope.get("C"), None);
     }
 }

@@ -191,7 +191,7 @@ impl Lowerer<'_> {
         }
 
         let op = Op::File(FileOp { base, actions });
-        let description = format!("{} {}", st.prefix(), cmd.original.trim());
+        let description = st.describe(&cmd.original);
         let meta = self.meta(&description, span);
         let d = self.add(op, inputs, meta.clone(), span)?;
         let result = match (c.link, st.state) {

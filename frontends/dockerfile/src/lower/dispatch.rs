@@ -2,7 +2,7 @@
 //! dispatch. Filesystem-changing instructions live in `run.rs` and `copy.rs`; the ones that only
 //! change the image config in `meta.rs`.
 
-use super::args::{Vars, platform_args};
+use super::args::{Scope, Vars, platform_args};
 use super::{ImageResolver, LowerOptions, Lowered, err};
 use crate::error::{Error, Result, suggest};
 use crate::instructions::{Dockerfile, Instruction, Located, Stage};
@@ -14,6 +14,7 @@ use cairn_ir::{
     Reference, SourceOp, VertexMeta,
 };
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
 pub(super) const DEFAULT_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -46,8 +47,11 @@ pub(super) struct StageState {
 
 impl StageState {
     /// Variables for word expansion: declared args, then ENV on top.
-    pub fn expansion_env(&self) -> Vars {
-        self.args.overlaid(&self.config.env)
+    pub fn expansion_env(&self) -> Scope<'_> {
+        Scope {
+            args: &self.args,
+            env: &self.config.env,
+        }
     }
 
     pub fn workdir(&self) -> &str {
@@ -70,7 +74,7 @@ pub(super) struct Lowerer<'a> {
     pub b: GraphBuilder,
     /// Global (pre-FROM) args with values, platform args underneath.
     global: Vars,
-    results: Vec<Option<StageResult>>,
+    results: Vec<Option<Rc<StageResult>>>,
     in_progress: Vec<Option<Span>>,
     context: Option<Digest>,
     pub used_build_args: BTreeSet<String>,
@@ -132,6 +136,8 @@ impl<'a> Lowerer<'a> {
                 names.join(", ")
             ));
         }
+        self.results.clear();
+        let result = Rc::unwrap_or_clone(result);
         let graph = self.b.finish(result.state, result.platform, result.config);
         Ok(Lowered {
             graph,
@@ -193,9 +199,9 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The result of stage `i`, lowering it first if needed. `from` is the span that asked.
-    pub fn lower_stage(&mut self, i: usize, from: Option<Span>) -> Result<StageResult> {
+    pub fn lower_stage(&mut self, i: usize, from: Option<Span>) -> Result<Rc<StageResult>> {
         if let Some(r) = &self.results[i] {
-            return Ok(r.clone());
+            return Ok(Rc::clone(r));
         }
         let stage = &self.df.stages[i];
         if self.in_progress[i].is_some() {
@@ -212,8 +218,8 @@ impl<'a> Lowerer<'a> {
         self.in_progress[i] = Some(from.unwrap_or(stage.span));
         let r = self.lower_stage_body(i, stage);
         self.in_progress[i] = None;
-        let r = r?;
-        self.results[i] = Some(r.clone());
+        let r = Rc::new(r?);
+        self.results[i] = Some(Rc::clone(&r));
         Ok(r)
     }
 
@@ -247,11 +253,11 @@ impl<'a> Lowerer<'a> {
             platform: platform.clone(),
             cmd_set: false,
         };
-        let description = format!("{} FROM {image}", st.prefix());
+        let description = st.describe(&format!("FROM {image}"));
         if let Some(j) = self.find_stage(&image, Some(i)) {
             let base = self.lower_stage(j, Some(stage.span))?;
             st.state = base.state;
-            st.config = base.config;
+            st.config = base.config.clone();
         } else if image.eq_ignore_ascii_case("scratch") {
             // Empty root filesystem and config.
         } else {
@@ -365,10 +371,7 @@ impl<'a> Lowerer<'a> {
             Some(s) => (Some(0), vec![s]),
             None => (None, vec![]),
         };
-        let meta = self.meta(
-            &format!("{} {}", st.prefix(), cmd.original.trim()),
-            cmd.span,
-        );
+        let meta = self.meta(&st.describe(&cmd.original), cmd.span);
         let d = self.add(
             Op::File(FileOp {
                 base,
@@ -413,7 +416,12 @@ impl<'a> Lowerer<'a> {
         self.expand_with(&env, word, span)
     }
 
-    pub fn expand_with(&mut self, env: &Vars, word: &str, span: Span) -> Result<String> {
+    pub fn expand_with(
+        &mut self,
+        env: &dyn crate::shell::Env,
+        word: &str,
+        span: Span,
+    ) -> Result<String> {
         let (out, used) = self.lex.process_word_with_matches(word, env).map_err(|e| {
             err(
                 span,
@@ -579,9 +587,15 @@ impl<'a> Lowerer<'a> {
 }
 
 impl StageState {
-    /// `[build 3/5]`, as BuildKit prints step prefixes.
-    pub fn prefix(&self) -> String {
-        format!("[{} {}/{}]", self.label, self.step, self.steps)
+    /// `[build 3/5] RUN make`, as BuildKit names steps.
+    pub fn describe(&self, text: &str) -> String {
+        format!(
+            "[{} {}/{}] {}",
+            self.label,
+            self.step,
+            self.steps,
+            text.trim()
+        )
     }
 }
 

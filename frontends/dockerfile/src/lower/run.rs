@@ -71,7 +71,7 @@ impl Lowerer<'_> {
             mounts,
             proxy_env,
         };
-        let meta = self.meta(&format!("{} {}", st.prefix(), cmd.original.trim()), span);
+        let meta = self.meta(&st.describe(&cmd.original), span);
         let d = self.add(Op::Exec(exec), inputs, meta, span)?;
         st.state = Some(Input::of(d));
         let shown = if arg_pairs.is_empty() {
@@ -181,7 +181,7 @@ impl Lowerer<'_> {
 
     fn expand_heredoc_line(
         &mut self,
-        env: &super::args::Vars,
+        env: &dyn crate::shell::Env,
         line: &str,
         span: Span,
     ) -> crate::error::Result<String> {

@@ -421,3 +421,15 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let ok = "${A:-".repeat(10) + "x" + &"}".repeat(10);
     assert_eq!(Lexer::new('\\').process_word(&ok, &env).unwrap(), "x");
 }
+
+proptest! {
+    /// The literal fast path must agree with the full expander.
+    #[test]
+    fn literal_fast_path_agrees_with_expander(word in "[a-zA-Z0-9 ./:_=,@%{}-]{0,40}") {
+        let env: Vec<(String, String)> = vec![("A".into(), "x".into())];
+        let lex = Lexer::new('\\');
+        let slow = lex.process_word_detailed(&word, &env).map(|e| e.word);
+        prop_assert_eq!(lex.process_word(&word, &env), slow.clone());
+        prop_assert_eq!(lex.process_word_with_matches(&word, &env).map(|(w, _)| w), slow);
+    }
+}
