@@ -600,7 +600,12 @@ impl StageState {
 }
 
 /// Resolve `p` against `workdir` and clean it like Go's `path.Clean`, keeping a trailing `/`.
+///
+/// A Windows path with a drive letter (`C:\app\`) is turned into its POSIX form (`/app/`), as
+/// BuildKit does for the system drive, so Windows Dockerfiles plan sensibly.
 pub(super) fn resolve_path(workdir: &str, p: &str) -> String {
+    let windows = windows_path(p);
+    let p = windows.as_deref().unwrap_or(p);
     let joined = if p.starts_with('/') {
         p.to_string()
     } else {
@@ -612,6 +617,23 @@ pub(super) fn resolve_path(workdir: &str, p: &str) -> String {
         cleaned.push('/');
     }
     cleaned
+}
+
+/// `C:\\x\\y` → `/x/y`; `None` when `p` has no drive letter.
+fn windows_path(p: &str) -> Option<String> {
+    let b = p.as_bytes();
+    let drive = b.len() >= 2
+        && b[0].is_ascii_alphabetic()
+        && b[1] == b':'
+        && (b.len() == 2 || b[2] == b'\\' || b[2] == b'/');
+    drive.then(|| {
+        let rest = p[2..].replace('\\', "/");
+        if rest.is_empty() {
+            "/".to_string()
+        } else {
+            rest
+        }
+    })
 }
 
 /// Lexical cleaning of an absolute path: `//` and `.` dropped, `..` resolved (never above `/`).
@@ -649,5 +671,8 @@ mod tests {
         assert_eq!(resolve_path("/src", "."), "/src/");
         assert_eq!(resolve_path("/src", "/abs//x/../y"), "/abs/y");
         assert_eq!(resolve_path("/", "../../x"), "/x");
+        assert_eq!(resolve_path("/", "C:\\app\\"), "/app/");
+        assert_eq!(resolve_path("/app", "C:\\app\\start.ps1"), "/app/start.ps1");
+        assert_eq!(resolve_path("/", "c:"), "/");
     }
 }
