@@ -1,0 +1,1 @@
+//! File-action semantics (see docs/execution-design.md).

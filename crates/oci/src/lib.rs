@@ -1,0 +1,1 @@
+//! OCI layers and images (see docs/execution-design.md).

@@ -1,0 +1,1 @@
+//! The solver (see docs/execution-design.md).
