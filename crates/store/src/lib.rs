@@ -1,1 +1,129 @@
-//! Embedded store (see docs/execution-design.md).
+//! cairn's embedded store: content-addressed blobs, unpacked layers, and the small indexes
+//! (build cache, image names, context stat caches), shared safely by concurrent cairn processes
+//! without a daemon. See `docs/execution-design.md` for the contract.
+//!
+//! Layout under the root ([`Store::default_root`]):
+//!
+//! ```text
+//! layout                  layout version ("cairn-store layout 1")
+//! blobs/sha256/<hex>      blobs, named by their sha256
+//! layers/<id>/            unpacked overlay-style layer diffs; layers/<id>.rec their records
+//! cache/<hex key>         build cache entries
+//! images/<escaped name>   image names
+//! stat/<key>              context stat caches
+//! mounts/<escaped id>/    RUN --mount=type=cache directories
+//! tmp/                    in-progress writes and staging dirs (garbage unless locked)
+//! locks/                  flock files for named locks
+//! ```
+//!
+//! Rules every module keeps: writes go through `tmp/` and become visible by an atomic rename
+//! (`atomic.rs`); records are versioned and checksummed, and a torn one reads as absent
+//! (`record.rs`); everything in `tmp/` is locked by a live owner or is garbage (`tmp.rs`).
+
+mod atomic;
+mod blob;
+mod digest;
+mod error;
+mod escape;
+mod index;
+mod layer;
+mod lock;
+mod record;
+mod root;
+mod tmp;
+
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use blob::{BlobReader, BlobWriter};
+pub use digest::{CacheKey, LayerId, OciDigest, is_layer_id};
+pub use error::{Error, Result};
+pub use index::{CacheRecord, ImageRecord};
+pub use layer::{Compression, LayerBlob, LayerRecord, Staging};
+pub use lock::StoreLock;
+
+use error::io_at;
+use root::Layout;
+
+/// A handle on an opened store. Cheap to clone; usable from any thread.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Layout>,
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `root`, and remove leftovers of crashed writers
+    /// from `tmp/`. Any number of stores may be open on one root, in one or many processes.
+    pub fn open(root: &Path) -> Result<Store> {
+        let root = std::path::absolute(root).map_err(io_at(root))?;
+        let layout = Layout::new(root);
+        layout.create()?;
+        layout.tmp.collect_garbage()?;
+        Ok(Store {
+            inner: Arc::new(layout),
+        })
+    }
+
+    /// The root to use when none is given: `$CAIRN_ROOT`; else `/var/lib/cairn` when running as
+    /// root; else `$XDG_DATA_HOME/cairn`; else `~/.local/share/cairn`.
+    pub fn default_root() -> PathBuf {
+        root::default_root()
+    }
+
+    /// The store's root directory (absolute).
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.inner
+    }
+
+    /// The persistent directory of a `RUN --mount=type=cache` id, created on demand. Any id is
+    /// accepted; it is mapped to a safe, unique directory name.
+    pub fn cache_mount_dir(&self, id: &str) -> Result<PathBuf> {
+        let dir = self.layout().mounts.join(escape::hashed(id));
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&dir)
+            .map_err(io_at(&dir))?;
+        Ok(dir)
+    }
+
+    /// Take the exclusive lock named `name`, waiting for it. Released when the guard drops.
+    /// Excludes other processes and other threads alike (taking it twice in one thread
+    /// deadlocks).
+    pub fn lock(&self, name: &str) -> Result<StoreLock> {
+        lock::lock(&self.layout().locks, name)
+    }
+
+    /// Take the lock named `name` if it is free; `None` if someone holds it.
+    pub fn try_lock(&self, name: &str) -> Result<Option<StoreLock>> {
+        lock::try_lock(&self.layout().locks, name)
+    }
+
+    /// Remove unlocked leftovers from `tmp/` now (also done by [`Store::open`]). Returns how
+    /// many entries were removed.
+    pub fn collect_garbage(&self) -> Result<usize> {
+        self.layout().tmp.collect_garbage()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_shareable_across_threads() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        fn sendable<T: Send + 'static>() {}
+        shareable::<Store>();
+        shareable::<OciDigest>();
+        sendable::<Staging>();
+        sendable::<BlobWriter>();
+        sendable::<StoreLock>();
+    }
+}

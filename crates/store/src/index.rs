@@ -1,0 +1,160 @@
+//! The small indexes: build cache (`cache/<hex key>`), image names (`images/<escaped name>`) and
+//! context stat caches (`stat/<key>`).
+//!
+//! Why one file per entry: two processes updating different entries never touch the same file,
+//! and two updating the same entry each replace it atomically — last writer wins, and every
+//! entry is a complete record of one writer. No shared index file to lock, merge or corrupt.
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Store;
+use crate::atomic::{self, Replace};
+use crate::digest::{CacheKey, LayerId, OciDigest};
+use crate::error::{Error, Result, io_at};
+use crate::escape;
+use crate::record::{self, Kind};
+
+/// A cached vertex result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheRecord {
+    /// The result's layers, bottom to top.
+    pub layers: Vec<LayerId>,
+    pub created_unix: u64,
+}
+
+/// A named image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub manifest: OciDigest,
+    pub config: OciDigest,
+    pub layers: Vec<LayerId>,
+}
+
+/// What `images/<escaped>` holds: the name too, so the file is self-describing (long names are
+/// stored under a hashed file name).
+#[derive(Serialize, Deserialize)]
+struct ImageEntry {
+    name: String,
+    record: ImageRecord,
+}
+
+/// Borrowing twin of [`ImageEntry`] for writing.
+#[derive(Serialize)]
+struct ImageEntryRef<'a> {
+    name: &'a str,
+    record: &'a ImageRecord,
+}
+
+fn check_image_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidName {
+            name: name.to_owned(),
+            reason: "empty",
+        });
+    }
+    Ok(())
+}
+
+impl Store {
+    fn cache_path(&self, key: &CacheKey) -> PathBuf {
+        self.layout().cache.join(key.to_hex())
+    }
+
+    /// The cached result for `key`; `None` if absent (or its record was torn).
+    pub fn cache_get(&self, key: &CacheKey) -> Result<Option<CacheRecord>> {
+        atomic::read_record(&self.cache_path(key), Kind::Cache)
+    }
+
+    /// Record the result for `key` (last writer wins).
+    pub fn cache_put(&self, key: &CacheKey, rec: &CacheRecord) -> Result<()> {
+        let path = self.cache_path(key);
+        atomic::write_record(&self.layout().tmp, &path, Kind::Cache, rec, Replace::Yes)?;
+        Ok(())
+    }
+
+    fn image_path(&self, name: &str) -> PathBuf {
+        self.layout().images.join(escape::escape_name(name))
+    }
+
+    /// The image called `name`.
+    pub fn image_get(&self, name: &str) -> Result<Option<ImageRecord>> {
+        check_image_name(name)?;
+        let entry: Option<ImageEntry> = atomic::read_record(&self.image_path(name), Kind::Image)?;
+        Ok(entry.filter(|e| e.name == name).map(|e| e.record))
+    }
+
+    /// Point `name` at `rec` (last writer wins).
+    pub fn image_put(&self, name: &str, rec: &ImageRecord) -> Result<()> {
+        check_image_name(name)?;
+        let entry = ImageEntryRef { name, record: rec };
+        let path = self.image_path(name);
+        atomic::write_record(&self.layout().tmp, &path, Kind::Image, &entry, Replace::Yes)?;
+        Ok(())
+    }
+
+    /// Remove the name `name`. Returns whether it existed. (Blobs and layers stay.)
+    pub fn image_remove(&self, name: &str) -> Result<bool> {
+        check_image_name(name)?;
+        let path = self.image_path(name);
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                atomic::fsync_dir(&self.layout().images)?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// All named images, sorted by name. Torn entries are skipped (and removed).
+    pub fn images(&self) -> Result<Vec<(String, ImageRecord)>> {
+        let dir = &self.layout().images;
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir).map_err(io_at(dir))? {
+            let entry = entry.map_err(io_at(dir))?;
+            let file = entry.file_name();
+            let Some(file) = file.to_str() else {
+                continue;
+            };
+            if file.starts_with('.') {
+                continue;
+            }
+            let entry: Option<ImageEntry> = atomic::read_record(&entry.path(), Kind::Image)?;
+            // The file name must be the escaped form of the name inside: anything else was not
+            // written by `image_put` under that name.
+            if let Some(entry) = entry.filter(|e| escape::escape_name(&e.name) == file) {
+                debug_assert!(
+                    file.starts_with('~')
+                        || escape::unescape_name(file).as_deref() == Some(&*entry.name)
+                );
+                out.push((entry.name, entry.record));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    fn stat_path(&self, context_key: &str) -> PathBuf {
+        self.layout().stat.join(escape::hashed(context_key))
+    }
+
+    /// The saved stat cache of a build context (opaque bytes), if any.
+    pub fn stat_cache_load(&self, context_key: &str) -> Result<Option<Vec<u8>>> {
+        atomic::read_record_raw(&self.stat_path(context_key), Kind::Stat)
+    }
+
+    /// Save a context's stat cache (last writer wins).
+    pub fn stat_cache_save(&self, context_key: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.stat_path(context_key);
+        let data = record::encode_raw(Kind::Stat, bytes).ok_or_else(|| Error::Io {
+            path: path.clone(),
+            source: io::Error::new(io::ErrorKind::FileTooLarge, "stat cache exceeds 4 GiB"),
+        })?;
+        atomic::write_file(&self.layout().tmp, &path, &data, Replace::Yes)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,177 @@
+//! The on-disk envelope of every index record (`cache/`, `images/`, `layers/*.rec`, `stat/`).
+//!
+//! Why an envelope and not bare postcard: a record must be *recognisably* complete. Writes are
+//! atomic (see `atomic.rs`), but a crash on a filesystem without ordered data, a full disk or a
+//! stray editor can still leave a short or garbage file, and postcard alone may decode a
+//! truncated prefix into a plausible value. So each record carries
+//!
+//! ```text
+//! magic "CRNR" | version u8 | kind u8 | payload length u32 LE | blake3(payload)[..8] | payload
+//! ```
+//!
+//! Anything that fails the magic, kind, length or checksum check is *torn*: callers treat it as
+//! absent and remove it. A record whose version this build does not know is *not* torn — a newer
+//! cairn wrote it — and is reported as an error rather than deleted.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+const MAGIC: [u8; 4] = *b"CRNR";
+/// The record format version this build writes and reads.
+pub(crate) const VERSION: u8 = 1;
+const HEADER_LEN: usize = 4 + 1 + 1 + 4 + 8;
+
+/// What a record file holds; a record is only accepted where its kind belongs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    Cache = 1,
+    Image = 2,
+    Layer = 3,
+    Stat = 4,
+}
+
+/// Why a record could not be decoded.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum DecodeError {
+    /// Truncated, garbage or of the wrong kind: treat as absent.
+    Torn(String),
+    /// A well-formed envelope of a version this build cannot read.
+    UnknownVersion(u8),
+}
+
+fn checksum(payload: &[u8]) -> [u8; 8] {
+    let hash = blake3::hash(payload);
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&hash.as_bytes()[..8]);
+    out
+}
+
+/// Wrap raw payload bytes in the envelope. `None` if the payload exceeds 4 GiB.
+pub(crate) fn encode_raw(kind: Kind, payload: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::try_from(payload.len()).ok()?;
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(kind as u8);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&checksum(payload));
+    out.extend_from_slice(payload);
+    Some(out)
+}
+
+/// Check the envelope and return the payload.
+pub(crate) fn decode_raw(kind: Kind, bytes: &[u8]) -> Result<&[u8], DecodeError> {
+    let torn = |why: &str| DecodeError::Torn(why.to_owned());
+    if bytes.len() < 5 {
+        return Err(torn("shorter than the record header"));
+    }
+    if bytes[..4] != MAGIC {
+        return Err(torn("not a cairn record (bad magic)"));
+    }
+    if bytes[4] != VERSION {
+        return Err(DecodeError::UnknownVersion(bytes[4]));
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(torn("shorter than the record header"));
+    }
+    if bytes[5] != kind as u8 {
+        return Err(DecodeError::Torn(format!(
+            "record kind {} where kind {} was expected",
+            bytes[5], kind as u8
+        )));
+    }
+    let mut len = [0u8; 4];
+    len.copy_from_slice(&bytes[6..10]);
+    let len = u32::from_le_bytes(len) as usize;
+    let payload = &bytes[HEADER_LEN..];
+    if payload.len() != len {
+        return Err(DecodeError::Torn(format!(
+            "payload is {} bytes, header says {len}",
+            payload.len()
+        )));
+    }
+    if bytes[10..HEADER_LEN] != checksum(payload) {
+        return Err(torn("payload checksum mismatch"));
+    }
+    Ok(payload)
+}
+
+/// postcard-encode `value` into an envelope.
+pub(crate) fn encode<T: Serialize>(kind: Kind, value: &T) -> Result<Vec<u8>, postcard::Error> {
+    let payload = postcard::to_stdvec(value)?;
+    encode_raw(kind, &payload).ok_or(postcard::Error::SerializeBufferFull)
+}
+
+/// Decode an envelope holding a postcard value. A payload that passes the checksum but does not
+/// decode (trailing bytes included) is also treated as torn.
+pub(crate) fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T, DecodeError> {
+    let payload = decode_raw(kind, bytes)?;
+    match postcard::take_from_bytes::<T>(payload) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(DecodeError::Torn(format!(
+            "{} trailing bytes after the record",
+            rest.len()
+        ))),
+        Err(e) => Err(DecodeError::Torn(format!("undecodable payload: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let bytes = encode(Kind::Cache, &(1u64, "x".to_owned())).expect("encode");
+        let back: (u64, String) = decode(Kind::Cache, &bytes).expect("decode");
+        assert_eq!(back, (1, "x".to_owned()));
+    }
+
+    #[test]
+    fn every_truncation_is_torn() {
+        let bytes = encode(Kind::Image, &vec![7u32; 20]).expect("encode");
+        for cut in 0..bytes.len() {
+            assert!(
+                matches!(
+                    decode::<Vec<u32>>(Kind::Image, &bytes[..cut]),
+                    Err(DecodeError::Torn(_))
+                ),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn flipped_byte_is_torn() {
+        let mut bytes = encode(Kind::Layer, &"hello".to_owned()).expect("encode");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert!(matches!(
+            decode::<String>(Kind::Layer, &bytes),
+            Err(DecodeError::Torn(_))
+        ));
+    }
+
+    #[test]
+    fn wrong_kind_is_torn_unknown_version_is_not() {
+        let mut bytes = encode(Kind::Stat, &1u8).expect("encode");
+        assert!(matches!(
+            decode::<u8>(Kind::Cache, &bytes),
+            Err(DecodeError::Torn(_))
+        ));
+        bytes[4] = 9;
+        assert_eq!(
+            decode::<u8>(Kind::Stat, &bytes),
+            Err(DecodeError::UnknownVersion(9))
+        );
+    }
+
+    #[test]
+    fn garbage_is_torn() {
+        assert!(matches!(
+            decode::<u8>(Kind::Stat, b"\0\0garbage garbage garbage"),
+            Err(DecodeError::Torn(_))
+        ));
+    }
+}
