@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian machine needs for cairn's tests and examples, idempotent:
+#   - busybox-static: the tests and examples make their base image from /bin/busybox
+#   - docker.io (dockerd + BuildKit), skopeo, umoci: compatibility checks and benchmarks
+# and a running dockerd (no bridge, no iptables: this machine has no network but loopback).
+set -euo pipefail
+
+need=()
+for pkg in busybox-static docker.io skopeo umoci; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+if ! /usr/bin/docker info >/dev/null 2>&1; then
+  nohup dockerd --bridge=none --iptables=false --ip-masq=false >/var/log/cairn-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    /usr/bin/docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  /usr/bin/docker info >/dev/null 2>&1 || { echo "dockerd did not start:"; tail -20 /var/log/cairn-dockerd.log; exit 1; }
+fi
+echo "setup: busybox-static, docker $(/usr/bin/docker version --format '{{.Server.Version}}'), skopeo, umoci ready"
