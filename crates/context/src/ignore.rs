@@ -24,6 +24,8 @@ mod path;
 mod regex;
 
 pub use file::{ignore_file_candidates, read_ignore_file};
+/// Go's `filepath.Clean`, shared with the selection code.
+pub(crate) use path::clean as clean_path;
 
 use glob::Matcher;
 

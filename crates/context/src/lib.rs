@@ -1,12 +1,31 @@
-//! Build-context handling for cairn.
+//! Build-context handling for cairn: which files of the context exist for the build, what
+//! they contain, and what each `COPY` reads.
 //!
-//! This crate will later also walk the build context and hash its files (the inputs of
-//! `COPY`/`ADD` and of the cache keys). For now it holds the pure part that everything else
-//! builds on: the `.dockerignore` matcher ([`ignore`]), which decides which files of the
-//! context exist as far as the build is concerned. It does no I/O.
+//! * [`ignore`] — the `.dockerignore` matcher (moby/patternmatcher semantics, pure).
+//! * [`scan`] (`index`, `walk`, `hash`) — walk the context once with the matcher applied,
+//!   never following symlinks, and hash regular files with blake3 in parallel, reusing the
+//!   [`StatCache`] (`statcache`) for files whose `stat` is unchanged.
+//! * [`ContextIndex::selection_digest`] / [`ContextIndex::files_for`] (`select`, `wildcard`)
+//!   — exactly the entries a `COPY <src>` selects (paths, wildcards, excludes, symlinks
+//!   resolved inside the context) and their canonical digest, independent of mtimes and of
+//!   where the context lives.
+//!
+//! Scanning does I/O (reads the context); selecting works on the index only. Nothing here
+//! prints.
 
+mod error;
+mod hash;
 pub mod ignore;
+mod index;
+mod select;
+mod statcache;
+mod walk;
+mod wildcard;
 
+pub use error::{ContextError, Result};
 pub use ignore::{
     IgnoreMatcher, MatchInfo, Pattern, PatternError, ignore_file_candidates, read_ignore_file,
 };
+pub use index::{ContextIndex, Entry, EntryKind, ScanStats, scan};
+pub use select::Selected;
+pub use statcache::{DEFAULT_RACY_WINDOW, StatCache};

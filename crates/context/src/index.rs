@@ -1,0 +1,203 @@
+//! [`scan`] and its result, the [`ContextIndex`]: every non-ignored entry of the context,
+//! sorted by path, with file contents hashed.
+//!
+//! Paths are relative to the context root, `/`-separated, without `.` or `..` segments; the
+//! root itself is not an entry (its mode and owner depend on where the context lives, not on
+//! what it contains). Because paths sort bytewise, everything below a directory `d` is one
+//! contiguous run (the paths starting with `d/`), which selections rely on.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{ContextError, Result};
+use crate::hash;
+use crate::ignore::IgnoreMatcher;
+use crate::statcache::{CachedFile, StatCache};
+use crate::walk;
+
+/// What an entry is, with its content identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file and the blake3 of its content.
+    File { hash: [u8; 32] },
+    /// A directory.
+    Dir,
+    /// A symlink and its target (recorded, never followed by the walk).
+    Symlink { target: PathBuf },
+    /// A FIFO, socket or device node.
+    Other,
+}
+
+impl EntryKind {
+    /// `file`, `dir`, `symlink` or `other`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EntryKind::File { .. } => "file",
+            EntryKind::Dir => "dir",
+            EntryKind::Symlink { .. } => "symlink",
+            EntryKind::Other => "other",
+        }
+    }
+}
+
+/// One entry of the context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative to the context root, `/`-separated, clean.
+    pub path: String,
+    pub kind: EntryKind,
+    /// Permission bits with setuid/setgid/sticky (`st_mode & 0o7777`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// File size; the target length for a symlink; 0 for directories and others.
+    pub size: u64,
+}
+
+/// How the files of a scan got their hashes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Files read and hashed.
+    pub hashed: usize,
+    /// Files whose hash came from the stat cache.
+    pub cached: usize,
+}
+
+/// The scanned context (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContextIndex {
+    entries: Vec<Entry>,
+    stats: ScanStats,
+}
+
+impl ContextIndex {
+    /// An index from entries that did not come from a scan (tests, other sources). Paths must
+    /// be clean and relative, as in a scan; the entries are sorted and duplicates dropped.
+    pub fn from_entries(mut entries: Vec<Entry>) -> Self {
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        entries.dedup_by(|a, b| a.path == b.path);
+        ContextIndex {
+            entries,
+            stats: ScanStats::default(),
+        }
+    }
+
+    /// All entries, sorted by path.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True for an empty context.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entry at `path` (relative, clean).
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.position(path).map(|i| &self.entries[i])
+    }
+
+    /// How many files were hashed and how many came from the stat cache.
+    pub fn stats(&self) -> ScanStats {
+        self.stats
+    }
+
+    pub(crate) fn position(&self, path: &str) -> Option<usize> {
+        self.entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+    }
+
+    /// Everything below directory `dir` (`""` is the root), sorted.
+    pub(crate) fn below(&self, dir: &str) -> &[Entry] {
+        if dir.is_empty() {
+            return &self.entries;
+        }
+        let prefix = format!("{dir}/");
+        let start = self
+            .entries
+            .partition_point(|e| e.path.as_str() < prefix.as_str());
+        let len = self.entries[start..]
+            .iter()
+            .take_while(|e| e.path.starts_with(&prefix))
+            .count();
+        &self.entries[start..start + len]
+    }
+
+    /// The names of the direct children of directory `dir` (`""` is the root).
+    pub(crate) fn child_names<'a>(&'a self, dir: &str) -> impl Iterator<Item = &'a str> {
+        let skip = if dir.is_empty() { 0 } else { dir.len() + 1 };
+        self.below(dir)
+            .iter()
+            .map(move |e| &e.path[skip..])
+            .filter(|name| !name.contains('/'))
+    }
+}
+
+/// Walk the context at `root` once with `ignore` applied, hash regular files with blake3 in
+/// parallel, and serve unchanged files from `cache` — which is then replaced by the hashes
+/// of this scan (see [`StatCache`] for which ones are kept).
+pub fn scan(root: &Path, ignore: &IgnoreMatcher, cache: &mut StatCache) -> Result<ContextIndex> {
+    let io = |source| ContextError::Io {
+        path: root.to_path_buf(),
+        source,
+    };
+    let root = fs::canonicalize(root).map_err(io)?;
+    if !fs::metadata(&root).map_err(io)?.is_dir() {
+        return Err(ContextError::NotADirectory { path: root });
+    }
+    let usable = cache.is_for(&root).then_some(&*cache);
+    let mut walked = walk::walk(&root, ignore, usable)?;
+    walked.sort_unstable_by(|a, b| a.entry.path.cmp(&b.entry.path));
+
+    let pending: Vec<usize> = walked
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.stat.is_some() && w.cached.is_none())
+        .map(|(i, _)| i)
+        .collect();
+    let paths: Vec<PathBuf> = pending
+        .iter()
+        .map(|&i| root.join(&walked[i].entry.path))
+        .collect();
+    let hashed = hash::hash_files(&paths, cache.racy_window())?;
+
+    let mut files = HashMap::new();
+    for (&i, h) in pending.iter().zip(&hashed) {
+        let entry = &mut walked[i].entry;
+        // The stat read with the content wins over the walk's (the file may have changed).
+        entry.kind = EntryKind::File { hash: h.hash };
+        entry.size = h.stat.size;
+        entry.mode = h.stat.mode & 0o7777;
+        entry.uid = h.stat.uid;
+        entry.gid = h.stat.gid;
+        if h.cacheable {
+            let file = CachedFile {
+                stat: h.stat,
+                hash: h.hash,
+            };
+            files.insert(entry.path.clone(), file);
+        }
+    }
+    let mut cached = 0;
+    for w in &walked {
+        if let (Some(stat), Some(hash)) = (w.stat, w.cached) {
+            cached += 1;
+            files.insert(w.entry.path.clone(), CachedFile { stat, hash });
+        }
+    }
+    cache.replace(root, files);
+    Ok(ContextIndex {
+        entries: walked.into_iter().map(|w| w.entry).collect(),
+        stats: ScanStats {
+            hashed: pending.len(),
+            cached,
+        },
+    })
+}

@@ -1,0 +1,280 @@
+//! The stat cache: content hashes of context files, reused while a file's `stat` is unchanged.
+//!
+//! An entry maps a context-relative path to the `lstat` fields that change whenever the
+//! content can have changed — size, mtime, ctime, inode, mode, owner — and the blake3 of the
+//! content. [`crate::scan`] serves a file from the cache only when all of them are equal; ctime
+//! is the guard against tools that restore mtimes (`cp -p`, `tar x`, `rsync -t`), since no
+//! user-space call can set it.
+//!
+//! **Racy entries.** File timestamps have a granularity (a kernel tick on Linux, up to seconds
+//! elsewhere), so a file rewritten with the same size right after it was hashed can keep an
+//! identical stat. Like git's "racily clean" index entries, a hash is therefore only cached
+//! when the file's mtime and ctime are older than [`StatCache::racy_window`] at the moment
+//! it was read; a younger file is hashed again by the next scan (see
+//! [`StatCache::with_racy_window`]).
+//!
+//! **Persistence.** [`StatCache::to_bytes`] writes `CAIRNSC` + a little-endian u32 format
+//! version + postcard. [`StatCache::from_bytes`] is forgiving: a cache is only an
+//! optimisation, so anything it cannot read (garbage, truncation, another version) yields an
+//! empty cache instead of an error. The cache also remembers the context root it describes and
+//! is emptied when scanned against another one.
+
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+const MAGIC: &[u8; 7] = b"CAIRNSC";
+const FORMAT_VERSION: u32 = 1;
+
+/// The default [`StatCache::racy_window`].
+pub const DEFAULT_RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// The `stat` fields that identify one version of a regular file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FileStat {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
+    pub(crate) ctime_ns: i128,
+    pub(crate) ino: u64,
+    /// The full `st_mode` (type and permission bits).
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+impl FileStat {
+    pub(crate) fn from_metadata(m: &Metadata) -> Self {
+        FileStat {
+            size: m.size(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+            ino: m.ino(),
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+        }
+    }
+
+    /// Could the file still change without changing this stat, seen at `now_ns`?
+    pub(crate) fn is_racy(&self, now_ns: i128, window: Duration) -> bool {
+        let window_ns = i128::try_from(window.as_nanos()).unwrap_or(i128::MAX);
+        self.mtime_ns.max(self.ctime_ns) >= now_ns.saturating_sub(window_ns)
+    }
+}
+
+/// One cached file: its stat when hashed, and the hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CachedFile {
+    pub(crate) stat: FileStat,
+    pub(crate) hash: [u8; 32],
+}
+
+/// Content hashes of a context's files, keyed by relative path (see the module docs).
+#[derive(Debug, Clone)]
+pub struct StatCache {
+    root: Option<PathBuf>,
+    files: HashMap<String, CachedFile>,
+    racy_window: Duration,
+}
+
+impl Default for StatCache {
+    fn default() -> Self {
+        StatCache {
+            root: None,
+            files: HashMap::new(),
+            racy_window: DEFAULT_RACY_WINDOW,
+        }
+    }
+}
+
+/// The serialized form (after the header).
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    root: Option<Vec<u8>>,
+    files: Vec<(String, CachedFile)>,
+}
+
+impl StatCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set how old a file's mtime/ctime must be when it is hashed for the hash to be cached
+    /// ([`DEFAULT_RACY_WINDOW`] by default). `Duration::ZERO` trusts every stat, which is only
+    /// safe when nothing writes to the context during or right after a scan (tests).
+    pub fn with_racy_window(mut self, window: Duration) -> Self {
+        self.racy_window = window;
+        self
+    }
+
+    /// See [`StatCache::with_racy_window`].
+    pub fn racy_window(&self) -> Duration {
+        self.racy_window
+    }
+
+    /// The number of cached files.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The context root the entries belong to (canonical), if any scan filled the cache.
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// The cached hash of `path` when its stat is still `stat`.
+    pub(crate) fn lookup(&self, path: &str, stat: &FileStat) -> Option<[u8; 32]> {
+        self.files
+            .get(path)
+            .filter(|c| c.stat == *stat)
+            .map(|c| c.hash)
+    }
+
+    /// Is this cache about the context at `root`?
+    pub(crate) fn is_for(&self, root: &Path) -> bool {
+        self.root.as_deref() == Some(root)
+    }
+
+    /// Replace the contents with the files of a fresh scan of `root`.
+    pub(crate) fn replace(&mut self, root: PathBuf, files: HashMap<String, CachedFile>) {
+        self.root = Some(root);
+        self.files = files;
+    }
+
+    /// Serialize: `CAIRNSC`, a little-endian u32 version, postcard. Deterministic (sorted).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut files: Vec<(String, CachedFile)> =
+            self.files.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let body = CacheFile {
+            root: self
+                .root
+                .as_ref()
+                .map(|r| r.as_os_str().as_bytes().to_vec()),
+            files,
+        };
+        let mut out = Vec::with_capacity(16 + body.files.len() * 96);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        // Serializing plain data into a Vec cannot fail; an empty body would only cost a
+        // re-hash on the next scan.
+        if let Ok(encoded) = postcard::to_stdvec(&body) {
+            out.extend_from_slice(&encoded);
+        }
+        out
+    }
+
+    /// Deserialize [`StatCache::to_bytes`] output. Anything unreadable gives an empty cache.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self::try_from_bytes(bytes).unwrap_or_default()
+    }
+
+    fn try_from_bytes(bytes: &[u8]) -> Option<Self> {
+        let rest = bytes.strip_prefix(MAGIC.as_slice())?;
+        let (version, body) = rest.split_first_chunk::<4>()?;
+        if u32::from_le_bytes(*version) != FORMAT_VERSION {
+            return None;
+        }
+        let (file, remainder): (CacheFile, _) = postcard::take_from_bytes(body).ok()?;
+        if !remainder.is_empty() {
+            return None;
+        }
+        let root = file
+            .root
+            .map(|r| PathBuf::from(std::ffi::OsStr::from_bytes(&r)));
+        Some(StatCache {
+            root,
+            files: file.files.into_iter().collect(),
+            racy_window: DEFAULT_RACY_WINDOW,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StatCache {
+        let stat = FileStat {
+            size: 5,
+            mtime_ns: 1_700_000_000_123_456_789,
+            ctime_ns: 1_700_000_001_000_000_000,
+            ino: 42,
+            mode: 0o100644,
+            uid: 1000,
+            gid: 1000,
+        };
+        let mut files = HashMap::new();
+        files.insert(
+            "a/b.txt".to_string(),
+            CachedFile {
+                stat,
+                hash: [7; 32],
+            },
+        );
+        files.insert(
+            "c".to_string(),
+            CachedFile {
+                stat,
+                hash: [9; 32],
+            },
+        );
+        let mut cache = StatCache::new();
+        cache.replace(PathBuf::from("/ctx"), files);
+        cache
+    }
+
+    #[test]
+    fn round_trip() {
+        let cache = sample();
+        let bytes = cache.to_bytes();
+        assert!(bytes.starts_with(b"CAIRNSC\x01\x00\x00\x00"));
+        let back = StatCache::from_bytes(&bytes);
+        assert_eq!(back.len(), 2);
+        assert_eq!(back.root(), Some(Path::new("/ctx")));
+        assert_eq!(back.files, cache.files);
+        assert_eq!(back.to_bytes(), bytes, "deterministic");
+    }
+
+    #[test]
+    fn garbage_gives_an_empty_cache() {
+        let bytes = sample().to_bytes();
+        for bad in [
+            &b""[..],
+            b"garbage",
+            b"CAIRNSC",
+            b"CAIRNSC\x02\x00\x00\x00",
+            &bytes[..bytes.len() - 1],
+        ] {
+            assert!(StatCache::from_bytes(bad).is_empty(), "{bad:?}");
+        }
+        let mut other_version = bytes.clone();
+        other_version[7] = 2;
+        assert!(StatCache::from_bytes(&other_version).is_empty());
+        let mut trailing = bytes;
+        trailing.push(0);
+        assert!(StatCache::from_bytes(&trailing).is_empty());
+    }
+
+    #[test]
+    fn racy_window() {
+        let mut stat = sample().files["c"].stat;
+        stat.mtime_ns = 1_000;
+        stat.ctime_ns = 2_000;
+        assert!(stat.is_racy(2_500, Duration::from_nanos(1_000)));
+        assert!(!stat.is_racy(3_001, Duration::from_nanos(1_000)));
+        assert!(!stat.is_racy(2_001, Duration::ZERO));
+        assert!(stat.is_racy(2_000, Duration::ZERO));
+    }
+}
