@@ -1,1 +1,47 @@
-//! OCI layers and images (see docs/execution-design.md).
+//! OCI layers and images (see docs/execution-design.md, "crates/oci").
+//!
+//! - [`content_digest`]: the LayerId of an overlay-form layer dir ([`digest`] documents the
+//!   encoding).
+//! - [`write_layer_blob`] / [`unpack_layer`]: layer dir ⇄ OCI layer tar, with whiteout
+//!   conversion, in one streaming pass each way; unpacking treats every tar as hostile.
+//! - [`flatten_layers`]: a layer stack as one plain tree.
+//! - [`assemble_image`], [`write_oci_archive`], [`write_docker_archive`]: export.
+//! - [`import_archive`], [`import_rootfs`], [`image_config`]: import and read-back.
+//!
+//! Writing ownership, device nodes and `trusted.*` xattrs needs root (CAP_CHOWN, CAP_MKNOD,
+//! CAP_SYS_ADMIN), which cairn's builder has; the tests run as root.
+
+mod archive;
+mod assemble;
+mod convert;
+pub mod digest;
+mod error;
+mod flatten;
+mod import;
+mod layer_tar;
+mod meta;
+pub mod model;
+mod pipeline;
+mod safefs;
+mod time;
+mod unpack;
+mod walk;
+mod whiteout;
+
+pub use archive::{write_docker_archive, write_oci_archive};
+pub use assemble::{AssembledImage, ImageSpec, assemble_image, image_config};
+pub use convert::{from_config_file, to_config_file};
+pub use digest::content_digest;
+pub use error::{Error, Result};
+pub use flatten::flatten_layers;
+pub use import::{DEFAULT_PATH, ImportedImage, import_archive, import_rootfs};
+pub use layer_tar::{layer_media_type, write_layer_blob, write_layer_tar};
+pub use time::rfc3339;
+pub use unpack::unpack_layer;
+pub use whiteout::{OPAQUE_MARKER, WH_PREFIX};
+
+use cairn_store::OciDigest;
+
+pub(crate) fn oci_digest(sha256: &[u8; 32]) -> OciDigest {
+    OciDigest::from_sha256(*sha256)
+}

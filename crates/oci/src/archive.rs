@@ -1,0 +1,239 @@
+//! Exporting an assembled image as a tar stream: an OCI image layout (`type=oci`) or a
+//! `docker load` archive (`type=docker`).
+//!
+//! Both share one layout, the one Docker 25+ `docker save` writes: `oci-layout`, `index.json`
+//! and `blobs/sha256/<hex>`. The docker variant adds `manifest.json` whose `Config` and
+//! `Layers` point into `blobs/sha256/`; `docker load` (20.10 and later) only reads
+//! `manifest.json`, accepts any member paths, and decompresses gzip/zstd layers itself
+//! while checking them against the config's diff_ids. Entries carry mtime 0 and root
+//! ownership so that the archive bytes depend only on the image.
+
+use crate::assemble::{AssembledImage, to_json};
+use crate::error::{Error, Result};
+use crate::layer_tar::{TarMeta, append};
+use crate::model::{
+    ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor, DockerArchiveEntry, Index,
+    MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, OciLayout,
+};
+use cairn_ir::Reference;
+use cairn_store::{OciDigest, Store};
+use std::collections::{BTreeMap, HashSet};
+use std::io::{Read, Write};
+use tar::EntryType;
+
+const FILE_META: TarMeta<'static> = TarMeta {
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    xattrs: &[],
+};
+const DIR_META: TarMeta<'static> = TarMeta {
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    xattrs: &[],
+};
+
+/// `(full name, tag)` for an image name: `foo` → (`docker.io/library/foo:latest`, `latest`).
+fn full_name(name: &str) -> (String, String) {
+    match Reference::parse(name) {
+        Ok(r) => {
+            let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+            (format!("{}:{tag}", r.name()), tag)
+        }
+        Err(_) => (name.to_string(), "latest".into()),
+    }
+}
+
+/// The short form `docker images` shows: `foo:latest`, `ghcr.io/x/y:1`.
+fn familiar_name(name: &str) -> Option<String> {
+    let r = Reference::parse(name).ok()?;
+    let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+    let repo = if r.registry == cairn_ir::reference::DEFAULT_REGISTRY {
+        r.repository
+            .strip_prefix("library/")
+            .unwrap_or(&r.repository)
+            .to_string()
+    } else {
+        r.name()
+    };
+    Some(format!("{repo}:{tag}"))
+}
+
+fn blob_member(d: &OciDigest) -> String {
+    format!("blobs/sha256/{}", d.hex())
+}
+
+fn index_for(img: &AssembledImage, names: &[String]) -> Index {
+    let descriptor = |annotations| Descriptor {
+        media_type: MEDIA_TYPE_MANIFEST.into(),
+        digest: img.manifest.to_string(),
+        size: img.manifest_bytes.len() as u64,
+        annotations,
+        platform: None,
+    };
+    let manifests = if names.is_empty() {
+        vec![descriptor(None)]
+    } else {
+        names
+            .iter()
+            .map(|n| {
+                let (full, tag) = full_name(n);
+                descriptor(Some(BTreeMap::from([
+                    (ANNOTATION_CONTAINERD_NAME.to_string(), full),
+                    (ANNOTATION_REF_NAME.to_string(), tag),
+                ])))
+            })
+            .collect()
+    };
+    Index {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_INDEX.into()),
+        manifests,
+        annotations: None,
+    }
+}
+
+struct Writer<W: Write> {
+    tar: tar::Builder<W>,
+}
+
+impl<W: Write> Writer<W> {
+    fn file(&mut self, path: &str, data: &[u8]) -> Result<()> {
+        append(
+            &mut self.tar,
+            EntryType::Regular,
+            path.as_bytes(),
+            None,
+            &FILE_META,
+            data.len() as u64,
+            (0, 0),
+            data,
+        )
+        .map_err(|e| Error::entry_io(path, e))
+    }
+
+    fn dir(&mut self, path: &str) -> Result<()> {
+        append(
+            &mut self.tar,
+            EntryType::Directory,
+            path.as_bytes(),
+            None,
+            &DIR_META,
+            0,
+            (0, 0),
+            &[][..],
+        )
+        .map_err(|e| Error::entry_io(path, e))
+    }
+
+    fn blob(&mut self, store: &Store, d: &OciDigest, size: u64) -> Result<()> {
+        let path = store.blob_path(d);
+        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let member = blob_member(d);
+        append(
+            &mut self.tar,
+            EntryType::Regular,
+            member.as_bytes(),
+            None,
+            &FILE_META,
+            size,
+            (0, 0),
+            file.take(size),
+        )
+        .map_err(|e| Error::entry_io(&member, e))
+    }
+
+    /// The shared OCI layout: marker, index, and every blob once.
+    fn layout(&mut self, store: &Store, img: &AssembledImage, names: &[String]) -> Result<()> {
+        let layout = OciLayout {
+            image_layout_version: "1.0.0".into(),
+        };
+        self.file("oci-layout", &to_json("oci-layout", &layout)?)?;
+        self.file(
+            "index.json",
+            &to_json("index.json", &index_for(img, names))?,
+        )?;
+        self.dir("blobs/")?;
+        self.dir("blobs/sha256/")?;
+        self.file(&blob_member(&img.config), &img.config_bytes)?;
+        self.file(&blob_member(&img.manifest), &img.manifest_bytes)?;
+        let mut seen = HashSet::new();
+        for layer in &img.layers {
+            if seen.insert(layer.digest.clone()) {
+                self.blob(store, &layer.digest, layer.size)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        self.tar
+            .into_inner()
+            .map(drop)
+            .map_err(|e| Error::stream("image archive", e))
+    }
+}
+
+/// Write `img` as an OCI image layout tar; each name becomes an `index.json` entry annotated
+/// with `org.opencontainers.image.ref.name` (the tag) and `io.containerd.image.name`.
+pub fn write_oci_archive(
+    store: &Store,
+    img: &AssembledImage,
+    names: &[String],
+    out: impl Write,
+) -> Result<()> {
+    let mut w = Writer {
+        tar: tar::Builder::new(out),
+    };
+    w.layout(store, img, names)?;
+    w.finish()
+}
+
+/// Write `img` as a `docker load` archive (the OCI layout plus `manifest.json`).
+pub fn write_docker_archive(
+    store: &Store,
+    img: &AssembledImage,
+    names: &[String],
+    out: impl Write,
+) -> Result<()> {
+    let entry = DockerArchiveEntry {
+        config: blob_member(&img.config),
+        repo_tags: names.iter().filter_map(|n| familiar_name(n)).collect(),
+        layers: img.layers.iter().map(|l| blob_member(&l.digest)).collect(),
+    };
+    let manifest_json = to_json("manifest.json", &vec![entry])?;
+    let mut w = Writer {
+        tar: tar::Builder::new(out),
+    };
+    w.file("manifest.json", &manifest_json)?;
+    w.layout(store, img, names)?;
+    w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(familiar_name("foo").as_deref(), Some("foo:latest"));
+        assert_eq!(
+            familiar_name("docker.io/library/foo:1").as_deref(),
+            Some("foo:1")
+        );
+        assert_eq!(
+            familiar_name("ghcr.io/a/b:2").as_deref(),
+            Some("ghcr.io/a/b:2")
+        );
+        assert_eq!(
+            full_name("foo"),
+            (
+                "docker.io/library/foo:latest".to_string(),
+                "latest".to_string()
+            )
+        );
+    }
+}

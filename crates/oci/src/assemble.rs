@@ -1,0 +1,116 @@
+//! Turning a build result (layer ids + image config) into a stored OCI image: layer blobs,
+//! the config JSON and the manifest JSON, all content-addressed in the store.
+//!
+//! The JSON is compact serde output of structs with a fixed field order and sorted maps, so
+//! the same `ImageSpec` always yields the same config and manifest digests. `created` is
+//! whatever the caller puts in `ImageSpec::created` (SOURCE_DATE_EPOCH or the current time);
+//! `None` leaves it out, which keeps the digest independent of the clock.
+
+use crate::convert::{from_config_file, to_config_file};
+use crate::error::{Error, Result};
+use crate::layer_tar::{layer_media_type, write_layer_blob};
+use crate::model::{Descriptor, ImageConfigFile, MEDIA_TYPE_CONFIG, MEDIA_TYPE_MANIFEST, Manifest};
+use crate::time::rfc3339;
+use cairn_store::{Compression, ImageRecord, LayerBlob, LayerId, OciDigest, Store};
+
+/// What to assemble: a result's layers (bottom to top) and its config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub platform: cairn_ir::Platform,
+    pub config: cairn_ir::ImageConfig,
+    pub layers: Vec<LayerId>,
+    /// Unix seconds for `created`, also the clamp for layer mtimes (SOURCE_DATE_EPOCH).
+    pub created: Option<i64>,
+}
+
+/// A stored image, ready to export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssembledImage {
+    pub manifest: OciDigest,
+    pub manifest_bytes: Vec<u8>,
+    pub config: OciDigest,
+    pub config_bytes: Vec<u8>,
+    pub layers: Vec<LayerBlob>,
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(what: &str, v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|source| Error::Json {
+        what: what.to_string(),
+        source,
+    })
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|source| Error::Json {
+        what: what.to_string(),
+        source,
+    })
+}
+
+/// Build the manifest JSON for a config blob and layer blobs.
+pub(crate) fn manifest_for(config: &OciDigest, config_size: u64, layers: &[LayerBlob]) -> Manifest {
+    Manifest {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_MANIFEST.into()),
+        config: Descriptor {
+            media_type: MEDIA_TYPE_CONFIG.into(),
+            digest: config.to_string(),
+            size: config_size,
+            annotations: None,
+            platform: None,
+        },
+        layers: layers
+            .iter()
+            .map(|b| Descriptor {
+                media_type: layer_media_type(b.compression).into(),
+                digest: b.digest.to_string(),
+                size: b.size,
+                annotations: None,
+                platform: None,
+            })
+            .collect(),
+        annotations: None,
+    }
+}
+
+/// Build config + manifest for a result and store them (and any missing layer blobs).
+pub fn assemble_image(
+    store: &Store,
+    img: &ImageSpec,
+    compression: Compression,
+) -> Result<AssembledImage> {
+    let layers = img
+        .layers
+        .iter()
+        .map(|id| write_layer_blob(store, id, compression, img.created))
+        .collect::<Result<Vec<_>>>()?;
+    let diff_ids = layers.iter().map(|b| b.diff_id.to_string()).collect();
+    let file = to_config_file(
+        &img.config,
+        &img.platform,
+        img.created.map(rfc3339),
+        diff_ids,
+    );
+    let config_bytes = to_json("image config", &file)?;
+    let config = store.put_blob(&config_bytes)?;
+    let manifest = manifest_for(&config, config_bytes.len() as u64, &layers);
+    let manifest_bytes = to_json("image manifest", &manifest)?;
+    let manifest = store.put_blob(&manifest_bytes)?;
+    Ok(AssembledImage {
+        manifest,
+        manifest_bytes,
+        config,
+        config_bytes,
+        layers,
+    })
+}
+
+/// Read a stored image's config (for the frontend's ImageResolver).
+pub fn image_config(
+    store: &Store,
+    rec: &ImageRecord,
+) -> Result<(cairn_ir::ImageConfig, cairn_ir::Platform)> {
+    let bytes = store.read_blob(&rec.config)?;
+    let file: ImageConfigFile = from_json(&format!("image config {}", rec.config), &bytes)?;
+    Ok(from_config_file(&file))
+}

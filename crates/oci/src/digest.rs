@@ -1,0 +1,136 @@
+//! The layer content digest (the `LayerId`): blake3 over a canonical, mtime-insensitive
+//! encoding of a layer directory. Two runs that produce byte-identical files get the same id
+//! even when their timestamps differ, which is what lets a step hit the cache after an
+//! upstream step re-ran.
+//!
+//! # Encoding, version 1
+//!
+//! The hash input is the domain tag [`DOMAIN`] followed by one record per entry of the
+//! canonical walk (see [`crate::walk`]: depth first, siblings sorted by name bytes, root
+//! excluded, sockets skipped because no layer format can carry them). Integers are
+//! little-endian; `bytes(x)` is a u64 length followed by the bytes.
+//!
+//! ```text
+//! record   = tag:u8 bytes(path) [meta] body xattrs
+//! meta     = mode:u32 uid:u32 gid:u32          (absent for whiteouts; mode = st_mode & 0o7777)
+//! body     = dir:      opaque:u8
+//!          | file:     0:u8 size:u64 blake3(content):[32]
+//!                    | 1:u8 bytes(path of the earlier hardlink in this layer)
+//!          | symlink:  bytes(target)
+//!          | char/block: major:u32 minor:u32
+//!          | fifo/whiteout: (nothing)
+//! xattrs   = count:u32 (bytes(name) bytes(value))*   sorted; overlay and SELinux ones excluded
+//! tags     = d f l c b p w
+//! ```
+//!
+//! Changing anything here changes every LayerId: bump the version in [`DOMAIN`] and say so in
+//! the changelog. `tests::encoding_is_stable` freezes it.
+
+use crate::error::{Error, Result};
+use crate::walk::{Entry, Kind, walk};
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Domain tag and encoding version of the content digest.
+pub const DOMAIN: &[u8] = b"cairn/layer-content-digest/v1\0";
+
+/// Content digest (LayerId) of a layer dir: 64 lowercase hex chars.
+pub fn content_digest(dir: &Path) -> Result<String> {
+    let mut h = blake3::Hasher::new();
+    h.update(DOMAIN);
+    let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+    walk(dir, &mut |e: &Entry| encode(&mut h, e, &mut links))?;
+    Ok(h.finalize().to_hex().to_string())
+}
+
+fn bytes(h: &mut blake3::Hasher, b: &[u8]) {
+    h.update(&(b.len() as u64).to_le_bytes());
+    h.update(b);
+}
+
+fn encode(
+    h: &mut blake3::Hasher,
+    e: &Entry,
+    links: &mut HashMap<(u64, u64), Vec<u8>>,
+) -> Result<()> {
+    let tag = match e.kind {
+        Kind::Dir { .. } => b'd',
+        Kind::File => b'f',
+        Kind::Symlink(_) => b'l',
+        Kind::Char { .. } => b'c',
+        Kind::Block { .. } => b'b',
+        Kind::Fifo => b'p',
+        Kind::Whiteout => b'w',
+        Kind::Socket => return Ok(()),
+    };
+    h.update(&[tag]);
+    bytes(h, &e.rel);
+    if e.kind != Kind::Whiteout {
+        h.update(&e.mode().to_le_bytes());
+        h.update(&e.meta.uid().to_le_bytes());
+        h.update(&e.meta.gid().to_le_bytes());
+    }
+    match &e.kind {
+        Kind::Dir { opaque } => {
+            h.update(&[u8::from(*opaque)]);
+        }
+        Kind::File => {
+            let key = (e.meta.dev(), e.meta.ino());
+            if let Some(first) = (e.meta.nlink() > 1).then(|| links.get(&key)).flatten() {
+                h.update(&[1]);
+                bytes(h, first);
+            } else {
+                if e.meta.nlink() > 1 {
+                    links.insert(key, e.rel.clone());
+                }
+                h.update(&[0]);
+                h.update(&e.meta.size().to_le_bytes());
+                let file = std::fs::File::open(&e.abs).map_err(|err| Error::io(&e.abs, err))?;
+                let mut fh = blake3::Hasher::new();
+                fh.update_reader(file)
+                    .map_err(|err| Error::io(&e.abs, err))?;
+                h.update(fh.finalize().as_bytes());
+            }
+        }
+        Kind::Symlink(target) => bytes(h, target),
+        Kind::Char { major, minor } | Kind::Block { major, minor } => {
+            h.update(&major.to_le_bytes());
+            h.update(&minor.to_le_bytes());
+        }
+        Kind::Fifo | Kind::Whiteout | Kind::Socket => {}
+    }
+    h.update(&(e.xattrs.len() as u32).to_le_bytes());
+    for (name, value) in &e.xattrs {
+        bytes(h, name);
+        bytes(h, value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    /// Freezes the encoding: a change here changes every LayerId in every store, which needs
+    /// a new DOMAIN version.
+    #[test]
+    fn encoding_is_stable() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::write(root.join("d/f"), b"hello").unwrap();
+        symlink("d/f", root.join("l")).unwrap();
+        for (p, mode) in [("d", 0o755), ("d/f", 0o644)] {
+            std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        for p in ["d", "d/f", "l"] {
+            std::os::unix::fs::lchown(root.join(p), Some(0), Some(0)).unwrap();
+        }
+        assert_eq!(
+            content_digest(root).unwrap(),
+            "3e2fd3e44fb00e28a4f6db545bd1c313590e4a0764c917843616bd5c0da43b48"
+        );
+    }
+}

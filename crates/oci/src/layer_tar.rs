@@ -1,0 +1,338 @@
+//! Writing an overlay-form layer directory as an OCI layer tar, and as a compressed blob in
+//! the store.
+//!
+//! The tar is canonical: entries in walk order (parents first, siblings sorted), ustar headers
+//! with PAX records only where ustar cannot say it (long names, large ids, xattrs), no user or
+//! group names, and mtimes clamped to `epoch` when one is given. Overlay whiteouts become
+//! `.wh.<name>` files, opaque directories get a `.wh..wh..opq` entry right after their own,
+//! and files hardlinked within the layer become tar hardlinks to their first path.
+
+use crate::error::{Error, Result};
+use crate::pipeline::{Compressor, HashingWriter};
+use crate::walk::{Entry, Kind, walk};
+use crate::{oci_digest, whiteout};
+use cairn_store::{Compression, LayerBlob, Store};
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use tar::{EntryType, Header};
+
+/// Ids above this do not fit the 8-byte octal ustar field and go into PAX records.
+const MAX_USTAR_ID: u64 = 0o7777777;
+
+/// Tar an overlay-form layer dir onto `out` and return `out`.
+pub fn write_layer_tar<W: Write>(dir: &Path, out: W, epoch: Option<i64>) -> Result<W> {
+    let mut builder = tar::Builder::new(out);
+    let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+    walk(dir, &mut |e: &Entry| {
+        append_entry(&mut builder, e, epoch, &mut links).map_err(|err| match err {
+            Error::Io { source, .. } => Error::entry_io(&e.rel, source),
+            other => other,
+        })
+    })?;
+    builder
+        .into_inner()
+        .map_err(|e| Error::stream(format!("layer tar of {}", dir.display()), e))
+}
+
+fn clamp_mtime(mtime: i64, epoch: Option<i64>) -> u64 {
+    let t = match epoch {
+        Some(ep) => mtime.min(ep),
+        None => mtime,
+    };
+    u64::try_from(t).unwrap_or(0)
+}
+
+fn append_entry<W: Write>(
+    b: &mut tar::Builder<W>,
+    e: &Entry,
+    epoch: Option<i64>,
+    links: &mut HashMap<(u64, u64), Vec<u8>>,
+) -> Result<()> {
+    let io = |err| Error::entry_io(&e.rel, err);
+    let mtime = clamp_mtime(e.meta.mtime(), epoch);
+    let meta = TarMeta {
+        mode: e.mode(),
+        uid: u64::from(e.meta.uid()),
+        gid: u64::from(e.meta.gid()),
+        mtime,
+        xattrs: &e.xattrs,
+    };
+    match &e.kind {
+        Kind::Socket => Ok(()),
+        Kind::Whiteout => {
+            let (parent, name) = split_parent(&e.rel);
+            let mut path = parent.to_vec();
+            path.extend_from_slice(whiteout::WH_PREFIX.as_bytes());
+            path.extend_from_slice(name);
+            let wh = TarMeta {
+                mode: 0o600,
+                uid: 0,
+                gid: 0,
+                mtime,
+                xattrs: &[],
+            };
+            append(b, EntryType::Regular, &path, None, &wh, 0, (0, 0), &[][..]).map_err(io)
+        }
+        Kind::Dir { opaque } => {
+            let mut path = e.rel.clone();
+            path.push(b'/');
+            append(
+                b,
+                EntryType::Directory,
+                &path,
+                None,
+                &meta,
+                0,
+                (0, 0),
+                &[][..],
+            )
+            .map_err(io)?;
+            if *opaque {
+                path.extend_from_slice(whiteout::OPAQUE_MARKER.as_bytes());
+                let opq = TarMeta {
+                    mode: 0o600,
+                    uid: 0,
+                    gid: 0,
+                    mtime,
+                    xattrs: &[],
+                };
+                append(b, EntryType::Regular, &path, None, &opq, 0, (0, 0), &[][..]).map_err(io)?;
+            }
+            Ok(())
+        }
+        Kind::File => {
+            let key = (e.meta.dev(), e.meta.ino());
+            if e.meta.nlink() > 1 {
+                if let Some(first) = links.get(&key) {
+                    return append(
+                        b,
+                        EntryType::Link,
+                        &e.rel,
+                        Some(first),
+                        &meta,
+                        0,
+                        (0, 0),
+                        &[][..],
+                    )
+                    .map_err(io);
+                }
+                links.insert(key, e.rel.clone());
+            }
+            let file = std::fs::File::open(&e.abs).map_err(io)?;
+            // The size is taken from the open file so that it matches what is read.
+            let size = file.metadata().map_err(io)?.len();
+            append(
+                b,
+                EntryType::Regular,
+                &e.rel,
+                None,
+                &meta,
+                size,
+                (0, 0),
+                std::io::Read::take(file, size),
+            )
+            .map_err(io)
+        }
+        Kind::Symlink(target) => append(
+            b,
+            EntryType::Symlink,
+            &e.rel,
+            Some(target),
+            &meta,
+            0,
+            (0, 0),
+            &[][..],
+        )
+        .map_err(io),
+        Kind::Char { major, minor } => append(
+            b,
+            EntryType::Char,
+            &e.rel,
+            None,
+            &meta,
+            0,
+            (*major, *minor),
+            &[][..],
+        )
+        .map_err(io),
+        Kind::Block { major, minor } => append(
+            b,
+            EntryType::Block,
+            &e.rel,
+            None,
+            &meta,
+            0,
+            (*major, *minor),
+            &[][..],
+        )
+        .map_err(io),
+        Kind::Fifo => {
+            append(b, EntryType::Fifo, &e.rel, None, &meta, 0, (0, 0), &[][..]).map_err(io)
+        }
+    }
+}
+
+/// Split `a/b/c` into (`a/b/`, `c`).
+pub(crate) fn split_parent(rel: &[u8]) -> (&[u8], &[u8]) {
+    match rel.iter().rposition(|c| *c == b'/') {
+        Some(i) => (&rel[..=i], &rel[i + 1..]),
+        None => (&[], rel),
+    }
+}
+
+pub(crate) struct TarMeta<'a> {
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: u64,
+    pub xattrs: &'a [(Vec<u8>, Vec<u8>)],
+}
+
+/// Append one entry with a ustar header, preceded by a PAX header when needed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn append<W: Write, R: std::io::Read>(
+    b: &mut tar::Builder<W>,
+    ty: EntryType,
+    path: &[u8],
+    link: Option<&[u8]>,
+    meta: &TarMeta<'_>,
+    size: u64,
+    dev: (u32, u32),
+    data: R,
+) -> std::io::Result<()> {
+    let mut h = Header::new_ustar();
+    h.set_entry_type(ty);
+    h.set_mode(meta.mode);
+    h.set_mtime(meta.mtime);
+    h.set_size(size);
+    let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
+    if !set_name(&mut h, path) {
+        pax.push(("path".into(), path.to_vec()));
+    }
+    if let Some(link) = link {
+        if link.len() <= 100 {
+            h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+        } else {
+            h.as_old_mut().linkname.copy_from_slice(&link[..100]);
+            pax.push(("linkpath".into(), link.to_vec()));
+        }
+    }
+    for (key, id, set) in [
+        ("uid", meta.uid, Header::set_uid as fn(&mut Header, u64)),
+        ("gid", meta.gid, Header::set_gid),
+    ] {
+        if id > MAX_USTAR_ID {
+            pax.push((key.into(), id.to_string().into_bytes()));
+            set(&mut h, 0);
+        } else {
+            set(&mut h, id);
+        }
+    }
+    if matches!(ty, EntryType::Char | EntryType::Block) {
+        h.set_device_major(dev.0)?;
+        h.set_device_minor(dev.1)?;
+    }
+    for (name, value) in meta.xattrs {
+        let key = format!("SCHILY.xattr.{}", String::from_utf8_lossy(name));
+        pax.push((key, value.clone()));
+    }
+    if !pax.is_empty() {
+        b.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
+    }
+    h.set_cksum();
+    b.append(&h, data)
+}
+
+/// Put `path` into the ustar name (and prefix) fields; false when it does not fit, in which
+/// case the name field holds a truncated copy and the caller adds a PAX `path` record.
+fn set_name(h: &mut Header, path: &[u8]) -> bool {
+    let Some(ustar) = h.as_ustar_mut() else {
+        return false;
+    };
+    if path.len() <= ustar.name.len() {
+        ustar.name[..path.len()].copy_from_slice(path);
+        return true;
+    }
+    // Split at a '/' so that the prefix fits in 155 bytes and the rest in 100.
+    let limit = path.len().min(ustar.prefix.len() + 1);
+    if let Some(i) = path[..limit]
+        .iter()
+        .rposition(|c| *c == b'/')
+        .filter(|i| *i > 0 && path.len() - i - 1 <= ustar.name.len() && path.len() - i - 1 > 0)
+    {
+        ustar.prefix[..i].copy_from_slice(&path[..i]);
+        let rest = &path[i + 1..];
+        ustar.name[..rest.len()].copy_from_slice(rest);
+        return true;
+    }
+    let n = ustar.name.len();
+    ustar.name.copy_from_slice(&path[..n]);
+    false
+}
+
+/// Media type of a layer blob with this compression.
+pub fn layer_media_type(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "application/vnd.oci.image.layer.v1.tar",
+        Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+        Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+    }
+}
+
+/// Tar `dir`, compress, and write the blob into the store in one pass.
+pub(crate) fn blob_from_dir(
+    store: &Store,
+    dir: &Path,
+    compression: Compression,
+    epoch: Option<i64>,
+) -> Result<LayerBlob> {
+    let what = || format!("layer blob of {}", dir.display());
+    let sink = HashingWriter::new(store.blob_writer()?);
+    let compressor = Compressor::new(sink, compression).map_err(|e| Error::stream(what(), e))?;
+    let tee = HashingWriter::new(compressor);
+    let tee = write_layer_tar(dir, tee, epoch)?;
+    let (compressor, diff_id, _) = tee.finish();
+    let sink = compressor.finish().map_err(|e| Error::stream(what(), e))?;
+    let (blob_writer, digest, size) = sink.finish();
+    let (stored, _) = blob_writer.commit()?;
+    let digest = oci_digest(&digest);
+    if stored != digest {
+        return Err(Error::DigestMismatch {
+            what: what(),
+            expected: digest.to_string(),
+            actual: stored.to_string(),
+        });
+    }
+    Ok(LayerBlob {
+        compression,
+        diff_id: oci_digest(&diff_id),
+        digest,
+        size,
+    })
+}
+
+/// Tar an overlay-style layer dir into a compressed blob in the store and record it on the
+/// layer. An existing blob for the same compression is reused: nothing is compressed twice
+/// (note: a reused blob keeps the timestamps of its first export, whatever `epoch` is now).
+pub fn write_layer_blob(
+    store: &Store,
+    id: &str,
+    compression: Compression,
+    epoch: Option<i64>,
+) -> Result<LayerBlob> {
+    let record = store
+        .layer(id)?
+        .ok_or_else(|| Error::MissingLayer(id.to_string()))?;
+    if let Some(existing) = record
+        .blobs
+        .iter()
+        .find(|b| b.compression == compression && store.has_blob(&b.digest))
+    {
+        return Ok(existing.clone());
+    }
+    let blob = blob_from_dir(store, &store.layer_dir(id), compression, epoch)?;
+    store.add_layer_blob(id, blob.clone())?;
+    Ok(blob)
+}
