@@ -49,11 +49,9 @@ impl Lowerer<'_> {
         for word in &c.sources {
             sources.push(self.classify(st, c, word, span)?);
         }
-        let multi = sources.len() > 1
-            || sources
-                .iter()
-                .any(|s| matches!(s, SourceKind::Path(p) if has_wildcard(p)));
-        if multi && !dest.ends_with('/') {
+        // As in BuildKit: several sources need a directory destination; a single wildcard may
+        // match several files, which is checked when the copy runs.
+        if sources.len() > 1 && !dest.ends_with('/') {
             return Err(err(span, format!("when using {kw} with more than one source file, the destination must be a directory and end with a /"))
                 .with_help(format!("write the destination as {dest}/")));
         }
@@ -172,13 +170,16 @@ impl Lowerer<'_> {
                                     push_input(&mut inputs, Input::of(empty))
                                 }
                             };
-                            (idx, clean_selector(&p))
+                            (
+                                idx,
+                                parents_aware(&p, c.parents, span, |p, _| Ok(clean_selector(p)))?,
+                            )
                         }
                         None => {
                             let ctx = self.context_source()?;
                             (
                                 push_input(&mut inputs, Input::of(ctx)),
-                                context_selector(&p, span)?,
+                                parents_aware(&p, c.parents, span, context_selector)?,
                             )
                         }
                     };
@@ -268,8 +269,27 @@ impl Lowerer<'_> {
     }
 }
 
-fn has_wildcard(p: &str) -> bool {
-    p.contains(['*', '?', '['])
+/// With `--parents`, a `/./` in the source marks where the kept parent path starts: clean both
+/// halves but keep the marker.
+fn parents_aware(
+    p: &str,
+    parents: bool,
+    span: Span,
+    clean: impl Fn(&str, Span) -> crate::error::Result<String>,
+) -> crate::error::Result<String> {
+    match p.split_once("/./") {
+        Some((before, after)) if parents => {
+            let head = clean(before, span)?;
+            let tail = clean(&format!("{before}/{after}"), span)?;
+            let head = head.trim_end_matches('/');
+            let rest = tail
+                .strip_prefix(head)
+                .unwrap_or(&tail)
+                .trim_start_matches('/');
+            Ok(format!("{head}/./{rest}"))
+        }
+        _ => clean(p, span),
+    }
 }
 
 /// `--chmod` takes octal bits (`755`, `0644`) or a symbolic mode (`u+x,g-w`).
@@ -346,6 +366,23 @@ mod tests {
                 Some("main".into()),
                 Some("sub/dir".into())
             )
+        );
+    }
+
+    #[test]
+    fn parents_marker_survives_cleaning() {
+        let clean = |p: &str, _| Ok(format!("/{}", p.trim_matches('/')));
+        assert_eq!(
+            parents_aware("x/./a/b", true, Span::default(), clean).unwrap(),
+            "/x/./a/b"
+        );
+        assert_eq!(
+            parents_aware("x/./a/b", false, Span::default(), clean).unwrap(),
+            "/x/./a/b"
+        );
+        assert_eq!(
+            parents_aware("a/b", true, Span::default(), clean).unwrap(),
+            "/a/b"
         );
     }
 

@@ -72,6 +72,8 @@ pub struct LowerOptions {
     pub dockerfile_name: String,
     /// Escape token of the Dockerfile (from its `# escape=` directive).
     pub escape: char,
+    /// Network of RUN steps that do not say `--network` (`cairn build --network`).
+    pub default_network: cairn_ir::NetworkMode,
 }
 
 impl Default for LowerOptions {
@@ -84,6 +86,7 @@ impl Default for LowerOptions {
             ignore_patterns: Vec::new(),
             dockerfile_name: "Dockerfile".into(),
             escape: '\\',
+            default_network: cairn_ir::NetworkMode::Default,
         }
     }
 }

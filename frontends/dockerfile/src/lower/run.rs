@@ -60,7 +60,8 @@ impl Lowerer<'_> {
             user: st.config.user.clone().unwrap_or_default(),
             hostname: None,
             network: match run.network {
-                None | Some(ins::Network::Default) => NetworkMode::Default,
+                None => self.opts.default_network,
+                Some(ins::Network::Default) => NetworkMode::Default,
                 Some(ins::Network::None) => NetworkMode::None,
                 Some(ins::Network::Host) => NetworkMode::Host,
             },
