@@ -1,0 +1,246 @@
+//! The async side: the [`Executor`] trait the solver schedules jobs on, and
+//! [`ReexecExecutor`], which runs each job in a re-executed helper process.
+//!
+//! Tokio never forks here: the helper is spawned with `tokio::process::Command` (in its own
+//! process group, killed with SIGKILL if the future is dropped), and all namespace work
+//! happens in that fresh single-threaded process. See [`crate::protocol`] for the wire format.
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::{Job, JobOutcome, SandboxError, protocol};
+
+/// Which output stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One line of the command's output, without its `\n`. Very long lines arrive in chunks of
+/// about [`MAX_LINE`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLine {
+    pub stream: Stream,
+    pub line: Vec<u8>,
+}
+
+/// Longest line delivered in one piece.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Runs jobs. Output lines go to `output` (dropped silently if the receiver is gone).
+pub trait Executor: Send + Sync {
+    fn run(
+        &self,
+        job: &Job,
+        output: UnboundedSender<OutputLine>,
+    ) -> impl Future<Output = Result<JobOutcome, SandboxError>> + Send;
+}
+
+/// Spawns `exe args...` (normally `cairn __sandbox`) for each job.
+#[derive(Debug, Clone)]
+pub struct ReexecExecutor {
+    pub exe: PathBuf,
+    pub args: Vec<OsString>,
+}
+
+/// The hidden subcommand of the `cairn` binary that calls [`crate::helper_main`].
+pub const HELPER_SUBCOMMAND: &str = "__sandbox";
+
+impl ReexecExecutor {
+    /// `exe args...`: `args` is `["__sandbox"]` ([`HELPER_SUBCOMMAND`]) for the `cairn`
+    /// binary, empty for a dedicated helper binary (the tests' `cairn-sandbox-helper`).
+    pub fn new(exe: impl Into<PathBuf>, args: Vec<OsString>) -> Self {
+        ReexecExecutor {
+            exe: exe.into(),
+            args,
+        }
+    }
+
+    /// The running binary (`/proc/self/exe`) as `__sandbox` helper.
+    pub fn current_exe() -> std::io::Result<Self> {
+        Ok(Self::new(
+            std::env::current_exe()?,
+            vec![HELPER_SUBCOMMAND.into()],
+        ))
+    }
+}
+
+impl Executor for ReexecExecutor {
+    fn run(
+        &self,
+        job: &Job,
+        output: UnboundedSender<OutputLine>,
+    ) -> impl Future<Output = Result<JobOutcome, SandboxError>> + Send {
+        self.run_job(job, output)
+    }
+}
+
+#[derive(Serialize)]
+struct RequestRef<'a> {
+    job: &'a Job,
+    scratch: Option<&'a Path>,
+}
+
+/// A host directory for the helper's scratch tmpfs, removed when the job is over (the tmpfs
+/// itself lives only in the helper's mount namespace).
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn create() -> std::io::Result<ScratchDir> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let p = std::env::temp_dir().join(format!("cairn-sandbox-{}-{n}", std::process::id()));
+            match std::fs::DirBuilder::new().mode(0o700).create(&p) {
+                Ok(()) => return Ok(ScratchDir(p)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl ReexecExecutor {
+    async fn run_job(
+        &self,
+        job: &Job,
+        output: UnboundedSender<OutputLine>,
+    ) -> Result<JobOutcome, SandboxError> {
+        let scratch = ScratchDir::create()?;
+        let request = serde_json::to_vec(&RequestRef {
+            job,
+            scratch: Some(&scratch.0),
+        })?;
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.args(&self.args)
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        let spawned = cmd.spawn();
+        // The command keeps the helper's end of the socket until dropped: without this we would
+        // never see EOF on the status stream.
+        drop(cmd);
+        let mut child = spawned.map_err(|source| SandboxError::Spawn {
+            exe: self.exe.clone(),
+            source,
+        })?;
+        let (stdout, stderr) = match (child.stdout.take(), child.stderr.take()) {
+            (Some(o), Some(e)) => (o, e),
+            _ => return Err(SandboxError::Protocol("helper pipes missing".into())),
+        };
+        ours.set_nonblocking(true)?;
+        let (mut status_rx, mut job_tx) = tokio::net::UnixStream::from_std(ours)?.into_split();
+
+        let send_job = async move {
+            // A helper that dies early closes the socket; its status (or absence) tells why.
+            let _ = job_tx.write_all(&request).await;
+            let _ = job_tx.shutdown().await;
+        };
+        let read_status = async move {
+            let mut buf = Vec::new();
+            status_rx.read_to_end(&mut buf).await.map(|_| buf)
+        };
+        let ((), status, out, err) = tokio::join!(
+            send_job,
+            read_status,
+            pump(stdout, Stream::Stdout, &output),
+            pump(stderr, Stream::Stderr, &output),
+        );
+        let exit = child.wait().await?;
+        let status = status?;
+        out?;
+        err?;
+        protocol::outcome(&status, &exit.to_string())
+    }
+}
+
+/// Forward `reader` to `output` line by line.
+async fn pump(
+    reader: impl AsyncRead + Unpin,
+    stream: Stream,
+    output: &UnboundedSender<OutputLine>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::with_capacity(MAX_LINE, reader);
+    let mut line = Vec::new();
+    let emit = |line: &mut Vec<u8>| {
+        let _ = output.send(OutputLine {
+            stream,
+            line: std::mem::take(line),
+        });
+    };
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            if !line.is_empty() {
+                emit(&mut line);
+            }
+            return Ok(());
+        }
+        let (used, complete) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                line.extend_from_slice(&buf[..i]);
+                (i + 1, true)
+            }
+            None => {
+                line.extend_from_slice(buf);
+                (buf.len(), false)
+            }
+        };
+        reader.consume(used);
+        if complete || line.len() >= MAX_LINE {
+            emit(&mut line);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pump_splits_lines_and_flushes_the_tail() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let data: &[u8] = b"one\n\ntwo\nthree";
+        pump(data, Stream::Stderr, &tx).await.unwrap();
+        drop(tx);
+        let mut lines = Vec::new();
+        while let Some(l) = rx.recv().await {
+            assert_eq!(l.stream, Stream::Stderr);
+            lines.push(String::from_utf8(l.line).unwrap());
+        }
+        assert_eq!(lines, ["one", "", "two", "three"]);
+    }
+
+    #[tokio::test]
+    async fn pump_chunks_huge_lines() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let data = vec![b'x'; MAX_LINE * 3 + 5];
+        pump(&data[..], Stream::Stdout, &tx).await.unwrap();
+        drop(tx);
+        let mut total = 0;
+        while let Some(l) = rx.recv().await {
+            assert!(l.line.len() <= 2 * MAX_LINE);
+            total += l.line.len();
+        }
+        assert_eq!(total, data.len());
+    }
+}

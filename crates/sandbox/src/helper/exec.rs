@@ -1,0 +1,466 @@
+//! Exec jobs. Three processes:
+//!
+//! - the **helper** (outside the new pid namespace) unshares mount, pid, ipc, uts (and net for
+//!   `--network none`) namespaces, mounts the rootfs overlay and everything under it in its
+//!   private mount namespace, forks the init, waits for it, then unmounts and removes mount
+//!   stubs from the upper directory;
+//! - the **init** (pid 1 of the new pid namespace) takes its own copy of the mount namespace,
+//!   `pivot_root`s into the rootfs, mounts `/proc`, resolves the user and the workdir, forks
+//!   the command and reaps every process until the command exits; it dies with the helper
+//!   (`PR_SET_PDEATHSIG`), and with it the whole namespace;
+//! - the **command** drops capabilities and privileges and is exec'd.
+//!
+//! The init needs no signal forwarding: the only signal the builder sends is SIGKILL to the
+//! helper, which takes the namespace down through the init's death signal.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Access, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::mount::MountFlags;
+use rustix::process::{Pid, Signal, WaitOptions};
+use rustix::thread::{CapabilitySet, CapabilitySets, UnshareFlags};
+
+use super::mounts::{self, fd_path};
+use super::sys::{self, Forked};
+use super::user::{self, ExecUser};
+use super::walk::{Kind, Tree};
+use super::{Context, ErrContext, HelperError, Scratch, StatusChannel, file};
+use crate::{ExecJob, ExecMount, ExecMountKind, MountSource};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const DEFAULT_HOSTNAME: &str = "cairn";
+
+/// Docker's default capability set, without `CAP_MKNOD`: there is no device cgroup here, so a
+/// device node made in the container would give access to the host's disks.
+fn kept_capabilities() -> CapabilitySet {
+    CapabilitySet::CHOWN
+        | CapabilitySet::DAC_OVERRIDE
+        | CapabilitySet::FSETID
+        | CapabilitySet::FOWNER
+        | CapabilitySet::NET_RAW
+        | CapabilitySet::SETGID
+        | CapabilitySet::SETUID
+        | CapabilitySet::SETFCAP
+        | CapabilitySet::SETPCAP
+        | CapabilitySet::NET_BIND_SERVICE
+        | CapabilitySet::SYS_CHROOT
+        | CapabilitySet::KILL
+        | CapabilitySet::AUDIT_WRITE
+}
+
+pub fn run(job: &ExecJob, scratch: &Scratch, status: &StatusChannel) -> Result<i32, HelperError> {
+    if job.args.is_empty() {
+        return Err(HelperError::Msg("no command to run".into()));
+    }
+    let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    let mut flags =
+        UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS;
+    if job.network == cairn_ir::NetworkMode::None {
+        flags |= UnshareFlags::NEWNET;
+    }
+    sys::unshare(flags).ctx(|| "unshare".into())?;
+    mounts::make_root_private()?;
+    scratch.mount()?;
+
+    let merged = scratch.dir("rootfs")?;
+    let lowers = file::non_empty(&job.rootfs.lowers, scratch)?;
+    mounts::mount_overlay(
+        &merged,
+        &lowers,
+        Some((&job.rootfs.upper, &job.rootfs.work)),
+    )?;
+    let mut tree = Tree::rootfs(&merged, &job.rootfs.upper)?;
+
+    let result =
+        setup(job, &mut tree, scratch, &resolv).and_then(|()| spawn_init(job, &merged, status));
+
+    // Whatever happened: unmount (the init and its namespace are gone), then clean the upper
+    // directory of our mount points.
+    let unmounted = mounts::detach(&merged);
+    let record = tree.into_record();
+    let code = result?;
+    unmounted?;
+    super::walk::remove_stubs(&job.rootfs.upper, &record)?;
+    Ok(code)
+}
+
+/// Everything mounted before the fork, in the helper's namespace.
+fn setup(
+    job: &ExecJob,
+    tree: &mut Tree,
+    scratch: &Scratch,
+    resolv: &[u8],
+) -> Result<(), HelperError> {
+    let hostname = if job.hostname.is_empty() {
+        DEFAULT_HOSTNAME
+    } else {
+        &job.hostname
+    };
+    // /proc is mounted by the init (it must be in the new pid namespace); make the mount point.
+    drop(tree.target("proc", Kind::Dir)?);
+    mounts::setup_dev(tree)?;
+    mounts::setup_sys(tree)?;
+
+    let etc = scratch.dir("etc")?;
+    let hosts =
+        format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for (name, content) in [("hosts", hosts.as_bytes()), ("resolv.conf", resolv)] {
+        let file = etc.join(name);
+        std::fs::write(&file, content).ctx(|| format!("writing {}", file.display()))?;
+        mounts::bind(
+            tree,
+            &file.to_string_lossy(),
+            &format!("etc/{name}"),
+            Kind::File,
+            true,
+        )?;
+    }
+
+    // Parents before children, so `/a` does not hide `/a/b`.
+    let mut user_mounts: Vec<&ExecMount> = job.mounts.iter().collect();
+    user_mounts.sort_by_key(|m| Path::new(&m.target).components().count());
+    for m in user_mounts {
+        mount_one(m, tree, scratch)?;
+    }
+
+    rustix::system::sethostname(hostname.as_bytes()).ctx(|| "sethostname".into())?;
+    if job.network == cairn_ir::NetworkMode::None {
+        sys::loopback_up().ctx(|| "bringing up lo".into())?;
+    }
+    Ok(())
+}
+
+fn mount_one(m: &ExecMount, tree: &mut Tree, scratch: &Scratch) -> Result<(), HelperError> {
+    let in_target = |e: HelperError| HelperError::Msg(format!("mount {}: {e}", m.target));
+    match &m.kind {
+        ExecMountKind::Bind {
+            source,
+            selector,
+            readonly,
+        } => {
+            let root = if *readonly {
+                file::source_dir(source, scratch)?
+            } else {
+                let lowers = match source {
+                    MountSource::Dir(d) => vec![d.clone()],
+                    MountSource::Layers(l) => file::non_empty(l, scratch)?,
+                };
+                throwaway_overlay(&lowers, scratch)?
+            };
+            let (src, is_dir) = Tree::source(&root, false)?
+                .open(selector)
+                .map_err(in_target)?;
+            let kind = if is_dir { Kind::Dir } else { Kind::File };
+            mounts::bind(tree, &fd_path(&src), &m.target, kind, *readonly)
+        }
+        ExecMountKind::Cache {
+            dir,
+            selector,
+            readonly,
+        } => {
+            let (src, _) = Tree::source(dir, true)?.open(selector).map_err(in_target)?;
+            mounts::bind(tree, &fd_path(&src), &m.target, Kind::Dir, *readonly)
+        }
+        ExecMountKind::Tmpfs { size } => {
+            let target = tree.target(&m.target, Kind::Dir)?;
+            let mut options = "mode=1777".to_string();
+            if let Some(size) = size {
+                options.push_str(&format!(",size={size}"));
+            }
+            mounts::mount_tmpfs(
+                &fd_path(&target),
+                MountFlags::NOSUID | MountFlags::NODEV,
+                &options,
+            )
+        }
+        ExecMountKind::Secret {
+            content,
+            mode,
+            uid,
+            gid,
+        } => {
+            let dir = scratch.dir("secret")?;
+            let path = dir.join("secret");
+            let fd = rustix::fs::open(
+                &path,
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+            .ctx(|| "creating the secret file".into())?;
+            let mut rest = &content[..];
+            while !rest.is_empty() {
+                let n = rustix::io::write(&fd, rest).ctx(|| "writing the secret".into())?;
+                rest = &rest[n..];
+            }
+            rustix::fs::fchown(
+                &fd,
+                Some(rustix::fs::Uid::from_raw(*uid)),
+                Some(rustix::fs::Gid::from_raw(*gid)),
+            )
+            .ctx(|| "chown of the secret".into())?;
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(*mode & 0o7777))
+                .ctx(|| "chmod of the secret".into())?;
+            mounts::bind(tree, &path.to_string_lossy(), &m.target, Kind::File, true)
+        }
+    }
+}
+
+/// An overlay of `lowers` whose writes go to the scratch tmpfs and are thrown away.
+fn throwaway_overlay(lowers: &[PathBuf], scratch: &Scratch) -> Result<PathBuf, HelperError> {
+    let base = scratch.dir("rw")?;
+    let (upper, work, merged) = (base.join("upper"), base.join("work"), base.join("merged"));
+    for d in [&upper, &work, &merged] {
+        std::fs::create_dir(d).ctx(|| format!("creating {}", d.display()))?;
+    }
+    mounts::mount_overlay(&merged, lowers, Some((&upper, &work)))?;
+    Ok(merged)
+}
+
+/// Fork the init and wait for it; its exit code (`128 + signal` if it was killed).
+fn spawn_init(job: &ExecJob, merged: &Path, status: &StatusChannel) -> Result<i32, HelperError> {
+    // The init checks this pipe after arming its death signal: EOF means we already died.
+    let (alive_r, alive_w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(|| "pipe".into())?;
+    match sys::fork().ctx(|| "fork".into())? {
+        Forked::Child => {
+            drop(alive_w);
+            let code = match init(job, merged, status, alive_r) {
+                Ok(code) => code,
+                Err(e) => status.setup_error(&e),
+            };
+            std::process::exit(code);
+        }
+        Forked::Parent(pid) => {
+            drop(alive_r);
+            let code = wait_for(pid)?;
+            drop(alive_w);
+            Ok(code)
+        }
+    }
+}
+
+fn wait_for(pid: Pid) -> Result<i32, HelperError> {
+    loop {
+        match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, st))) => {
+                if let Some(code) = st.exit_status() {
+                    return Ok(code);
+                }
+                if let Some(sig) = st.terminating_signal() {
+                    return Ok(128 + sig);
+                }
+            }
+            Ok(None) | Err(Errno::INTR) => {}
+            Err(e) => return Err(e.ctx_err(|| "waitpid".into())),
+        }
+    }
+}
+
+/// pid 1 of the new pid namespace.
+fn init(
+    job: &ExecJob,
+    merged: &Path,
+    status: &StatusChannel,
+    alive: std::os::fd::OwnedFd,
+) -> Result<i32, HelperError> {
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        .ctx(|| "PR_SET_PDEATHSIG".into())?;
+    rustix::fs::fcntl_setfl(&alive, OFlags::NONBLOCK).ctx(|| "fcntl".into())?;
+    let mut byte = [0u8; 1];
+    if let Ok(0) = rustix::io::read(&alive, &mut byte) {
+        return Ok(1); // the helper is gone
+    }
+    drop(alive);
+
+    // Our own mount namespace: pivot_root here leaves the helper's root alone.
+    sys::unshare(UnshareFlags::NEWNS).ctx(|| "unshare(mount namespace)".into())?;
+    rustix::process::chdir(merged).ctx(|| "chdir to the rootfs".into())?;
+    rustix::process::pivot_root(".", ".").ctx(|| "pivot_root".into())?;
+    rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
+        .ctx(|| "detaching the old root".into())?;
+    rustix::process::chdir("/").ctx(|| "chdir /".into())?;
+    rustix::mount::mount(
+        "proc",
+        "/proc",
+        "proc",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        None,
+    )
+    .ctx(|| "mounting /proc".into())?;
+
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let user = user::resolve(
+        &job.user,
+        read("/etc/passwd").as_deref(),
+        read("/etc/group").as_deref(),
+    )?;
+    let env = environment(&job.env, &user);
+    let cwd = if job.cwd.is_empty() {
+        PathBuf::from("/")
+    } else {
+        Path::new("/").join(&job.cwd)
+    };
+    std::fs::create_dir_all(&cwd)
+        .ctx(|| format!("creating the working directory {}", cwd.display()))?;
+
+    match sys::fork().ctx(|| "fork".into())? {
+        Forked::Child => {
+            let code = match exec_command(job, &env, &user, &cwd) {
+                Ok(code) => code,
+                Err(e) => status.setup_error(&e),
+            };
+            std::process::exit(code);
+        }
+        Forked::Parent(pid) => reap_until(pid),
+    }
+}
+
+/// Reap every process (orphans are re-parented to us) until `main` exits; its exit code.
+fn reap_until(main: Pid) -> Result<i32, HelperError> {
+    loop {
+        match rustix::process::wait(WaitOptions::empty()) {
+            Ok(Some((pid, st))) if pid == main => {
+                if let Some(code) = st.exit_status() {
+                    return Ok(code);
+                }
+                if let Some(sig) = st.terminating_signal() {
+                    return Ok(128 + sig);
+                }
+            }
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(e.ctx_err(|| "wait".into())),
+        }
+    }
+}
+
+/// The command's environment: the job's, plus `PATH` and `HOME` when missing.
+fn environment(env: &[String], user: &ExecUser) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = env
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if !out.iter().any(|(k, _)| k == "PATH") {
+        out.push(("PATH".into(), DEFAULT_PATH.into()));
+    }
+    if !out.iter().any(|(k, _)| k == "HOME") {
+        out.push(("HOME".into(), user.home.clone()));
+    }
+    out
+}
+
+fn drop_privileges(user: &ExecUser) -> Result<(), HelperError> {
+    let keep = kept_capabilities();
+    for cap in (CapabilitySet::all() - keep).iter() {
+        match rustix::thread::remove_capability_from_bounding_set(cap) {
+            // Bits this kernel does not know.
+            Ok(()) | Err(Errno::INVAL) => {}
+            Err(e) => return Err(e.ctx_err(|| format!("dropping {cap:?}"))),
+        }
+    }
+    let current = rustix::thread::capabilities(None).ctx(|| "capget".into())?;
+    rustix::thread::set_capabilities(
+        None,
+        CapabilitySets {
+            effective: current.effective & keep,
+            permitted: current.permitted & keep,
+            inheritable: CapabilitySet::empty(),
+        },
+    )
+    .ctx(|| "capset".into())?;
+    match rustix::thread::clear_ambient_capability_set() {
+        Ok(()) | Err(Errno::INVAL) => {}
+        Err(e) => return Err(e.ctx_err(|| "clearing ambient capabilities".into())),
+    }
+    let groups: Vec<rustix::fs::Gid> = user
+        .groups
+        .iter()
+        .map(|&g| rustix::fs::Gid::from_raw(g))
+        .collect();
+    rustix::thread::set_thread_groups(&groups).ctx(|| "setgroups".into())?;
+    rustix::thread::set_thread_gid(rustix::fs::Gid::from_raw(user.gid))
+        .ctx(|| format!("setgid {}", user.gid))?;
+    rustix::thread::set_thread_uid(rustix::fs::Uid::from_raw(user.uid))
+        .ctx(|| format!("setuid {}", user.uid))?;
+    rustix::thread::set_no_new_privs(true).ctx(|| "PR_SET_NO_NEW_PRIVS".into())
+}
+
+/// Why the program could not be found; the shell's exit codes.
+enum Lookup {
+    Found(PathBuf),
+    NotFound,
+    Denied(PathBuf),
+}
+
+fn lookup(arg0: &str, path_var: &str) -> Lookup {
+    let executable = |p: &Path| {
+        rustix::fs::stat(p)
+            .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file())
+            && rustix::fs::access(p, Access::EXEC_OK).is_ok()
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        return match rustix::fs::stat(&p) {
+            Err(_) => Lookup::NotFound,
+            Ok(_) if executable(&p) => Lookup::Found(p),
+            Ok(_) => Lookup::Denied(p),
+        };
+    }
+    let mut denied = None;
+    for dir in path_var.split(':') {
+        let p = Path::new(if dir.is_empty() { "." } else { dir }).join(arg0);
+        if executable(&p) {
+            return Lookup::Found(p);
+        }
+        if denied.is_none() && rustix::fs::stat(&p).is_ok() {
+            denied = Some(p);
+        }
+    }
+    denied.map_or(Lookup::NotFound, Lookup::Denied)
+}
+
+/// The command process: privileges down, then exec. Returns only on failure: a setup error,
+/// or the shell convention (127 not found, 126 not executable) with a message on stderr.
+fn exec_command(
+    job: &ExecJob,
+    env: &[(String, String)],
+    user: &ExecUser,
+    cwd: &Path,
+) -> Result<i32, HelperError> {
+    drop_privileges(user)?;
+    rustix::process::chdir(cwd).ctx(|| format!("chdir {}", cwd.display()))?;
+    let arg0 = &job.args[0];
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+    let mut stderr = std::io::stderr();
+    let program = match lookup(arg0, path_var) {
+        Lookup::Found(p) => p,
+        Lookup::NotFound => {
+            let _ = writeln!(stderr, "{arg0}: not found");
+            return Ok(127);
+        }
+        Lookup::Denied(p) => {
+            let _ = writeln!(stderr, "{}: permission denied", p.display());
+            return Ok(126);
+        }
+    };
+    // std restores the default signal mask and SIGPIPE disposition before execve.
+    let err = std::process::Command::new(&program)
+        .arg0(arg0)
+        .args(&job.args[1..])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .exec();
+    let code = if err.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    };
+    let _ = writeln!(stderr, "{arg0}: {err}");
+    Ok(code)
+}

@@ -1,0 +1,64 @@
+//! File jobs: the rootfs overlay and read-only views of the sources, then `cairn_fileop` on the
+//! merged directory. Only a mount namespace is needed: nothing is executed.
+
+use std::path::PathBuf;
+
+use rustix::thread::UnshareFlags;
+
+use super::{Context, HelperError, Scratch, mounts, sys};
+use crate::{FileJob, MountSource};
+
+pub fn run(job: &FileJob, scratch: &Scratch) -> Result<(), HelperError> {
+    sys::unshare(UnshareFlags::NEWNS).ctx(|| "unshare(mount namespace)".into())?;
+    mounts::make_root_private()?;
+    scratch.mount()?;
+
+    let merged = scratch.dir("rootfs")?;
+    let lowers = non_empty(&job.rootfs.lowers, scratch)?;
+    mounts::mount_overlay(
+        &merged,
+        &lowers,
+        Some((&job.rootfs.upper, &job.rootfs.work)),
+    )?;
+    let result = apply(job, scratch, &merged);
+    // Unmount before returning so the upper directory is quiescent when the caller commits it
+    // (the namespace would go away with us anyway).
+    let unmounted = mounts::detach(&merged);
+    result.and(unmounted)
+}
+
+fn apply(job: &FileJob, scratch: &Scratch, merged: &std::path::Path) -> Result<(), HelperError> {
+    let mut sources = Vec::with_capacity(job.sources.len());
+    for source in &job.sources {
+        sources.push(source_dir(source, scratch)?);
+    }
+    cairn_fileop::apply(merged, &sources, &job.actions).map_err(|e| HelperError::Msg(e.to_string()))
+}
+
+/// A read-only directory showing `source`: the directory itself, a single layer, or an overlay.
+pub(super) fn source_dir(source: &MountSource, scratch: &Scratch) -> Result<PathBuf, HelperError> {
+    match source {
+        MountSource::Dir(d) => Ok(d.clone()),
+        MountSource::Layers(layers) => match layers.as_slice() {
+            [] => scratch.dir("empty"),
+            [one] => Ok(one.clone()),
+            many => {
+                let at = scratch.dir("source")?;
+                mounts::mount_overlay(&at, many, None)?;
+                Ok(at)
+            }
+        },
+    }
+}
+
+/// The lowers of an overlay: the layers, or one empty directory for scratch.
+pub(super) fn non_empty(
+    layers: &[PathBuf],
+    scratch: &Scratch,
+) -> Result<Vec<PathBuf>, HelperError> {
+    if layers.is_empty() {
+        Ok(vec![scratch.dir("empty")?])
+    } else {
+        Ok(layers.to_vec())
+    }
+}

@@ -1,0 +1,320 @@
+//! Mount plumbing for the helper: the overlay of a rootfs or of source layers, binds through
+//! descriptors, tmpfs, and the container's `/dev`, `/sys`, `/etc/hosts`, `/etc/resolv.conf`.
+//!
+//! Everything is mounted through `/proc/self/fd/N` of descriptors obtained by walking paths
+//! with container semantics ([`super::walk`]), never through a host path joined with a
+//! container path: a symlink in an image (`/etc/resolv.conf -> /run/...`, or a hostile
+//! `/x -> /`) must resolve inside the rootfs, not on the host.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{CWD, Mode, OFlags};
+use rustix::mount::{
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MountPropagationFlags, MoveMountFlags,
+    UnmountFlags,
+};
+
+use super::walk::{Kind, Tree};
+use super::{Context, ErrContext, HelperError};
+
+/// `/proc/self/fd/N`: lets path-based mount(2) act on a descriptor.
+pub fn fd_path(fd: &impl AsRawFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Make every mount in our (fresh) mount namespace private, so nothing we mount propagates to
+/// the host and nothing the host mounts appears here.
+pub fn make_root_private() -> Result<(), HelperError> {
+    rustix::mount::mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .ctx(|| "making / private".into())
+}
+
+pub fn mount_tmpfs(target: &str, flags: MountFlags, options: &str) -> Result<(), HelperError> {
+    let data =
+        CString::new(options).map_err(|_| HelperError::Msg("NUL in tmpfs options".into()))?;
+    rustix::mount::mount("tmpfs", target, "tmpfs", flags, Some(data.as_c_str()))
+        .ctx(|| format!("mounting tmpfs on {target}"))
+}
+
+/// Bind `source` (usually `/proc/self/fd/N`) onto `target` in the tree, creating the mount
+/// point, read-only if asked.
+pub fn bind(
+    tree: &mut Tree,
+    source: &str,
+    target: &str,
+    kind: Kind,
+    readonly: bool,
+) -> Result<(), HelperError> {
+    let at = tree.target(target, kind)?;
+    rustix::mount::mount_bind(source, fd_path(&at)).ctx(|| format!("bind mount onto {target}"))?;
+    if readonly {
+        remount_readonly(tree, target, kind, MountFlags::NOSUID)?;
+    }
+    Ok(())
+}
+
+/// Make the mount on `target` read-only. The target is opened again: a descriptor taken
+/// before the mount points at the directory underneath it.
+fn remount_readonly(
+    tree: &mut Tree,
+    target: &str,
+    kind: Kind,
+    flags: MountFlags,
+) -> Result<(), HelperError> {
+    let at = tree.target(target, kind)?;
+    rustix::mount::mount_remount(
+        fd_path(&at),
+        MountFlags::BIND | MountFlags::RDONLY | flags,
+        "",
+    )
+    .ctx(|| format!("making {target} read-only"))
+}
+
+pub fn detach(target: &Path) -> Result<(), HelperError> {
+    rustix::mount::unmount(target, UnmountFlags::DETACH)
+        .ctx(|| format!("unmounting {}", target.display()))
+}
+
+/// Overlay options that keep the upper directory a plain, portable layer: no redirects, no
+/// metadata-only copy-ups (they would not survive export), no inode index.
+const OVERLAY_OPTS: [(&str, &str); 3] = [
+    ("index", "off"),
+    ("redirect_dir", "off"),
+    ("metacopy", "off"),
+];
+
+/// Mount an overlay on `target`. `lowers` are bottom→top (as in a [`crate::Rootfs`]) and
+/// must not be empty; `rw` gives `(upper, work)`.
+pub fn mount_overlay(
+    target: &Path,
+    lowers: &[PathBuf],
+    rw: Option<(&Path, &Path)>,
+) -> Result<(), HelperError> {
+    match overlay_new_api(target, lowers, rw) {
+        Ok(()) => Ok(()),
+        // Kernels before 6.8 have no `lowerdir+` (EINVAL), before 5.2 no fsopen (ENOSYS).
+        Err(NewApi::Unsupported) => overlay_legacy(target, lowers, rw),
+        Err(NewApi::Failed(e)) => Err(e),
+    }
+}
+
+enum NewApi {
+    Unsupported,
+    Failed(HelperError),
+}
+
+fn overlay_new_api(
+    target: &Path,
+    lowers: &[PathBuf],
+    rw: Option<(&Path, &Path)>,
+) -> Result<(), NewApi> {
+    use rustix::io::Errno;
+    use rustix::mount::{fsconfig_create, fsconfig_set_string, fsmount, fsopen, move_mount};
+    let fs = match fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
+        Ok(fs) => fs,
+        Err(Errno::NOSYS) => return Err(NewApi::Unsupported),
+        Err(e) => return Err(NewApi::Failed(e.ctx_err(|| "fsopen(overlay)".into()))),
+    };
+    let failed = |fs: &OwnedFd, what: String, e: Errno| {
+        NewApi::Failed(HelperError::Msg(format!(
+            "{what}: {e}{}",
+            kernel_messages(fs)
+        )))
+    };
+    // `lowerdir+` takes one layer per call, top first, with no escaping or length limit.
+    for (i, lower) in lowers.iter().rev().enumerate() {
+        match fsconfig_set_string(&fs, "lowerdir+", lower) {
+            Ok(()) => {}
+            Err(Errno::INVAL) if i == 0 => return Err(NewApi::Unsupported),
+            Err(e) => return Err(failed(&fs, format!("overlay lower {}", lower.display()), e)),
+        }
+    }
+    if let Some((upper, work)) = rw {
+        for (key, dir) in [("upperdir", upper), ("workdir", work)] {
+            fsconfig_set_string(&fs, key, dir)
+                .map_err(|e| failed(&fs, format!("overlay {key} {}", dir.display()), e))?;
+        }
+    }
+    for (key, value) in OVERLAY_OPTS {
+        fsconfig_set_string(&fs, key, value)
+            .map_err(|e| failed(&fs, format!("overlay option {key}={value}"), e))?;
+    }
+    fsconfig_create(&fs).map_err(|e| failed(&fs, "creating the overlay".into(), e))?;
+    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+        .map_err(|e| failed(&fs, "fsmount(overlay)".into(), e))?;
+    move_mount(
+        mnt.as_fd(),
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| NewApi::Failed(e.ctx_err(|| format!("attaching overlay at {}", target.display()))))
+}
+
+/// The kernel's error text for a failed fsconfig (`e overlay: ...` lines), if any.
+fn kernel_messages(fs: &OwnedFd) -> String {
+    let mut out = String::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = rustix::io::read(fs, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        let msg = String::from_utf8_lossy(&buf[..n]);
+        out.push_str(" (");
+        out.push_str(msg.trim_start_matches("e ").trim_end());
+        out.push(')');
+    }
+    out
+}
+
+/// Escape a path for overlay's comma/colon separated mount data.
+fn escape_overlay_path(p: &Path) -> String {
+    let mut out = String::new();
+    for c in p.to_string_lossy().chars() {
+        if matches!(c, ':' | ',' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub(super) fn legacy_overlay_data(lowers: &[PathBuf], rw: Option<(&Path, &Path)>) -> String {
+    let lowers: Vec<String> = lowers
+        .iter()
+        .rev()
+        .map(|p| escape_overlay_path(p))
+        .collect();
+    let mut data = format!("lowerdir={}", lowers.join(":"));
+    if let Some((upper, work)) = rw {
+        data.push_str(&format!(
+            ",upperdir={},workdir={}",
+            escape_overlay_path(upper),
+            escape_overlay_path(work)
+        ));
+    }
+    for (key, value) in OVERLAY_OPTS {
+        data.push_str(&format!(",{key}={value}"));
+    }
+    data
+}
+
+fn overlay_legacy(
+    target: &Path,
+    lowers: &[PathBuf],
+    rw: Option<(&Path, &Path)>,
+) -> Result<(), HelperError> {
+    let data = legacy_overlay_data(lowers, rw);
+    if data.len() >= 4096 {
+        return Err(HelperError::Msg(format!(
+            "too many layers ({}) for this kernel's overlay mount options (needs Linux 6.8)",
+            lowers.len()
+        )));
+    }
+    let data = CString::new(data).map_err(|_| HelperError::Msg("NUL in a layer path".into()))?;
+    rustix::mount::mount(
+        "overlay",
+        target,
+        "overlay",
+        MountFlags::empty(),
+        Some(data.as_c_str()),
+    )
+    .ctx(|| format!("mounting overlay on {}", target.display()))
+}
+
+/// Host devices bind-mounted into the container's `/dev`.
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// `/dev`: a tmpfs with the safe host devices bound in, a private devpts, `/dev/shm` and the
+/// usual symlinks.
+pub fn setup_dev(tree: &mut Tree) -> Result<(), HelperError> {
+    let dev = tree.target("dev", Kind::Dir)?;
+    mount_tmpfs(
+        &fd_path(&dev),
+        MountFlags::NOSUID | MountFlags::STRICTATIME,
+        "mode=755,size=65536k",
+    )?;
+    // Reopen: the descriptor above points at the directory *under* the new tmpfs.
+    let dev = tree.open_dir("dev")?;
+    for name in DEVICES {
+        let host = format!("/dev/{name}");
+        if !Path::new(&host).exists() {
+            continue; // e.g. no /dev/tty on a minimal host
+        }
+        let node = rustix::fs::openat(
+            &dev,
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .ctx(|| format!("creating /dev/{name}"))?;
+        rustix::mount::mount_bind(&host, fd_path(&node)).ctx(|| format!("binding {host}"))?;
+    }
+    for (dir, fstype, flags, options) in [
+        (
+            "pts",
+            "devpts",
+            MountFlags::NOSUID | MountFlags::NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620,gid=5",
+        ),
+        (
+            "shm",
+            "tmpfs",
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+            "mode=1777,size=65536k",
+        ),
+    ] {
+        rustix::fs::mkdirat(&dev, dir, Mode::from_raw_mode(0o755))
+            .ctx(|| format!("creating /dev/{dir}"))?;
+        let at = rustix::fs::openat(&dev, dir, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+            .ctx(|| format!("opening /dev/{dir}"))?;
+        let data = CString::new(options).map_err(|_| HelperError::Msg("NUL in options".into()))?;
+        rustix::mount::mount(fstype, fd_path(&at), fstype, flags, Some(data.as_c_str()))
+            .ctx(|| format!("mounting {fstype} on /dev/{dir}"))?;
+    }
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        rustix::fs::symlinkat(to, &dev, link).ctx(|| format!("creating /dev/{link}"))?;
+    }
+    Ok(())
+}
+
+/// `/sys`, read-only: a fresh sysfs (showing our network namespace), or a read-only bind of
+/// the host's where sysfs cannot be mounted.
+pub fn setup_sys(tree: &mut Tree) -> Result<(), HelperError> {
+    let sys = tree.target("sys", Kind::Dir)?;
+    let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC | MountFlags::RDONLY;
+    if rustix::mount::mount("sysfs", fd_path(&sys), "sysfs", flags, None).is_ok() {
+        return Ok(());
+    }
+    rustix::mount::mount_bind_recursive("/sys", fd_path(&sys)).ctx(|| "binding /sys".into())?;
+    remount_readonly(tree, "sys", Kind::Dir, flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_data_is_top_first_and_escaped() {
+        let data = legacy_overlay_data(
+            &[PathBuf::from("/l/bottom"), PathBuf::from("/l/t:o,p")],
+            Some((Path::new("/u"), Path::new("/w"))),
+        );
+        assert_eq!(
+            data,
+            "lowerdir=/l/t\\:o\\,p:/l/bottom,upperdir=/u,workdir=/w,index=off,redirect_dir=off,metacopy=off"
+        );
+    }
+}

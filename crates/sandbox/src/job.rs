@@ -1,0 +1,112 @@
+//! The job description handed from the builder to the sandbox helper.
+//!
+//! These types cross a process boundary (they are serialized to JSON on the helper's stdin), so
+//! they are plain data: paths on the host, strings as the container sees them, no handles.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// One unit of work for the sandbox helper.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Job {
+    /// Run a command (`RUN`) on top of a rootfs.
+    Exec(ExecJob),
+    /// Apply file actions (`COPY`, `ADD`, `WORKDIR`...) to a rootfs.
+    File(FileJob),
+}
+
+/// The root filesystem of a job: read-only layers under a writable upper directory. After the
+/// job, `upper` holds exactly the job's changes in overlayfs form (it becomes the new layer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rootfs {
+    /// Layer directories, bottom to top. Empty means scratch.
+    pub lowers: Vec<PathBuf>,
+    /// The overlay upper directory (receives the changes).
+    pub upper: PathBuf,
+    /// The overlay work directory (same filesystem as `upper`, empty).
+    pub work: PathBuf,
+}
+
+/// Where a bind mount or a file-op source takes its files from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MountSource {
+    /// A plain host directory (a build context, a cache directory...).
+    Dir(PathBuf),
+    /// Layer directories, bottom to top, seen through a read-only overlay. Empty means an empty
+    /// directory.
+    Layers(Vec<PathBuf>),
+}
+
+/// A command to run in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecJob {
+    pub rootfs: Rootfs,
+    /// `argv`; `args[0]` is looked up in the `PATH` of `env` unless it contains a `/`.
+    pub args: Vec<String>,
+    /// `KEY=value` entries, the command's complete environment (`PATH` and `HOME` are added
+    /// when missing).
+    pub env: Vec<String>,
+    /// Working directory inside the container, created (owned by root) when missing.
+    pub cwd: String,
+    /// `user`, `uid`, `user:group` or `uid:gid`; empty means root.
+    pub user: String,
+    /// Hostname inside the container (also written to `/etc/hosts`).
+    pub hostname: String,
+    pub network: cairn_ir::NetworkMode,
+    /// Mounts besides the rootfs.
+    pub mounts: Vec<ExecMount>,
+}
+
+/// A mount besides the rootfs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecMount {
+    /// Absolute path inside the container.
+    pub target: String,
+    pub kind: ExecMountKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecMountKind {
+    /// The files of `source` (below `selector`). Read-write binds get a throwaway upper
+    /// directory: the command may write, the writes are discarded.
+    Bind {
+        source: MountSource,
+        selector: String,
+        readonly: bool,
+    },
+    /// A persistent host directory (below `selector`, created if missing); writes persist.
+    Cache {
+        dir: PathBuf,
+        selector: String,
+        readonly: bool,
+    },
+    /// A fresh tmpfs, `size` in bytes.
+    Tmpfs { size: Option<u64> },
+    /// A secret file: written to the helper's private tmpfs, never to a layer.
+    Secret {
+        content: Vec<u8>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+}
+
+/// File actions applied to a rootfs; `FileAction::Copy.source` indexes `sources`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileJob {
+    pub rootfs: Rootfs,
+    pub sources: Vec<MountSource>,
+    pub actions: Vec<cairn_ir::FileAction>,
+}
+
+/// How a job ended when the sandbox itself worked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobOutcome {
+    /// The command's exit code; `128 + signal` when it was killed by a signal. Always 0 for a
+    /// successful file job.
+    pub exit_code: i32,
+}
