@@ -1,6 +1,7 @@
 //! End-to-end tests of the `cairn` binary: one integration-test binary (as ripgrep does), one
 //! module per area.
 
+mod build;
 mod corpus;
 mod digests;
 mod errors;

@@ -23,17 +23,39 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build an image from a Dockerfile.
+    Build(commands::build::BuildArgs),
     /// Show the build graph a Dockerfile lowers to, with the digests the engine uses.
     Plan(commands::plan::PlanArgs),
+    /// Load images from a `docker save` or OCI archive into the store.
+    Load(commands::images::LoadArgs),
+    /// Import a root filesystem (directory or tarball) as an image, like `docker import`.
+    Import(commands::images::ImportArgs),
+    /// List the images in the store.
+    Images(commands::images::ImagesArgs),
     /// Developer tools.
     #[command(subcommand)]
     Debug(commands::debug::DebugCommand),
 }
 
+/// The hidden subcommand the sandbox helper runs as (see `cairn-sandbox`).
+const SANDBOX_HELPER: &str = "__sandbox";
+
 fn main() -> ExitCode {
+    // The sandbox helper must start before anything else (no threads, no runtime).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == SANDBOX_HELPER)
+    {
+        std::process::exit(cairn_sandbox::helper_main());
+    }
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Build(args) => commands::build::run(args),
         Command::Plan(args) => commands::plan::run(args),
+        Command::Load(args) => commands::images::load(args),
+        Command::Import(args) => commands::images::import(args),
+        Command::Images(args) => commands::images::images(args),
         Command::Debug(cmd) => commands::debug::run(cmd),
     };
     match result {

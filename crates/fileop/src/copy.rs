@@ -90,6 +90,7 @@ pub(crate) fn copy(root: &Path, sources: &[Source], a: &CopyAction) -> Result<()
         mode,
         include: matcher("include", &includes)?,
         exclude: matcher("exclude", &a.exclude)?,
+        ignore: matcher("ignore", &source.ignore)?,
         inodes: HashMap::new(),
         pending: Vec::new(),
     };
@@ -127,6 +128,9 @@ pub(crate) fn copy(root: &Path, sources: &[Source], a: &CopyAction) -> Result<()
 
     let multi = matches.len() > 1;
     for m in &matches {
+        if copier.ignored(m.trim_start_matches('/'))? {
+            continue;
+        }
         if a.unpack_archive && archive::unpack_if_archive(root, src_root, m, &a.dest, owner)? {
             continue;
         }
@@ -198,12 +202,24 @@ struct Copier<'a> {
     mode: Option<ModeSpec>,
     include: Option<IgnoreMatcher>,
     exclude: Option<IgnoreMatcher>,
+    /// The source's own `.dockerignore` (paths relative to the source root).
+    ignore: Option<IgnoreMatcher>,
     /// Source (dev, inode) of multiply-linked files → where the first copy went.
     inodes: HashMap<(u64, u64), PathBuf>,
     pending: Vec<Pending>,
 }
 
 impl Copier<'_> {
+    /// Whether the source's `.dockerignore` hides `rel` (relative to the source root).
+    fn ignored(&self, rel: &str) -> Result<bool> {
+        match &self.ignore {
+            Some(m) if !rel.is_empty() => {
+                m.matches(rel).map_err(|e| pattern_error("ignore", &[], e))
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn copy_one(
         &mut self,
         input: u32,
@@ -271,6 +287,19 @@ impl Copier<'_> {
     ) -> Result<()> {
         let fi = fs::symlink_metadata(src)
             .map_err(|e| Error::io("lstat", show(self.src_root, src), e))?;
+        let hidden = match src.strip_prefix(self.src_root) {
+            Ok(rel) if !comps.is_empty() => self.ignored(&rel.to_string_lossy())?,
+            _ => false,
+        };
+        if hidden
+            && !(fi.is_dir()
+                && self
+                    .ignore
+                    .as_ref()
+                    .is_some_and(IgnoreMatcher::has_exclusions))
+        {
+            return Ok(());
+        }
         let mut inc_info = MatchInfo::default();
         let mut exc_info = MatchInfo::default();
         let mut include = true;
@@ -291,7 +320,7 @@ impl Copier<'_> {
                 exc_hit = hit;
                 exc_info = info;
             }
-            include = inc_hit && !exc_hit;
+            include = inc_hit && !exc_hit && !hidden;
             if !include {
                 // Walk into a directory that is not copied itself only if something below it
                 // can still be: a `!` re-inclusion, or an include pattern reaching deeper.

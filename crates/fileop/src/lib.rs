@@ -45,6 +45,9 @@ pub enum SourceOwnership {
 pub struct Source {
     pub path: PathBuf,
     pub ownership: SourceOwnership,
+    /// `.dockerignore` patterns, relative to the source root: matching files are invisible to
+    /// every copy from this source (as if they were not in the build context).
+    pub ignore: Vec<String>,
 }
 
 impl Source {
@@ -53,6 +56,7 @@ impl Source {
         Source {
             path: path.into(),
             ownership: SourceOwnership::Preserve,
+            ignore: Vec::new(),
         }
     }
 
@@ -62,7 +66,14 @@ impl Source {
         Source {
             path: path.into(),
             ownership: SourceOwnership::Root,
+            ignore: Vec::new(),
         }
+    }
+
+    /// Hide the files matching these `.dockerignore` patterns.
+    pub fn with_ignore(mut self, patterns: Vec<String>) -> Self {
+        self.ignore = patterns;
+        self
     }
 }
 

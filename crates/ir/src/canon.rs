@@ -357,6 +357,15 @@ pub fn vertex_digest(op: &Op, inputs: &[crate::Input]) -> Digest {
     e.finish()
 }
 
+/// The digest of an op alone, without its inputs: what the solver combines with its inputs'
+/// *content* to form content-based cache keys.
+pub fn op_digest(op: &Op) -> Digest {
+    let mut e = Encoder::new();
+    e.bytes(b"op-only");
+    op.encode(&mut e);
+    e.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,6 +101,10 @@ pub struct FileJob {
     pub rootfs: Rootfs,
     pub sources: Vec<MountSource>,
     pub actions: Vec<cairn_ir::FileAction>,
+    /// `.dockerignore` patterns of the build context: applied to every `MountSource::Dir`
+    /// source, so ignored files cannot be copied.
+    #[serde(default)]
+    pub context_ignore: Vec<String>,
 }
 
 /// How a job ended when the sandbox itself worked.

@@ -1,5 +1,10 @@
-//! One module per subcommand.
+//! One module per subcommand, plus what several share.
 
+pub mod build;
 pub mod debug;
+pub mod images;
 pub mod input;
+pub mod output;
 pub mod plan;
+pub mod progress;
+pub mod resolver;

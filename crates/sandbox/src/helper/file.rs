@@ -30,9 +30,18 @@ pub fn run(job: &FileJob, scratch: &Scratch) -> Result<(), HelperError> {
 fn apply(job: &FileJob, scratch: &Scratch, merged: &std::path::Path) -> Result<(), HelperError> {
     let mut sources = Vec::with_capacity(job.sources.len());
     for source in &job.sources {
-        sources.push(source_dir(source, scratch)?);
+        let dir = source_dir(source, scratch)?;
+        // A plain directory source is the build context: like `docker build`, its files are
+        // copied as root-owned unless --chown says otherwise. Layer sources keep their owners.
+        sources.push(match source {
+            MountSource::Dir(_) => {
+                cairn_fileop::Source::context(dir).with_ignore(job.context_ignore.clone())
+            }
+            MountSource::Layers(_) => cairn_fileop::Source::new(dir),
+        });
     }
-    cairn_fileop::apply(merged, &sources, &job.actions).map_err(|e| HelperError::Msg(e.to_string()))
+    cairn_fileop::apply_with(merged, &sources, &job.actions)
+        .map_err(|e| HelperError::Msg(e.to_string()))
 }
 
 /// A read-only directory showing `source`: the directory itself, a single layer, or an overlay.

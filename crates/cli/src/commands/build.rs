@@ -1,0 +1,283 @@
+//! `cairn build`: plan, solve, export.
+
+use crate::commands::images::{StoreArgs, normalize};
+use crate::commands::input::{BuildInput, BuildInputArgs};
+use crate::commands::output::{Output, parse_output};
+use crate::commands::progress::{Progress, ProgressMode};
+use crate::commands::resolver::StoreResolver;
+use anyhow::{Context, Result, bail};
+use cairn_ir::{Graph, Op, SourceOp};
+use cairn_solver::{SolveError, SolveOptions, Solver, StoreKeyContext};
+use cairn_store::{Compression, Store};
+use clap::Args;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub input: BuildInputArgs,
+    /// Name (and keep in the store) the result: NAME[:TAG]; repeatable.
+    #[arg(short = 't', long = "tag")]
+    pub tags: Vec<String>,
+    /// Do not use the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// How many steps may run at once (default: number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Network for RUN steps: default, none or host.
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// A secret for RUN --mount=type=secret: id=ID,src=PATH (or env=VAR).
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
+    /// Output: type=oci|docker|local|tar,dest=PATH (repeatable).
+    #[arg(short = 'o', long = "output")]
+    pub outputs: Vec<String>,
+    /// Layer compression for image outputs: gzip or zstd.
+    #[arg(long, default_value = "gzip")]
+    pub compression: String,
+    /// Progress output: plain, json or quiet.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Plain)]
+    pub progress: ProgressMode,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+pub fn run(args: BuildArgs) -> Result<()> {
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|o| parse_output(o))
+        .collect::<Result<Vec<Output>>>()?;
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| normalize(t))
+        .collect::<Result<Vec<String>>>()?;
+    let compression = match args.compression.as_str() {
+        "gzip" => Compression::Gzip,
+        "zstd" => Compression::Zstd,
+        "none" | "uncompressed" => Compression::None,
+        other => bail!("unknown compression {other:?}: use gzip, zstd or none"),
+    };
+    let network_override = match args.network.as_str() {
+        "default" => None,
+        "none" => Some(cairn_ir::NetworkMode::None),
+        "host" => Some(cairn_ir::NetworkMode::Host),
+        other => bail!("unknown network mode {other:?}: use default, none or host"),
+    };
+    let secrets = read_secrets(&args.secrets)?;
+    let epoch = source_date_epoch()?;
+
+    let store = args.store.open()?;
+    let mut input = BuildInput::load(&args.input)?;
+    if let Some(mode) = network_override {
+        input.options.default_network = mode;
+    }
+    let lowered = input.lower(&StoreResolver { store: &store })?;
+    let progress = Progress::new(args.progress);
+    for w in &lowered.warnings {
+        progress.warn(w);
+    }
+    let graph = lowered.graph;
+
+    let context_dir = std::fs::canonicalize(&args.input.context).with_context(|| {
+        format!(
+            "cannot resolve the build context {}",
+            args.input.context.display()
+        )
+    })?;
+    let context = if reads_context(&graph) {
+        Some(scan_context(
+            &store,
+            &context_dir,
+            &input.options.ignore_patterns,
+        )?)
+    } else {
+        None
+    };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let opts = SolveOptions {
+        jobs,
+        no_cache: args.no_cache,
+        context_dir: Some(context_dir),
+        secrets,
+    };
+    let exe = std::env::current_exe()
+        .context("cannot find the cairn executable for the sandbox helper")?;
+    let executor = cairn_sandbox::ReexecExecutor::new(exe, vec!["__sandbox".into()]);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs.clamp(1, 8))
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let keycx = StoreKeyContext {
+        store: &store,
+        context: context.as_ref(),
+    };
+    let solver = Solver::new(store.clone(), executor, graph.clone(), &keycx, opts, tx)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let result = runtime.block_on(async {
+        let printer = tokio::spawn(progress.clone().run(rx));
+        let r = tokio::select! {
+            r = solver.solve() => r,
+            _ = tokio::signal::ctrl_c() => Err(SolveError::Internal("interrupted".into())),
+        };
+        drop(solver);
+        let _ = printer.await;
+        r
+    });
+    let out = match result {
+        Ok(o) => o,
+        Err(e) => return Err(report_failure(&input, &graph, e)),
+    };
+    progress.summary(out.executed, out.cached);
+
+    let spec = cairn_oci::ImageSpec {
+        platform: graph.platform.clone(),
+        config: graph.image.clone(),
+        layers: out.layers.clone(),
+        created: epoch,
+    };
+    let needs_image = !tags.is_empty() || outputs.iter().any(Output::is_image);
+    if needs_image {
+        let image = cairn_oci::assemble_image(&store, &spec, compression)
+            .context("cannot assemble the image")?;
+        for t in &tags {
+            let rec = cairn_store::ImageRecord {
+                manifest: image.manifest.clone(),
+                config: image.config.clone(),
+                layers: out.layers.clone(),
+            };
+            store.image_put(t, &rec)?;
+            progress.info(&format!("naming to {t}"));
+        }
+        for o in &outputs {
+            o.write_image(&store, &image, &tags)?;
+        }
+        progress.info(&format!("writing image {} done", image.manifest));
+    }
+    for o in &outputs {
+        o.write_files(&store, &out.layers)?;
+    }
+    Ok(())
+}
+
+fn reads_context(g: &Graph) -> bool {
+    g.vertices
+        .iter()
+        .any(|v| matches!(v.op, Op::Source(SourceOp::Local(_))))
+}
+
+fn scan_context(
+    store: &Store,
+    dir: &Path,
+    patterns: &[String],
+) -> Result<cairn_context::ContextIndex> {
+    let matcher =
+        cairn_context::ignore::IgnoreMatcher::new(patterns).context("invalid .dockerignore")?;
+    let key = blake3::hash(dir.as_os_str().as_encoded_bytes())
+        .to_hex()
+        .to_string();
+    let mut cache = store
+        .stat_cache_load(&key)?
+        .map(|b| cairn_context::StatCache::from_bytes(&b))
+        .unwrap_or_default();
+    let index = cairn_context::scan(dir, &matcher, &mut cache)
+        .with_context(|| format!("cannot read the build context {}", dir.display()))?;
+    store.stat_cache_save(&key, &cache.to_bytes())?;
+    Ok(index)
+}
+
+fn read_secrets(specs: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+    let mut out = HashMap::new();
+    for spec in specs {
+        let mut id = None;
+        let mut src: Option<PathBuf> = None;
+        let mut env = None;
+        for part in spec.split(',') {
+            match part.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
+                Some(("env", v)) => env = Some(v.to_string()),
+                Some(("type", "file" | "env")) => {}
+                _ => bail!("invalid --secret {spec:?}: expected id=ID,src=PATH or id=ID,env=VAR"),
+            }
+        }
+        let id = id
+            .or_else(|| {
+                src.as_ref()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .with_context(|| format!("--secret {spec:?} needs an id"))?;
+        let content = match (src, env) {
+            (Some(p), _) => std::fs::read(&p)
+                .with_context(|| format!("cannot read secret {id} from {}", p.display()))?,
+            (None, Some(var)) => std::env::var(&var)
+                .with_context(|| format!("secret {id}: environment variable {var} is not set"))?
+                .into_bytes(),
+            (None, None) => std::env::var(&id)
+                .with_context(|| format!("secret {id}: give src=PATH or env=VAR"))?
+                .into_bytes(),
+        };
+        out.insert(id, content);
+    }
+    Ok(out)
+}
+
+fn source_date_epoch() -> Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => {
+            Ok(Some(v.parse().with_context(|| {
+                format!("invalid SOURCE_DATE_EPOCH {v:?}")
+            })?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A failed step, shown like BuildKit shows it: the Dockerfile lines, then the cause.
+fn report_failure(input: &BuildInput, graph: &Graph, e: SolveError) -> anyhow::Error {
+    let SolveError::Step {
+        vertex,
+        message,
+        last_lines,
+        ..
+    } = &e
+    else {
+        return anyhow::anyhow!("{e}");
+    };
+    let mut out = String::new();
+    if !last_lines.is_empty() {
+        out.push_str("last output:\n");
+        for l in last_lines {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
+    let meta = graph.meta.values().find(|m| &m.description == vertex);
+    if let Some((a, b)) = meta.and_then(|m| m.lines) {
+        let text = String::from_utf8_lossy(&input.dockerfile);
+        out.push_str(&format!(
+            "{}:{a}\n--------------------\n",
+            input.dockerfile_path.display()
+        ));
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .skip(a.saturating_sub(1))
+            .take(b + 1 - a.min(b))
+        {
+            out.push_str(&format!("{:>4} | {line}\n", i + 1));
+        }
+        out.push_str("--------------------\n");
+    }
+    out.push_str(&format!("{vertex}: {message}"));
+    anyhow::anyhow!("{out}")
+}

@@ -1,0 +1,124 @@
+//! Rendering solver events: plain lines (like `docker build --progress=plain`), JSON lines (one
+//! event per line, with timestamps, for tools and tests), or nothing.
+
+use cairn_solver::{Event, EventKind, LogStream};
+use clap::ValueEnum;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Plain,
+    Json,
+    Quiet,
+}
+
+#[derive(Clone)]
+pub struct Progress {
+    mode: ProgressMode,
+    started: Arc<Mutex<HashMap<cairn_ir::Digest, (usize, SystemTime)>>>,
+}
+
+fn micros(t: SystemTime) -> u128 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros())
+}
+
+impl Progress {
+    pub fn new(mode: ProgressMode) -> Self {
+        Progress {
+            mode,
+            started: Arc::default(),
+        }
+    }
+
+    pub async fn run(self, mut rx: UnboundedReceiver<Event>) {
+        while let Some(e) = rx.recv().await {
+            self.event(&e);
+        }
+    }
+
+    fn number(&self, e: &Event) -> usize {
+        let mut map = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.len() + 1;
+        map.entry(e.vertex).or_insert((n, e.at)).0
+    }
+
+    fn event(&self, e: &Event) {
+        let mut err = std::io::stderr().lock();
+        match self.mode {
+            ProgressMode::Quiet => {}
+            ProgressMode::Json => {
+                let (kind, extra) = match &e.kind {
+                    EventKind::Started => ("started", serde_json::Value::Null),
+                    EventKind::Cached => ("cached", serde_json::Value::Null),
+                    EventKind::Finished => ("finished", serde_json::Value::Null),
+                    EventKind::Failed { error } => {
+                        ("failed", serde_json::Value::String(error.clone()))
+                    }
+                    EventKind::Log { stream, line } => (
+                        match stream {
+                            LogStream::Stdout => "stdout",
+                            LogStream::Stderr => "stderr",
+                        },
+                        serde_json::Value::String(line.clone()),
+                    ),
+                };
+                let v = serde_json::json!({
+                    "vertex": e.vertex.to_string(),
+                    "name": e.name,
+                    "event": kind,
+                    "time_us": micros(e.at) as u64,
+                    "data": extra,
+                });
+                let _ = writeln!(err, "{v}");
+            }
+            ProgressMode::Plain => {
+                let n = self.number(e);
+                let _ = match &e.kind {
+                    EventKind::Started => writeln!(err, "#{n} {}", e.name),
+                    EventKind::Cached => writeln!(err, "#{n} {}\n#{n} CACHED", e.name),
+                    EventKind::Log { line, .. } => writeln!(err, "#{n} {line}"),
+                    EventKind::Finished => {
+                        let start = self
+                            .started
+                            .lock()
+                            .map(|m| m.get(&e.vertex).map(|s| s.1))
+                            .ok()
+                            .flatten();
+                        let secs = start
+                            .and_then(|s| e.at.duration_since(s).ok())
+                            .map_or(0.0, |d| d.as_secs_f64());
+                        writeln!(err, "#{n} DONE {secs:.1}s")
+                    }
+                    EventKind::Failed { error } => writeln!(err, "#{n} ERROR: {error}"),
+                };
+            }
+        }
+    }
+
+    pub fn warn(&self, msg: &str) {
+        if self.mode != ProgressMode::Quiet {
+            eprintln!("WARNING: {msg}");
+        }
+    }
+
+    pub fn info(&self, msg: &str) {
+        if self.mode == ProgressMode::Plain {
+            eprintln!("{msg}");
+        }
+    }
+
+    pub fn summary(&self, executed: usize, cached: usize) {
+        match self.mode {
+            ProgressMode::Plain => eprintln!("{executed} steps run, {cached} cached"),
+            ProgressMode::Json => eprintln!(
+                "{}",
+                serde_json::json!({"event": "summary", "executed": executed, "cached": cached})
+            ),
+            ProgressMode::Quiet => {}
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Executing one op: Exec and File ops through the sandbox executor into a fresh layer, Merge by
+//! stacking layer lists.
+
+use crate::events::{EventKind, LogStream};
+use crate::solve::{Inner, SolveError, VResult};
+use cairn_ir::{CacheSharing, Digest, ExecOp, FileOp, MountKind, Op};
+use cairn_sandbox::{
+    ExecJob, ExecMount, ExecMountKind, Executor, FileJob, Job, MountSource, OutputLine, Rootfs,
+    Stream,
+};
+use cairn_store::{LayerRecord, StoreLock};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// How many trailing output lines a failure report keeps.
+const TAIL_LINES: usize = 20;
+/// The hostname RUN steps see, as with BuildKit.
+const HOSTNAME: &str = "buildkitsandbox";
+
+pub(crate) async fn run<E: Executor + 'static>(
+    inner: &Arc<Inner<E>>,
+    d: Digest,
+    op: &Op,
+    inputs: &[Arc<VResult>],
+) -> Result<Vec<String>, SolveError> {
+    match op {
+        Op::Merge(m) => {
+            let mut layers = Vec::new();
+            for i in &m.inputs {
+                layers.extend(input_layers(inputs, Some(*i))?.iter().cloned());
+            }
+            Ok(layers)
+        }
+        Op::Exec(x) => exec(inner, d, x, inputs).await,
+        Op::File(f) => file(inner, d, f, inputs).await,
+        Op::Source(_) => Err(SolveError::Internal("sources are not executed".into())),
+    }
+}
+
+fn input_layers(inputs: &[Arc<VResult>], idx: Option<u32>) -> Result<&[String], SolveError> {
+    match idx {
+        None => Ok(&[]),
+        Some(i) => match inputs.get(i as usize).map(|r| &**r) {
+            Some(VResult::Layers(l)) => Ok(l),
+            Some(VResult::Context) => Err(SolveError::Internal(
+                "the build context cannot be a root filesystem".into(),
+            )),
+            None => Err(SolveError::Internal(format!("input #{i} missing"))),
+        },
+    }
+}
+
+fn mount_source<E>(
+    inner: &Inner<E>,
+    inputs: &[Arc<VResult>],
+    idx: Option<u32>,
+) -> Result<MountSource, SolveError> {
+    match idx.and_then(|i| inputs.get(i as usize)).map(|r| &**r) {
+        None => Ok(MountSource::Layers(vec![])),
+        Some(VResult::Context) => {
+            let dir = inner
+                .opts
+                .context_dir
+                .clone()
+                .ok_or_else(|| SolveError::Internal("no build context given".into()))?;
+            Ok(MountSource::Dir(dir))
+        }
+        Some(VResult::Layers(l)) => Ok(MountSource::Layers(
+            l.iter().map(|id| inner.store.layer_dir(id)).collect(),
+        )),
+    }
+}
+
+fn store_err(e: impl std::fmt::Display) -> SolveError {
+    SolveError::Store(e.to_string())
+}
+
+async fn exec<E: Executor + 'static>(
+    inner: &Arc<Inner<E>>,
+    d: Digest,
+    x: &ExecOp,
+    inputs: &[Arc<VResult>],
+) -> Result<Vec<String>, SolveError> {
+    let rootfs_input = x
+        .mounts
+        .iter()
+        .find(|m| matches!(m.kind, MountKind::Rootfs))
+        .and_then(|m| m.input);
+    let base = input_layers(inputs, rootfs_input)?.to_vec();
+    let staging = inner.store.staging().map_err(store_err)?;
+    let mut env = x.env.clone();
+    env.extend(x.proxy_env.iter().cloned());
+    let mut mounts = Vec::new();
+    let mut locks: Vec<StoreLock> = Vec::new();
+    for m in &x.mounts {
+        let kind = match &m.kind {
+            MountKind::Rootfs => continue,
+            MountKind::Bind => ExecMountKind::Bind {
+                source: mount_source(inner, inputs, m.input)?,
+                selector: m.selector.clone(),
+                readonly: m.readonly,
+            },
+            MountKind::Cache { id, sharing, .. } => {
+                let dir = inner.store.cache_mount_dir(id).map_err(store_err)?;
+                if matches!(sharing, CacheSharing::Locked | CacheSharing::Private) {
+                    let lock = inner
+                        .store
+                        .lock(&format!("cache-mount-{id}"))
+                        .map_err(store_err)?;
+                    locks.push(lock);
+                }
+                ExecMountKind::Cache {
+                    dir,
+                    selector: m.selector.clone(),
+                    readonly: m.readonly,
+                }
+            }
+            MountKind::Tmpfs { size } => ExecMountKind::Tmpfs { size: *size },
+            MountKind::Secret {
+                id,
+                required,
+                mode,
+                uid,
+                gid,
+                env: as_env,
+            } => {
+                let Some(content) = inner.opts.secrets.get(id) else {
+                    if *required {
+                        return Err(step_error(
+                            inner,
+                            d,
+                            format!(
+                                "secret {id} is required but was not given (use --secret id={id},src=FILE)"
+                            ),
+                            None,
+                            vec![],
+                        ));
+                    }
+                    continue;
+                };
+                if let Some(var) = as_env {
+                    env.push(format!("{var}={}", String::from_utf8_lossy(content)));
+                    if m.target.is_empty() {
+                        continue;
+                    }
+                }
+                ExecMountKind::Secret {
+                    content: content.clone(),
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                }
+            }
+            MountKind::Ssh { id, required, .. } => {
+                if *required {
+                    return Err(SolveError::Unsupported(format!(
+                        "{}: RUN --mount=type=ssh (id {id}) is not supported yet",
+                        inner.name(&d)
+                    )));
+                }
+                continue;
+            }
+        };
+        mounts.push(ExecMount {
+            target: m.target.clone(),
+            kind,
+        });
+    }
+    let job = Job::Exec(ExecJob {
+        rootfs: Rootfs {
+            lowers: base.iter().map(|id| inner.store.layer_dir(id)).collect(),
+            upper: staging.upper().to_path_buf(),
+            work: staging.work().to_path_buf(),
+        },
+        args: x.args.clone(),
+        env,
+        cwd: x.cwd.clone(),
+        user: x.user.clone(),
+        hostname: x.hostname.clone().unwrap_or_else(|| HOSTNAME.to_string()),
+        network: x.network,
+        mounts,
+    });
+    run_job(inner, d, &job, &x.args).await?;
+    drop(locks);
+    commit(inner, staging, base).await
+}
+
+async fn file<E: Executor + 'static>(
+    inner: &Arc<Inner<E>>,
+    d: Digest,
+    f: &FileOp,
+    inputs: &[Arc<VResult>],
+) -> Result<Vec<String>, SolveError> {
+    let base = input_layers(inputs, f.base)?.to_vec();
+    let staging = inner.store.staging().map_err(store_err)?;
+    let sources = (0..inputs.len())
+        .map(|i| mount_source(inner, inputs, u32::try_from(i).ok()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let job = Job::File(FileJob {
+        rootfs: Rootfs {
+            lowers: base.iter().map(|id| inner.store.layer_dir(id)).collect(),
+            upper: staging.upper().to_path_buf(),
+            work: staging.work().to_path_buf(),
+        },
+        sources,
+        actions: f.actions.clone(),
+        context_ignore: context_ignore(&inner.graph),
+    });
+    run_job(inner, d, &job, &[]).await?;
+    commit(inner, staging, base).await
+}
+
+/// The `.dockerignore` patterns of the build context source.
+fn context_ignore(g: &cairn_ir::Graph) -> Vec<String> {
+    g.vertices
+        .iter()
+        .find_map(|v| match &v.op {
+            Op::Source(cairn_ir::SourceOp::Local(l)) => Some(l.exclude.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Run a job, forwarding its output as log events and failing with its last lines.
+async fn run_job<E: Executor + 'static>(
+    inner: &Arc<Inner<E>>,
+    d: Digest,
+    job: &Job,
+    args: &[String],
+) -> Result<(), SolveError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<OutputLine>();
+    let forward = {
+        let inner = Arc::clone(inner);
+        tokio::spawn(async move {
+            let mut tail = VecDeque::with_capacity(TAIL_LINES);
+            while let Some(l) = rx.recv().await {
+                let line = String::from_utf8_lossy(&l.line).into_owned();
+                if tail.len() == TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line.clone());
+                let stream = match l.stream {
+                    Stream::Stdout => LogStream::Stdout,
+                    Stream::Stderr => LogStream::Stderr,
+                };
+                inner.emit(d, EventKind::Log { stream, line });
+            }
+            tail
+        })
+    };
+    let outcome = inner.executor.run(job, tx).await;
+    let tail: Vec<String> = forward.await.map(Vec::from).unwrap_or_default();
+    match outcome {
+        Ok(o) if o.exit_code == 0 => Ok(()),
+        Ok(o) => {
+            let what = if args.is_empty() {
+                "file operation".to_string()
+            } else {
+                format!("process {:?}", args.join(" "))
+            };
+            Err(step_error(
+                inner,
+                d,
+                format!(
+                    "{what} did not complete successfully: exit code: {}",
+                    o.exit_code
+                ),
+                Some(o.exit_code),
+                tail,
+            ))
+        }
+        Err(e) => Err(step_error(inner, d, e.to_string(), None, tail)),
+    }
+}
+
+fn step_error<E: Executor + 'static>(
+    inner: &Inner<E>,
+    d: Digest,
+    message: String,
+    exit_code: Option<i32>,
+    last_lines: Vec<String>,
+) -> SolveError {
+    SolveError::Step {
+        vertex: inner.name(&d),
+        message,
+        exit_code,
+        last_lines,
+    }
+}
+
+/// Turn the job's upper dir into a committed layer on top of `base`.
+async fn commit<E: Executor + 'static>(
+    inner: &Arc<Inner<E>>,
+    staging: cairn_store::Staging,
+    mut base: Vec<String>,
+) -> Result<Vec<String>, SolveError> {
+    let store = inner.store.clone();
+    let id = tokio::task::spawn_blocking(move || -> Result<String, SolveError> {
+        let id = cairn_oci::content_digest(staging.upper())
+            .map_err(|e| SolveError::Store(e.to_string()))?;
+        store
+            .commit_layer(staging, &id, LayerRecord::default())
+            .map_err(store_err)?;
+        Ok(id)
+    })
+    .await
+    .map_err(|e| SolveError::Internal(e.to_string()))??;
+    base.push(id);
+    Ok(base)
+}

@@ -1,0 +1,157 @@
+//! Cache keys.
+//!
+//! Both keys are blake3 over explicit, versioned encodings (never a serializer's output):
+//!
+//! * **Definition key** — `H("cairn-cache/def/v1", vertex digest, extra, input definition keys)`
+//!   where *extra* is what the graph alone does not pin: for an image source, the manifest digest
+//!   of the image in the store; for a copy or bind mount from the build context, the digest of
+//!   exactly the files it selects (content, mode and ownership, never mtimes; mode and ownership
+//!   left out when `--chmod` / `--chown` replace them).
+//! * **Content key** — `H("cairn-cache/content/v1", op digest, extra, for each input its layer
+//!   list)`: the op alone (not its inputs' definitions) plus what its inputs actually contain.
+
+use cairn_ir::{Digest, FileAction, Graph, MountKind, Op, SourceOp};
+use std::collections::HashMap;
+
+/// A 32-byte cache key.
+pub type Key = [u8; 32];
+
+/// What the keys need from outside the graph.
+pub trait KeyContext {
+    /// The manifest digest of a stored image, by normalized reference.
+    fn image_manifest(&self, reference: &str) -> Result<String, String>;
+    /// The digest of the context files a copy (or bind mount) selects.
+    fn selection(
+        &self,
+        src: &str,
+        exclude: &[String],
+        ignore_mode: bool,
+        ignore_owner: bool,
+    ) -> Result<[u8; 32], String>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{vertex}: {message}")]
+pub struct KeyError {
+    /// Description of the vertex (its Dockerfile step).
+    pub vertex: String,
+    pub message: String,
+}
+
+/// Per-vertex extra material for both keys (image manifests, context selections).
+pub fn extras(graph: &Graph, cx: &dyn KeyContext) -> Result<HashMap<Digest, Vec<u8>>, KeyError> {
+    let locals: std::collections::HashSet<Digest> = graph
+        .vertices
+        .iter()
+        .filter(|v| matches!(v.op, Op::Source(SourceOp::Local(_))))
+        .map(|v| v.digest)
+        .collect();
+    let mut out = HashMap::new();
+    for v in &graph.vertices {
+        let name = || {
+            graph
+                .meta
+                .get(&v.digest)
+                .map(|m| m.description.clone())
+                .unwrap_or_else(|| v.digest.to_string())
+        };
+        let fail = |message: String| KeyError {
+            vertex: name(),
+            message,
+        };
+        let is_local = |idx: u32| {
+            v.inputs
+                .get(idx as usize)
+                .is_some_and(|i| locals.contains(&i.vertex))
+        };
+        let mut extra = Vec::new();
+        match &v.op {
+            Op::Source(SourceOp::Image { reference, .. }) => {
+                let m = cx.image_manifest(reference).map_err(fail)?;
+                extra.extend_from_slice(&(m.len() as u64).to_le_bytes());
+                extra.extend_from_slice(m.as_bytes());
+            }
+            Op::File(f) => {
+                for a in &f.actions {
+                    if let FileAction::Copy(c) = a
+                        && is_local(c.source)
+                    {
+                        let d = cx
+                            .selection(&c.src, &c.exclude, c.mode.is_some(), c.owner.is_some())
+                            .map_err(fail)?;
+                        extra.extend_from_slice(&d);
+                    }
+                }
+            }
+            Op::Exec(x) => {
+                for m in &x.mounts {
+                    if matches!(m.kind, MountKind::Bind) && m.input.is_some_and(is_local) {
+                        let d = cx.selection(&m.selector, &[], false, false).map_err(fail)?;
+                        extra.extend_from_slice(&d);
+                    }
+                }
+            }
+            _ => {}
+        }
+        out.insert(v.digest, extra);
+    }
+    Ok(out)
+}
+
+/// Definition keys of every vertex (inputs come first in `graph.vertices`).
+pub fn definition_keys(graph: &Graph, extras: &HashMap<Digest, Vec<u8>>) -> HashMap<Digest, Key> {
+    let mut keys: HashMap<Digest, Key> = HashMap::new();
+    for v in &graph.vertices {
+        let mut h = blake3::Hasher::new();
+        h.update(b"cairn-cache/def/v1\0");
+        h.update(v.digest.as_bytes());
+        let extra = extras.get(&v.digest).map(Vec::as_slice).unwrap_or_default();
+        h.update(&(extra.len() as u64).to_le_bytes());
+        h.update(extra);
+        h.update(&(v.inputs.len() as u64).to_le_bytes());
+        for i in &v.inputs {
+            h.update(
+                keys.get(&i.vertex)
+                    .map(|k| k.as_slice())
+                    .unwrap_or(&[0u8; 32]),
+            );
+            h.update(&i.output.to_le_bytes());
+        }
+        keys.insert(v.digest, *h.finalize().as_bytes());
+    }
+    keys
+}
+
+/// What an input contributes to a content key.
+pub enum InputContent<'a> {
+    /// A stack of layers (bottom to top).
+    Layers(&'a [String]),
+    /// The build context: its selected content is already in `extra`.
+    Context,
+}
+
+/// The content key of an op given its inputs' actual content.
+pub fn content_key(op: &Op, extra: &[u8], inputs: &[InputContent<'_>]) -> Key {
+    let mut h = blake3::Hasher::new();
+    h.update(b"cairn-cache/content/v1\0");
+    h.update(cairn_ir::canon::op_digest(op).as_bytes());
+    h.update(&(extra.len() as u64).to_le_bytes());
+    h.update(extra);
+    h.update(&(inputs.len() as u64).to_le_bytes());
+    for i in inputs {
+        match i {
+            InputContent::Layers(layers) => {
+                h.update(&[1]);
+                h.update(&(layers.len() as u64).to_le_bytes());
+                for l in *layers {
+                    h.update(&(l.len() as u64).to_le_bytes());
+                    h.update(l.as_bytes());
+                }
+            }
+            InputContent::Context => {
+                h.update(&[2]);
+            }
+        }
+    }
+    *h.finalize().as_bytes()
+}

@@ -1,0 +1,346 @@
+//! The scheduler: one lazily-initialised cell per vertex, inputs solved as concurrent tokio
+//! tasks, execution bounded by a semaphore (`--jobs`).
+
+use crate::events::{Event, EventKind};
+use crate::keys::{self, InputContent, Key, KeyContext};
+use cairn_ir::{Digest, Graph, Op, SourceOp};
+use cairn_sandbox::Executor;
+use cairn_store::{CacheKey, CacheRecord, Store};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::{OnceCell, Semaphore, mpsc};
+
+#[derive(Debug, Clone)]
+pub struct SolveOptions {
+    /// How many ops may execute at once.
+    pub jobs: usize,
+    /// Ignore the cache (results are still recorded).
+    pub no_cache: bool,
+    /// The build context directory (for `Local` sources).
+    pub context_dir: Option<PathBuf>,
+    /// `--secret id=...` contents by id.
+    pub secrets: HashMap<String, Vec<u8>>,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        SolveOptions {
+            jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            no_cache: false,
+            context_dir: None,
+            secrets: HashMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SolveError {
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    /// A step failed: its description, why, and its last lines of output.
+    #[error("{vertex}: {message}")]
+    Step {
+        vertex: String,
+        message: String,
+        exit_code: Option<i32>,
+        last_lines: Vec<String>,
+    },
+    #[error("store: {0}")]
+    Store(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What a build produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SolveOutput {
+    /// The result's layers, bottom to top.
+    pub layers: Vec<String>,
+    /// Ops that actually executed (RUN, COPY, ...).
+    pub executed: usize,
+    /// Ops whose result came from the cache.
+    pub cached: usize,
+}
+
+/// A vertex's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum VResult {
+    Layers(Vec<String>),
+    Context,
+}
+
+type Cell = OnceCell<Result<Arc<VResult>, SolveError>>;
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+pub(crate) struct Inner<E> {
+    pub store: Store,
+    pub executor: E,
+    pub graph: Graph,
+    pub opts: SolveOptions,
+    index: HashMap<Digest, usize>,
+    def_keys: HashMap<Digest, Key>,
+    extras: HashMap<Digest, Vec<u8>>,
+    cells: HashMap<Digest, Arc<Cell>>,
+    sem: Semaphore,
+    events: mpsc::UnboundedSender<Event>,
+    executed: AtomicUsize,
+    cached: AtomicUsize,
+}
+
+/// Solves one graph.
+pub struct Solver<E> {
+    inner: Arc<Inner<E>>,
+}
+
+impl<E: Executor + 'static> Solver<E> {
+    /// Compute every definition key up front (cheap: hashes, the context scan is the caller's).
+    pub fn new(
+        store: Store,
+        executor: E,
+        graph: Graph,
+        cx: &dyn KeyContext,
+        opts: SolveOptions,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Result<Self, SolveError> {
+        let extras = keys::extras(&graph, cx)?;
+        let def_keys = keys::definition_keys(&graph, &extras);
+        let index = graph
+            .vertices
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.digest, i))
+            .collect();
+        let cells = graph
+            .vertices
+            .iter()
+            .map(|v| (v.digest, Arc::new(Cell::new())))
+            .collect();
+        let jobs = opts.jobs.max(1);
+        Ok(Solver {
+            inner: Arc::new(Inner {
+                store,
+                executor,
+                graph,
+                opts,
+                index,
+                def_keys,
+                extras,
+                cells,
+                sem: Semaphore::new(jobs),
+                events,
+                executed: AtomicUsize::new(0),
+                cached: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// Solve the graph's result.
+    pub async fn solve(&self) -> Result<SolveOutput, SolveError> {
+        let layers = match self.inner.graph.result {
+            None => Vec::new(),
+            Some(r) => match &*Arc::clone(&self.inner).vertex(r.vertex).await? {
+                VResult::Layers(l) => l.clone(),
+                VResult::Context => {
+                    return Err(SolveError::Unsupported(
+                        "the build result is the build context itself".into(),
+                    ));
+                }
+            },
+        };
+        Ok(SolveOutput {
+            layers,
+            executed: self.inner.executed.load(Ordering::Relaxed),
+            cached: self.inner.cached.load(Ordering::Relaxed),
+        })
+    }
+}
+
+impl<E: Executor + 'static> Inner<E> {
+    fn vertex(self: Arc<Self>, d: Digest) -> BoxFut<Result<Arc<VResult>, SolveError>> {
+        Box::pin(async move {
+            let cell = self
+                .cells
+                .get(&d)
+                .cloned()
+                .ok_or_else(|| SolveError::Internal(format!("unknown vertex {d}")))?;
+            cell.get_or_init(|| Arc::clone(&self).compute(d))
+                .await
+                .clone()
+        })
+    }
+
+    pub fn name(&self, d: &Digest) -> String {
+        self.graph
+            .meta
+            .get(d)
+            .map(|m| m.description.clone())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| d.to_string())
+    }
+
+    pub fn emit(&self, d: Digest, kind: EventKind) {
+        let _ = self.events.send(Event {
+            vertex: d,
+            name: self.name(&d),
+            at: SystemTime::now(),
+            kind,
+        });
+    }
+
+    fn cache_lookup(&self, key: &Key) -> Result<Option<Vec<String>>, SolveError> {
+        if self.opts.no_cache {
+            return Ok(None);
+        }
+        let rec = self
+            .store
+            .cache_get(&CacheKey(*key))
+            .map_err(|e| SolveError::Store(e.to_string()))?;
+        Ok(rec
+            .filter(|r| r.layers.iter().all(|l| self.store.layer_dir(l).is_dir()))
+            .map(|r| r.layers))
+    }
+
+    fn cache_record(&self, keys: &[&Key], layers: &[String]) -> Result<(), SolveError> {
+        let created_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let rec = CacheRecord {
+            layers: layers.to_vec(),
+            created_unix,
+        };
+        for k in keys {
+            self.store
+                .cache_put(&CacheKey(**k), &rec)
+                .map_err(|e| SolveError::Store(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    async fn compute(self: Arc<Self>, d: Digest) -> Result<Arc<VResult>, SolveError> {
+        let idx = *self
+            .index
+            .get(&d)
+            .ok_or_else(|| SolveError::Internal(format!("unknown vertex {d}")))?;
+        let v = &self.graph.vertices[idx];
+        if let Op::Source(SourceOp::Local(_)) = v.op {
+            return Ok(Arc::new(VResult::Context));
+        }
+        let def_key = self.def_keys.get(&d).copied().unwrap_or_default();
+        let hidden = self.graph.meta.get(&d).is_some_and(|m| m.hidden);
+        if let Some(layers) = self.cache_lookup(&def_key)? {
+            if !hidden {
+                self.cached.fetch_add(1, Ordering::Relaxed);
+                self.emit(d, EventKind::Cached);
+            }
+            return Ok(Arc::new(VResult::Layers(layers)));
+        }
+        if let Op::Source(src) = &v.op {
+            let layers = self.source(d, src)?;
+            self.cache_record(&[&def_key], &layers)?;
+            return Ok(Arc::new(VResult::Layers(layers)));
+        }
+
+        // Solve the inputs concurrently.
+        let mut set = tokio::task::JoinSet::new();
+        for (i, input) in v.inputs.iter().enumerate() {
+            let this = Arc::clone(&self);
+            let vd = input.vertex;
+            set.spawn(async move { (i, this.vertex(vd).await) });
+        }
+        let mut inputs: Vec<Option<Arc<VResult>>> = vec![None; v.inputs.len()];
+        while let Some(joined) = set.join_next().await {
+            let (i, r) = joined.map_err(|e| SolveError::Internal(format!("task failed: {e}")))?;
+            match r {
+                Ok(res) => inputs[i] = Some(res),
+                Err(e) => {
+                    set.abort_all();
+                    return Err(e);
+                }
+            }
+        }
+        let inputs: Vec<Arc<VResult>> = inputs
+            .into_iter()
+            .map(|r| r.ok_or_else(|| SolveError::Internal("missing input".into())))
+            .collect::<Result<_, _>>()?;
+
+        let extra = self.extras.get(&d).map(Vec::as_slice).unwrap_or_default();
+        let contents: Vec<InputContent<'_>> = inputs
+            .iter()
+            .map(|r| match &**r {
+                VResult::Layers(l) => InputContent::Layers(l),
+                VResult::Context => InputContent::Context,
+            })
+            .collect();
+        let content_key = keys::content_key(&v.op, extra, &contents);
+        if let Some(layers) = self.cache_lookup(&content_key)? {
+            self.cache_record(&[&def_key], &layers)?;
+            self.cached.fetch_add(1, Ordering::Relaxed);
+            self.emit(d, EventKind::Cached);
+            return Ok(Arc::new(VResult::Layers(layers)));
+        }
+
+        let _permit = self
+            .sem
+            .acquire()
+            .await
+            .map_err(|e| SolveError::Internal(e.to_string()))?;
+        if !hidden {
+            self.emit(d, EventKind::Started);
+        }
+        let result = crate::exec::run(&self, d, &v.op, &inputs).await;
+        let layers = match result {
+            Ok(l) => l,
+            Err(e) => {
+                self.emit(
+                    d,
+                    EventKind::Failed {
+                        error: e.to_string(),
+                    },
+                );
+                return Err(e);
+            }
+        };
+        self.cache_record(&[&content_key, &def_key], &layers)?;
+        if !hidden {
+            self.executed.fetch_add(1, Ordering::Relaxed);
+            self.emit(d, EventKind::Finished);
+        }
+        Ok(Arc::new(VResult::Layers(layers)))
+    }
+
+    /// Sources that are not cached by definition key yet.
+    fn source(&self, d: Digest, src: &SourceOp) -> Result<Vec<String>, SolveError> {
+        match src {
+            SourceOp::Image { reference, .. } => {
+                let name = reference.split('@').next().unwrap_or(reference);
+                let rec = self
+                    .store
+                    .image_get(name)
+                    .map_err(|e| SolveError::Store(e.to_string()))?
+                    .ok_or_else(|| SolveError::Step {
+                        vertex: self.name(&d),
+                        message: format!("image {name} is not in the store (add it with `cairn load` or `cairn import`)"),
+                        exit_code: None,
+                        last_lines: vec![],
+                    })?;
+                Ok(rec.layers)
+            }
+            SourceOp::Local(_) => Ok(Vec::new()),
+            SourceOp::Http { url, .. } => Err(SolveError::Unsupported(format!(
+                "{}: ADD from a URL ({url}) is not supported yet",
+                self.name(&d)
+            ))),
+            SourceOp::Git { remote, .. } => Err(SolveError::Unsupported(format!(
+                "{}: ADD from git ({remote}) is not supported yet",
+                self.name(&d)
+            ))),
+        }
+    }
+}

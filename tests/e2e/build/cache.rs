@@ -1,0 +1,140 @@
+//! The cache does exactly the work a change requires.
+
+use super::fixture::{Env, context};
+use std::time::{Duration, SystemTime};
+
+const DOCKERFILE: &str = "\
+FROM busybox AS a
+COPY a.txt /a.txt
+RUN cat /a.txt > /a.out
+
+FROM busybox AS b
+COPY b.txt /b.txt
+RUN cat /b.txt > /b.out
+
+FROM busybox AS unused
+RUN echo unused
+
+FROM busybox
+COPY --from=a /a.out /a.out
+COPY --from=b /b.out /b.out
+RUN cat /a.out /b.out > /both
+";
+
+fn ctx(dockerfile: &str) -> tempfile::TempDir {
+    context(&[
+        ("Dockerfile", dockerfile),
+        ("a.txt", "A"),
+        ("b.txt", "B"),
+        ("other.txt", "O"),
+    ])
+}
+
+#[test]
+fn unchanged_rebuild_runs_nothing() {
+    let env = Env::new();
+    let c = ctx(DOCKERFILE);
+    let first = env.build_ok(c.path(), &[]);
+    assert_eq!(first.ran().len(), 7, "{:?}", first.ran());
+    let second = env.build_ok(c.path(), &[]);
+    assert!(second.ran().is_empty(), "ran: {:?}", second.ran());
+}
+
+#[test]
+fn touching_mtimes_runs_nothing() {
+    let env = Env::new();
+    let c = ctx(DOCKERFILE);
+    env.build_ok(c.path(), &[]);
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    for f in ["a.txt", "b.txt", "Dockerfile"] {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(c.path().join(f))
+            .expect("open");
+        file.set_modified(later).expect("set mtime");
+    }
+    let again = env.build_ok(c.path(), &[]);
+    assert!(again.ran().is_empty(), "ran: {:?}", again.ran());
+}
+
+#[test]
+fn changing_one_file_reruns_only_what_uses_it() {
+    let env = Env::new();
+    let c = ctx(DOCKERFILE);
+    env.build_ok(c.path(), &[]);
+    std::fs::write(c.path().join("a.txt"), "A2").expect("write");
+    let again = env.build_ok(c.path(), &[]);
+    let ran = again.ran();
+    assert!(ran.iter().any(|r| r.contains("COPY a.txt")), "{ran:?}");
+    assert!(ran.iter().any(|r| r.contains("RUN cat /a.txt")), "{ran:?}");
+    assert!(ran.iter().any(|r| r.contains("COPY --from=a")), "{ran:?}");
+    assert!(
+        ran.iter().any(|r| r.contains("RUN cat /a.out /b.out")),
+        "{ran:?}"
+    );
+    // Stage b does not read a.txt: none of its steps run. (The final stage's COPY --from=b runs
+    // again because it is layered on the changed COPY --from=a, as in docker.)
+    assert!(
+        !ran.iter()
+            .any(|r| r.contains("COPY b.txt") || r.contains("cat /b.txt")),
+        "{ran:?}"
+    );
+    // Changing a file no step reads runs nothing.
+    std::fs::write(c.path().join("other.txt"), "changed").expect("write");
+    assert!(env.build_ok(c.path(), &[]).ran().is_empty());
+}
+
+#[test]
+fn changing_an_unused_stage_runs_nothing() {
+    let env = Env::new();
+    env.build_ok(ctx(DOCKERFILE).path(), &[]);
+    let changed = DOCKERFILE.replace("RUN echo unused", "RUN echo still unused && false");
+    let again = env.build_ok(ctx(&changed).path(), &[]);
+    assert!(again.ran().is_empty(), "ran: {:?}", again.ran());
+}
+
+#[test]
+fn identical_output_of_a_rerun_step_hits_downstream() {
+    let env = Env::new();
+    // The generator's RUN sees the ARG (as an environment variable) and re-runs when it changes,
+    // but the files it produces are byte-identical: the COPY --from that uses them is a hit.
+    let df = "\
+FROM busybox AS gen
+ARG NOISE=1
+RUN echo constant > /c
+FROM busybox
+COPY --from=gen /c /c
+RUN cat /c > /d
+";
+    let c = context(&[("Dockerfile", df)]);
+    env.build_ok(c.path(), &[]);
+    let again = env.build_ok(c.path(), &["--build-arg", "NOISE=2"]);
+    let ran = again.ran();
+    assert!(ran.iter().any(|r| r.contains("echo constant")), "{ran:?}");
+    assert!(
+        !ran.iter()
+            .any(|r| r.contains("COPY --from=gen") || r.contains("cat /c")),
+        "{ran:?}"
+    );
+    assert!(again.cached().iter().any(|r| r.contains("COPY --from=gen")));
+}
+
+#[test]
+fn chmod_and_chown_make_source_mode_irrelevant() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let df = "FROM busybox\nCOPY --chmod=644 --chown=1000:1000 f /f\n";
+    let c = context(&[("Dockerfile", df), ("f", "x")]);
+    env.build_ok(c.path(), &[]);
+    std::fs::set_permissions(c.path().join("f"), std::fs::Permissions::from_mode(0o600))
+        .expect("chmod");
+    assert!(env.build_ok(c.path(), &[]).ran().is_empty());
+}
+
+#[test]
+fn no_cache_reruns_everything() {
+    let env = Env::new();
+    let c = ctx(DOCKERFILE);
+    env.build_ok(c.path(), &[]);
+    assert_eq!(env.build_ok(c.path(), &["--no-cache"]).ran().len(), 7);
+}

@@ -1,0 +1,170 @@
+//! The busybox base image and a per-test store.
+
+use crate::util::cairn;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+/// The host's statically linked busybox (Debian package `busybox-static`).
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// A root filesystem with busybox, its applets, and a small /etc.
+fn busybox_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<tempfile::TempDir> = OnceLock::new();
+    ROOTFS
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let root = dir.path();
+            assert!(
+                Path::new(BUSYBOX).is_file(),
+                "{BUSYBOX} is missing: install the Debian package busybox-static (.ci/run does)"
+            );
+            for d in ["bin", "etc", "tmp", "root", "home/app", "usr/bin", "var"] {
+                std::fs::create_dir_all(root.join(d)).expect("mkdir");
+            }
+            std::fs::copy(BUSYBOX, root.join("bin/busybox")).expect("copy busybox");
+            let list = std::process::Command::new(BUSYBOX).arg("--list").output().expect("busybox --list");
+            for applet in String::from_utf8_lossy(&list.stdout).lines() {
+                if applet != "busybox" && !applet.is_empty() {
+                    let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+                }
+            }
+            std::fs::write(
+                root.join("etc/passwd"),
+                "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+            )
+            .expect("passwd");
+            std::fs::write(root.join("etc/group"), "root:x:0:\napp:x:1000:\nnogroup:x:65534:\n").expect("group");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+            std::os::unix::fs::chown(root.join("home/app"), Some(1000), Some(1000)).expect("chown");
+            dir
+        })
+        .path()
+}
+
+/// A fresh store with `busybox:latest` imported.
+pub struct Env {
+    pub store: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let store = tempfile::tempdir().expect("store dir");
+        let out = cairn()
+            .args(["import", "--root"])
+            .arg(store.path())
+            .arg(busybox_rootfs())
+            .arg("busybox:latest")
+            .output()
+            .expect("run cairn import");
+        assert!(
+            out.status.success(),
+            "cairn import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Env { store }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// `cairn build --progress=json --root STORE ARGS... CONTEXT`.
+    pub fn build(&self, context: &Path, args: &[&str]) -> Build {
+        let out = cairn()
+            .args(["build", "--progress=json", "--root"])
+            .arg(self.root())
+            .args(args)
+            .arg(context)
+            .output()
+            .expect("run cairn build");
+        Build::from(out)
+    }
+
+    /// Like [`build`](Self::build), asserting success.
+    pub fn build_ok(&self, context: &Path, args: &[&str]) -> Build {
+        let b = self.build(context, args);
+        assert!(b.success, "cairn build failed:\n{}", b.stderr);
+        b
+    }
+}
+
+/// The outcome of one `cairn build`.
+pub struct Build {
+    pub success: bool,
+    pub stderr: String,
+    pub events: Vec<Value>,
+}
+
+impl From<Output> for Build {
+    fn from(out: Output) -> Self {
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let events = stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect();
+        Build {
+            success: out.status.success(),
+            stderr,
+            events,
+        }
+    }
+}
+
+impl Build {
+    fn names_of(&self, kind: &str) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .filter_map(|e| e["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Descriptions of the steps that ran.
+    pub fn ran(&self) -> Vec<String> {
+        self.names_of("started")
+    }
+
+    pub fn cached(&self) -> Vec<String> {
+        self.names_of("cached")
+    }
+
+    /// Output lines of the steps (stdout and stderr).
+    pub fn logs(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "stdout" || e["event"] == "stderr")
+            .filter_map(|e| e["data"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// (start, end) in microseconds of each executed step, by description.
+    pub fn intervals(&self) -> Vec<(String, u64, u64)> {
+        let mut out = Vec::new();
+        for s in self.events.iter().filter(|e| e["event"] == "started") {
+            let name = s["name"].as_str().unwrap_or_default().to_string();
+            let start = s["time_us"].as_u64().unwrap_or(0);
+            let end = self
+                .events
+                .iter()
+                .find(|e| e["event"] == "finished" && e["name"] == s["name"])
+                .and_then(|e| e["time_us"].as_u64())
+                .unwrap_or(0);
+            out.push((name, start, end));
+        }
+        out
+    }
+}
+
+/// Write a build context.
+pub fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    crate::util::context(files)
+}
+
+pub fn out_dir() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().expect("tempdir");
+    let p = d.path().join("out");
+    (d, p)
+}

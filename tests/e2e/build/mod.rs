@@ -1,0 +1,10 @@
+//! End-to-end builds: the real binary, a real store, RUN steps in the real sandbox, on a busybox
+//! base image the tests make from the host's busybox-static binary.
+
+mod cache;
+mod cases;
+mod compat;
+mod failures;
+mod fixture;
+mod hostile;
+mod parallel;
