@@ -96,3 +96,78 @@ RUN sleep 30
     );
     assert_eq!(b.ran().len(), 1);
 }
+
+#[test]
+fn two_builds_on_one_store_at_once_both_succeed() {
+    let env = Env::new();
+    let df = "FROM busybox AS x\nRUN sleep 0.5 && echo x > /x\nFROM busybox\nCOPY --from=x /x /x\nRUN cat /x\n";
+    let c1 = context(&[("Dockerfile", df)]);
+    let c2 = context(&[("Dockerfile", df)]);
+    let spawn = |c: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["build", "--progress=quiet", "--root"])
+            .arg(env.root())
+            .arg(c)
+            .output()
+    };
+    std::thread::scope(|s| {
+        let a = s.spawn(|| spawn(c1.path()));
+        let b = s.spawn(|| spawn(c2.path()));
+        for h in [a, b] {
+            let out = h.join().expect("thread").expect("run");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+    // Whatever interleaving happened, the store is consistent: a third build runs nothing.
+    assert!(env.build_ok(c1.path(), &[]).ran().is_empty());
+}
+
+#[test]
+fn interrupt_stops_the_step_and_leaves_no_mounts() {
+    let env = Env::new();
+    let df = "FROM busybox\nRUN echo partial > /p && sleep 30\n";
+    let c = context(&[("Dockerfile", df)]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["build", "--progress=json", "--root"])
+        .arg(env.root())
+        .arg(c.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    for line in lines.by_ref() {
+        if line.expect("line").contains("\"started\"") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = child.wait().expect("wait");
+    assert!(!status.success(), "an interrupted build fails");
+    std::thread::sleep(Duration::from_millis(300));
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !mounts.contains(&env.root().to_string_lossy().to_string()),
+        "leftover mounts:\n{mounts}"
+    );
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .expect("ps");
+    assert!(
+        !String::from_utf8_lossy(&ps.stdout).contains("echo partial > /p && sleep 30"),
+        "the step was not stopped"
+    );
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""cairn vs BuildKit, side by side, in one run.
+
+Each case is built by both tools from the same context on the same loop-mounted ext4 file
+system (see run.sh), alternating tools in every repetition so machine noise hits both alike.
+Modes:
+  cold    every step executes (--no-cache for both; base images are present for both)
+  noop    rebuild with no change
+  change  rebuild after changing one source file (new content every repetition)
+Reports medians and the cairn/BuildKit ratio, and cairn's peak RSS (GNU time).
+"""
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+C_FUNCS = 1200
+
+
+def c_source(name, salt):
+    lines = ["#include <stdio.h>"]
+    for k in range(C_FUNCS):
+        lines.append(
+            f"int {name}_f{k}(int x){{int s={k};for(int i=0;i<x;i++){{s+=(i*{k + 3})^(s>>3);"
+            f"if(s%{k + 7}==0)s^=i;}}return s;}}"
+        )
+    calls = "+".join(f"{name}_f{k}(argc)" for k in range(0, C_FUNCS, 97))
+    lines.append(f"int main(int argc,char**argv){{(void)argv;printf(\"%d\\n\",{calls});return 0;}}")
+    lines.append(f"/* {salt} */")
+    return "\n".join(lines) + "\n"
+
+
+def write(path, content, mode="w"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, mode) as f:
+        f.write(content)
+
+
+def make_c4(d):
+    stages = []
+    for n in "abcd":
+        write(f"{d}/{n}.c", c_source(n, 0))
+        stages.append(
+            f"FROM gcc-bench:latest AS {n}\nWORKDIR /src\nCOPY {n}.c .\n"
+            f"RUN gcc -O2 -o /{n} {n}.c\n"
+        )
+    final = "FROM busybox:latest\n" + "".join(f"COPY --from={n} /{n} /usr/local/bin/{n}\n" for n in "abcd")
+    write(f"{d}/Dockerfile", "\n".join(stages) + "\n" + final)
+    return lambda salt: write(f"{d}/a.c", c_source("a", salt))
+
+
+def make_chain(d):
+    steps = ["FROM busybox:latest"]
+    for i in range(40):
+        if i == 20:
+            steps.append("COPY input.txt /input.txt")
+        steps.append(f"RUN echo step {i} >> /log && cat /log | wc -l > /count")
+    write(f"{d}/Dockerfile", "\n".join(steps) + "\n")
+    write(f"{d}/input.txt", "0\n")
+    return lambda salt: write(f"{d}/input.txt", f"{salt}\n")
+
+
+def make_bigctx(d, files=30000, total_mb=500):
+    size = total_mb * 1024 * 1024 // files
+    rnd = random.Random(42)
+    for i in range(files):
+        write(f"{d}/data/{i % 300:03d}/f{i:05d}.bin", rnd.randbytes(size), "wb")
+    write(f"{d}/Dockerfile", "FROM busybox:latest\nCOPY . /ctx\nRUN du -s /ctx > /du\n")
+    return lambda salt: write(f"{d}/data/000/f00000.bin", rnd.randbytes(size - 8) + salt.to_bytes(8, "little"), "wb")
+
+
+CASES = {"c4-parallel": make_c4, "chain40": make_chain, "bigctx-30k-500MB": make_bigctx}
+
+
+class Tools:
+    def __init__(self, cairn, root):
+        self.cairn = cairn
+        self.root = root
+        self.peak_kb = {}
+
+    def cairn_build(self, case, ctx, cold):
+        cmd = ["/usr/bin/time", "-f", "%M", "-o", "/tmp/cairn-bench-rss", self.cairn, "build", "--root", self.root,
+               "--progress=quiet"]
+        if cold:
+            cmd.append("--no-cache")
+        cmd.append(ctx)
+        t = run_timed(cmd)
+        with open("/tmp/cairn-bench-rss") as f:
+            kb = int(f.read().strip().splitlines()[-1])
+        self.peak_kb[case] = max(self.peak_kb.get(case, 0), kb)
+        return t
+
+    def buildkit_build(self, case, ctx, cold):
+        cmd = ["/usr/bin/docker", "build", "--network=host", "-q", "-t", f"bench-{case}"]
+        if cold:
+            cmd.append("--no-cache")
+        cmd.append(ctx)
+        return run_timed(cmd, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+
+
+def run_timed(cmd, env=None):
+    start = time.perf_counter()
+    p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if p.returncode != 0:
+        sys.exit(f"command failed: {' '.join(cmd)}\n{p.stderr.decode(errors='replace')[-3000:]}")
+    return elapsed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cairn", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    tools = Tools(args.cairn, os.path.join(args.work, "cairn-root"))
+    rows = []
+    for name in args.cases.split(","):
+        ctx = os.path.join(args.work, "cases", name)
+        shutil.rmtree(ctx, ignore_errors=True)
+        change = CASES[name](ctx)
+        print(f"== {name}", file=sys.stderr)
+        results = {}
+        for mode in ["cold", "noop", "change"]:
+            times = {"cairn": [], "buildkit": []}
+            if mode != "cold":
+                tools.cairn_build(name, ctx, False)
+                tools.buildkit_build(name, ctx, False)
+            for rep in range(args.reps):
+                if mode == "change":
+                    change(time.monotonic_ns() % 10**9 + rep + 1)
+                order = [("cairn", tools.cairn_build), ("buildkit", tools.buildkit_build)]
+                if rep % 2:
+                    order.reverse()
+                # Both tools see the same changed file in this repetition.
+                for tool, fn in order:
+                    times[tool].append(fn(name, ctx, mode == "cold"))
+            c = statistics.median(times["cairn"])
+            b = statistics.median(times["buildkit"])
+            results[mode] = (c, b)
+            print(f"   {mode:7s} cairn {c:7.3f}s  buildkit {b:7.3f}s  ratio {c / b:5.2f}", file=sys.stderr)
+            rows.append((name, mode, c, b, times))
+        print(f"   cairn peak RSS {tools.peak_kb.get(name, 0) / 1024:.1f} MiB", file=sys.stderr)
+
+    targets = {"cold": 0.9, "noop": 0.2, "change": 0.5}
+    out = [
+        "| case | mode | cairn median (s) | BuildKit median (s) | cairn/BuildKit | target |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, mode, c, b, _ in rows:
+        target = targets[mode] if (mode != "cold" or name.startswith("c4")) else None
+        mark = "" if target is None else (f"≤ {target} " + ("✅" if c / b <= target else "❌"))
+        out.append(f"| {name} | {mode} | {c:.3f} | {b:.3f} | {c / b:.2f} | {mark} |")
+    out.append("")
+    out.append("| case | cairn peak RSS (MiB) |")
+    out.append("|---|---:|")
+    for name in args.cases.split(","):
+        out.append(f"| {name} | {tools.peak_kb.get(name, 0) / 1024:.1f} |")
+    with open(args.out, "w") as f:
+        f.write("\n".join(out) + "\n")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: cairn vs BuildKit (dockerd's builder with DOCKER_BUILDKIT=1), one run.
+#
+# Both tools keep their storage on one loop-mounted ext4 image (the root file system slows down
+# after heavy file churn, which would favour whichever tool runs first): a dedicated dockerd is
+# started with its data root there, and cairn's store lives beside it. Base images (busybox, and
+# a gcc image assembled from the host's packages) are given to both tools.
+#
+# Usage: benches/buildkit/run.sh [--reps N] [--cases c4-parallel,chain40,bigctx-30k-500MB]
+# Writes benches/buildkit/results.md; copy the table into BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+
+scripts/setup.sh
+cargo build --release -p cairn-cli
+cairn=$repo/target/release/cairn
+
+img=${BENCH_IMG:-/var/tmp/cairn-bench.img}
+mnt=${BENCH_MNT:-/mnt/cairn-bench}
+if ! mountpoint -q "$mnt"; then
+  rm -f "$img"
+  truncate -s 24G "$img"
+  mkfs.ext4 -q -F "$img"
+  mkdir -p "$mnt"
+  mount -o loop "$img" "$mnt"
+fi
+
+sock=$mnt/docker.sock
+if ! DOCKER_HOST=unix://$sock /usr/bin/docker info >/dev/null 2>&1; then
+  nohup dockerd --data-root "$mnt/docker" --exec-root "$mnt/docker-exec" --pidfile "$mnt/docker.pid" \
+    -H "unix://$sock" --bridge=none --iptables=false --ip-masq=false >"$mnt/dockerd.log" 2>&1 &
+  for _ in $(seq 1 60); do DOCKER_HOST=unix://$sock /usr/bin/docker info >/dev/null 2>&1 && break; sleep 1; done
+fi
+export DOCKER_HOST=unix://$sock
+
+work=$mnt/work
+mkdir -p "$work"
+export CAIRN_ROOT=$work/cairn-root
+if [ ! -d "$work/busybox-rootfs" ]; then scripts/busybox-rootfs.sh "$work/busybox-rootfs"; fi
+if [ ! -d "$work/gcc-rootfs" ]; then python3 benches/buildkit/make-gcc-rootfs.py "$work/gcc-rootfs"; fi
+"$cairn" import "$work/busybox-rootfs" busybox:latest >/dev/null
+"$cairn" import "$work/gcc-rootfs" gcc-bench:latest >/dev/null
+tar -C "$work/busybox-rootfs" -c . | /usr/bin/docker import - busybox:latest >/dev/null
+tar -C "$work/gcc-rootfs" -c . | /usr/bin/docker import - gcc-bench:latest >/dev/null
+
+python3 benches/buildkit/bench.py --cairn "$cairn" --work "$work" --out benches/buildkit/results.md "$@"
