@@ -17,6 +17,8 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::error::{ContextError, Result};
 use crate::ignore::{IgnoreMatcher, MatchInfo};
 use crate::index::{Entry, EntryKind};
@@ -54,6 +56,9 @@ pub(crate) fn walk(
         info: MatchInfo::default(),
     }];
     while let Some(dir) = stack.pop() {
+        // Deciding what to skip is cheap and ordered; the `lstat`s are the cost of a walk, so
+        // they run in parallel for each directory's kept entries.
+        let mut kept = Vec::new();
         for (name, abs, file_type) in read_dir_sorted(&dir.abs)? {
             let rel = if dir.rel.is_empty() {
                 name
@@ -71,14 +76,28 @@ pub(crate) fn walk(
             if ignored && !(is_dir && may_reinclude_below(ignore, &rel)) {
                 continue;
             }
-            let meta = match fs::symlink_metadata(&abs) {
-                Ok(m) => m,
+            kept.push((rel, abs, ignored, info));
+        }
+        let stated: Vec<Result<Option<(Walked, bool)>>> = kept
+            .par_iter()
+            .map(|(rel, abs, _, _)| match fs::symlink_metadata(abs) {
+                Ok(meta) => {
+                    let is_dir = meta.is_dir();
+                    Ok(Some((record(rel.clone(), &meta, abs, cache)?, is_dir)))
+                }
                 // Deleted since it was listed: it is simply not part of this scan.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(source) => return Err(ContextError::Io { path: abs, source }),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(ContextError::Io {
+                    path: abs.clone(),
+                    source,
+                }),
+            })
+            .collect();
+        for ((rel, abs, ignored, info), result) in kept.into_iter().zip(stated) {
+            let Some((walked, is_dir)) = result? else {
+                continue;
             };
-            let walked = record(rel.clone(), &meta, &abs, cache)?;
-            if meta.is_dir() {
+            if is_dir {
                 stack.push(PendingDir {
                     rel: rel.clone(),
                     abs,

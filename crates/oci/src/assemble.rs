@@ -84,6 +84,23 @@ pub fn assemble_image(
         .iter()
         .map(|id| write_layer_blob(store, id, compression, img.created))
         .collect::<Result<Vec<_>>>()?;
+    finish_image(store, img, layers)
+}
+
+/// Like [`assemble_image`] for an image that only stays in the store (`cairn build -t`): the
+/// manifest describes uncompressed layers whose tars are hashed but not written
+/// (see [`crate::layer_uncompressed_descriptor`]). The config — and so the image id — is the
+/// same as with [`assemble_image`].
+pub fn assemble_image_in_store(store: &Store, img: &ImageSpec) -> Result<AssembledImage> {
+    let layers = img
+        .layers
+        .iter()
+        .map(|id| crate::layer_tar::layer_uncompressed_descriptor(store, id, img.created))
+        .collect::<Result<Vec<_>>>()?;
+    finish_image(store, img, layers)
+}
+
+fn finish_image(store: &Store, img: &ImageSpec, layers: Vec<LayerBlob>) -> Result<AssembledImage> {
     let diff_ids = layers.iter().map(|b| b.diff_id.to_string()).collect();
     let file = to_config_file(
         &img.config,

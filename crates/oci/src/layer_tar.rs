@@ -336,3 +336,38 @@ pub fn write_layer_blob(
     store.add_layer_blob(id, blob.clone())?;
     Ok(blob)
 }
+
+/// The uncompressed descriptor of a layer — diff id and tar size — without storing the tar: one
+/// streaming pass into a hasher, or the value recorded by an earlier pass. For images that only
+/// stay in the store (`cairn build -t`): like docker's image store, nothing is compressed or
+/// copied; a blob is only written when an export needs one (the tar of a layer dir is
+/// reproducible, so it hashes to the digest recorded here).
+pub fn layer_uncompressed_descriptor(
+    store: &Store,
+    id: &str,
+    epoch: Option<i64>,
+) -> Result<LayerBlob> {
+    let record = store
+        .layer(id)?
+        .ok_or_else(|| Error::MissingLayer(id.to_string()))?;
+    if let Some(existing) = record
+        .blobs
+        .iter()
+        .find(|b| b.compression == Compression::None)
+    {
+        return Ok(existing.clone());
+    }
+    let dir = store.layer_dir(id);
+    let tee = HashingWriter::new(std::io::sink());
+    let tee = write_layer_tar(&dir, tee, epoch)?;
+    let (_, diff_id, size) = tee.finish();
+    let diff_id = oci_digest(&diff_id);
+    let blob = LayerBlob {
+        compression: Compression::None,
+        diff_id: diff_id.clone(),
+        digest: diff_id,
+        size,
+    };
+    store.add_layer_blob(id, blob.clone())?;
+    Ok(blob)
+}

@@ -29,13 +29,17 @@ mod walk;
 mod whiteout;
 
 pub use archive::{write_docker_archive, write_oci_archive};
-pub use assemble::{AssembledImage, ImageSpec, assemble_image, image_config};
+pub use assemble::{
+    AssembledImage, ImageSpec, assemble_image, assemble_image_in_store, image_config,
+};
 pub use convert::{from_config_file, to_config_file};
 pub use digest::content_digest;
 pub use error::{Error, Result};
 pub use flatten::flatten_layers;
 pub use import::{DEFAULT_PATH, ImportedImage, import_archive, import_rootfs};
-pub use layer_tar::{layer_media_type, write_layer_blob, write_layer_tar};
+pub use layer_tar::{
+    layer_media_type, layer_uncompressed_descriptor, write_layer_blob, write_layer_tar,
+};
 pub use time::rfc3339;
 pub use unpack::unpack_layer;
 pub use whiteout::{OPAQUE_MARKER, WH_PREFIX};

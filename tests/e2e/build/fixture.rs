@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 pub const BUSYBOX: &str = "/bin/busybox";
 
 /// A root filesystem with busybox, its applets, and a small /etc.
-fn busybox_rootfs() -> &'static Path {
+pub fn busybox_rootfs() -> &'static Path {
     static ROOTFS: OnceLock<tempfile::TempDir> = OnceLock::new();
     ROOTFS
         .get_or_init(|| {

@@ -4,6 +4,7 @@
 mod cache;
 mod cases;
 mod compat;
+mod docker_parity;
 mod failures;
 mod fixture;
 mod hostile;

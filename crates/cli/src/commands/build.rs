@@ -145,23 +145,32 @@ pub fn run(args: BuildArgs) -> Result<()> {
         layers: out.layers.clone(),
         created: epoch,
     };
-    let needs_image = !tags.is_empty() || outputs.iter().any(Output::is_image);
-    if needs_image {
-        let image = cairn_oci::assemble_image(&store, &spec, compression)
-            .context("cannot assemble the image")?;
+    let exports_image = outputs.iter().any(Output::is_image);
+    if exports_image || !tags.is_empty() {
+        // An image that only stays in the store needs no compressed blobs (like docker's own
+        // image store); exports get real, compressed layers.
+        let image = if exports_image {
+            cairn_oci::assemble_image(&store, &spec, compression)
+        } else {
+            cairn_oci::assemble_image_in_store(&store, &spec)
+        }
+        .context("cannot assemble the image")?;
         for t in &tags {
             let rec = cairn_store::ImageRecord {
                 manifest: image.manifest.clone(),
                 config: image.config.clone(),
                 layers: out.layers.clone(),
             };
-            store.image_put(t, &rec)?;
+            if store.image_get(t)?.as_ref() != Some(&rec) {
+                store.image_put(t, &rec)?;
+            }
             progress.info(&format!("naming to {t}"));
         }
         for o in &outputs {
             o.write_image(&store, &image, &tags)?;
         }
-        progress.info(&format!("writing image {} done", image.manifest));
+        // As docker does, the image id is the config digest.
+        progress.info(&format!("writing image {} done", image.config));
     }
     for o in &outputs {
         o.write_files(&store, &out.layers)?;
@@ -185,13 +194,17 @@ fn scan_context(
     let key = blake3::hash(dir.as_os_str().as_encoded_bytes())
         .to_hex()
         .to_string();
-    let mut cache = store
-        .stat_cache_load(&key)?
-        .map(|b| cairn_context::StatCache::from_bytes(&b))
+    let loaded = store.stat_cache_load(&key)?;
+    let mut cache = loaded
+        .as_deref()
+        .map(cairn_context::StatCache::from_bytes)
         .unwrap_or_default();
     let index = cairn_context::scan(dir, &matcher, &mut cache)
         .with_context(|| format!("cannot read the build context {}", dir.display()))?;
-    store.stat_cache_save(&key, &cache.to_bytes())?;
+    let bytes = cache.to_bytes();
+    if loaded.as_deref() != Some(bytes.as_slice()) {
+        store.stat_cache_save(&key, &bytes)?;
+    }
     Ok(index)
 }
 

@@ -116,9 +116,19 @@ impl Progress {
             ProgressMode::Plain => eprintln!("{executed} steps run, {cached} cached"),
             ProgressMode::Json => eprintln!(
                 "{}",
-                serde_json::json!({"event": "summary", "executed": executed, "cached": cached})
+                serde_json::json!({"event": "summary", "executed": executed, "cached": cached, "peak_rss_kib": peak_rss_kib()})
             ),
             ProgressMode::Quiet => {}
         }
     }
+}
+
+/// This process's peak resident set size (VmHWM), in KiB: cairn's own memory, not that of the
+/// build steps it runs.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }

@@ -46,8 +46,14 @@ impl Lowerer<'_> {
         };
 
         let mut sources = Vec::new();
+        let mut shown_sources = Vec::new();
         for word in &c.sources {
-            sources.push(self.classify(st, c, word, span)?);
+            let kind = self.classify(st, c, word, span)?;
+            shown_sources.push(match &kind {
+                SourceKind::Heredoc(_) => word.clone(),
+                SourceKind::Url(u) | SourceKind::Git(u) | SourceKind::Path(u) => u.clone(),
+            });
+            sources.push(kind);
         }
         // As in BuildKit: several sources need a directory destination; a single wildcard may
         // match several files, which is checked when the copy runs.
@@ -203,7 +209,8 @@ impl Lowerer<'_> {
             _ => Input::of(d),
         };
         st.state = Some(result);
-        self.history(st, cmd, false);
+        let shown = format!("{kw} {} {dest_word} # buildkit", shown_sources.join(" "));
+        self.history(st, shown, false);
         Ok(())
     }
 

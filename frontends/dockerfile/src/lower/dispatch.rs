@@ -382,7 +382,8 @@ impl<'a> Lowerer<'a> {
             cmd.span,
         )?;
         st.state = Some(Input::of(d));
-        self.history(st, cmd, false);
+        let shown = format!("WORKDIR {}", st.workdir());
+        self.history(st, shown, false);
         Ok(())
     }
 
@@ -392,6 +393,7 @@ impl<'a> Lowerer<'a> {
         decls: &[crate::instructions::ArgDecl],
         span: Span,
     ) -> Result<()> {
+        let mut shown = Vec::new();
         for decl in decls {
             let name = &decl.name;
             st.declared.insert(name.clone());
@@ -403,10 +405,15 @@ impl<'a> Lowerer<'a> {
             } else {
                 self.global.get(name).map(str::to_string)
             };
+            shown.push(match &value {
+                Some(v) => format!("{name}={v}"),
+                None => name.clone(),
+            });
             if let Some(v) = value {
                 st.args.set(name, v);
             }
         }
+        self.history(st, format!("ARG {}", shown.join(" ")), true);
         Ok(())
     }
 
@@ -577,9 +584,9 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Record a history entry (`created_by` in docker's BuildKit style).
-    pub fn history(&self, st: &mut StageState, cmd: &Located, empty_layer: bool) {
+    pub fn history(&self, st: &mut StageState, created_by: String, empty_layer: bool) {
         st.config.history.push(History {
-            created_by: format!("{} # buildkit", cmd.original.trim()),
+            created_by,
             comment: Some("buildkit.dockerfile.v0".into()),
             empty_layer,
         });

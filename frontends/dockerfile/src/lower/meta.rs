@@ -5,6 +5,7 @@
 
 use super::dispatch::{Lowerer, StageState};
 use super::err;
+use super::history;
 use crate::instructions::{Command, Healthcheck, Instruction, Located};
 use crate::parser::Span;
 use cairn_ir::image::HealthConfig;
@@ -17,35 +18,35 @@ impl Lowerer<'_> {
         cmd: &Located,
     ) -> crate::error::Result<()> {
         let span = cmd.span;
-        match ins {
+        let created_by = match ins {
             Instruction::Env(pairs) => {
                 // Every pair is expanded against the environment before this instruction.
-                let mut expanded = Vec::new();
-                for kv in pairs {
-                    expanded.push((
-                        self.expand(st, &kv.key, span)?,
-                        self.expand(st, &kv.value, span)?,
-                    ));
-                }
+                let expanded = self.expand_pairs(st, pairs, span)?;
+                let shown = pairs_text(&expanded);
                 for (k, v) in expanded {
                     st.config.env_set(&k, &v);
                 }
+                format!("ENV {shown}")
             }
             Instruction::Label(pairs) => {
-                let mut expanded = Vec::new();
-                for kv in pairs {
-                    expanded.push((
-                        self.expand(st, &kv.key, span)?,
-                        self.expand(st, &kv.value, span)?,
-                    ));
-                }
+                let expanded = self.expand_pairs(st, pairs, span)?;
+                let shown = pairs_text(&expanded);
                 st.config.labels.extend(expanded);
+                format!("LABEL {shown}")
             }
-            Instruction::User(u) => st.config.user = Some(self.expand(st, u, span)?),
+            Instruction::User(u) => {
+                let u = self.expand(st, u, span)?;
+                st.config.user = Some(u.clone());
+                format!("USER {u}")
+            }
             Instruction::Expose(ports) => {
+                let mut these = Vec::new();
                 for p in ports {
                     for word in self.expand_words(st, p, span)? {
                         for port in expand_port_range(&word, span)? {
+                            if !these.contains(&port) {
+                                these.push(port.clone());
+                            }
                             if !st.config.exposed_ports.contains(&port) {
                                 st.config.exposed_ports.push(port);
                             }
@@ -53,39 +54,62 @@ impl Lowerer<'_> {
                     }
                 }
                 st.config.exposed_ports.sort();
+                format!("EXPOSE {}", history::go_set(&these))
             }
             Instruction::Volume(vols) => {
+                let mut these = Vec::new();
                 for v in vols {
                     let v = self.expand(st, v, span)?;
                     if v.trim().is_empty() {
                         return Err(err(span, "VOLUME specified can not be an empty string"));
                     }
+                    these.push(v.clone());
                     if !st.config.volumes.contains(&v) {
                         st.config.volumes.push(v);
                     }
                 }
                 st.config.volumes.sort();
+                format!("VOLUME {}", history::go_list(&these))
             }
             Instruction::Cmd(c) => {
-                st.config.cmd = Some(command_args(st, c));
+                let args = command_args(st, c);
+                st.config.cmd = Some(args.clone());
                 st.cmd_set = true;
+                format!("CMD {}", history::go_quote_list(&args))
             }
             Instruction::Entrypoint(c) => {
-                st.config.entrypoint = Some(command_args(st, c));
+                let args = command_args(st, c);
+                st.config.entrypoint = Some(args.clone());
                 if !st.cmd_set {
                     // As docker does: an inherited CMD is reset by a new ENTRYPOINT.
                     st.config.cmd = None;
                 }
+                format!("ENTRYPOINT {}", history::go_quote_list(&args))
             }
-            Instruction::Shell(sh) => st.config.shell = Some(sh.clone()),
-            Instruction::Healthcheck(h) => st.config.healthcheck = Some(health(st, h, span)?),
+            Instruction::Shell(sh) => {
+                st.config.shell = Some(sh.clone());
+                format!("SHELL {}", history::go_quote_list(sh))
+            }
+            Instruction::Healthcheck(h) => {
+                let hc = health(st, h, span)?;
+                let shown = history::healthcheck(&hc);
+                st.config.healthcheck = Some(hc);
+                shown
+            }
             Instruction::StopSignal(s) => {
                 let s = self.expand(st, s, span)?;
                 check_signal(&s, span)?;
-                st.config.stop_signal = Some(s);
+                st.config.stop_signal = Some(s.clone());
+                format!("STOPSIGNAL {s}")
             }
-            Instruction::Onbuild(trigger) => st.config.on_build.push(trigger.clone()),
-            Instruction::Maintainer(m) => st.config.author = Some(m.clone()),
+            Instruction::Onbuild(trigger) => {
+                st.config.on_build.push(trigger.clone());
+                format!("ONBUILD {trigger}")
+            }
+            Instruction::Maintainer(m) => {
+                st.config.author = Some(m.clone());
+                format!("MAINTAINER {m}")
+            }
             Instruction::From(_)
             | Instruction::Run(_)
             | Instruction::Copy(_)
@@ -96,10 +120,35 @@ impl Lowerer<'_> {
                     "internal error: instruction dispatched to the config handler",
                 ));
             }
-        }
-        self.history(st, cmd, true);
+        };
+        self.history(st, created_by, true);
         Ok(())
     }
+
+    fn expand_pairs(
+        &mut self,
+        st: &StageState,
+        pairs: &[crate::instructions::KeyValue],
+        span: Span,
+    ) -> crate::error::Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for kv in pairs {
+            out.push((
+                self.expand(st, &kv.key, span)?,
+                self.expand(st, &kv.value, span)?,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// `k=v k2=v2`, as BuildKit records ENV and LABEL.
+fn pairs_text(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// CMD / ENTRYPOINT / HEALTHCHECK arguments: exec form verbatim, shell form through SHELL.

@@ -20,6 +20,7 @@
 mod args;
 mod copy;
 mod dispatch;
+mod history;
 mod meta;
 mod run;
 
