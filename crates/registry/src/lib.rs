@@ -1,0 +1,1 @@
+//! Registry client (see docs/registry-design.md).
