@@ -2,11 +2,12 @@
 # Everything a fresh Debian machine needs for cairn's tests and examples, idempotent:
 #   - busybox-static: the tests and examples make their base image from /bin/busybox
 #   - docker.io (dockerd + BuildKit), skopeo, umoci: compatibility checks and benchmarks
+#   - docker-registry, apache2-utils (htpasswd): registry tests on loopback
 # and a running dockerd (no bridge, no iptables: this machine has no network but loopback).
 set -euo pipefail
 
 need=()
-for pkg in busybox-static docker.io skopeo umoci; do
+for pkg in busybox-static docker.io skopeo umoci docker-registry apache2-utils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

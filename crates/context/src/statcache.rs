@@ -48,6 +48,20 @@ pub(crate) struct FileStat {
 }
 
 impl FileStat {
+    /// From a raw `stat` (the walk uses `fstatat` relative to the directory, which is cheaper
+    /// than resolving every path from the root).
+    pub(crate) fn from_stat(st: &rustix::fs::Stat) -> Self {
+        FileStat {
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            mtime_ns: i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec),
+            ctime_ns: i128::from(st.st_ctime) * 1_000_000_000 + i128::from(st.st_ctime_nsec),
+            ino: st.st_ino,
+            mode: st.st_mode,
+            uid: st.st_uid,
+            gid: st.st_gid,
+        }
+    }
+
     pub(crate) fn from_metadata(m: &Metadata) -> Self {
         FileStat {
             size: m.size(),

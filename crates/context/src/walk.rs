@@ -12,9 +12,7 @@
 //! afterwards, in parallel ([`crate::hash`]).
 
 use std::collections::HashMap;
-use std::fs::{self, Metadata};
-use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -78,19 +76,33 @@ pub(crate) fn walk(
             }
             kept.push((rel, abs, ignored, info));
         }
+        let dir_fd = rustix::fs::open(
+            &dir.abs,
+            rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| ContextError::Io {
+            path: dir.abs.clone(),
+            source: e.into(),
+        })?;
         let stated: Vec<Result<Option<(Walked, bool)>>> = kept
             .par_iter()
-            .map(|(rel, abs, _, _)| match fs::symlink_metadata(abs) {
-                Ok(meta) => {
-                    let is_dir = meta.is_dir();
-                    Ok(Some((record(rel.clone(), &meta, abs, cache)?, is_dir)))
+            .map(|(rel, abs, _, _)| {
+                let name = abs.file_name().unwrap_or_default();
+                match rustix::fs::statat(&dir_fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) => {
+                        let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir();
+                        Ok(Some((record(rel.clone(), &st, abs, cache)?, is_dir)))
+                    }
+                    // Deleted since it was listed: it is simply not part of this scan.
+                    Err(rustix::io::Errno::NOENT) => Ok(None),
+                    Err(e) => Err(ContextError::Io {
+                        path: abs.clone(),
+                        source: e.into(),
+                    }),
                 }
-                // Deleted since it was listed: it is simply not part of this scan.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(source) => Err(ContextError::Io {
-                    path: abs.clone(),
-                    source,
-                }),
             })
             .collect();
         for ((rel, abs, ignored, info), result) in kept.into_iter().zip(stated) {
@@ -154,20 +166,26 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<(String, PathBuf, fs::FileType)>> {
 }
 
 /// Build the entry for one `lstat`ed path.
-fn record(rel: String, meta: &Metadata, abs: &Path, cache: Option<&StatCache>) -> Result<Walked> {
-    let ft = meta.file_type();
+fn record(
+    rel: String,
+    meta: &rustix::fs::Stat,
+    abs: &Path,
+    cache: Option<&StatCache>,
+) -> Result<Walked> {
+    let ft = rustix::fs::FileType::from_raw_mode(meta.st_mode);
     let mut stat = None;
     let mut cached = None;
     let (kind, size) = if ft.is_file() {
-        let s = FileStat::from_metadata(meta);
+        let s = FileStat::from_stat(meta);
         cached = cache.and_then(|c| c.lookup(&rel, &s));
+        let size = s.size;
         stat = Some(s);
         let hash = cached.unwrap_or([0; 32]);
-        (EntryKind::File { hash }, meta.size())
+        (EntryKind::File { hash }, size)
     } else if ft.is_dir() {
         // Directory sizes depend on the filesystem, not on the content: never recorded.
         (EntryKind::Dir, 0)
-    } else if ft.is_symlink() {
+    } else if ft == rustix::fs::FileType::Symlink {
         let target = fs::read_link(abs).map_err(|source| ContextError::Io {
             path: abs.to_path_buf(),
             source,
@@ -181,9 +199,9 @@ fn record(rel: String, meta: &Metadata, abs: &Path, cache: Option<&StatCache>) -
         entry: Entry {
             path: rel,
             kind,
-            mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
+            mode: meta.st_mode & 0o7777,
+            uid: meta.st_uid,
+            gid: meta.st_gid,
             size,
         },
         stat,
