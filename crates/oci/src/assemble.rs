@@ -131,3 +131,40 @@ pub fn image_config(
     let file: ImageConfigFile = from_json(&format!("image config {}", rec.config), &bytes)?;
     Ok(from_config_file(&file))
 }
+
+/// Re-assemble a stored image for export or push: the *same* config blob (so the image id does
+/// not change), with each layer as a `compression` blob (written once, then reused). The layer
+/// tars are made with the config's `created` as the time clamp, exactly as when the image was
+/// built, so their diff ids match the config's.
+pub fn assemble_from_record(
+    store: &Store,
+    rec: &ImageRecord,
+    compression: Compression,
+) -> Result<AssembledImage> {
+    let config_bytes = store.read_blob(&rec.config)?;
+    let file: ImageConfigFile = from_json(&format!("image config {}", rec.config), &config_bytes)?;
+    let epoch = file.created.as_deref().and_then(crate::time::parse_rfc3339);
+    let layers = rec
+        .layers
+        .iter()
+        .map(|id| write_layer_blob(store, id, compression, epoch))
+        .collect::<Result<Vec<_>>>()?;
+    let expected: Vec<String> = file.rootfs.diff_ids.clone();
+    let actual: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
+    if expected != actual {
+        return Err(Error::Invalid(format!(
+            "image {}: its layers no longer tar to the diff ids in its config",
+            rec.config
+        )));
+    }
+    let manifest = manifest_for(&rec.config, config_bytes.len() as u64, &layers);
+    let manifest_bytes = to_json("image manifest", &manifest)?;
+    let manifest = store.put_blob(&manifest_bytes)?;
+    Ok(AssembledImage {
+        manifest,
+        manifest_bytes,
+        config: rec.config.clone(),
+        config_bytes,
+        layers,
+    })
+}

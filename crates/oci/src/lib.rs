@@ -30,7 +30,8 @@ mod whiteout;
 
 pub use archive::{write_docker_archive, write_oci_archive};
 pub use assemble::{
-    AssembledImage, ImageSpec, assemble_image, assemble_image_in_store, image_config,
+    AssembledImage, ImageSpec, assemble_from_record, assemble_image, assemble_image_in_store,
+    image_config,
 };
 pub use convert::{from_config_file, to_config_file};
 pub use digest::content_digest;
@@ -40,7 +41,7 @@ pub use import::{DEFAULT_PATH, ImportedImage, import_archive, import_rootfs};
 pub use layer_tar::{
     layer_media_type, layer_uncompressed_descriptor, write_layer_blob, write_layer_tar,
 };
-pub use time::rfc3339;
+pub use time::{parse_rfc3339, rfc3339};
 pub use unpack::unpack_layer;
 pub use whiteout::{OPAQUE_MARKER, WH_PREFIX};
 

@@ -365,3 +365,24 @@ fn import_rootfs_from_dir_and_tarball() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn in_store_image_reassembles_with_the_same_config_for_export() -> TestResult {
+    let t = tempfile::tempdir()?;
+    let store = Store::open(t.path())?;
+    let spec = spec(&store);
+    // `cairn build -t`: nothing compressed, layers only hashed.
+    let kept = cairn_oci::assemble_image_in_store(&store, &spec)?;
+    assert!(kept.layers.iter().all(|l| !store.has_blob(&l.digest)));
+    let rec = cairn_store::ImageRecord {
+        manifest: kept.manifest.clone(),
+        config: kept.config.clone(),
+        layers: spec.layers.clone(),
+    };
+    // A later export or push: same config (image id), real gzip blobs.
+    let exported = cairn_oci::assemble_from_record(&store, &rec, Compression::Gzip)?;
+    assert_eq!(exported.config, kept.config);
+    assert!(exported.layers.iter().all(|l| store.has_blob(&l.digest)));
+    assert_eq!(exported, assemble_image(&store, &spec, Compression::Gzip)?);
+    Ok(())
+}
