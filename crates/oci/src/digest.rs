@@ -28,6 +28,7 @@
 
 use crate::error::{Error, Result};
 use crate::walk::{Entry, Kind, walk};
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -37,10 +38,46 @@ pub const DOMAIN: &[u8] = b"cairn/layer-content-digest/v1\0";
 
 /// Content digest (LayerId) of a layer dir: 64 lowercase hex chars.
 pub fn content_digest(dir: &Path) -> Result<String> {
+    // Walk once (cheap), hash file contents in parallel (the cost), then encode in order.
+    let mut entries = Vec::new();
+    walk(dir, &mut |e: &Entry| {
+        entries.push(e.clone());
+        Ok(())
+    })?;
+    // Hardlinks: only the first path of an inode (in walk order) is hashed; later ones refer
+    // to it.
+    let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+    let mut first_of_inode = vec![true; entries.len()];
+    for (i, e) in entries.iter().enumerate() {
+        if e.kind == Kind::File && e.meta.nlink() > 1 {
+            let key = (e.meta.dev(), e.meta.ino());
+            if links.contains_key(&key) {
+                first_of_inode[i] = false;
+            } else {
+                links.insert(key, e.rel.clone());
+            }
+        }
+    }
+    let hashes: Vec<Option<[u8; 32]>> = entries
+        .par_iter()
+        .zip(first_of_inode.par_iter())
+        .map(|(e, first)| {
+            if e.kind != Kind::File || !first {
+                return Ok(None);
+            }
+            let file = std::fs::File::open(&e.abs).map_err(|err| Error::io(&e.abs, err))?;
+            let mut fh = blake3::Hasher::new();
+            fh.update_reader(file)
+                .map_err(|err| Error::io(&e.abs, err))?;
+            Ok(Some(*fh.finalize().as_bytes()))
+        })
+        .collect::<Result<_>>()?;
     let mut h = blake3::Hasher::new();
     h.update(DOMAIN);
-    let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
-    walk(dir, &mut |e: &Entry| encode(&mut h, e, &mut links))?;
+    let mut seen: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+    for (e, hash) in entries.iter().zip(hashes) {
+        encode(&mut h, e, &mut seen, hash)?;
+    }
     Ok(h.finalize().to_hex().to_string())
 }
 
@@ -53,6 +90,7 @@ fn encode(
     h: &mut blake3::Hasher,
     e: &Entry,
     links: &mut HashMap<(u64, u64), Vec<u8>>,
+    content: Option<[u8; 32]>,
 ) -> Result<()> {
     let tag = match e.kind {
         Kind::Dir { .. } => b'd',
@@ -86,11 +124,10 @@ fn encode(
                 }
                 h.update(&[0]);
                 h.update(&e.meta.size().to_le_bytes());
-                let file = std::fs::File::open(&e.abs).map_err(|err| Error::io(&e.abs, err))?;
-                let mut fh = blake3::Hasher::new();
-                fh.update_reader(file)
-                    .map_err(|err| Error::io(&e.abs, err))?;
-                h.update(fh.finalize().as_bytes());
+                let hash = content.ok_or_else(|| {
+                    Error::io(&e.abs, std::io::Error::other("file content was not hashed"))
+                })?;
+                h.update(&hash);
             }
         }
         Kind::Symlink(target) => bytes(h, target),

@@ -41,6 +41,7 @@ pub enum Kind {
     Whiteout,
 }
 
+#[derive(Clone)]
 pub struct Entry {
     /// Path relative to the walked root, `/`-separated, no leading `./` or `/`.
     pub rel: Vec<u8>,
