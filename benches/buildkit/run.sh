@@ -14,7 +14,7 @@ repo=$PWD
 
 scripts/setup.sh
 cargo build --release -p cairn-cli
-cairn=$repo/target/release/cairn
+cairn=${CARGO_TARGET_DIR:-$repo/target}/release/cairn
 
 img=${BENCH_IMG:-/var/tmp/cairn-bench.img}
 mnt=${BENCH_MNT:-/mnt/cairn-bench}

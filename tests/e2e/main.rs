@@ -6,4 +6,5 @@ mod corpus;
 mod digests;
 mod errors;
 mod parse_conformance;
+mod registry;
 mod util;

@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build an image from a Dockerfile.
-    Build(commands::build::BuildArgs),
+    Build(Box<commands::build::BuildArgs>),
     /// Show the build graph a Dockerfile lowers to, with the digests the engine uses.
     Plan(commands::plan::PlanArgs),
     /// Load images from a `docker save` or OCI archive into the store.
@@ -33,6 +33,10 @@ enum Command {
     Import(commands::images::ImportArgs),
     /// List the images in the store.
     Images(commands::images::ImagesArgs),
+    /// Pull an image from a registry into the store.
+    Pull(commands::registry::PullArgs),
+    /// Push a stored image to its registry.
+    Push(commands::registry::PushArgs),
     /// Developer tools.
     #[command(subcommand)]
     Debug(commands::debug::DebugCommand),
@@ -51,11 +55,13 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Build(args) => commands::build::run(args),
+        Command::Build(args) => commands::build::run(*args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Load(args) => commands::images::load(args),
         Command::Import(args) => commands::images::import(args),
         Command::Images(args) => commands::images::images(args),
+        Command::Pull(args) => commands::registry::pull(args),
+        Command::Push(args) => commands::registry::push(args),
         Command::Debug(cmd) => commands::debug::run(cmd),
     };
     match result {

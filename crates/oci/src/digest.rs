@@ -46,18 +46,15 @@ pub fn content_digest(dir: &Path) -> Result<String> {
     })?;
     // Hardlinks: only the first path of an inode (in walk order) is hashed; later ones refer
     // to it.
-    let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
-    let mut first_of_inode = vec![true; entries.len()];
-    for (i, e) in entries.iter().enumerate() {
-        if e.kind == Kind::File && e.meta.nlink() > 1 {
-            let key = (e.meta.dev(), e.meta.ino());
-            if links.contains_key(&key) {
-                first_of_inode[i] = false;
-            } else {
-                links.insert(key, e.rel.clone());
-            }
-        }
-    }
+    let mut inodes = std::collections::HashSet::new();
+    let first_of_inode: Vec<bool> = entries
+        .iter()
+        .map(|e| {
+            e.kind != Kind::File
+                || e.meta.nlink() <= 1
+                || inodes.insert((e.meta.dev(), e.meta.ino()))
+        })
+        .collect();
     let hashes: Vec<Option<[u8; 32]>> = entries
         .par_iter()
         .zip(first_of_inode.par_iter())

@@ -1,1 +1,26 @@
-//! Registry client (see docs/registry-design.md).
+//! cairn's OCI distribution client (see `docs/registry-design.md`): pull images into the
+//! store, push assembled images, with docker's credential lookup, retries with backoff,
+//! resumable verified blob downloads and cross-repository mounts.
+//!
+//! - `client`: [`Registry`], [`RegistryOptions`], transports (https, http for loopback and
+//!   `insecure`), one oci-client per registry host.
+//! - `auth`: `~/.docker/config.json` (`auths`, `credHelpers`, `credsStore`).
+//! - `pull`: resolve (index → platform manifest), parallel verified downloads, unpack.
+//! - `push`: HEAD, mount, upload, manifest.
+//! - `platform`, [`origins`], `retry`, `error`: the pieces in between.
+//!
+//! Built on oci-client's streaming calls only: layers are never held in memory.
+
+mod auth;
+mod client;
+mod error;
+pub mod origins;
+mod platform;
+mod pull;
+mod push;
+mod retry;
+
+pub use client::{Registry, RegistryOptions};
+pub use error::{Error, Result};
+pub use pull::{PulledImage, Resolved};
+pub use push::PushReport;

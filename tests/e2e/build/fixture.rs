@@ -67,6 +67,13 @@ impl Env {
         Env { store }
     }
 
+    /// A fresh, empty store (no base image).
+    pub fn empty() -> Env {
+        Env {
+            store: tempfile::tempdir().expect("store dir"),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         self.store.path()
     }

@@ -6,6 +6,6 @@ mod cases;
 mod compat;
 mod docker_parity;
 mod failures;
-mod fixture;
+pub mod fixture;
 mod hostile;
 mod parallel;

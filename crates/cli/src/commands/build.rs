@@ -4,6 +4,7 @@ use crate::commands::images::{StoreArgs, normalize};
 use crate::commands::input::{BuildInput, BuildInputArgs};
 use crate::commands::output::{Output, parse_output};
 use crate::commands::progress::{Progress, ProgressMode};
+use crate::commands::registry::{RegistryArgs, push_named, write_metadata};
 use crate::commands::resolver::StoreResolver;
 use anyhow::{Context, Result, bail};
 use cairn_ir::{Graph, Op, SourceOp};
@@ -38,6 +39,17 @@ pub struct BuildArgs {
     /// Layer compression for image outputs: gzip or zstd.
     #[arg(long, default_value = "gzip")]
     pub compression: String,
+    /// Push the tagged images to their registries after the build.
+    #[arg(long)]
+    pub push: bool,
+    /// Re-resolve base-image tags from their registries, even if the store has them.
+    #[arg(long)]
+    pub pull: bool,
+    /// Write the image digest as JSON (BuildKit's `--metadata-file` keys).
+    #[arg(long)]
+    pub metadata_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Progress output: plain, json or quiet.
     #[arg(long, value_enum, default_value_t = ProgressMode::Plain)]
     pub progress: ProgressMode,
@@ -76,7 +88,17 @@ pub fn run(args: BuildArgs) -> Result<()> {
     if let Some(mode) = network_override {
         input.options.default_network = mode;
     }
-    let lowered = input.lower(&StoreResolver { store: &store })?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs.clamp(1, 8))
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let registry = args.registry.client()?;
+    let resolver = StoreResolver::new(&store).with_registry(&registry, &runtime, args.pull);
+    let lowered = input.lower(&resolver)?;
     let progress = Progress::new(args.progress);
     for w in &lowered.warnings {
         progress.warn(w);
@@ -111,11 +133,6 @@ pub fn run(args: BuildArgs) -> Result<()> {
         .context("cannot find the cairn executable for the sandbox helper")?;
     let executor = cairn_sandbox::ReexecExecutor::new(exe, vec!["__sandbox".into()]);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(jobs.clamp(1, 8))
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let keycx = StoreKeyContext {
         store: &store,
@@ -171,6 +188,26 @@ pub fn run(args: BuildArgs) -> Result<()> {
         }
         // As docker does, the image id is the config digest.
         progress.info(&format!("writing image {} done", image.config));
+        let mut pushed = None;
+        if args.push {
+            if tags.is_empty() {
+                bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
+            }
+            for t in &tags {
+                let digest = runtime.block_on(push_named(&store, &registry, t))?;
+                progress.info(&format!("pushed {t} {digest}"));
+                pushed = Some((t.clone(), digest));
+            }
+        }
+        let (name, digest) = pushed.unwrap_or_else(|| {
+            (
+                tags.first().cloned().unwrap_or_default(),
+                image.manifest.to_string(),
+            )
+        });
+        write_metadata(args.metadata_file.as_deref(), &name, &digest)?;
+    } else if args.push {
+        bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
     }
     for o in &outputs {
         o.write_files(&store, &out.layers)?;

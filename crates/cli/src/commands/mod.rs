@@ -7,4 +7,5 @@ pub mod input;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod registry;
 pub mod resolver;

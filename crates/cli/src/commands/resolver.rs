@@ -1,21 +1,81 @@
-//! The frontend's [`ImageResolver`] backed by the local store: base-image configs (ENV, WORKDIR,
-//! ONBUILD, history) come from images added with `cairn load` / `cairn import` / `-t`.
+//! The frontend's [`ImageResolver`] backed by the local store, and by a registry for images the
+//! store does not have (or, with `--pull`, for every tag, once per build). Base-image configs
+//! (ENV, WORKDIR, ONBUILD, history) come from the stored image.
 
 use cairn_dockerfile::lower::{ImageResolver, ResolvedImage};
-use cairn_ir::Platform;
+use cairn_ir::{Platform, Reference};
+use cairn_registry::Registry;
 use cairn_store::Store;
+use std::cell::RefCell;
+use std::collections::HashSet;
 
 pub struct StoreResolver<'a> {
     pub store: &'a Store,
+    /// Where to pull images the store lacks; `None` = local images only.
+    pub registry: Option<(&'a Registry, &'a tokio::runtime::Runtime)>,
+    /// `--pull`: re-resolve tags from the registry even when the store has them.
+    pub always_pull: bool,
+    pulled: RefCell<HashSet<String>>,
+}
+
+impl<'a> StoreResolver<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        StoreResolver {
+            store,
+            registry: None,
+            always_pull: false,
+            pulled: RefCell::default(),
+        }
+    }
+
+    pub fn with_registry(
+        mut self,
+        registry: &'a Registry,
+        runtime: &'a tokio::runtime::Runtime,
+        always_pull: bool,
+    ) -> Self {
+        self.registry = Some((registry, runtime));
+        self.always_pull = always_pull;
+        self
+    }
+
+    fn pull(&self, reference: &str, platform: &Platform) -> Result<(), String> {
+        let Some((registry, runtime)) = self.registry else {
+            return Err(format!(
+                "image {reference} is not in the store (add it with `cairn pull`, `cairn load` or `cairn import`)"
+            ));
+        };
+        let parsed = Reference::parse(reference).map_err(|e| e.to_string())?;
+        runtime
+            .block_on(registry.pull(self.store, &parsed, platform))
+            .map_err(|e| format!("cannot pull {reference}: {e}"))?;
+        self.pulled.borrow_mut().insert(reference.to_string());
+        Ok(())
+    }
 }
 
 impl ImageResolver for StoreResolver<'_> {
     fn resolve(
         &self,
         reference: &str,
-        _platform: &Platform,
+        platform: &Platform,
     ) -> Result<Option<ResolvedImage>, String> {
-        let Some(rec) = self.store.image_get(reference).map_err(|e| e.to_string())? else {
+        let pinned = reference.contains('@');
+        let have = self.store.image_get(reference).map_err(|e| e.to_string())?;
+        let need_pull = match &have {
+            None => true,
+            Some(_) => self.always_pull && !pinned && !self.pulled.borrow().contains(reference),
+        };
+        let rec = if need_pull && self.registry.is_some() {
+            self.pull(reference, platform)?;
+            self.store
+                .image_get(reference)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{reference} was pulled but is not in the store"))?
+        } else if let Some(rec) = have {
+            rec
+        } else {
+            // No registry to ask: the solver reports the missing image.
             return Ok(None);
         };
         let (config, _platform) =

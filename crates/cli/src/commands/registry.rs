@@ -1,0 +1,106 @@
+//! `cairn pull` and `cairn push`, and the registry options `cairn build` shares with them.
+
+use crate::commands::images::{StoreArgs, normalize};
+use anyhow::{Context, Result};
+use cairn_ir::{Platform, Reference};
+use cairn_registry::{Registry, RegistryOptions};
+use cairn_store::{Compression, Store};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// Allow plain http for this registry (host[:port]); loopback always may. Repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure: Vec<String>,
+}
+
+impl RegistryArgs {
+    pub fn client(&self) -> Result<Registry> {
+        let opts = RegistryOptions {
+            insecure: self.insecure.clone(),
+            ..RegistryOptions::default()
+        };
+        Registry::new(opts).context("cannot set up the registry client")
+    }
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+#[derive(Args)]
+pub struct PullArgs {
+    /// The image: NAME[:TAG] or NAME@DIGEST (docker.io short names as docker resolves them).
+    pub reference: String,
+    /// Platform to pull from a multi-platform image (default linux/amd64).
+    #[arg(long, default_value = "linux/amd64")]
+    pub platform: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+pub fn pull(args: PullArgs) -> Result<()> {
+    let store = args.store.open()?;
+    let platform = Platform::parse(&args.platform)
+        .with_context(|| format!("invalid platform {:?}", args.platform))?;
+    let reference = Reference::parse(&args.reference)
+        .with_context(|| format!("invalid image reference {:?}", args.reference))?;
+    let registry = args.registry.client()?;
+    let pulled = runtime()?
+        .block_on(registry.pull(&store, &reference, &platform))
+        .with_context(|| format!("cannot pull {reference}"))?;
+    println!("{reference}: pulled {}", pulled.record.manifest);
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct PushArgs {
+    /// A stored image (`cairn images`), pushed under its own name.
+    pub name: String,
+    /// Write the pushed digest as JSON (`containerimage.digest`, `image.name`).
+    #[arg(long)]
+    pub metadata_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+pub fn push(args: PushArgs) -> Result<()> {
+    let store = args.store.open()?;
+    let name = normalize(&args.name)?;
+    let registry = args.registry.client()?;
+    let digest = runtime()?.block_on(push_named(&store, &registry, &name))?;
+    println!("{name}: pushed {digest}");
+    write_metadata(args.metadata_file.as_deref(), &name, &digest)?;
+    Ok(())
+}
+
+/// Push the stored image `name` (normalized) to the registry it names.
+pub async fn push_named(store: &Store, registry: &Registry, name: &str) -> Result<String> {
+    let rec = store
+        .image_get(name)?
+        .with_context(|| format!("no image {name} in the store (see `cairn images`)"))?;
+    let image = cairn_oci::assemble_from_record(store, &rec, Compression::Gzip)
+        .with_context(|| format!("cannot prepare {name} for pushing"))?;
+    let target = Reference::parse(name).with_context(|| format!("invalid image name {name:?}"))?;
+    let digest = registry
+        .push(store, &image, &target)
+        .await
+        .with_context(|| format!("cannot push {name}"))?;
+    Ok(digest.to_string())
+}
+
+/// BuildKit's `--metadata-file` format for the keys cairn knows.
+pub fn write_metadata(path: Option<&std::path::Path>, name: &str, digest: &str) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let v = serde_json::json!({"containerimage.digest": digest, "image.name": name});
+    std::fs::write(path, serde_json::to_vec_pretty(&v)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,318 @@
+//! The [`Registry`] handle: options, one oci-client per registry host, and the mapping from
+//! cairn references to oci-client ones.
+//!
+//! Why one oci-client per host: the transport (http for loopback and `insecure` hosts, https
+//! with verified TLS for everything else) and the credentials are per registry, and oci-client
+//! fixes both per client (its protocol setting and its auth store). Each host gets two
+//! clients: one uploading blobs in a single PUT (small blobs), one in PATCH chunks (large
+//! ones), since oci-client makes that a client setting too.
+//!
+//! Docker Hub: a reference's registry `docker.io` is spoken to at `registry-1.docker.io`, as
+//! docker does; credentials are still looked up under docker.io's keys.
+
+use crate::auth::{Credentials, DockerConfig};
+use crate::error::{Error, Result};
+use crate::retry::{Ctx, Failure, retry};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, RegistryOperation};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to reach registries.
+#[derive(Clone, Debug)]
+pub struct RegistryOptions {
+    /// Registries (host[:port]) that may be spoken to over plain http. Loopback
+    /// (127.0.0.0/8, ::1, localhost) is always allowed; everything else is https with
+    /// verified TLS.
+    pub insecure: Vec<String>,
+    /// Docker CLI config (`auths`, `credHelpers`, `credsStore`); default ~/.docker/config.json
+    /// or $DOCKER_CONFIG/config.json.
+    pub docker_config: Option<PathBuf>,
+    /// Parallel blob transfers.
+    pub concurrency: usize,
+    /// Attempts per request before giving up (exponential backoff between them).
+    pub attempts: u32,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure: Vec::new(),
+            docker_config: None,
+            concurrency: 4,
+            attempts: 5,
+        }
+    }
+}
+
+/// Blobs up to this size are uploaded in one PUT; larger ones in chunks.
+pub(crate) const MONOLITHIC_MAX: u64 = 16 * 1024 * 1024;
+
+/// A registry client. Cheap to clone; share it between tasks.
+#[derive(Clone)]
+pub struct Registry {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("opts", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub opts: RegistryOptions,
+    docker: DockerConfig,
+    hosts: tokio::sync::Mutex<HashMap<String, Arc<Host>>>,
+}
+
+/// Everything about one registry.
+pub(crate) struct Host {
+    /// As written in references: `docker.io`, `127.0.0.1:5000`.
+    pub registry: String,
+    /// Where requests go: `registry-1.docker.io`, `127.0.0.1:5000`.
+    pub endpoint: String,
+    /// Chunked uploads, and everything that is not an upload.
+    pub client: Client,
+    /// Single-PUT uploads.
+    pub mono: Client,
+    pub creds: Credentials,
+}
+
+/// A repository on a host, ready for requests.
+#[derive(Clone)]
+pub(crate) struct Repo {
+    pub host: Arc<Host>,
+    pub repository: String,
+    pub attempts: u32,
+}
+
+/// Whether `registry` (host[:port]) is a loopback address.
+pub(crate) fn is_loopback(registry: &str) -> bool {
+    let host = if let Some(rest) = registry.strip_prefix('[') {
+        // [::1]:5000
+        rest.split(']').next().unwrap_or(rest)
+    } else if registry.matches(':').count() > 1 {
+        // A bare IPv6 address.
+        registry
+    } else {
+        registry.split(':').next().unwrap_or(registry)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The host requests for `registry` go to.
+pub(crate) fn endpoint(registry: &str) -> String {
+    match registry {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io".to_string(),
+        other => other.to_string(),
+    }
+}
+
+impl Registry {
+    /// A client with `opts`; reads the docker config now (a malformed one is an error).
+    pub fn new(opts: RegistryOptions) -> Result<Registry> {
+        let docker = DockerConfig::load(opts.docker_config.as_deref())?;
+        Ok(Registry {
+            inner: Arc::new(Inner {
+                opts,
+                docker,
+                hosts: tokio::sync::Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub(crate) fn concurrency(&self) -> usize {
+        self.inner.opts.concurrency.max(1)
+    }
+
+    fn plain_http(&self, registry: &str) -> bool {
+        is_loopback(registry)
+            || self.inner.opts.insecure.iter().any(|i| {
+                let i = i
+                    .trim_start_matches("http://")
+                    .trim_start_matches("https://")
+                    .trim_end_matches('/');
+                i == registry || registry.split(':').next() == Some(i)
+            })
+    }
+
+    async fn host(&self, registry: &str) -> Arc<Host> {
+        let mut hosts = self.inner.hosts.lock().await;
+        if let Some(h) = hosts.get(registry) {
+            return h.clone();
+        }
+        let endpoint = endpoint(registry);
+        let protocol = if self.plain_http(registry) {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        };
+        let config = |monolithic: bool| ClientConfig {
+            protocol: protocol.clone(),
+            use_monolithic_push: monolithic,
+            platform_resolver: None,
+            connect_timeout: Some(Duration::from_secs(30)),
+            read_timeout: Some(Duration::from_secs(120)),
+            user_agent: concat!("cairn/", env!("CARGO_PKG_VERSION")),
+            ..ClientConfig::default()
+        };
+        let creds = self.inner.docker.credentials(registry).await;
+        tracing::debug!(
+            registry,
+            %endpoint,
+            ?protocol,
+            user = creds.username(),
+            source = %creds.source,
+            "registry client"
+        );
+        let host = Arc::new(Host {
+            registry: registry.to_string(),
+            endpoint,
+            client: Client::new(config(false)),
+            mono: Client::new(config(true)),
+            creds,
+        });
+        hosts.insert(registry.to_string(), host.clone());
+        host
+    }
+
+    /// A repository handle, authenticated for `op` (a bearer token fetched if the registry
+    /// asks for one; with Basic auth nothing is sent yet).
+    pub(crate) async fn repo(
+        &self,
+        registry: &str,
+        repository: &str,
+        op: RegistryOperation,
+    ) -> Result<Repo> {
+        let host = self.host(registry).await;
+        let repo = Repo {
+            host,
+            repository: repository.to_string(),
+            attempts: self.inner.opts.attempts,
+        };
+        let ctx = repo.ctx("authenticating");
+        let r = repo.reference_tag("latest");
+        let clients: &[&Client] = if op == RegistryOperation::Push {
+            &[&repo.host.client, &repo.host.mono]
+        } else {
+            &[&repo.host.client]
+        };
+        for client in clients {
+            retry(&ctx, |_| async {
+                client
+                    .auth(&r, &repo.host.creds.auth, op)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| ctx.classify(e, "registry"))
+            })
+            .await?;
+        }
+        Ok(repo)
+    }
+}
+
+impl Repo {
+    pub fn ctx(&self, what: impl Into<String>) -> Ctx {
+        Ctx {
+            registry: self.host.registry.clone(),
+            repository: self.repository.clone(),
+            what: what.into(),
+            attempts: self.attempts,
+            username: self.host.creds.username().map(str::to_string),
+            cred_source: self.host.creds.source.clone(),
+        }
+    }
+
+    pub fn reference_tag(&self, tag: &str) -> oci_client::Reference {
+        oci_client::Reference::with_tag(
+            self.host.endpoint.clone(),
+            self.repository.clone(),
+            tag.to_string(),
+        )
+    }
+
+    pub fn reference_digest(&self, digest: &str) -> oci_client::Reference {
+        oci_client::Reference::with_digest(
+            self.host.endpoint.clone(),
+            self.repository.clone(),
+            digest.to_string(),
+        )
+    }
+
+    pub fn auth(&self) -> &RegistryAuth {
+        &self.host.creds.auth
+    }
+}
+
+/// A join error as ours.
+pub(crate) fn joined<T>(r: std::result::Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
+    r.map_err(|e| Error::Internal(format!("background task failed: {e}")))?
+}
+
+/// A transient failure from a stream error (never fatal unless it is a digest check).
+pub(crate) fn stream_failure(ctx: &Ctx, digest: &str, e: std::io::Error) -> Failure {
+    if let Some(inner) = e.get_ref()
+        && let Some(oci_client::errors::DigestError::VerificationError { actual, .. }) =
+            inner.downcast_ref::<oci_client::errors::DigestError>()
+    {
+        return Failure::Fatal(ctx.mismatch(digest, actual.clone()));
+    }
+    Failure::Transient(crate::error::chain(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "localhost",
+            "localhost:5000",
+            "LOCALHOST:1",
+            "[::1]:5000",
+            "::1",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "docker.io",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+            "ghcr.io",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn docker_hub_endpoint() {
+        assert_eq!(endpoint("docker.io"), "registry-1.docker.io");
+        assert_eq!(endpoint("127.0.0.1:5000"), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn insecure_list_enables_http() {
+        let r = Registry::new(RegistryOptions {
+            insecure: vec!["reg.internal:5000".into(), "other.internal".into()],
+            docker_config: Some(PathBuf::from("/nonexistent/config.json")),
+            ..RegistryOptions::default()
+        })
+        .expect("client");
+        assert!(r.plain_http("reg.internal:5000"));
+        assert!(r.plain_http("other.internal:443"));
+        assert!(r.plain_http("127.0.0.1:5000"));
+        assert!(!r.plain_http("reg.internal:5001"));
+        assert!(!r.plain_http("ghcr.io"));
+    }
+}

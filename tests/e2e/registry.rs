@@ -1,0 +1,191 @@
+//! Registries on loopback (Debian's `docker-registry`, started by each test on a free port):
+//! push with `cairn build --push`, pull into a fresh store, FROM a registry image, and what real
+//! clients (docker, skopeo) make of what cairn pushed.
+
+use crate::build::fixture::{Env, busybox_rootfs, context, out_dir};
+use crate::util::cairn;
+
+fn cairn_std() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+}
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `docker-registry` on 127.0.0.1, killed on drop.
+pub struct LocalRegistry {
+    child: Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalRegistry {
+    pub fn start() -> LocalRegistry {
+        let bin = Path::new("/usr/bin/docker-registry");
+        assert!(
+            bin.is_file(),
+            "/usr/bin/docker-registry is missing: apt-get install docker-registry (scripts/setup.sh does)"
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("config");
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not start on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        LocalRegistry {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Push the test's busybox base to `reg` as `busybox:latest` using cairn's own push.
+fn seed_busybox(env: &Env, reg: &LocalRegistry) -> String {
+    let name = format!("{}/library/busybox:latest", reg.addr);
+    run(cairn_std()
+        .args(["import", "--root"])
+        .arg(env.root())
+        .arg(busybox_rootfs())
+        .arg(&name));
+    run(cairn_std()
+        .args(["push", "--root"])
+        .arg(env.root())
+        .arg(&name));
+    name
+}
+
+#[test]
+fn build_from_a_registry_image_push_and_pull_back() {
+    let reg = LocalRegistry::start();
+    let seeder = Env::new();
+    let base = seed_busybox(&seeder, &reg);
+
+    // A fresh store pulls its base during the build, then pushes the result.
+    let env = Env::empty();
+    let df = format!("FROM {base}\nRUN echo pushed-by-cairn > /hello\nCMD [\"cat\", \"/hello\"]\n");
+    let c = context(&[("Dockerfile", &df)]);
+    let tag = format!("{}/app/hello:v1", reg.addr);
+    let meta = tempfile::NamedTempFile::new().expect("tmp");
+    env.build_ok(
+        c.path(),
+        &[
+            "-t",
+            &tag,
+            "--push",
+            "--metadata-file",
+            &meta.path().to_string_lossy(),
+        ],
+    );
+    let md: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(meta.path()).expect("metadata")).expect("json");
+    let digest = md["containerimage.digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    assert!(digest.starts_with("sha256:"), "{md}");
+
+    // A second build uses the stored base: no registry round trip needed, even if it is gone.
+    let again = env.build_ok(c.path(), &["-t", &tag]);
+    assert!(again.ran().is_empty());
+
+    // Pull into a third store: same digest, same files.
+    let third = Env::empty();
+    run(cairn_std()
+        .args(["pull", "--root"])
+        .arg(third.root())
+        .arg(&tag));
+    let (_t, out) = out_dir();
+    let df2 = format!("FROM {tag}\n");
+    let c2 = context(&[("Dockerfile", &df2)]);
+    third.build_ok(
+        c2.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("hello")).expect("hello"),
+        "pushed-by-cairn\n"
+    );
+
+    // Real clients: skopeo inspects it, docker pulls and runs it.
+    let inspect = run(Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{tag}")));
+    let v: serde_json::Value = serde_json::from_str(&inspect).expect("skopeo json");
+    assert_eq!(v["Digest"].as_str(), Some(digest.as_str()));
+    run(Command::new("/usr/bin/docker").args(["pull", &tag]));
+    let stdout = run(Command::new("/usr/bin/docker").args(["run", "--rm", "--network=host", &tag]));
+    let _ = Command::new("/usr/bin/docker")
+        .args(["rmi", "-f", &tag])
+        .output();
+    assert_eq!(stdout, "pushed-by-cairn\n");
+}
+
+#[test]
+fn second_push_uploads_nothing_and_a_dead_registry_is_a_clear_error() {
+    let reg = LocalRegistry::start();
+    let env = Env::new();
+    let name = seed_busybox(&env, &reg);
+    // Pushing again succeeds (every blob already there).
+    run(cairn_std()
+        .args(["push", "--root"])
+        .arg(env.root())
+        .arg(&name));
+    let addr = reg.addr.clone();
+    drop(reg);
+    let out = cairn()
+        .args(["push", "--root"])
+        .arg(env.root())
+        .arg(&name)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&addr) || err.to_lowercase().contains("connect"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
