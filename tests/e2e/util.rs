@@ -3,8 +3,12 @@
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
+/// The binary under test. Its default store points nowhere, so a command that is not given
+/// `--root` cannot see (or depend on) a store left on the machine.
 pub fn cairn() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    c.env("CAIRN_ROOT", "/nonexistent/cairn-e2e-default-root");
+    c
 }
 
 pub fn repo_root() -> PathBuf {

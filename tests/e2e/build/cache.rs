@@ -138,3 +138,24 @@ fn no_cache_reruns_everything() {
     env.build_ok(c.path(), &[]);
     assert_eq!(env.build_ok(c.path(), &["--no-cache"]).ran().len(), 7);
 }
+
+#[test]
+fn plan_digests_are_the_ones_the_build_uses() {
+    let env = Env::new();
+    let c = ctx(DOCKERFILE);
+    let b = env.build_ok(c.path(), &[]);
+    let built: std::collections::BTreeSet<String> = b
+        .events
+        .iter()
+        .filter_map(|e| e["vertex"].as_str().map(str::to_string))
+        .collect();
+    let root = env.root().to_string_lossy().to_string();
+    let g = crate::util::plan_graph(c.path(), &["--root", &root]);
+    let planned: std::collections::BTreeSet<String> =
+        g.vertices.iter().map(|v| v.digest.to_string()).collect();
+    assert!(!built.is_empty());
+    assert!(
+        built.is_subset(&planned),
+        "built {built:?}\nplanned {planned:?}"
+    );
+}

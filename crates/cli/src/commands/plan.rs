@@ -14,6 +14,10 @@ pub struct PlanArgs {
     pub input: BuildInputArgs,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+    /// Store whose base images (their ENV, WORKDIR, ONBUILD...) the plan uses, as `cairn build`
+    /// does. Default: the default store, if it exists. Planning never pulls.
+    #[arg(long)]
+    pub root: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -25,7 +29,18 @@ pub enum PlanFormat {
 
 pub fn run(args: PlanArgs) -> Result<()> {
     let input = BuildInput::load(&args.input)?;
-    let lowered = input.lower(&cairn_dockerfile::lower::NoResolver)?;
+    // With a store, base images resolve exactly as in `cairn build`, so the digests printed
+    // are the ones the build uses; without one, base images count as unknown (empty config).
+    let root = args
+        .root
+        .clone()
+        .unwrap_or_else(cairn_store::Store::default_root);
+    let lowered = if root.is_dir() {
+        let store = cairn_store::Store::open(&root)?;
+        input.lower(&crate::commands::resolver::StoreResolver::new(&store))?
+    } else {
+        input.lower(&cairn_dockerfile::lower::NoResolver)?
+    };
     for w in &lowered.warnings {
         eprintln!("warning: {w}");
     }
