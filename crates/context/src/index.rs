@@ -6,7 +6,6 @@
 //! what it contains). Because paths sort bytewise, everything below a directory `d` is one
 //! contiguous run (the paths starting with `d/`), which selections rely on.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -168,31 +167,39 @@ pub fn scan(root: &Path, ignore: &IgnoreMatcher, cache: &mut StatCache) -> Resul
         .collect();
     let hashed = hash::hash_files(&paths, cache.racy_window())?;
 
-    let mut files = HashMap::new();
-    for (&i, h) in pending.iter().zip(&hashed) {
-        let entry = &mut walked[i].entry;
-        // The stat read with the content wins over the walk's (the file may have changed).
-        entry.kind = EntryKind::File { hash: h.hash };
-        entry.size = h.stat.size;
-        entry.mode = h.stat.mode & 0o7777;
-        entry.uid = h.stat.uid;
-        entry.gid = h.stat.gid;
-        if h.cacheable {
-            let file = CachedFile {
-                stat: h.stat,
-                hash: h.hash,
-            };
-            files.insert(entry.path.clone(), file);
+    let cached = walked
+        .iter()
+        .filter(|w| w.stat.is_some() && w.cached.is_some())
+        .count();
+    // Every file served by the cache and none gone: the cache is already exact, keep it
+    // instead of rebuilding it (the common no-op rebuild).
+    let unchanged =
+        pending.is_empty() && cached == cache.len() && cache.root() == Some(root.as_path());
+    let mut files = crate::statcache::PathMap::default();
+    if !unchanged {
+        for (&i, h) in pending.iter().zip(&hashed) {
+            let entry = &mut walked[i].entry;
+            // The stat read with the content wins over the walk's (the file may have changed).
+            entry.kind = EntryKind::File { hash: h.hash };
+            entry.size = h.stat.size;
+            entry.mode = h.stat.mode & 0o7777;
+            entry.uid = h.stat.uid;
+            entry.gid = h.stat.gid;
+            if h.cacheable {
+                let file = CachedFile {
+                    stat: h.stat,
+                    hash: h.hash,
+                };
+                files.insert(entry.path.clone(), file);
+            }
         }
-    }
-    let mut cached = 0;
-    for w in &walked {
-        if let (Some(stat), Some(hash)) = (w.stat, w.cached) {
-            cached += 1;
-            files.insert(w.entry.path.clone(), CachedFile { stat, hash });
+        for w in &walked {
+            if let (Some(stat), Some(hash)) = (w.stat, w.cached) {
+                files.insert(w.entry.path.clone(), CachedFile { stat, hash });
+            }
         }
+        cache.replace(root, files);
     }
-    cache.replace(root, files);
     Ok(ContextIndex {
         entries: walked.into_iter().map(|w| w.entry).collect(),
         stats: ScanStats {

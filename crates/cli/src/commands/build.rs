@@ -236,11 +236,13 @@ fn scan_context(
         .as_deref()
         .map(cairn_context::StatCache::from_bytes)
         .unwrap_or_default();
+    let entries_before = cache.len();
     let index = cairn_context::scan(dir, &matcher, &mut cache)
         .with_context(|| format!("cannot read the build context {}", dir.display()))?;
-    let bytes = cache.to_bytes();
-    if loaded.as_deref() != Some(bytes.as_slice()) {
-        store.stat_cache_save(&key, &bytes)?;
+    // Nothing re-hashed and nothing gone: the saved cache is still exact (a no-op rebuild
+    // writes nothing).
+    if loaded.is_none() || index.stats().hashed > 0 || cache.len() != entries_before {
+        store.stat_cache_save(&key, &cache.to_bytes())?;
     }
     Ok(index)
 }
