@@ -2,6 +2,7 @@
 //! by the test command), skopeo and umoci on the OCI layout, and plain tar.
 
 use super::fixture::{Env, context, out_dir};
+use crate::util::run;
 use std::process::Command;
 
 const DOCKERFILE: &str = "\
@@ -14,19 +15,6 @@ LABEL org.example.built-by=cairn
 WORKDIR /srv
 CMD [\"sh\", \"-c\", \"cat /greeting && echo \\\"run by $WHO in $(pwd)\\\"\"]
 ";
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn docker_loads_and_runs_the_docker_output() {
