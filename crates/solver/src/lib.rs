@@ -20,6 +20,7 @@
 //!   cache records written only after an op succeeded.
 //! * **Events, not printing.** Progress is a stream of [`Event`]s; the CLI renders them.
 
+pub mod cache_dir;
 mod events;
 mod exec;
 mod keycontext;
@@ -28,4 +29,4 @@ mod solve;
 
 pub use events::{Event, EventKind, LogStream};
 pub use keycontext::StoreKeyContext;
-pub use solve::{SolveError, SolveOptions, SolveOutput, Solver};
+pub use solve::{RemoteCache, SolveError, SolveOptions, SolveOutput, Solver, UsedRecord};

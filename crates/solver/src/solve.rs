@@ -25,6 +25,26 @@ pub struct SolveOptions {
     pub context_dir: Option<PathBuf>,
     /// `--secret id=...` contents by id.
     pub secrets: HashMap<String, Vec<u8>>,
+    /// Imported caches (`--cache-from`), asked after the local cache misses.
+    pub remotes: Vec<Arc<dyn RemoteCache>>,
+}
+
+/// A cache imported from elsewhere (a directory, a registry): records by key, and layers that
+/// are only fetched when a hit needs them.
+pub trait RemoteCache: Send + Sync + std::fmt::Debug {
+    /// The layers recorded for `key`, if this cache has them.
+    fn lookup(&self, key: &Key) -> Option<Vec<String>>;
+    /// Make these layers present in the local store (fetching and unpacking what is missing).
+    /// Blocking; called off the async threads.
+    fn fetch(&self, store: &Store, layers: &[String]) -> Result<(), String>;
+}
+
+/// One cache record a build used or wrote: the vertex, the key, the layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedRecord {
+    pub vertex: Digest,
+    pub key: Key,
+    pub layers: Vec<String>,
 }
 
 impl Default for SolveOptions {
@@ -34,6 +54,7 @@ impl Default for SolveOptions {
             no_cache: false,
             context_dir: None,
             secrets: HashMap::new(),
+            remotes: Vec::new(),
         }
     }
 }
@@ -67,6 +88,8 @@ pub struct SolveOutput {
     pub executed: usize,
     /// Ops whose result came from the cache.
     pub cached: usize,
+    /// Every cache record the build hit or wrote (for `--cache-to`).
+    pub records: Vec<UsedRecord>,
 }
 
 /// A vertex's result.
@@ -92,6 +115,7 @@ pub(crate) struct Inner<E> {
     events: mpsc::UnboundedSender<Event>,
     executed: AtomicUsize,
     cached: AtomicUsize,
+    records: std::sync::Mutex<Vec<UsedRecord>>,
 }
 
 /// Solves one graph.
@@ -137,6 +161,7 @@ impl<E: Executor + 'static> Solver<E> {
                 events,
                 executed: AtomicUsize::new(0),
                 cached: AtomicUsize::new(0),
+                records: std::sync::Mutex::new(Vec::new()),
             }),
         })
     }
@@ -158,6 +183,12 @@ impl<E: Executor + 'static> Solver<E> {
             layers,
             executed: self.inner.executed.load(Ordering::Relaxed),
             cached: self.inner.cached.load(Ordering::Relaxed),
+            records: self
+                .inner
+                .records
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default(),
         })
     }
 }
@@ -194,7 +225,7 @@ impl<E: Executor + 'static> Inner<E> {
         });
     }
 
-    fn cache_lookup(&self, key: &Key) -> Result<Option<Vec<String>>, SolveError> {
+    async fn cache_lookup(&self, d: Digest, key: &Key) -> Result<Option<Vec<String>>, SolveError> {
         if self.opts.no_cache {
             return Ok(None);
         }
@@ -202,12 +233,39 @@ impl<E: Executor + 'static> Inner<E> {
             .store
             .cache_get(&CacheKey(*key))
             .map_err(|e| SolveError::Store(e.to_string()))?;
-        Ok(rec
+        if let Some(layers) = rec
             .filter(|r| r.layers.iter().all(|l| self.store.layer_dir(l).is_dir()))
-            .map(|r| r.layers))
+            .map(|r| r.layers)
+        {
+            self.used(d, key, &layers);
+            return Ok(Some(layers));
+        }
+        for remote in &self.opts.remotes {
+            let Some(layers) = remote.lookup(key) else {
+                continue;
+            };
+            let (remote, store, wanted) = (Arc::clone(remote), self.store.clone(), layers.clone());
+            tokio::task::spawn_blocking(move || remote.fetch(&store, &wanted))
+                .await
+                .map_err(|e| SolveError::Internal(e.to_string()))?
+                .map_err(|e| SolveError::Store(format!("imported cache: {e}")))?;
+            self.cache_record(d, &[key], &layers)?;
+            return Ok(Some(layers));
+        }
+        Ok(None)
     }
 
-    fn cache_record(&self, keys: &[&Key], layers: &[String]) -> Result<(), SolveError> {
+    fn used(&self, vertex: Digest, key: &Key, layers: &[String]) {
+        if let Ok(mut r) = self.records.lock() {
+            r.push(UsedRecord {
+                vertex,
+                key: *key,
+                layers: layers.to_vec(),
+            });
+        }
+    }
+
+    fn cache_record(&self, d: Digest, keys: &[&Key], layers: &[String]) -> Result<(), SolveError> {
         let created_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -219,6 +277,7 @@ impl<E: Executor + 'static> Inner<E> {
             self.store
                 .cache_put(&CacheKey(**k), &rec)
                 .map_err(|e| SolveError::Store(e.to_string()))?;
+            self.used(d, k, layers);
         }
         Ok(())
     }
@@ -234,7 +293,7 @@ impl<E: Executor + 'static> Inner<E> {
         }
         let def_key = self.def_keys.get(&d).copied().unwrap_or_default();
         let hidden = self.graph.meta.get(&d).is_some_and(|m| m.hidden);
-        if let Some(layers) = self.cache_lookup(&def_key)? {
+        if let Some(layers) = self.cache_lookup(d, &def_key).await? {
             if !hidden {
                 self.cached.fetch_add(1, Ordering::Relaxed);
                 self.emit(d, EventKind::Cached);
@@ -243,7 +302,7 @@ impl<E: Executor + 'static> Inner<E> {
         }
         if let Op::Source(src) = &v.op {
             let layers = self.source(d, src)?;
-            self.cache_record(&[&def_key], &layers)?;
+            self.cache_record(d, &[&def_key], &layers)?;
             return Ok(Arc::new(VResult::Layers(layers)));
         }
 
@@ -279,8 +338,8 @@ impl<E: Executor + 'static> Inner<E> {
             })
             .collect();
         let content_key = keys::content_key(&v.op, extra, &contents);
-        if let Some(layers) = self.cache_lookup(&content_key)? {
-            self.cache_record(&[&def_key], &layers)?;
+        if let Some(layers) = self.cache_lookup(d, &content_key).await? {
+            self.cache_record(d, &[&def_key], &layers)?;
             self.cached.fetch_add(1, Ordering::Relaxed);
             self.emit(d, EventKind::Cached);
             return Ok(Arc::new(VResult::Layers(layers)));
@@ -307,7 +366,7 @@ impl<E: Executor + 'static> Inner<E> {
                 return Err(e);
             }
         };
-        self.cache_record(&[&content_key, &def_key], &layers)?;
+        self.cache_record(d, &[&content_key, &def_key], &layers)?;
         if !hidden {
             self.executed.fetch_add(1, Ordering::Relaxed);
             self.emit(d, EventKind::Finished);

@@ -9,3 +9,4 @@ mod failures;
 pub mod fixture;
 mod hostile;
 mod parallel;
+mod remote_cache;

@@ -50,6 +50,13 @@ pub struct BuildArgs {
     pub metadata_file: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Export the build cache: type=local,dest=DIR[,mode=min|max] (min: the final image's
+    /// chain; max: every intermediate result).
+    #[arg(long = "cache-to")]
+    pub cache_to: Vec<String>,
+    /// Import a build cache: type=local,src=DIR (repeatable).
+    #[arg(long = "cache-from")]
+    pub cache_from: Vec<String>,
     /// Progress output: plain, json or quiet.
     #[arg(long, value_enum, default_value_t = ProgressMode::Plain)]
     pub progress: ProgressMode,
@@ -123,11 +130,24 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let mut remotes: Vec<std::sync::Arc<dyn cairn_solver::RemoteCache>> = Vec::new();
+    for spec in &args.cache_from {
+        let dir = cache_dir_of(spec, "src")?;
+        let cache = cairn_solver::cache_dir::DirCache::open(&dir)
+            .map_err(|e| anyhow::anyhow!("--cache-from {spec}: {e}"))?;
+        remotes.push(std::sync::Arc::new(cache));
+    }
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|spec| Ok((cache_dir_of(spec, "dest")?, cache_mode(spec)?)))
+        .collect::<Result<Vec<(PathBuf, bool)>>>()?;
     let opts = SolveOptions {
         jobs,
         no_cache: args.no_cache,
         context_dir: Some(context_dir),
         secrets,
+        remotes,
     };
     let exe = std::env::current_exe()
         .context("cannot find the cairn executable for the sandbox helper")?;
@@ -155,6 +175,21 @@ pub fn run(args: BuildArgs) -> Result<()> {
         Err(e) => return Err(report_failure(&input, &graph, e)),
     };
     progress.summary(out.executed, out.cached);
+    for (dir, max) in &cache_to {
+        let chain = result_chain(&graph);
+        let records: Vec<cairn_solver::UsedRecord> = out
+            .records
+            .iter()
+            .filter(|r| *max || chain.contains(&r.vertex))
+            .cloned()
+            .collect();
+        let (n, layers) = cairn_solver::cache_dir::export(&store, dir, &records, epoch)
+            .map_err(|e| anyhow::anyhow!("--cache-to {}: {e}", dir.display()))?;
+        progress.info(&format!(
+            "exported {n} cache records and {layers} layers to {}",
+            dir.display()
+        ));
+    }
 
     let spec = cairn_oci::ImageSpec {
         platform: graph.platform.clone(),
@@ -213,6 +248,66 @@ pub fn run(args: BuildArgs) -> Result<()> {
         o.write_files(&store, &out.layers)?;
     }
     Ok(())
+}
+
+/// `type=local,dest=DIR` / `type=local,src=DIR`.
+fn cache_dir_of(spec: &str, key: &str) -> Result<PathBuf> {
+    let mut kind = None;
+    let mut dir = None;
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some(("type", v)) => kind = Some(v.to_string()),
+            Some((k, v)) if k == key => dir = Some(PathBuf::from(v)),
+            Some(("mode", _)) => {}
+            _ => bail!("invalid cache option {spec:?}: expected type=local,{key}=DIR"),
+        }
+    }
+    match kind.as_deref() {
+        Some("local") => dir.with_context(|| format!("cache option {spec:?} needs {key}=DIR")),
+        Some("registry") => bail!("registry caches are not supported yet: use type=local"),
+        _ => bail!("invalid cache option {spec:?}: expected type=local,{key}=DIR"),
+    }
+}
+
+/// `mode=max` exports every result; `mode=min` (the default, as in BuildKit) only the final
+/// image's chain.
+fn cache_mode(spec: &str) -> Result<bool> {
+    match spec.split(',').find_map(|p| p.strip_prefix("mode=")) {
+        None | Some("min") => Ok(false),
+        Some("max") => Ok(true),
+        Some(other) => bail!("invalid cache mode {other:?}: use min or max"),
+    }
+}
+
+/// The vertices whose results are the final image's layers: down the root filesystems from
+/// the result.
+fn result_chain(g: &Graph) -> std::collections::HashSet<cairn_ir::Digest> {
+    let mut out = std::collections::HashSet::new();
+    let mut todo: Vec<cairn_ir::Digest> = g.result.iter().map(|r| r.vertex).collect();
+    while let Some(d) = todo.pop() {
+        if !out.insert(d) {
+            continue;
+        }
+        let Some(v) = g.vertex(&d) else { continue };
+        let below: Vec<u32> = match &v.op {
+            Op::Exec(x) => x
+                .mounts
+                .iter()
+                .filter(|m| matches!(m.kind, cairn_ir::MountKind::Rootfs))
+                .filter_map(|m| m.input)
+                .collect(),
+            Op::File(f) => f.base.into_iter().collect(),
+            Op::Merge(m) => m.inputs.clone(),
+            Op::Source(_) => Vec::new(),
+        };
+        todo.extend(
+            below
+                .iter()
+                .filter_map(|&i| v.inputs.get(i as usize))
+                .map(|i| i.vertex),
+        );
+    }
+    out
 }
 
 fn reads_context(g: &Graph) -> bool {

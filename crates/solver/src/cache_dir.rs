@@ -1,0 +1,290 @@
+//! Cache export and import through a directory (`--cache-to type=local,dest=DIR`,
+//! `--cache-from type=local,src=DIR`).
+//!
+//! # Format (version 1)
+//!
+//! `DIR` is an OCI image layout holding one artifact:
+//!
+//! * `oci-layout`, and `index.json` pointing at the manifest (annotation
+//!   `org.opencontainers.image.ref.name = cairn-cache`);
+//! * the manifest (`application/vnd.oci.image.manifest.v1+json`, `artifactType`
+//!   `application/vnd.cairn.cache.v1`) whose config is the *cache index* and whose layers are the
+//!   cached layers as gzip tar blobs;
+//! * the cache index (`application/vnd.cairn.cache.index.v1+json`):
+//!   `{"version": 1, "records": [{"key": "<hex>", "layers": ["<layer id>", ...]}],
+//!   "layers": {"<layer id>": {"digest": "sha256:...", "size": N}}}` — cache key to layer
+//!   stack, and each layer id (cairn's content digest) to its blob.
+//!
+//! Import reads only the index; a layer blob is read (verified, unpacked, checked against its
+//! layer id) only when a cache hit needs that layer.
+
+use crate::keys::Key;
+use crate::solve::{RemoteCache, UsedRecord};
+use cairn_store::{Compression, OciDigest, Store};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const ARTIFACT_TYPE: &str = "application/vnd.cairn.cache.v1";
+const INDEX_MEDIA_TYPE: &str = "application/vnd.cairn.cache.index.v1+json";
+const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+const REF_NAME: &str = "cairn-cache";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CacheIndex {
+    version: u32,
+    records: Vec<IndexRecord>,
+    layers: BTreeMap<String, LayerBlobRef>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexRecord {
+    key: String,
+    layers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LayerBlobRef {
+    digest: String,
+    size: u64,
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("{}: {e}", path.display())
+}
+
+fn blob_file(dir: &Path, digest: &str) -> PathBuf {
+    dir.join("blobs")
+        .join("sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+/// Write `bytes` into `dir/blobs/sha256/` under their digest; the digest.
+fn put_blob(dir: &Path, bytes: &[u8]) -> Result<String, String> {
+    let digest = OciDigest::of(bytes).to_string();
+    let path = blob_file(dir, &digest);
+    if !path.exists() {
+        write_atomic(&path, bytes)?;
+    }
+    Ok(digest)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let parent = path
+        .parent()
+        .ok_or_else(|| io(path, "no parent directory"))?;
+    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| io(parent, e))?;
+    tmp.write_all(bytes).map_err(|e| io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| io(path, e))?;
+    tmp.persist(path).map_err(|e| io(path, e))?;
+    Ok(())
+}
+
+/// Export `records` (and the gzip blobs of their layers) into `dir`. Returns how many records
+/// and layers were written.
+pub fn export(
+    store: &Store,
+    dir: &Path,
+    records: &[UsedRecord],
+    epoch: Option<i64>,
+) -> Result<(usize, usize), String> {
+    let mut index = CacheIndex {
+        version: 1,
+        records: Vec::new(),
+        layers: BTreeMap::new(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    for r in records {
+        if !seen.insert(r.key) {
+            continue;
+        }
+        for id in &r.layers {
+            if index.layers.contains_key(id) {
+                continue;
+            }
+            let blob = cairn_oci::write_layer_blob(store, id, Compression::Gzip, epoch)
+                .map_err(|e| e.to_string())?;
+            let target = blob_file(dir, blob.digest.as_str());
+            if !target.exists() {
+                let parent = target
+                    .parent()
+                    .ok_or_else(|| io(&target, "no parent directory"))?;
+                std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+                let tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| io(parent, e))?;
+                std::fs::copy(store.blob_path(&blob.digest), tmp.path())
+                    .map_err(|e| io(&target, e))?;
+                tmp.persist(&target).map_err(|e| io(&target, e))?;
+            }
+            index.layers.insert(
+                id.clone(),
+                LayerBlobRef {
+                    digest: blob.digest.to_string(),
+                    size: blob.size,
+                },
+            );
+        }
+        index.records.push(IndexRecord {
+            key: hex::encode(r.key),
+            layers: r.layers.clone(),
+        });
+    }
+    let config = serde_json::to_vec(&index).map_err(|e| e.to_string())?;
+    let config_digest = put_blob(dir, &config)?;
+    let layers: Vec<serde_json::Value> = index
+        .layers
+        .values()
+        .map(|l| serde_json::json!({"mediaType": LAYER_MEDIA_TYPE, "digest": l.digest, "size": l.size}))
+        .collect();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "artifactType": ARTIFACT_TYPE,
+        "config": {"mediaType": INDEX_MEDIA_TYPE, "digest": config_digest, "size": config.len()},
+        "layers": layers,
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
+    let manifest_digest = put_blob(dir, &manifest_bytes)?;
+    write_atomic(
+        &dir.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "artifactType": ARTIFACT_TYPE,
+            "digest": manifest_digest,
+            "size": manifest_bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": REF_NAME},
+        }],
+    });
+    // The index is written last: a reader never sees a manifest whose blobs are missing.
+    write_atomic(
+        &dir.join("index.json"),
+        &serde_json::to_vec_pretty(&top).map_err(|e| e.to_string())?,
+    )?;
+    Ok((index.records.len(), index.layers.len()))
+}
+
+/// A cache directory imported with `--cache-from type=local,src=DIR`.
+#[derive(Debug)]
+pub struct DirCache {
+    dir: PathBuf,
+    records: HashMap<Key, Vec<String>>,
+    layers: HashMap<String, LayerBlobRef>,
+}
+
+impl DirCache {
+    /// Read the cache index (not the layers).
+    pub fn open(dir: &Path) -> Result<DirCache, String> {
+        let read = |p: &Path| std::fs::read(p).map_err(|e| io(p, e));
+        let top: serde_json::Value = serde_json::from_slice(&read(&dir.join("index.json"))?)
+            .map_err(|e| io(&dir.join("index.json"), e))?;
+        let manifest_digest = top["manifests"]
+            .as_array()
+            .and_then(|m| m.iter().find(|d| d["artifactType"] == ARTIFACT_TYPE))
+            .and_then(|d| d["digest"].as_str())
+            .ok_or_else(|| format!("{}: no cairn cache in this directory", dir.display()))?
+            .to_string();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&verified(dir, &manifest_digest)?).map_err(|e| e.to_string())?;
+        let config_digest = manifest["config"]["digest"]
+            .as_str()
+            .ok_or("cache manifest without config")?
+            .to_string();
+        let index: CacheIndex =
+            serde_json::from_slice(&verified(dir, &config_digest)?).map_err(|e| e.to_string())?;
+        if index.version != 1 {
+            return Err(format!(
+                "{}: unsupported cache format version {}",
+                dir.display(),
+                index.version
+            ));
+        }
+        let mut records = HashMap::new();
+        for r in index.records {
+            let mut key = [0u8; 32];
+            hex::decode_to_slice(&r.key, &mut key)
+                .map_err(|e| format!("bad cache key {}: {e}", r.key))?;
+            records.insert(key, r.layers);
+        }
+        Ok(DirCache {
+            dir: dir.to_path_buf(),
+            records,
+            layers: index.layers.into_iter().collect(),
+        })
+    }
+}
+
+/// A small blob of the cache directory, checked against its digest.
+fn verified(dir: &Path, digest: &str) -> Result<Vec<u8>, String> {
+    let path = blob_file(dir, digest);
+    let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+    let actual = OciDigest::of(&bytes).to_string();
+    if actual != digest {
+        return Err(format!(
+            "{}: blob does not match its digest {digest} (got {actual})",
+            path.display()
+        ));
+    }
+    Ok(bytes)
+}
+
+impl RemoteCache for DirCache {
+    fn lookup(&self, key: &Key) -> Option<Vec<String>> {
+        self.records.get(key).cloned()
+    }
+
+    fn fetch(&self, store: &Store, layers: &[String]) -> Result<(), String> {
+        for id in layers {
+            if store.layer(id).map_err(|e| e.to_string())?.is_some() {
+                continue;
+            }
+            let blob = self
+                .layers
+                .get(id)
+                .ok_or_else(|| format!("layer {id} is not in the cache directory"))?;
+            let digest: OciDigest = blob
+                .digest
+                .parse()
+                .map_err(|e: cairn_store::Error| e.to_string())?;
+            // Copy into the store's blobs, verifying the digest, then unpack from there.
+            let src = blob_file(&self.dir, &blob.digest);
+            let mut reader = std::fs::File::open(&src).map_err(|e| io(&src, e))?;
+            let mut writer = store.blob_writer().map_err(|e| e.to_string())?;
+            std::io::copy(&mut reader, &mut writer).map_err(|e| io(&src, e))?;
+            writer
+                .commit_expect(&digest)
+                .map_err(|e| format!("{}: {e}", src.display()))?;
+            let staging = store.staging().map_err(|e| e.to_string())?;
+            let diff_id = cairn_oci::unpack_layer(
+                store.open_blob(&digest).map_err(|e| e.to_string())?,
+                staging.upper(),
+            )
+            .map_err(|e| e.to_string())?;
+            let actual = cairn_oci::content_digest(staging.upper()).map_err(|e| e.to_string())?;
+            if &actual != id {
+                return Err(format!(
+                    "cached layer {id} unpacks to different content ({actual})"
+                ));
+            }
+            store
+                .commit_layer(staging, id, cairn_store::LayerRecord::default())
+                .map_err(|e| e.to_string())?;
+            let record = cairn_store::LayerBlob {
+                compression: Compression::Gzip,
+                diff_id,
+                digest,
+                size: blob.size,
+            };
+            store
+                .add_layer_blob(id, record)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! Sharing the cache between machines through a directory: a second store with only the base
+//! image runs zero steps and produces the same image digest.
+
+use super::fixture::{Build, Env, context, out_dir};
+use crate::util::cairn;
+use std::path::Path;
+
+const DOCKERFILE: &str = "\
+FROM busybox AS tools
+RUN echo tool > /tool
+FROM busybox AS data
+RUN echo data > /data
+FROM busybox
+COPY --from=tools /tool /tool
+COPY --from=data /data /data
+RUN cat /tool /data > /both
+";
+
+fn build(env: &Env, ctx: &Path, args: &[&str]) -> Build {
+    let out = cairn()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["build", "--progress=json", "--root"])
+        .arg(env.root())
+        .args(args)
+        .arg(ctx)
+        .output()
+        .expect("run cairn build");
+    let b = Build::from(out);
+    assert!(b.success, "{}", b.stderr);
+    b
+}
+
+fn image_digest(oci: &Path) -> String {
+    let out = std::process::Command::new("tar")
+        .arg("-xOf")
+        .arg(oci)
+        .arg("index.json")
+        .output()
+        .expect("tar");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("index.json");
+    v["manifests"][0]["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn record_count(cache: &Path) -> usize {
+    let top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cache.join("index.json")).expect("index"))
+            .expect("json");
+    let m = top["manifests"][0]["digest"]
+        .as_str()
+        .expect("manifest digest")
+        .trim_start_matches("sha256:")
+        .to_string();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(cache.join("blobs/sha256").join(m)).expect("manifest"),
+    )
+    .expect("json");
+    let c = manifest["config"]["digest"]
+        .as_str()
+        .expect("config")
+        .trim_start_matches("sha256:")
+        .to_string();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cache.join("blobs/sha256").join(c)).expect("config"))
+            .expect("json");
+    index["records"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn cache_directory_round_trip_runs_nothing_and_gives_the_same_image() {
+    let c = context(&[("Dockerfile", DOCKERFILE)]);
+    let (t, out_a) = out_dir();
+    let cache = t.path().join("cache");
+    let first = Env::new();
+    let a = build(
+        &first,
+        c.path(),
+        &[
+            &format!("--cache-to=type=local,dest={},mode=max", cache.display()),
+            &format!("--output=type=oci,dest={}", out_a.display()),
+        ],
+    );
+    assert_eq!(a.ran().len(), 5);
+
+    // A second machine: a fresh store with only the base image.
+    let second = Env::new();
+    let out_b = t.path().join("b.tar");
+    let b = build(
+        &second,
+        c.path(),
+        &[
+            &format!("--cache-from=type=local,src={}", cache.display()),
+            &format!("--output=type=oci,dest={}", out_b.display()),
+        ],
+    );
+    assert!(b.ran().is_empty(), "ran: {:?}", b.ran());
+    assert_eq!(image_digest(&out_a), image_digest(&out_b));
+}
+
+#[test]
+fn mode_min_exports_the_final_chain_and_mode_max_everything() {
+    let c = context(&[("Dockerfile", DOCKERFILE)]);
+    let t = tempfile::tempdir().expect("tempdir");
+    let (min, max) = (t.path().join("min"), t.path().join("max"));
+    let env = Env::new();
+    build(
+        &env,
+        c.path(),
+        &[
+            &format!("--cache-to=type=local,dest={}", min.display()),
+            &format!("--cache-to=type=local,dest={},mode=max", max.display()),
+        ],
+    );
+    let (n_min, n_max) = (record_count(&min), record_count(&max));
+    assert!(n_min > 0 && n_max > n_min, "min {n_min}, max {n_max}");
+
+    // A new layer at the start of the final stage invalidates its COPY --from steps, which then
+    // need the other stages' results: a max cache has them, so those stages do not run.
+    let changed = DOCKERFILE.replace("COPY --from=tools", "WORKDIR /w\nCOPY --from=tools");
+    let c2 = context(&[("Dockerfile", &changed)]);
+    let from_max = build(
+        &Env::new(),
+        c2.path(),
+        &[&format!("--cache-from=type=local,src={}", max.display())],
+    );
+    let ran = from_max.ran();
+    assert!(
+        !ran.iter()
+            .any(|r| r.contains("echo tool") || r.contains("echo data")),
+        "{ran:?}"
+    );
+    assert!(
+        ran.iter().any(|r| r.contains("COPY --from=tools")),
+        "{ran:?}"
+    );
+    // A min cache holds the final chain only; the build still succeeds from it.
+    build(
+        &Env::new(),
+        c2.path(),
+        &[&format!("--cache-from=type=local,src={}", min.display())],
+    );
+}
+
+#[test]
+fn a_tampered_cache_blob_is_refused() {
+    let c = context(&[("Dockerfile", DOCKERFILE)]);
+    let t = tempfile::tempdir().expect("tempdir");
+    let cache = t.path().join("cache");
+    build(
+        &Env::new(),
+        c.path(),
+        &[&format!(
+            "--cache-to=type=local,dest={},mode=max",
+            cache.display()
+        )],
+    );
+    // Corrupt every layer blob (the small JSON blobs stay intact).
+    for e in std::fs::read_dir(cache.join("blobs/sha256")).expect("blobs") {
+        let p = e.expect("entry").path();
+        let bytes = std::fs::read(&p).expect("read");
+        if bytes.first() == Some(&0x1f) {
+            std::fs::write(&p, b"not the layer").expect("write");
+        }
+    }
+    let env = Env::new();
+    let out = cairn()
+        .args(["build", "--progress=quiet", "--root"])
+        .arg(env.root())
+        .arg(format!("--cache-from=type=local,src={}", cache.display()))
+        .arg(c.path())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a corrupt cache must not be trusted");
+    assert!(err.contains("digest"), "{err}");
+}
