@@ -177,3 +177,58 @@ fn second_push_uploads_nothing_and_a_dead_registry_is_a_clear_error() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn cache_round_trip_through_a_registry_runs_nothing_on_a_fresh_store() {
+    let reg = LocalRegistry::start();
+    let df = "FROM busybox AS gen\nRUN echo generated > /g\nFROM busybox\nCOPY --from=gen /g /g\nRUN cat /g > /h\n";
+    let c = context(&[("Dockerfile", df)]);
+    let cache_ref = format!("{}/cache/app:buildcache", reg.addr);
+    let (t, out_a) = out_dir();
+    let out_b = t.path().join("b.tar");
+    let build = |env: &Env, args: &[String]| {
+        let out = cairn_std()
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["build", "--progress=json", "--root"])
+            .arg(env.root())
+            .args(args)
+            .arg(c.path())
+            .output()
+            .expect("run");
+        let b = crate::build::fixture::Build::from(out);
+        assert!(b.success, "{}", b.stderr);
+        b
+    };
+    let first = Env::new();
+    let a = build(
+        &first,
+        &[
+            format!("--cache-to=type=registry,ref={cache_ref},mode=max"),
+            format!("--output=type=oci,dest={}", out_a.display()),
+        ],
+    );
+    assert_eq!(a.ran().len(), 3);
+    let second = Env::new();
+    let b = build(
+        &second,
+        &[
+            format!("--cache-from=type=registry,ref={cache_ref}"),
+            format!("--output=type=oci,dest={}", out_b.display()),
+        ],
+    );
+    assert!(b.ran().is_empty(), "ran: {:?}", b.ran());
+    let digest = |p: &Path| {
+        let out = Command::new("tar")
+            .arg("-xOf")
+            .arg(p)
+            .arg("index.json")
+            .output()
+            .expect("tar");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("index.json");
+        v["manifests"][0]["digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(digest(&out_a), digest(&out_b));
+}

@@ -428,6 +428,29 @@ impl Registry {
         Ok((id, received))
     }
 
+    /// Fetch one blob of `reference`'s repository into the store (verified, resumed, retried),
+    /// unless the store has it. For artifacts that are not images, such as exported caches.
+    pub async fn fetch_blob(
+        &self,
+        store: &Store,
+        reference: &cairn_ir::Reference,
+        digest: &OciDigest,
+        size: u64,
+    ) -> Result<()> {
+        if store.has_blob(digest) {
+            return Ok(());
+        }
+        let repo = self
+            .repo(
+                &reference.registry,
+                &reference.repository,
+                RegistryOperation::Pull,
+            )
+            .await?;
+        self.download(store, &repo, digest, size).await?;
+        Ok(())
+    }
+
     /// Stream blob `digest` into the store, resuming after dropped connections. Returns the
     /// bytes received.
     async fn download(

@@ -83,19 +83,29 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Export `records` (and the gzip blobs of their layers) into `dir`. Returns how many records
-/// and layers were written.
-pub fn export(
+/// A cache, assembled in the store: the index and manifest blobs, and the layer blobs they name.
+pub struct CacheArtifact {
+    pub manifest: OciDigest,
+    pub manifest_bytes: Vec<u8>,
+    pub index: OciDigest,
+    pub index_bytes: Vec<u8>,
+    pub layers: Vec<cairn_store::LayerBlob>,
+    pub records: usize,
+}
+
+/// Assemble the cache of `records`: each layer as a gzip blob in the store (written once), the
+/// index and the manifest as store blobs.
+pub fn assemble(
     store: &Store,
-    dir: &Path,
     records: &[UsedRecord],
     epoch: Option<i64>,
-) -> Result<(usize, usize), String> {
+) -> Result<CacheArtifact, String> {
     let mut index = CacheIndex {
         version: 1,
         records: Vec::new(),
         layers: BTreeMap::new(),
     };
+    let mut blobs = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for r in records {
         if !seen.insert(r.key) {
@@ -107,17 +117,6 @@ pub fn export(
             }
             let blob = cairn_oci::write_layer_blob(store, id, Compression::Gzip, epoch)
                 .map_err(|e| e.to_string())?;
-            let target = blob_file(dir, blob.digest.as_str());
-            if !target.exists() {
-                let parent = target
-                    .parent()
-                    .ok_or_else(|| io(&target, "no parent directory"))?;
-                std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-                let tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| io(parent, e))?;
-                std::fs::copy(store.blob_path(&blob.digest), tmp.path())
-                    .map_err(|e| io(&target, e))?;
-                tmp.persist(&target).map_err(|e| io(&target, e))?;
-            }
             index.layers.insert(
                 id.clone(),
                 LayerBlobRef {
@@ -125,28 +124,61 @@ pub fn export(
                     size: blob.size,
                 },
             );
+            blobs.push(blob);
         }
         index.records.push(IndexRecord {
             key: hex::encode(r.key),
             layers: r.layers.clone(),
         });
     }
-    let config = serde_json::to_vec(&index).map_err(|e| e.to_string())?;
-    let config_digest = put_blob(dir, &config)?;
-    let layers: Vec<serde_json::Value> = index
-        .layers
-        .values()
-        .map(|l| serde_json::json!({"mediaType": LAYER_MEDIA_TYPE, "digest": l.digest, "size": l.size}))
+    let index_bytes = serde_json::to_vec(&index).map_err(|e| e.to_string())?;
+    let index_digest = store.put_blob(&index_bytes).map_err(|e| e.to_string())?;
+    let layers: Vec<serde_json::Value> = blobs
+        .iter()
+        .map(|l| serde_json::json!({"mediaType": LAYER_MEDIA_TYPE, "digest": l.digest.to_string(), "size": l.size}))
         .collect();
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
         "artifactType": ARTIFACT_TYPE,
-        "config": {"mediaType": INDEX_MEDIA_TYPE, "digest": config_digest, "size": config.len()},
+        "config": {"mediaType": INDEX_MEDIA_TYPE, "digest": index_digest.to_string(), "size": index_bytes.len()},
         "layers": layers,
     });
     let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
-    let manifest_digest = put_blob(dir, &manifest_bytes)?;
+    let manifest_digest = store.put_blob(&manifest_bytes).map_err(|e| e.to_string())?;
+    Ok(CacheArtifact {
+        manifest: manifest_digest,
+        manifest_bytes,
+        index: index_digest,
+        index_bytes,
+        layers: blobs,
+        records: index.records.len(),
+    })
+}
+
+/// Export `records` (and the gzip blobs of their layers) into `dir`. Returns how many records
+/// and layers were written.
+pub fn export(
+    store: &Store,
+    dir: &Path,
+    records: &[UsedRecord],
+    epoch: Option<i64>,
+) -> Result<(usize, usize), String> {
+    let art = assemble(store, records, epoch)?;
+    for blob in &art.layers {
+        let target = blob_file(dir, blob.digest.as_str());
+        if !target.exists() {
+            let parent = target
+                .parent()
+                .ok_or_else(|| io(&target, "no parent directory"))?;
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+            let tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| io(parent, e))?;
+            std::fs::copy(store.blob_path(&blob.digest), tmp.path()).map_err(|e| io(&target, e))?;
+            tmp.persist(&target).map_err(|e| io(&target, e))?;
+        }
+    }
+    put_blob(dir, &art.index_bytes)?;
+    let manifest_digest = put_blob(dir, &art.manifest_bytes)?;
     write_atomic(
         &dir.join("oci-layout"),
         br#"{"imageLayoutVersion":"1.0.0"}"#,
@@ -158,7 +190,7 @@ pub fn export(
             "mediaType": MANIFEST_MEDIA_TYPE,
             "artifactType": ARTIFACT_TYPE,
             "digest": manifest_digest,
-            "size": manifest_bytes.len(),
+            "size": art.manifest_bytes.len(),
             "annotations": {"org.opencontainers.image.ref.name": REF_NAME},
         }],
     });
@@ -167,15 +199,92 @@ pub fn export(
         &dir.join("index.json"),
         &serde_json::to_vec_pretty(&top).map_err(|e| e.to_string())?,
     )?;
-    Ok((index.records.len(), index.layers.len()))
+    Ok((art.records, art.layers.len()))
+}
+
+/// The records and layer table of a cache index blob.
+pub struct ParsedIndex {
+    pub records: HashMap<Key, Vec<String>>,
+    layers: HashMap<String, LayerBlobRef>,
+}
+
+impl std::fmt::Debug for ParsedIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ParsedIndex({} records, {} layers)",
+            self.records.len(),
+            self.layers.len()
+        )
+    }
+}
+
+impl ParsedIndex {
+    /// The blob (digest, size) of a layer.
+    pub fn blob(&self, id: &str) -> Option<(OciDigest, u64)> {
+        let b = self.layers.get(id)?;
+        Some((b.digest.parse().ok()?, b.size))
+    }
+}
+
+/// Parse a cache index (the artifact's config blob).
+pub fn parse_index(bytes: &[u8]) -> Result<ParsedIndex, String> {
+    let index: CacheIndex =
+        serde_json::from_slice(bytes).map_err(|e| format!("invalid cache index: {e}"))?;
+    if index.version != 1 {
+        return Err(format!(
+            "unsupported cache format version {}",
+            index.version
+        ));
+    }
+    let mut records = HashMap::new();
+    for r in index.records {
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(&r.key, &mut key)
+            .map_err(|e| format!("bad cache key {}: {e}", r.key))?;
+        records.insert(key, r.layers);
+    }
+    Ok(ParsedIndex {
+        records,
+        layers: index.layers.into_iter().collect(),
+    })
+}
+
+/// Unpack layer `id` from its (verified) gzip blob already in the store, checking that it
+/// unpacks to the content it is named after, and commit it.
+pub fn install_layer(store: &Store, id: &str, digest: &OciDigest, size: u64) -> Result<(), String> {
+    if store.layer(id).map_err(|e| e.to_string())?.is_some() {
+        return Ok(());
+    }
+    let staging = store.staging().map_err(|e| e.to_string())?;
+    let diff_id = cairn_oci::unpack_layer(
+        store.open_blob(digest).map_err(|e| e.to_string())?,
+        staging.upper(),
+    )
+    .map_err(|e| e.to_string())?;
+    let actual = cairn_oci::content_digest(staging.upper()).map_err(|e| e.to_string())?;
+    if actual != id {
+        return Err(format!(
+            "cached layer {id} unpacks to different content ({actual})"
+        ));
+    }
+    store
+        .commit_layer(staging, id, cairn_store::LayerRecord::default())
+        .map_err(|e| e.to_string())?;
+    let record = cairn_store::LayerBlob {
+        compression: Compression::Gzip,
+        diff_id,
+        digest: digest.clone(),
+        size,
+    };
+    store.add_layer_blob(id, record).map_err(|e| e.to_string())
 }
 
 /// A cache directory imported with `--cache-from type=local,src=DIR`.
 #[derive(Debug)]
 pub struct DirCache {
     dir: PathBuf,
-    records: HashMap<Key, Vec<String>>,
-    layers: HashMap<String, LayerBlobRef>,
+    index: ParsedIndex,
 }
 
 impl DirCache {
@@ -196,26 +305,11 @@ impl DirCache {
             .as_str()
             .ok_or("cache manifest without config")?
             .to_string();
-        let index: CacheIndex =
-            serde_json::from_slice(&verified(dir, &config_digest)?).map_err(|e| e.to_string())?;
-        if index.version != 1 {
-            return Err(format!(
-                "{}: unsupported cache format version {}",
-                dir.display(),
-                index.version
-            ));
-        }
-        let mut records = HashMap::new();
-        for r in index.records {
-            let mut key = [0u8; 32];
-            hex::decode_to_slice(&r.key, &mut key)
-                .map_err(|e| format!("bad cache key {}: {e}", r.key))?;
-            records.insert(key, r.layers);
-        }
+        let index = parse_index(&verified(dir, &config_digest)?)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         Ok(DirCache {
             dir: dir.to_path_buf(),
-            records,
-            layers: index.layers.into_iter().collect(),
+            index,
         })
     }
 }
@@ -236,7 +330,7 @@ fn verified(dir: &Path, digest: &str) -> Result<Vec<u8>, String> {
 
 impl RemoteCache for DirCache {
     fn lookup(&self, key: &Key) -> Option<Vec<String>> {
-        self.records.get(key).cloned()
+        self.index.records.get(key).cloned()
     }
 
     fn fetch(&self, store: &Store, layers: &[String]) -> Result<(), String> {
@@ -244,46 +338,19 @@ impl RemoteCache for DirCache {
             if store.layer(id).map_err(|e| e.to_string())?.is_some() {
                 continue;
             }
-            let blob = self
-                .layers
-                .get(id)
+            let (digest, size) = self
+                .index
+                .blob(id)
                 .ok_or_else(|| format!("layer {id} is not in the cache directory"))?;
-            let digest: OciDigest = blob
-                .digest
-                .parse()
-                .map_err(|e: cairn_store::Error| e.to_string())?;
             // Copy into the store's blobs, verifying the digest, then unpack from there.
-            let src = blob_file(&self.dir, &blob.digest);
+            let src = blob_file(&self.dir, digest.as_str());
             let mut reader = std::fs::File::open(&src).map_err(|e| io(&src, e))?;
             let mut writer = store.blob_writer().map_err(|e| e.to_string())?;
             std::io::copy(&mut reader, &mut writer).map_err(|e| io(&src, e))?;
             writer
                 .commit_expect(&digest)
                 .map_err(|e| format!("{}: {e}", src.display()))?;
-            let staging = store.staging().map_err(|e| e.to_string())?;
-            let diff_id = cairn_oci::unpack_layer(
-                store.open_blob(&digest).map_err(|e| e.to_string())?,
-                staging.upper(),
-            )
-            .map_err(|e| e.to_string())?;
-            let actual = cairn_oci::content_digest(staging.upper()).map_err(|e| e.to_string())?;
-            if &actual != id {
-                return Err(format!(
-                    "cached layer {id} unpacks to different content ({actual})"
-                ));
-            }
-            store
-                .commit_layer(staging, id, cairn_store::LayerRecord::default())
-                .map_err(|e| e.to_string())?;
-            let record = cairn_store::LayerBlob {
-                compression: Compression::Gzip,
-                diff_id,
-                digest,
-                size: blob.size,
-            };
-            store
-                .add_layer_blob(id, record)
-                .map_err(|e| e.to_string())?;
+            install_layer(store, id, &digest, size)?;
         }
         Ok(())
     }

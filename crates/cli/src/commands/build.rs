@@ -1,5 +1,6 @@
 //! `cairn build`: plan, solve, export.
 
+use crate::commands::cache;
 use crate::commands::images::{StoreArgs, normalize};
 use crate::commands::input::{BuildInput, BuildInputArgs};
 use crate::commands::output::{Output, parse_output};
@@ -50,11 +51,11 @@ pub struct BuildArgs {
     pub metadata_file: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Export the build cache: type=local,dest=DIR[,mode=min|max] (min: the final image's
-    /// chain; max: every intermediate result).
+    /// Export the build cache: type=local,dest=DIR or type=registry,ref=REF, with
+    /// mode=min|max (min: the final image's chain; max: every intermediate result).
     #[arg(long = "cache-to")]
     pub cache_to: Vec<String>,
-    /// Import a build cache: type=local,src=DIR (repeatable).
+    /// Import a build cache: type=local,src=DIR or type=registry,ref=REF (repeatable).
     #[arg(long = "cache-from")]
     pub cache_from: Vec<String>,
     /// Progress output: plain, json or quiet.
@@ -132,16 +133,17 @@ pub fn run(args: BuildArgs) -> Result<()> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let mut remotes: Vec<std::sync::Arc<dyn cairn_solver::RemoteCache>> = Vec::new();
     for spec in &args.cache_from {
-        let dir = cache_dir_of(spec, "src")?;
-        let cache = cairn_solver::cache_dir::DirCache::open(&dir)
-            .map_err(|e| anyhow::anyhow!("--cache-from {spec}: {e}"))?;
-        remotes.push(std::sync::Arc::new(cache));
+        let (location, _) = cache::parse(spec, "src")?;
+        remotes.push(
+            cache::open(&location, &registry, &runtime)
+                .with_context(|| format!("--cache-from {spec}"))?,
+        );
     }
     let cache_to = args
         .cache_to
         .iter()
-        .map(|spec| Ok((cache_dir_of(spec, "dest")?, cache_mode(spec)?)))
-        .collect::<Result<Vec<(PathBuf, bool)>>>()?;
+        .map(|spec| cache::parse(spec, "dest"))
+        .collect::<Result<Vec<_>>>()?;
     let opts = SolveOptions {
         jobs,
         no_cache: args.no_cache,
@@ -175,7 +177,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         Err(e) => return Err(report_failure(&input, &graph, e)),
     };
     progress.summary(out.executed, out.cached);
-    for (dir, max) in &cache_to {
+    for (location, max) in &cache_to {
         let chain = result_chain(&graph);
         let records: Vec<cairn_solver::UsedRecord> = out
             .records
@@ -183,11 +185,10 @@ pub fn run(args: BuildArgs) -> Result<()> {
             .filter(|r| *max || chain.contains(&r.vertex))
             .cloned()
             .collect();
-        let (n, layers) = cairn_solver::cache_dir::export(&store, dir, &records, epoch)
-            .map_err(|e| anyhow::anyhow!("--cache-to {}: {e}", dir.display()))?;
+        let (n, layers) = cache::export(&store, location, &records, epoch, &registry, &runtime)
+            .with_context(|| format!("--cache-to {location:?}"))?;
         progress.info(&format!(
-            "exported {n} cache records and {layers} layers to {}",
-            dir.display()
+            "exported {n} cache records and {layers} layers to {location:?}"
         ));
     }
 
@@ -248,35 +249,6 @@ pub fn run(args: BuildArgs) -> Result<()> {
         o.write_files(&store, &out.layers)?;
     }
     Ok(())
-}
-
-/// `type=local,dest=DIR` / `type=local,src=DIR`.
-fn cache_dir_of(spec: &str, key: &str) -> Result<PathBuf> {
-    let mut kind = None;
-    let mut dir = None;
-    for part in spec.split(',') {
-        match part.split_once('=') {
-            Some(("type", v)) => kind = Some(v.to_string()),
-            Some((k, v)) if k == key => dir = Some(PathBuf::from(v)),
-            Some(("mode", _)) => {}
-            _ => bail!("invalid cache option {spec:?}: expected type=local,{key}=DIR"),
-        }
-    }
-    match kind.as_deref() {
-        Some("local") => dir.with_context(|| format!("cache option {spec:?} needs {key}=DIR")),
-        Some("registry") => bail!("registry caches are not supported yet: use type=local"),
-        _ => bail!("invalid cache option {spec:?}: expected type=local,{key}=DIR"),
-    }
-}
-
-/// `mode=max` exports every result; `mode=min` (the default, as in BuildKit) only the final
-/// image's chain.
-fn cache_mode(spec: &str) -> Result<bool> {
-    match spec.split(',').find_map(|p| p.strip_prefix("mode=")) {
-        None | Some("min") => Ok(false),
-        Some("max") => Ok(true),
-        Some(other) => bail!("invalid cache mode {other:?}: use min or max"),
-    }
 }
 
 /// The vertices whose results are the final image's layers: down the root filesystems from

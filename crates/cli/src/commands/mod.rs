@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what several share.
 
 pub mod build;
+pub mod cache;
 pub mod debug;
 pub mod images;
 pub mod input;
