@@ -37,6 +37,9 @@ struct CacheIndex {
     version: u32,
     records: Vec<IndexRecord>,
     layers: BTreeMap<String, LayerBlobRef>,
+    /// `RUN --mount=type=cache` contents by cache id, as gzip tars (`mounts=true`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    mounts: BTreeMap<String, LayerBlobRef>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -99,11 +102,13 @@ pub fn assemble(
     store: &Store,
     records: &[UsedRecord],
     epoch: Option<i64>,
+    mounts: &[(String, PathBuf)],
 ) -> Result<CacheArtifact, String> {
     let mut index = CacheIndex {
         version: 1,
         records: Vec::new(),
         layers: BTreeMap::new(),
+        mounts: BTreeMap::new(),
     };
     let mut blobs = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -131,6 +136,17 @@ pub fn assemble(
             layers: r.layers.clone(),
         });
     }
+    for (id, dir) in mounts {
+        let blob = mount_blob(store, dir)?;
+        index.mounts.insert(
+            id.clone(),
+            LayerBlobRef {
+                digest: blob.digest.to_string(),
+                size: blob.size,
+            },
+        );
+        blobs.push(blob);
+    }
     let index_bytes = serde_json::to_vec(&index).map_err(|e| e.to_string())?;
     let index_digest = store.put_blob(&index_bytes).map_err(|e| e.to_string())?;
     let layers: Vec<serde_json::Value> = blobs
@@ -156,6 +172,21 @@ pub fn assemble(
     })
 }
 
+/// A cache mount directory as a gzip tar blob in the store.
+fn mount_blob(store: &Store, dir: &Path) -> Result<cairn_store::LayerBlob, String> {
+    let writer = store.blob_writer().map_err(|e| e.to_string())?;
+    let gz = flate2::write::GzEncoder::new(writer, flate2::Compression::fast());
+    let gz = cairn_oci::write_layer_tar(dir, gz, None).map_err(|e| e.to_string())?;
+    let writer = gz.finish().map_err(|e| io(dir, e))?;
+    let (digest, size) = writer.commit().map_err(|e| e.to_string())?;
+    Ok(cairn_store::LayerBlob {
+        compression: Compression::Gzip,
+        diff_id: digest.clone(),
+        digest,
+        size,
+    })
+}
+
 /// Export `records` (and the gzip blobs of their layers) into `dir`. Returns how many records
 /// and layers were written.
 pub fn export(
@@ -163,8 +194,9 @@ pub fn export(
     dir: &Path,
     records: &[UsedRecord],
     epoch: Option<i64>,
+    mounts: &[(String, PathBuf)],
 ) -> Result<(usize, usize), String> {
-    let art = assemble(store, records, epoch)?;
+    let art = assemble(store, records, epoch, mounts)?;
     for blob in &art.layers {
         let target = blob_file(dir, blob.digest.as_str());
         if !target.exists() {
@@ -206,6 +238,7 @@ pub fn export(
 pub struct ParsedIndex {
     pub records: HashMap<Key, Vec<String>>,
     layers: HashMap<String, LayerBlobRef>,
+    mounts: HashMap<String, LayerBlobRef>,
 }
 
 impl std::fmt::Debug for ParsedIndex {
@@ -220,6 +253,12 @@ impl std::fmt::Debug for ParsedIndex {
 }
 
 impl ParsedIndex {
+    /// The blob (digest, size) of an exported cache mount.
+    pub fn mount_blob(&self, id: &str) -> Option<(OciDigest, u64)> {
+        let b = self.mounts.get(id)?;
+        Some((b.digest.parse().ok()?, b.size))
+    }
+
     /// The blob (digest, size) of a layer.
     pub fn blob(&self, id: &str) -> Option<(OciDigest, u64)> {
         let b = self.layers.get(id)?;
@@ -247,6 +286,7 @@ pub fn parse_index(bytes: &[u8]) -> Result<ParsedIndex, String> {
     Ok(ParsedIndex {
         records,
         layers: index.layers.into_iter().collect(),
+        mounts: index.mounts.into_iter().collect(),
     })
 }
 
@@ -278,6 +318,13 @@ pub fn install_layer(store: &Store, id: &str, digest: &OciDigest, size: u64) -> 
         size,
     };
     store.add_layer_blob(id, record).map_err(|e| e.to_string())
+}
+
+/// Unpack an exported cache mount (already in the store) into the empty directory `dest`.
+pub fn install_mount(store: &Store, digest: &OciDigest, dest: &Path) -> Result<(), String> {
+    let reader = store.open_blob(digest).map_err(|e| e.to_string())?;
+    cairn_oci::unpack_layer(reader, dest).map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// A cache directory imported with `--cache-from type=local,src=DIR`.
@@ -353,5 +400,22 @@ impl RemoteCache for DirCache {
             install_layer(store, id, &digest, size)?;
         }
         Ok(())
+    }
+
+    fn fetch_mount(&self, store: &Store, id: &str, dest: &Path) -> Result<bool, String> {
+        let Some((digest, _)) = self.index.mount_blob(id) else {
+            return Ok(false);
+        };
+        if !store.has_blob(&digest) {
+            let src = blob_file(&self.dir, digest.as_str());
+            let mut reader = std::fs::File::open(&src).map_err(|e| io(&src, e))?;
+            let mut writer = store.blob_writer().map_err(|e| e.to_string())?;
+            std::io::copy(&mut reader, &mut writer).map_err(|e| io(&src, e))?;
+            writer
+                .commit_expect(&digest)
+                .map_err(|e| format!("{}: {e}", src.display()))?;
+        }
+        install_mount(store, &digest, dest)?;
+        Ok(true)
     }
 }

@@ -109,6 +109,7 @@ async fn exec<E: Executor + 'static>(
                         .map_err(store_err)?;
                     locks.push(lock);
                 }
+                prime_cache_mount(inner, id, &dir).await?;
                 ExecMountKind::Cache {
                     dir,
                     selector: m.selector.clone(),
@@ -208,6 +209,37 @@ async fn file<E: Executor + 'static>(
     });
     run_job(inner, d, &job, &[]).await?;
     commit(inner, staging, base).await
+}
+
+/// A cache mount that is empty here but was exported by another machine starts from that
+/// content (`--cache-from` of a cache exported with `mounts=true`).
+async fn prime_cache_mount<E: Executor + 'static>(
+    inner: &Arc<Inner<E>>,
+    id: &str,
+    dir: &std::path::Path,
+) -> Result<(), SolveError> {
+    let empty = std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    if !empty {
+        return Ok(());
+    }
+    for remote in &inner.opts.remotes {
+        let (remote, store, id, dir) = (
+            Arc::clone(remote),
+            inner.store.clone(),
+            id.to_string(),
+            dir.to_path_buf(),
+        );
+        let filled = tokio::task::spawn_blocking(move || remote.fetch_mount(&store, &id, &dir))
+            .await
+            .map_err(|e| SolveError::Internal(e.to_string()))?
+            .map_err(|e| SolveError::Store(format!("imported cache mount: {e}")))?;
+        if filled {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The `.dockerignore` patterns of the build context source.

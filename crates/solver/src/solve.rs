@@ -37,6 +37,16 @@ pub trait RemoteCache: Send + Sync + std::fmt::Debug {
     /// Make these layers present in the local store (fetching and unpacking what is missing).
     /// Blocking; called off the async threads.
     fn fetch(&self, store: &Store, layers: &[String]) -> Result<(), String>;
+    /// Fill the empty directory `dest` with the exported content of cache mount `id`;
+    /// `Ok(false)` when this cache has none. Blocking.
+    fn fetch_mount(
+        &self,
+        _store: &Store,
+        _id: &str,
+        _dest: &std::path::Path,
+    ) -> Result<bool, String> {
+        Ok(false)
+    }
 }
 
 /// One cache record a build used or wrote: the vertex, the key, the layers.

@@ -176,3 +176,49 @@ fn a_tampered_cache_blob_is_refused() {
     assert!(!out.status.success(), "a corrupt cache must not be trusted");
     assert!(err.contains("digest"), "{err}");
 }
+
+#[test]
+fn cache_mounts_travel_with_mounts_true() {
+    let df = "FROM busybox\nRUN --mount=type=cache,target=/c,id=shared-cache sh -c 'echo run >> /c/log; wc -l < /c/log > /count'\n";
+    let c = context(&[("Dockerfile", df)]);
+    let t = tempfile::tempdir().expect("tempdir");
+    let cache = t.path().join("cache");
+    build(
+        &Env::new(),
+        c.path(),
+        &[&format!(
+            "--cache-to=type=local,dest={},mounts=true",
+            cache.display()
+        )],
+    );
+    // Another machine re-runs the step (--no-cache) but starts from the exported cache mount.
+    let (_t2, out) = out_dir();
+    build(
+        &Env::new(),
+        c.path(),
+        &[
+            "--no-cache",
+            &format!("--cache-from=type=local,src={}", cache.display()),
+            &format!("--output=type=local,dest={}", out.display()),
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("count"))
+            .expect("count")
+            .trim(),
+        "2"
+    );
+    // Without the import, a fresh store starts from an empty cache mount.
+    let (_t3, out2) = out_dir();
+    build(
+        &Env::new(),
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out2.display())],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out2.join("count"))
+            .expect("count")
+            .trim(),
+        "1"
+    );
+}

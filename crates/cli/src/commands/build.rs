@@ -177,16 +177,23 @@ pub fn run(args: BuildArgs) -> Result<()> {
         Err(e) => return Err(report_failure(&input, &graph, e)),
     };
     progress.summary(out.executed, out.cached);
-    for (location, max) in &cache_to {
+    for (location, copts) in &cache_to {
         let chain = result_chain(&graph);
         let records: Vec<cairn_solver::UsedRecord> = out
             .records
             .iter()
-            .filter(|r| *max || chain.contains(&r.vertex))
+            .filter(|r| copts.max || chain.contains(&r.vertex))
             .cloned()
             .collect();
-        let (n, layers) = cache::export(&store, location, &records, epoch, &registry, &runtime)
-            .with_context(|| format!("--cache-to {location:?}"))?;
+        let mounts = if copts.mounts {
+            cache_mounts(&store, &graph)?
+        } else {
+            Vec::new()
+        };
+        let (n, layers) = cache::export(
+            &store, location, &records, epoch, &mounts, &registry, &runtime,
+        )
+        .with_context(|| format!("--cache-to {location:?}"))?;
         progress.info(&format!(
             "exported {n} cache records and {layers} layers to {location:?}"
         ));
@@ -249,6 +256,23 @@ pub fn run(args: BuildArgs) -> Result<()> {
         o.write_files(&store, &out.layers)?;
     }
     Ok(())
+}
+
+/// The `RUN --mount=type=cache` directories of this build, by id.
+fn cache_mounts(store: &Store, g: &Graph) -> Result<Vec<(String, PathBuf)>> {
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for v in &g.vertices {
+        if let Op::Exec(x) = &v.op {
+            for m in &x.mounts {
+                if let cairn_ir::MountKind::Cache { id, .. } = &m.kind
+                    && !out.iter().any(|(i, _)| i == id)
+                {
+                    out.push((id.clone(), store.cache_mount_dir(id)?));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The vertices whose results are the final image's layers: down the root filesystems from

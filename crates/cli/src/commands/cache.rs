@@ -20,11 +20,12 @@ pub enum CacheLocation {
 
 /// Parse `type=local,dest=DIR` / `type=local,src=DIR` / `type=registry,ref=REF`, with
 /// `mode=min|max` (min, BuildKit's default: the final image's chain; max: every result).
-pub fn parse(spec: &str, dir_key: &str) -> Result<(CacheLocation, bool)> {
+pub fn parse(spec: &str, dir_key: &str) -> Result<(CacheLocation, CacheOptions)> {
     let mut kind = None;
     let mut dir = None;
     let mut reference = None;
     let mut max = false;
+    let mut mounts = false;
     for part in spec.split(',') {
         match part.split_once('=') {
             Some(("type", v)) => kind = Some(v.to_string()),
@@ -34,6 +35,8 @@ pub fn parse(spec: &str, dir_key: &str) -> Result<(CacheLocation, bool)> {
             Some(("mode", other)) => {
                 bail!("invalid cache mode {other:?} in {spec:?}: use min or max")
             }
+            Some(("mounts", "true")) => mounts = true,
+            Some(("mounts", "false")) => mounts = false,
             Some((k, v)) if k == dir_key => dir = Some(PathBuf::from(v)),
             _ => bail!(
                 "invalid cache option {spec:?}: expected type=local,{dir_key}=DIR or type=registry,ref=REF"
@@ -51,7 +54,16 @@ pub fn parse(spec: &str, dir_key: &str) -> Result<(CacheLocation, bool)> {
             "invalid cache option {spec:?}: expected type=local,{dir_key}=DIR or type=registry,ref=REF"
         ),
     };
-    Ok((location, max))
+    Ok((location, CacheOptions { max, mounts }))
+}
+
+/// `mode=max`, `mounts=true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheOptions {
+    /// Every intermediate result, not only the final image's chain.
+    pub max: bool,
+    /// Also the `RUN --mount=type=cache` directories the build used.
+    pub mounts: bool,
 }
 
 /// Open an imported cache (its index only; layers are fetched when a hit needs them).
@@ -89,17 +101,18 @@ pub fn export(
     location: &CacheLocation,
     records: &[UsedRecord],
     epoch: Option<i64>,
+    mounts: &[(String, PathBuf)],
     registry: &Registry,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(usize, usize)> {
     match location {
-        CacheLocation::Local(dir) => cache_dir::export(store, dir, records, epoch)
+        CacheLocation::Local(dir) => cache_dir::export(store, dir, records, epoch, mounts)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display())),
         CacheLocation::Registry(r) => {
             let reference =
                 Reference::parse(r).with_context(|| format!("invalid cache reference {r:?}"))?;
-            let art =
-                cache_dir::assemble(store, records, epoch).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let art = cache_dir::assemble(store, records, epoch, mounts)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let image = cairn_oci::AssembledImage {
                 manifest: art.manifest,
                 manifest_bytes: art.manifest_bytes,
@@ -148,5 +161,19 @@ impl RemoteCache for RegistryCache {
             cache_dir::install_layer(store, id, &digest, size)?;
         }
         Ok(())
+    }
+
+    fn fetch_mount(&self, store: &Store, id: &str, dest: &std::path::Path) -> Result<bool, String> {
+        let Some((digest, size)) = self.index.mount_blob(id) else {
+            return Ok(false);
+        };
+        self.runtime
+            .block_on(
+                self.registry
+                    .fetch_blob(store, &self.reference, &digest, size),
+            )
+            .map_err(|e| e.to_string())?;
+        cache_dir::install_mount(store, &digest, dest)?;
+        Ok(true)
     }
 }
