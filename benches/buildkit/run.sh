@@ -6,7 +6,8 @@
 # started with its data root there, and cairn's store lives beside it. Base images (busybox, and
 # a gcc image assembled from the host's packages) are given to both tools.
 #
-# Usage: benches/buildkit/run.sh [--reps N] [--cases c4-parallel,chain40,bigctx-30k-500MB]
+# Usage: benches/buildkit/run.sh [--reps N] [--cases c4-parallel,chain40,bigctx-30k-500mb]
+#        BENCH=registry benches/buildkit/run.sh [--reps N]   (after one build run)
 # Writes benches/buildkit/results.md; copy the table into BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,4 +45,10 @@ if [ ! -d "$work/gcc-rootfs" ]; then python3 benches/buildkit/make-gcc-rootfs.py
 tar -C "$work/busybox-rootfs" -c . | /usr/bin/docker import - busybox:latest >/dev/null
 tar -C "$work/gcc-rootfs" -c . | /usr/bin/docker import - gcc-bench:latest >/dev/null
 
-python3 benches/buildkit/bench.py --cairn "$cairn" --work "$work" --out benches/buildkit/results.md "$@"
+# BENCH=registry runs the registry benchmarks (push, cache export/import) on the cases the
+# build benchmark generated; the default is the build benchmark.
+if [ "${BENCH:-build}" = registry ]; then
+  python3 benches/registry/bench.py --cairn "$cairn" --work "$work" --out benches/registry/results.md "$@"
+else
+  python3 benches/buildkit/bench.py --cairn "$cairn" --work "$work" --out benches/buildkit/results.md "$@"
+fi
