@@ -517,7 +517,14 @@ pub fn import_rootfs(store: &Store, src: &Path, name: &str) -> Result<ImportedIm
         platform: platform.clone(),
         config: config.clone(),
         layers: vec![id.clone()],
-        created: Some(crate::time::now_unix()),
+        // SOURCE_DATE_EPOCH makes an import reproducible (two machines importing the same
+        // rootfs get the same image, hence the same cache keys); otherwise now, as docker does.
+        created: Some(
+            std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(crate::time::now_unix),
+        ),
     };
     let img = assemble_image(store, &spec, cairn_store::Compression::Gzip)?;
     let record = ImageRecord {

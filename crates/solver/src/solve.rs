@@ -176,6 +176,27 @@ impl<E: Executor + 'static> Solver<E> {
         })
     }
 
+    /// The local cache records of these vertices' definition keys (what a cache export needs
+    /// even when this build hit the cache early and never looked at them).
+    pub fn stored_records(&self, vertices: &dyn Fn(&Digest) -> bool) -> Vec<UsedRecord> {
+        let inner = &self.inner;
+        inner
+            .graph
+            .vertices
+            .iter()
+            .filter(|v| vertices(&v.digest) && !matches!(v.op, Op::Source(SourceOp::Local(_))))
+            .filter_map(|v| {
+                let key = *inner.def_keys.get(&v.digest)?;
+                let rec = inner.store.cache_get(&CacheKey(key)).ok().flatten()?;
+                Some(UsedRecord {
+                    vertex: v.digest,
+                    key,
+                    layers: rec.layers,
+                })
+            })
+            .collect()
+    }
+
     /// Solve the graph's result.
     pub async fn solve(&self) -> Result<SolveOutput, SolveError> {
         let layers = match self.inner.graph.result {

@@ -52,7 +52,10 @@ pub struct Env {
 impl Env {
     pub fn new() -> Env {
         let store = tempfile::tempdir().expect("store dir");
+        // A fixed creation time: every test store holds the very same base image (as two
+        // machines pulling it from one registry would).
         let out = cairn()
+            .env("SOURCE_DATE_EPOCH", "1600000000")
             .args(["import", "--root"])
             .arg(store.path())
             .arg(busybox_rootfs())

@@ -222,3 +222,42 @@ fn cache_mounts_travel_with_mounts_true() {
         "1"
     );
 }
+
+#[test]
+fn exporting_after_a_fully_cached_build_still_exports_every_result() {
+    let c = context(&[("Dockerfile", DOCKERFILE)]);
+    let t = tempfile::tempdir().expect("tempdir");
+    let cache = t.path().join("cache");
+    let env = Env::new();
+    build(&env, c.path(), &[]);
+    // Everything is cached now: the export must still carry all stages' records.
+    let again = build(
+        &env,
+        c.path(),
+        &[&format!(
+            "--cache-to=type=local,dest={},mode=max",
+            cache.display()
+        )],
+    );
+    assert!(again.ran().is_empty());
+    assert!(
+        record_count(&cache) >= 5,
+        "{} records",
+        record_count(&cache)
+    );
+    let changed = DOCKERFILE.replace("COPY --from=tools", "WORKDIR /w\nCOPY --from=tools");
+    let c2 = context(&[("Dockerfile", &changed)]);
+    let other = build(
+        &Env::new(),
+        c2.path(),
+        &[&format!("--cache-from=type=local,src={}", cache.display())],
+    );
+    assert!(
+        !other
+            .ran()
+            .iter()
+            .any(|r| r.contains("echo tool") || r.contains("echo data")),
+        "{:?}",
+        other.ran()
+    );
+}

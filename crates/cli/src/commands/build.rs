@@ -168,10 +168,17 @@ pub fn run(args: BuildArgs) -> Result<()> {
             r = solver.solve() => r,
             _ = tokio::signal::ctrl_c() => Err(SolveError::Internal("interrupted".into())),
         };
+        // A cache export also covers results this build did not need to look at.
+        let stored = if r.is_ok() && !cache_to.is_empty() {
+            solver.stored_records(&|_| true)
+        } else {
+            Vec::new()
+        };
         drop(solver);
         let _ = printer.await;
-        r
+        (r, stored)
     });
+    let (result, stored) = result;
     let out = match result {
         Ok(o) => o,
         Err(e) => return Err(report_failure(&input, &graph, e)),
@@ -179,12 +186,14 @@ pub fn run(args: BuildArgs) -> Result<()> {
     progress.summary(out.executed, out.cached);
     for (location, copts) in &cache_to {
         let chain = result_chain(&graph);
-        let records: Vec<cairn_solver::UsedRecord> = out
+        let wanted = |d: &cairn_ir::Digest| copts.max || chain.contains(d);
+        let mut records: Vec<cairn_solver::UsedRecord> = out
             .records
             .iter()
-            .filter(|r| copts.max || chain.contains(&r.vertex))
+            .filter(|r| wanted(&r.vertex))
             .cloned()
             .collect();
+        records.extend(stored.iter().filter(|r| wanted(&r.vertex)).cloned());
         let mounts = if copts.mounts {
             cache_mounts(&store, &graph)?
         } else {
