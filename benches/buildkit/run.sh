@@ -40,8 +40,8 @@ mkdir -p "$work"
 export CAIRN_ROOT=$work/cairn-root
 if [ ! -d "$work/busybox-rootfs" ]; then scripts/busybox-rootfs.sh "$work/busybox-rootfs"; fi
 if [ ! -d "$work/gcc-rootfs" ]; then python3 benches/buildkit/make-gcc-rootfs.py "$work/gcc-rootfs"; fi
-"$cairn" import "$work/busybox-rootfs" busybox:latest >/dev/null
-"$cairn" import "$work/gcc-rootfs" gcc-bench:latest >/dev/null
+SOURCE_DATE_EPOCH=1600000000 "$cairn" import "$work/busybox-rootfs" busybox:latest >/dev/null
+SOURCE_DATE_EPOCH=1600000000 "$cairn" import "$work/gcc-rootfs" gcc-bench:latest >/dev/null
 tar -C "$work/busybox-rootfs" -c . | /usr/bin/docker import - busybox:latest >/dev/null
 tar -C "$work/gcc-rootfs" -c . | /usr/bin/docker import - gcc-bench:latest >/dev/null
 

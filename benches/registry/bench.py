@@ -115,8 +115,10 @@ def main():
             # Import on a fresh store / a pruned builder, base images present.
             fresh = os.path.join(work, f"fresh-{rep}")
             shutil.rmtree(fresh, ignore_errors=True)
-            run([cairn, "import", "--root", fresh, os.path.join(work, "busybox-rootfs"), "busybox:latest"])
-            run([cairn, "import", "--root", fresh, os.path.join(work, "gcc-rootfs"), "gcc-bench:latest"])
+            # The same base images as the exporting store (as if pulled from one registry).
+            same = {**os.environ, "SOURCE_DATE_EPOCH": "1600000000"}
+            run([cairn, "import", "--root", fresh, os.path.join(work, "busybox-rootfs"), "busybox:latest"], env=same)
+            run([cairn, "import", "--root", fresh, os.path.join(work, "gcc-rootfs"), "gcc-bench:latest"], env=same)
             imp["cairn"].append(run([cairn, "build", "--root", fresh, "--progress=quiet", f"--cache-from=type=registry,ref={cref}", c4]))
             shutil.rmtree(fresh, ignore_errors=True)
             run(["/usr/bin/docker", "rmi", "-f", iref])

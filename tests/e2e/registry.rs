@@ -232,3 +232,22 @@ fn cache_round_trip_through_a_registry_runs_nothing_on_a_fresh_store() {
     };
     assert_eq!(digest(&out_a), digest(&out_b));
 }
+
+#[test]
+fn a_built_image_on_an_imported_base_pushes() {
+    // The base layer's blob was made at import time (timestamps clamped to the import's
+    // SOURCE_DATE_EPOCH); the built image must describe it with that same blob.
+    let reg = LocalRegistry::start();
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM busybox\nRUN echo x > /x\n")]);
+    let tag = format!("{}/app/on-imported:1", reg.addr);
+    env.build_ok(c.path(), &["-t", &tag]);
+    run(cairn_std()
+        .args(["push", "--root"])
+        .arg(env.root())
+        .arg(&tag));
+    let inspect = run(Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{tag}")));
+    assert!(inspect.contains("\"Layers\""), "{inspect}");
+}

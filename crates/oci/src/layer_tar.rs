@@ -350,10 +350,13 @@ pub fn layer_uncompressed_descriptor(
     let record = store
         .layer(id)?
         .ok_or_else(|| Error::MissingLayer(id.to_string()))?;
+    // A layer keeps one diff id: if it already has a blob (say the gzip blob of the image it was
+    // imported or pulled from), describe the image with that blob rather than re-tarring the
+    // directory, whose tar might differ (timestamps clamped differently).
     if let Some(existing) = record
         .blobs
         .iter()
-        .find(|b| b.compression == Compression::None)
+        .find(|b| b.compression == Compression::None || store.has_blob(&b.digest))
     {
         return Ok(existing.clone());
     }
