@@ -565,3 +565,37 @@ async fn bearer_token_challenge_right_wrong_and_anonymous() {
         .expect_err("anonymous token has no access");
     assert!(matches!(err, Error::AuthRequired { .. }), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_gone_mid_push_is_a_clear_error_and_a_retry_succeeds() {
+    let reg = TestRegistry::start(None);
+    let (_dir, store) = new_store();
+    let image = big_image(&store);
+    let layer = image.layers[0].clone();
+    let proxy = CutProxy::start_upload_cut(reg.port, 256 * 1024);
+    let client = client(None);
+    let target = reference(&format!("{}/big:v1", proxy.host()));
+    let err = client
+        .push(&store, &image, &target)
+        .await
+        .expect_err("registry gone mid-upload");
+    assert_eq!(proxy.cuts(), 1, "the proxy cut an upload");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&proxy.host()),
+        "the error names the registry: {msg}"
+    );
+    // Nothing local was harmed: every blob of the image still verifies.
+    store.verify_blob(&layer.digest).expect("layer intact");
+    store.verify_blob(&image.config).expect("config intact");
+    // The registry is back: the same push succeeds, and the image reads back whole.
+    proxy.revive();
+    let digest = client.push(&store, &image, &target).await.expect("retry");
+    assert_eq!(digest, image.manifest);
+    let (_b_dir, b) = new_store();
+    let pulled = client
+        .pull(&b, &reference(&format!("{}/big:v1", reg.host())), &amd64())
+        .await
+        .expect("pull back");
+    assert_eq!(pulled.record.manifest, image.manifest);
+}

@@ -298,6 +298,8 @@ struct ProxyState {
     armed: Mutex<Option<String>>,
     cut_after: u64,
     die_on_cut: bool,
+    /// Cut uploads (PATCH/PUT of blob data) instead of blob downloads.
+    cut_uploads: AtomicBool,
     dead: AtomicBool,
     stop: AtomicBool,
     cuts: AtomicUsize,
@@ -317,6 +319,7 @@ impl CutProxy {
             armed: Mutex::new(Some(format!("/blobs/{blob}"))),
             cut_after,
             die_on_cut,
+            cut_uploads: AtomicBool::new(false),
             dead: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             cuts: AtomicUsize::new(0),
@@ -337,6 +340,23 @@ impl CutProxy {
             }
         });
         CutProxy { port, state }
+    }
+
+    /// A proxy that, once, cuts the first blob upload after `cut_after` bytes of request and
+    /// then drops every connection until [`CutProxy::revive`] (the registry gone mid-push).
+    pub fn start_upload_cut(upstream: u16, cut_after: u64) -> CutProxy {
+        let p = CutProxy::start(
+            upstream,
+            &cairn_store::OciDigest::of(b"unused"),
+            cut_after,
+            true,
+        );
+        // Re-arm for uploads: the needle is the upload path.
+        if let Ok(mut armed) = p.state.armed.lock() {
+            *armed = Some("/blobs/uploads/".to_string());
+        }
+        p.state.cut_uploads.store(true, Ordering::SeqCst);
+        p
     }
 
     pub fn host(&self) -> String {
@@ -373,27 +393,56 @@ fn proxy_conn(client: TcpStream, st: Arc<ProxyState>) {
         client.try_clone().expect("clone"),
         upstream.try_clone().expect("clone"),
     );
-    // client -> registry: watch for the GET of the armed blob.
+    // client -> registry: watch for the GET of the armed blob (or, in upload mode, cut the
+    // armed upload's request body).
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
+        let uploads = st2.cut_uploads.load(Ordering::SeqCst);
+        let mut uploading: Option<u64> = None;
         loop {
             let n = match c_read.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let chunk = &buf[..n];
+            let mut chunk = &buf[..n];
             if st2.dead.load(Ordering::SeqCst) {
                 break;
             }
             if let Ok(mut armed) = st2.armed.lock()
                 && let Some(needle) = armed.as_ref()
-                && chunk.starts_with(b"GET ")
+                && (if uploads {
+                    chunk.starts_with(b"PATCH ") || chunk.starts_with(b"PUT ")
+                } else {
+                    chunk.starts_with(b"GET ")
+                })
                 && contains(chunk, needle.as_bytes())
             {
-                *armed = None;
-                armed2.store(true, Ordering::SeqCst);
+                if uploads {
+                    // Every upload request counts from zero; the first one long enough is cut.
+                    uploading = Some(0);
+                } else {
+                    *armed = None;
+                    armed2.store(true, Ordering::SeqCst);
+                }
+            }
+            let mut cut = false;
+            if let Some(sent) = uploading.as_mut() {
+                let room = st2.cut_after.saturating_sub(*sent);
+                if (chunk.len() as u64) >= room {
+                    chunk = &chunk[..room as usize];
+                    cut = true;
+                }
+                *sent += chunk.len() as u64;
             }
             if u_write.write_all(chunk).is_err() {
+                break;
+            }
+            if cut {
+                if let Ok(mut armed) = st2.armed.lock() {
+                    *armed = None;
+                }
+                st2.cuts.fetch_add(1, Ordering::SeqCst);
+                st2.dead.store(true, Ordering::SeqCst);
                 break;
             }
         }
