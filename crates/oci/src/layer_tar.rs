@@ -146,28 +146,14 @@ fn append_entry<W: Write>(
             &[][..],
         )
         .map_err(io),
-        Kind::Char { major, minor } => append(
-            b,
-            EntryType::Char,
-            &e.rel,
-            None,
-            &meta,
-            0,
-            (*major, *minor),
-            &[][..],
-        )
-        .map_err(io),
-        Kind::Block { major, minor } => append(
-            b,
-            EntryType::Block,
-            &e.rel,
-            None,
-            &meta,
-            0,
-            (*major, *minor),
-            &[][..],
-        )
-        .map_err(io),
+        Kind::Char { major, minor } | Kind::Block { major, minor } => {
+            let kind = if matches!(e.kind, Kind::Char { .. }) {
+                EntryType::Char
+            } else {
+                EntryType::Block
+            };
+            append(b, kind, &e.rel, None, &meta, 0, (*major, *minor), &[][..]).map_err(io)
+        }
         Kind::Fifo => {
             append(b, EntryType::Fifo, &e.rel, None, &meta, 0, (0, 0), &[][..]).map_err(io)
         }

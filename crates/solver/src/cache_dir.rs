@@ -375,6 +375,23 @@ fn verified(dir: &Path, digest: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+impl DirCache {
+    /// Copy blob `digest` from the directory into the store (unless it is there), verifying it.
+    fn copy_blob(&self, store: &Store, digest: &OciDigest) -> Result<(), String> {
+        if store.has_blob(digest) {
+            return Ok(());
+        }
+        let src = blob_file(&self.dir, digest.as_str());
+        let mut reader = std::fs::File::open(&src).map_err(|e| io(&src, e))?;
+        let mut writer = store.blob_writer().map_err(|e| e.to_string())?;
+        std::io::copy(&mut reader, &mut writer).map_err(|e| io(&src, e))?;
+        writer
+            .commit_expect(digest)
+            .map_err(|e| format!("{}: {e}", src.display()))?;
+        Ok(())
+    }
+}
+
 impl RemoteCache for DirCache {
     fn lookup(&self, key: &Key) -> Option<Vec<String>> {
         self.index.records.get(key).cloned()
@@ -389,14 +406,7 @@ impl RemoteCache for DirCache {
                 .index
                 .blob(id)
                 .ok_or_else(|| format!("layer {id} is not in the cache directory"))?;
-            // Copy into the store's blobs, verifying the digest, then unpack from there.
-            let src = blob_file(&self.dir, digest.as_str());
-            let mut reader = std::fs::File::open(&src).map_err(|e| io(&src, e))?;
-            let mut writer = store.blob_writer().map_err(|e| e.to_string())?;
-            std::io::copy(&mut reader, &mut writer).map_err(|e| io(&src, e))?;
-            writer
-                .commit_expect(&digest)
-                .map_err(|e| format!("{}: {e}", src.display()))?;
+            self.copy_blob(store, &digest)?;
             install_layer(store, id, &digest, size)?;
         }
         Ok(())
@@ -406,15 +416,7 @@ impl RemoteCache for DirCache {
         let Some((digest, _)) = self.index.mount_blob(id) else {
             return Ok(false);
         };
-        if !store.has_blob(&digest) {
-            let src = blob_file(&self.dir, digest.as_str());
-            let mut reader = std::fs::File::open(&src).map_err(|e| io(&src, e))?;
-            let mut writer = store.blob_writer().map_err(|e| e.to_string())?;
-            std::io::copy(&mut reader, &mut writer).map_err(|e| io(&src, e))?;
-            writer
-                .commit_expect(&digest)
-                .map_err(|e| format!("{}: {e}", src.display()))?;
-        }
+        self.copy_blob(store, &digest)?;
         install_mount(store, &digest, dest)?;
         Ok(true)
     }

@@ -205,7 +205,7 @@ async fn file<E: Executor + 'static>(
         },
         sources,
         actions: f.actions.clone(),
-        context_ignore: context_ignore(&inner.graph),
+        context_ignore: inner.context_ignore.clone(),
     });
     run_job(inner, d, &job, &[]).await?;
     commit(inner, staging, base).await
@@ -240,17 +240,6 @@ async fn prime_cache_mount<E: Executor + 'static>(
         }
     }
     Ok(())
-}
-
-/// The `.dockerignore` patterns of the build context source.
-fn context_ignore(g: &cairn_ir::Graph) -> Vec<String> {
-    g.vertices
-        .iter()
-        .find_map(|v| match &v.op {
-            Op::Source(cairn_ir::SourceOp::Local(l)) => Some(l.exclude.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
 }
 
 /// Run a job, forwarding its output as log events and failing with its last lines.

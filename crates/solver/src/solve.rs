@@ -117,6 +117,8 @@ pub(crate) struct Inner<E> {
     pub executor: E,
     pub graph: Graph,
     pub opts: SolveOptions,
+    /// The `.dockerignore` patterns of the build context source (for file jobs).
+    pub context_ignore: Vec<String>,
     index: HashMap<Digest, usize>,
     def_keys: HashMap<Digest, Key>,
     extras: HashMap<Digest, Vec<u8>>,
@@ -157,12 +159,21 @@ impl<E: Executor + 'static> Solver<E> {
             .map(|v| (v.digest, Arc::new(Cell::new())))
             .collect();
         let jobs = opts.jobs.max(1);
+        let context_ignore = graph
+            .vertices
+            .iter()
+            .find_map(|v| match &v.op {
+                Op::Source(SourceOp::Local(l)) => Some(l.exclude.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
         Ok(Solver {
             inner: Arc::new(Inner {
                 store,
                 executor,
                 graph,
                 opts,
+                context_ignore,
                 index,
                 def_keys,
                 extras,

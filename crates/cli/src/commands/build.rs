@@ -184,8 +184,12 @@ pub fn run(args: BuildArgs) -> Result<()> {
         Err(e) => return Err(report_failure(&input, &graph, e)),
     };
     progress.summary(out.executed, out.cached);
+    let chain = if cache_to.is_empty() {
+        Default::default()
+    } else {
+        result_chain(&graph)
+    };
     for (location, copts) in &cache_to {
-        let chain = result_chain(&graph);
         let wanted = |d: &cairn_ir::Digest| copts.max || chain.contains(d);
         let mut records: Vec<cairn_solver::UsedRecord> = out
             .records
