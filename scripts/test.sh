@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints, and every test of the workspace.
 #
+# The registry tests share three registries on 127.0.0.1 (plain, htpasswd basic auth, bearer
+# token gateway): scripts/registries.sh starts them unless they are up and exports their
+# addresses; tests that need them and do not find them fail.
+#
 # BuildKit's conformance data is read from ../shared/conformance/buildkit (or
 # $CAIRN_CONFORMANCE_DIR). Under CI=true its absence fails the run; elsewhere the suites say loudly
 # that they did not run.
@@ -18,6 +22,9 @@ else
   echo "!!! BuildKit conformance data NOT FOUND: the parser, lexer and .dockerignore conformance"
   echo "!!! suites will NOT run (set CAIRN_CONFORMANCE_DIR). Under CI=true they fail instead."
 fi
+
+# shellcheck source=scripts/registries.sh
+. scripts/registries.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -1,6 +1,7 @@
-//! Registries on loopback (Debian's `docker-registry`, started by each test on a free port):
-//! push with `cairn build --push`, pull into a fresh store, FROM a registry image, and what real
-//! clients (docker, skopeo) make of what cairn pushed.
+//! Registries on loopback (Debian's `docker-registry`: the shared one the test command starts,
+//! a private one where a test kills it): push with `cairn build --push`, pull into a fresh
+//! store, FROM a registry image, and what real clients (docker, skopeo) make of what cairn
+//! pushed.
 
 use crate::build::fixture::{Env, busybox_rootfs, context, out_dir};
 use crate::util::cairn;
@@ -9,70 +10,18 @@ fn cairn_std() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cairn"))
 }
 use crate::util::run;
-use std::net::TcpListener;
+use cairn_testkit::{TestRegistry, shared, unique_repo};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-/// A `docker-registry` on 127.0.0.1, killed on drop.
-pub struct LocalRegistry {
-    child: Child,
-    pub addr: String,
-    _dir: tempfile::TempDir,
+/// `<shared plain registry>/<a repository name of this test's own>`.
+fn repo(name: &str) -> String {
+    format!("{}/{}", shared().plain.host, unique_repo(name))
 }
 
-impl LocalRegistry {
-    pub fn start() -> LocalRegistry {
-        let bin = Path::new("/usr/bin/docker-registry");
-        assert!(
-            bin.is_file(),
-            "/usr/bin/docker-registry is missing: apt-get install docker-registry (scripts/setup.sh does)"
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).expect("config");
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let addr = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not start on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        LocalRegistry {
-            child,
-            addr,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for LocalRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Push the test's busybox base to `reg` as `busybox:latest` using cairn's own push.
-fn seed_busybox(env: &Env, reg: &LocalRegistry) -> String {
-    let name = format!("{}/library/busybox:latest", reg.addr);
+/// Push the test's busybox base to `<registry>/<repo>:latest` using cairn's own push.
+fn seed_busybox(env: &Env, registry: &str) -> String {
+    let name = format!("{registry}/{}:latest", unique_repo("library/busybox"));
     run(cairn_std()
         .args(["import", "--root"])
         .arg(env.root())
@@ -87,15 +36,14 @@ fn seed_busybox(env: &Env, reg: &LocalRegistry) -> String {
 
 #[test]
 fn build_from_a_registry_image_push_and_pull_back() {
-    let reg = LocalRegistry::start();
     let seeder = Env::new();
-    let base = seed_busybox(&seeder, &reg);
+    let base = seed_busybox(&seeder, &shared().plain.host);
 
     // A fresh store pulls its base during the build, then pushes the result.
     let env = Env::empty();
     let df = format!("FROM {base}\nRUN echo pushed-by-cairn > /hello\nCMD [\"cat\", \"/hello\"]\n");
     let c = context(&[("Dockerfile", &df)]);
-    let tag = format!("{}/app/hello:v1", reg.addr);
+    let tag = format!("{}:v1", repo("app/hello"));
     let meta = tempfile::NamedTempFile::new().expect("tmp");
     env.build_ok(
         c.path(),
@@ -153,15 +101,16 @@ fn build_from_a_registry_image_push_and_pull_back() {
 
 #[test]
 fn second_push_uploads_nothing_and_a_dead_registry_is_a_clear_error() {
-    let reg = LocalRegistry::start();
+    // A private registry: the test kills it.
+    let reg = TestRegistry::start(None);
     let env = Env::new();
-    let name = seed_busybox(&env, &reg);
+    let name = seed_busybox(&env, &reg.host());
     // Pushing again succeeds (every blob already there).
     run(cairn_std()
         .args(["push", "--root"])
         .arg(env.root())
         .arg(&name));
-    let addr = reg.addr.clone();
+    let addr = reg.host();
     drop(reg);
     let out = cairn()
         .args(["push", "--root"])
@@ -180,10 +129,9 @@ fn second_push_uploads_nothing_and_a_dead_registry_is_a_clear_error() {
 
 #[test]
 fn cache_round_trip_through_a_registry_runs_nothing_on_a_fresh_store() {
-    let reg = LocalRegistry::start();
     let df = "FROM busybox AS gen\nRUN echo generated > /g\nFROM busybox\nCOPY --from=gen /g /g\nRUN cat /g > /h\n";
     let c = context(&[("Dockerfile", df)]);
-    let cache_ref = format!("{}/cache/app:buildcache", reg.addr);
+    let cache_ref = format!("{}:buildcache", repo("cache/app"));
     let (t, out_a) = out_dir();
     let out_b = t.path().join("b.tar");
     let build = |env: &Env, args: &[String]| {
@@ -237,10 +185,9 @@ fn cache_round_trip_through_a_registry_runs_nothing_on_a_fresh_store() {
 fn a_built_image_on_an_imported_base_pushes() {
     // The base layer's blob was made at import time (timestamps clamped to the import's
     // SOURCE_DATE_EPOCH); the built image must describe it with that same blob.
-    let reg = LocalRegistry::start();
     let env = Env::new();
     let c = context(&[("Dockerfile", "FROM busybox\nRUN echo x > /x\n")]);
-    let tag = format!("{}/app/on-imported:1", reg.addr);
+    let tag = format!("{}:1", repo("app/on-imported"));
     env.build_ok(c.path(), &["-t", &tag]);
     run(cairn_std()
         .args(["push", "--root"])

@@ -38,11 +38,11 @@ fn layer_ids(store: &Store, name: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_then_pull_round_trip_and_second_push_uploads_nothing() {
-    let reg = TestRegistry::start(None);
     let (_a_dir, a) = new_store();
     let image = small_image(&a);
     let client = client(None);
-    let target = reference(&format!("{}/app:v1", reg.host()));
+    let repo = unique_repo("app");
+    let target = reference(&format!("{}/{repo}:v1", shared().plain.host));
 
     let report = client
         .push_with_report(&a, &image, &target)
@@ -84,7 +84,7 @@ async fn push_then_pull_round_trip_and_second_push_uploads_nothing() {
     assert!(pulled.downloaded_bytes > 0);
     assert_eq!(
         cairn_registry::origins::origin(&b, &image.layers[0].digest),
-        Some((reg.host(), "app".into()))
+        Some((shared().plain.host.clone(), repo.clone()))
     );
 
     // Pulling again downloads nothing.
@@ -113,7 +113,7 @@ async fn push_then_pull_round_trip_and_second_push_uploads_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_to_another_repository_mounts_blobs() {
-    let reg = TestRegistry::start(None);
+    let reg = &shared().plain;
     let (_dir, store) = new_store();
     let image = small_image(&store);
     let client = client(None);
@@ -121,11 +121,12 @@ async fn push_to_another_repository_mounts_blobs() {
         .push(
             &store,
             &image,
-            &reference(&format!("{}/team/app:v1", reg.host())),
+            &reference(&format!("{}/{}:v1", reg.host, unique_repo("team/app"))),
         )
         .await
         .expect("first push");
-    let other = reference(&format!("{}/other/copy:v1", reg.host()));
+    let other_repo = unique_repo("other/copy");
+    let other = reference(&format!("{}/{other_repo}:v1", reg.host));
     let report = client
         .push_with_report(&store, &image, &other)
         .await
@@ -133,7 +134,7 @@ async fn push_to_another_repository_mounts_blobs() {
     assert!(report.uploaded.is_empty(), "{report:?}");
     assert_eq!(report.mounted.len(), 3, "{report:?}");
     for l in &image.layers {
-        assert!(reg.repo_has_blob("other/copy", &l.digest));
+        assert!(reg.repo_has_blob(&other_repo, l.digest.hex()));
     }
     // The mounted image is complete: it pulls.
     let (_b_dir, b) = new_store();
@@ -146,13 +147,14 @@ async fn push_to_another_repository_mounts_blobs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_right_wrong_and_missing_credentials() {
-    let reg = TestRegistry::start(Some(("alice", "s3cret")));
+    let host = &shared().basic.host;
     let (_dir, store) = new_store();
     let image = small_image(&store);
-    let target = reference(&format!("{}/app:v1", reg.host()));
+    let repo = unique_repo("app");
+    let target = reference(&format!("{host}/{repo}:v1"));
 
     let good_dir = tempfile::tempdir().expect("tempdir");
-    let good = docker_config(good_dir.path(), &reg.host(), "alice", "s3cret");
+    let good = docker_config(good_dir.path(), host, SHARED_USER, SHARED_PASSWORD);
     let client_ok = client(Some(&good));
     let digest = client_ok
         .push(&store, &image, &target)
@@ -167,7 +169,7 @@ async fn basic_auth_right_wrong_and_missing_credentials() {
     assert_eq!(pulled.record.manifest, image.manifest);
 
     let bad_dir = tempfile::tempdir().expect("tempdir");
-    let bad = docker_config(bad_dir.path(), &reg.host(), "alice", "wrong");
+    let bad = docker_config(bad_dir.path(), host, SHARED_USER, "wrong");
     let (_c_dir, c) = new_store();
     let err = client(Some(&bad))
         .pull(&c, &target, &amd64())
@@ -176,13 +178,10 @@ async fn basic_auth_right_wrong_and_missing_credentials() {
     assert!(err.is_unauthorized(), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.starts_with(&format!(
-            "unauthorized: wrong credentials for {}",
-            reg.host()
-        )),
+        msg.starts_with(&format!("unauthorized: wrong credentials for {host}")),
         "{msg}"
     );
-    assert!(msg.contains("alice"), "{msg}");
+    assert!(msg.contains(SHARED_USER), "{msg}");
     let err = client(Some(&bad))
         .push(&store, &image, &target)
         .await
@@ -195,8 +194,7 @@ async fn basic_auth_right_wrong_and_missing_credentials() {
         .expect_err("anonymous must fail");
     assert!(
         err.to_string().starts_with(&format!(
-            "unauthorized: authentication required for {}/app",
-            reg.host()
+            "unauthorized: authentication required for {host}/{repo}"
         )),
         "{err}"
     );
@@ -209,35 +207,24 @@ async fn basic_auth_right_wrong_and_missing_credentials() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_tag_and_repository_are_clear_errors() {
-    let reg = TestRegistry::start(None);
+    let repo = plain_repo("app");
     let (_dir, store) = new_store();
     let image = small_image(&store);
     let client = client(None);
     client
-        .push(
-            &store,
-            &image,
-            &reference(&format!("{}/app:v1", reg.host())),
-        )
+        .push(&store, &image, &reference(&format!("{repo}:v1")))
         .await
         .expect("push");
     let err = client
-        .pull(
-            &store,
-            &reference(&format!("{}/app:nope", reg.host())),
-            &amd64(),
-        )
+        .pull(&store, &reference(&format!("{repo}:nope")), &amd64())
         .await
         .expect_err("missing tag");
     assert!(err.is_not_found(), "{err:?}");
-    assert_eq!(
-        err.to_string(),
-        format!("not found: tag nope in {}/app", reg.host())
-    );
+    assert_eq!(err.to_string(), format!("not found: tag nope in {repo}"));
     let err = client
         .pull(
             &store,
-            &reference(&format!("{}/ghost:v1", reg.host())),
+            &reference(&format!("{}:v1", plain_repo("ghost"))),
             &amd64(),
         )
         .await
@@ -247,7 +234,6 @@ async fn missing_tag_and_repository_are_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn platform_is_selected_from_an_index() {
-    let reg = TestRegistry::start(None);
     let (_dir, store) = new_store();
     let amd = small_image(&store);
     let arm = seed_image(
@@ -257,7 +243,7 @@ async fn platform_is_selected_from_an_index() {
         Compression::Gzip,
     );
     let client = client(None);
-    let repo = format!("{}/multi", reg.host());
+    let repo = plain_repo("multi");
     client
         .push(&store, &amd, &reference(&format!("{repo}:amd64")))
         .await
@@ -315,10 +301,9 @@ async fn platform_is_selected_from_an_index() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zstd_uncompressed_and_docker_media_types_pull() {
-    let reg = TestRegistry::start(None);
     let (_dir, store) = new_store();
     let client = client(None);
-    let repo = format!("{}/kinds", reg.host());
+    let repo = plain_repo("kinds");
     for (tag, compression) in [("zstd", Compression::Zstd), ("plain", Compression::None)] {
         let img = seed_image(
             &store,
@@ -370,6 +355,7 @@ async fn zstd_uncompressed_and_docker_media_types_pull() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_blob_is_rejected_and_not_stored() {
+    // A private registry: the test rewrites bytes in its storage.
     let reg = TestRegistry::start(None);
     let (_dir, store) = new_store();
     let image = small_image(&store);
@@ -377,7 +363,7 @@ async fn tampered_blob_is_rejected_and_not_stored() {
     let target = reference(&format!("{}/app:v1", reg.host()));
     client.push(&store, &image, &target).await.expect("push");
     let victim = &image.layers[1].digest;
-    let data = reg.blob_data(victim);
+    let data = reg.blob_data(victim.hex());
     let mut bytes = std::fs::read(&data).expect("blob data");
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
@@ -418,7 +404,8 @@ fn big_image(store: &Store) -> cairn_oci::AssembledImage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_download_resumes_with_range() {
-    let reg = TestRegistry::start(None);
+    let reg = &shared().plain;
+    let repo = unique_repo("big");
     let (_dir, store) = new_store();
     let image = big_image(&store);
     let client = client(None);
@@ -426,17 +413,17 @@ async fn interrupted_download_resumes_with_range() {
         .push(
             &store,
             &image,
-            &reference(&format!("{}/big:v1", reg.host())),
+            &reference(&format!("{}/{repo}:v1", reg.host)),
         )
         .await
         .expect("push");
     let layer = &image.layers[0];
-    let proxy = CutProxy::start(reg.port, &layer.digest, 300 * 1024, false);
+    let proxy = CutProxy::start(reg.port(), layer.digest.as_ref(), 300 * 1024, false);
     let (_b_dir, b) = new_store();
     let pulled = client
         .pull(
             &b,
-            &reference(&format!("{}/big:v1", proxy.host())),
+            &reference(&format!("{}/{repo}:v1", proxy.host())),
             &amd64(),
         )
         .await
@@ -453,6 +440,7 @@ async fn interrupted_download_resumes_with_range() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_gone_mid_pull_leaves_nothing_and_retry_succeeds() {
+    // A private registry: the test stops and restarts it.
     let mut reg = TestRegistry::start(None);
     let (_dir, store) = new_store();
     let image = big_image(&store);
@@ -466,7 +454,7 @@ async fn registry_gone_mid_pull_leaves_nothing_and_retry_succeeds() {
         .await
         .expect("push");
     let layer = &image.layers[0];
-    let proxy = CutProxy::start(reg.port, &layer.digest, 300 * 1024, true);
+    let proxy = CutProxy::start(reg.port, layer.digest.as_ref(), 300 * 1024, true);
     let via_proxy = reference(&format!("{}/big:v1", proxy.host()));
     let (_b_dir, b) = new_store();
     let err = client
@@ -516,38 +504,35 @@ async fn registry_gone_mid_pull_leaves_nothing_and_retry_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_token_challenge_right_wrong_and_anonymous() {
-    let reg = TestRegistry::start(None);
+    let host = &shared().bearer.host;
     let (_dir, store) = new_store();
     let image = small_image(&store);
-    let client_plain = client(None);
-    client_plain
-        .push(
-            &store,
-            &image,
-            &reference(&format!("{}/app:v1", reg.host())),
-        )
-        .await
-        .expect("push");
-    let gateway = BearerGateway::start(reg.port, "bob", "tok3n");
-    let target = reference(&format!("{}/app:v1", gateway.host()));
-
+    let target = reference(&format!("{host}/{}:v1", unique_repo("app")));
     let good_dir = tempfile::tempdir().expect("tempdir");
-    let good = docker_config(good_dir.path(), &gateway.host(), "bob", "tok3n");
+    let good = docker_config(good_dir.path(), host, SHARED_USER, SHARED_PASSWORD);
+
+    // Anonymous callers get a token that opens nothing: no push.
+    let err = client(None)
+        .push(&store, &image, &target)
+        .await
+        .expect_err("anonymous push");
+    assert!(matches!(err, Error::AuthRequired { .. }), "{err:?}");
+
+    // With credentials: push (uploads through the token) and pull back.
+    let report = client(Some(&good))
+        .push_with_report(&store, &image, &target)
+        .await
+        .expect("push with a bearer token");
+    assert_eq!(report.uploaded.len(), 3, "{report:?}");
     let (_b_dir, b) = new_store();
     let pulled = client(Some(&good))
         .pull(&b, &target, &amd64())
         .await
         .expect("pull with a bearer token");
     assert_eq!(pulled.record.manifest, image.manifest);
-    assert!(
-        gateway
-            .tokens_issued
-            .load(std::sync::atomic::Ordering::SeqCst)
-            >= 1
-    );
 
     let bad_dir = tempfile::tempdir().expect("tempdir");
-    let bad = docker_config(bad_dir.path(), &gateway.host(), "bob", "nope");
+    let bad = docker_config(bad_dir.path(), host, SHARED_USER, "nope");
     let (_c_dir, c) = new_store();
     let err = client(Some(&bad))
         .pull(&c, &target, &amd64())
@@ -568,13 +553,14 @@ async fn bearer_token_challenge_right_wrong_and_anonymous() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_gone_mid_push_is_a_clear_error_and_a_retry_succeeds() {
-    let reg = TestRegistry::start(None);
+    let reg = &shared().plain;
+    let repo = unique_repo("big");
     let (_dir, store) = new_store();
     let image = big_image(&store);
     let layer = image.layers[0].clone();
-    let proxy = CutProxy::start_upload_cut(reg.port, 256 * 1024);
+    let proxy = CutProxy::start_upload_cut(reg.port(), 256 * 1024);
     let client = client(None);
-    let target = reference(&format!("{}/big:v1", proxy.host()));
+    let target = reference(&format!("{}/{repo}:v1", proxy.host()));
     let err = client
         .push(&store, &image, &target)
         .await
@@ -594,7 +580,7 @@ async fn registry_gone_mid_push_is_a_clear_error_and_a_retry_succeeds() {
     assert_eq!(digest, image.manifest);
     let (_b_dir, b) = new_store();
     let pulled = client
-        .pull(&b, &reference(&format!("{}/big:v1", reg.host())), &amd64())
+        .pull(&b, &reference(&format!("{}/{repo}:v1", reg.host)), &amd64())
         .await
         .expect("pull back");
     assert_eq!(pulled.record.manifest, image.manifest);
