@@ -15,6 +15,12 @@
 //!   "layers": {"<layer id>": {"digest": "sha256:...", "size": N}}}` — cache key to layer
 //!   stack, and each layer id (cairn's content digest) to its blob.
 //!
+//! Base-image layers (those of the build's `FROM` images) are named in record stacks but carry no
+//! blob: every importer has them, because a build resolves (pulls) its base images before it
+//! looks anything up, and the keys name the base by digest. Leaving them out keeps the first
+//! export of a CI machine from compressing and uploading the whole toolchain image. A record
+//! whose layer is neither local nor in the cache is a miss, never an error.
+//!
 //! Import reads only the index; a layer blob is read (verified, unpacked, checked against its
 //! layer id) only when a cache hit needs that layer.
 
@@ -22,7 +28,7 @@ use crate::keys::Key;
 use crate::solve::{RemoteCache, UsedRecord};
 use cairn_store::{Compression, OciDigest, Store};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -96,14 +102,27 @@ pub struct CacheArtifact {
     pub records: usize,
 }
 
-/// Assemble the cache of `records`: each layer as a gzip blob in the store (written once), the
-/// index and the manifest as store blobs.
-pub fn assemble(
-    store: &Store,
-    records: &[UsedRecord],
-    epoch: Option<i64>,
-    mounts: &[(String, PathBuf)],
-) -> Result<CacheArtifact, String> {
+/// What one `--cache-to` exports.
+pub struct ExportSet<'a> {
+    /// The cache records (key → layer stack).
+    pub records: &'a [UsedRecord],
+    /// Layers of the build's base images: named in stacks, not exported.
+    pub base: &'a HashSet<String>,
+    /// SOURCE_DATE_EPOCH for the layer tars.
+    pub epoch: Option<i64>,
+    /// `RUN --mount=type=cache` directories by cache id (`mounts=true`).
+    pub mounts: &'a [(String, PathBuf)],
+}
+
+/// Assemble the cache of `set`: each layer, except the base ones, as a gzip blob in the store
+/// (written once), the index and the manifest as store blobs.
+pub fn assemble(store: &Store, set: &ExportSet<'_>) -> Result<CacheArtifact, String> {
+    let ExportSet {
+        records,
+        base,
+        epoch,
+        mounts,
+    } = *set;
     let mut index = CacheIndex {
         version: 1,
         records: Vec::new(),
@@ -111,13 +130,13 @@ pub fn assemble(
         mounts: BTreeMap::new(),
     };
     let mut blobs = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     for r in records {
         if !seen.insert(r.key) {
             continue;
         }
         for id in &r.layers {
-            if index.layers.contains_key(id) {
+            if index.layers.contains_key(id) || base.contains(id) {
                 continue;
             }
             let blob = cairn_oci::write_layer_blob(store, id, Compression::Gzip, epoch)
@@ -187,16 +206,10 @@ fn mount_blob(store: &Store, dir: &Path) -> Result<cairn_store::LayerBlob, Strin
     })
 }
 
-/// Export `records` (and the gzip blobs of their layers) into `dir`. Returns how many records
+/// Export `set` (records and the gzip blobs of their layers) into `dir`. Returns how many records
 /// and layers were written.
-pub fn export(
-    store: &Store,
-    dir: &Path,
-    records: &[UsedRecord],
-    epoch: Option<i64>,
-    mounts: &[(String, PathBuf)],
-) -> Result<(usize, usize), String> {
-    let art = assemble(store, records, epoch, mounts)?;
+pub fn export(store: &Store, dir: &Path, set: &ExportSet<'_>) -> Result<(usize, usize), String> {
+    let art = assemble(store, set)?;
     for blob in &art.layers {
         let target = blob_file(dir, blob.digest.as_str());
         if !target.exists() {
@@ -234,6 +247,13 @@ pub fn export(
     Ok((art.records, art.layers.len()))
 }
 
+/// A layer the store lacks and the cache carries: its id and blob.
+pub struct MissingLayer {
+    pub id: String,
+    pub digest: OciDigest,
+    pub size: u64,
+}
+
 /// The records and layer table of a cache index blob.
 pub struct ParsedIndex {
     pub records: HashMap<Key, Vec<String>>,
@@ -263,6 +283,30 @@ impl ParsedIndex {
     pub fn blob(&self, id: &str) -> Option<(OciDigest, u64)> {
         let b = self.layers.get(id)?;
         Some((b.digest.parse().ok()?, b.size))
+    }
+
+    /// The layers of `layers` the store lacks, each with its blob; `None` when one of them is
+    /// not in the cache either (a base-image layer this machine does not have).
+    pub fn missing(
+        &self,
+        store: &Store,
+        layers: &[String],
+    ) -> Result<Option<Vec<MissingLayer>>, String> {
+        let mut out = Vec::new();
+        for id in layers {
+            if store.layer(id).map_err(|e| e.to_string())?.is_some() {
+                continue;
+            }
+            let Some((digest, size)) = self.blob(id) else {
+                return Ok(None);
+            };
+            out.push(MissingLayer {
+                id: id.clone(),
+                digest,
+                size,
+            });
+        }
+        Ok(Some(out))
     }
 }
 
@@ -397,19 +441,15 @@ impl RemoteCache for DirCache {
         self.index.records.get(key).cloned()
     }
 
-    fn fetch(&self, store: &Store, layers: &[String]) -> Result<(), String> {
-        for id in layers {
-            if store.layer(id).map_err(|e| e.to_string())?.is_some() {
-                continue;
-            }
-            let (digest, size) = self
-                .index
-                .blob(id)
-                .ok_or_else(|| format!("layer {id} is not in the cache directory"))?;
+    fn fetch(&self, store: &Store, layers: &[String]) -> Result<bool, String> {
+        let Some(missing) = self.index.missing(store, layers)? else {
+            return Ok(false);
+        };
+        for MissingLayer { id, digest, size } in missing {
             self.copy_blob(store, &digest)?;
-            install_layer(store, id, &digest, size)?;
+            install_layer(store, &id, &digest, size)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     fn fetch_mount(&self, store: &Store, id: &str, dest: &Path) -> Result<bool, String> {

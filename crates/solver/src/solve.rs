@@ -35,8 +35,10 @@ pub trait RemoteCache: Send + Sync + std::fmt::Debug {
     /// The layers recorded for `key`, if this cache has them.
     fn lookup(&self, key: &Key) -> Option<Vec<String>>;
     /// Make these layers present in the local store (fetching and unpacking what is missing).
-    /// Blocking; called off the async threads.
-    fn fetch(&self, store: &Store, layers: &[String]) -> Result<(), String>;
+    /// `Ok(false)` when the cache cannot: a layer it does not carry (a base image's, which
+    /// exports leave out) is missing locally too; the step is then a miss. Blocking; called
+    /// off the async threads.
+    fn fetch(&self, store: &Store, layers: &[String]) -> Result<bool, String>;
     /// Fill the empty directory `dest` with the exported content of cache mount `id`;
     /// `Ok(false)` when this cache has none. Blocking.
     fn fetch_mount(
@@ -287,10 +289,13 @@ impl<E: Executor + 'static> Inner<E> {
                 continue;
             };
             let (remote, store, wanted) = (Arc::clone(remote), self.store.clone(), layers.clone());
-            tokio::task::spawn_blocking(move || remote.fetch(&store, &wanted))
+            let fetched = tokio::task::spawn_blocking(move || remote.fetch(&store, &wanted))
                 .await
                 .map_err(|e| SolveError::Internal(e.to_string()))?
                 .map_err(|e| SolveError::Store(format!("imported cache: {e}")))?;
+            if !fetched {
+                continue;
+            }
             self.cache_record(d, &[key], &layers)?;
             return Ok(Some(layers));
         }

@@ -44,7 +44,8 @@ fn image_digest(oci: &Path) -> String {
         .to_string()
 }
 
-fn record_count(cache: &Path) -> usize {
+/// The cache index (the artifact's config) of a cache directory.
+fn cache_index(cache: &Path) -> serde_json::Value {
     let top: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cache.join("index.json")).expect("index"))
             .expect("json");
@@ -62,10 +63,50 @@ fn record_count(cache: &Path) -> usize {
         .expect("config")
         .trim_start_matches("sha256:")
         .to_string();
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(cache.join("blobs/sha256").join(c)).expect("config"))
-            .expect("json");
-    index["records"].as_array().map_or(0, Vec::len)
+    serde_json::from_slice(&std::fs::read(cache.join("blobs/sha256").join(c)).expect("config"))
+        .expect("json")
+}
+
+fn record_count(cache: &Path) -> usize {
+    cache_index(cache)["records"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn base_image_layers_are_named_but_not_exported() {
+    let c = context(&[("Dockerfile", DOCKERFILE)]);
+    let t = tempfile::tempdir().expect("tempdir");
+    let cache = t.path().join("cache");
+    build(
+        &Env::new(),
+        c.path(),
+        &[&format!(
+            "--cache-to=type=local,dest={},mode=max",
+            cache.display()
+        )],
+    );
+    let index = cache_index(&cache);
+    let table = index["layers"].as_object().expect("layer table");
+    let records = index["records"].as_array().expect("records");
+    assert!(!records.is_empty());
+    // Every stage is FROM busybox: its one layer is at the bottom of every stack, and it is the
+    // only layer without a blob in the cache (importers resolve their base images themselves).
+    let mut without_blob = std::collections::BTreeSet::new();
+    for r in records {
+        let stack: Vec<&str> = r["layers"]
+            .as_array()
+            .expect("stack")
+            .iter()
+            .filter_map(|l| l.as_str())
+            .collect();
+        assert!(!table.contains_key(stack[0]), "base layer exported: {r}");
+        without_blob.extend(stack.iter().filter(|l| !table.contains_key(**l)).copied());
+    }
+    assert_eq!(without_blob.len(), 1, "{without_blob:?}");
+    // Nothing but the table's blobs (plus index and manifest) was written.
+    let blobs = std::fs::read_dir(cache.join("blobs/sha256"))
+        .expect("blobs")
+        .count();
+    assert_eq!(blobs, table.len() + 2);
 }
 
 #[test]

@@ -189,8 +189,24 @@ pub fn run(args: BuildArgs) -> Result<()> {
     } else {
         result_chain(&graph)
     };
+    // Base images are not exported (every importer resolves them itself): neither their
+    // records nor their layers' blobs.
+    let base_vertices: std::collections::HashSet<cairn_ir::Digest> = graph
+        .vertices
+        .iter()
+        .filter(|v| matches!(v.op, Op::Source(SourceOp::Image { .. })))
+        .map(|v| v.digest)
+        .collect();
+    let base_layers: std::collections::HashSet<String> = out
+        .records
+        .iter()
+        .chain(&stored)
+        .filter(|r| base_vertices.contains(&r.vertex))
+        .flat_map(|r| r.layers.iter().cloned())
+        .collect();
     for (location, copts) in &cache_to {
-        let wanted = |d: &cairn_ir::Digest| copts.max || chain.contains(d);
+        let wanted =
+            |d: &cairn_ir::Digest| (copts.max || chain.contains(d)) && !base_vertices.contains(d);
         let mut records: Vec<cairn_solver::UsedRecord> = out
             .records
             .iter()
@@ -203,10 +219,14 @@ pub fn run(args: BuildArgs) -> Result<()> {
         } else {
             Vec::new()
         };
-        let (n, layers) = cache::export(
-            &store, location, &records, epoch, &mounts, &registry, &runtime,
-        )
-        .with_context(|| format!("--cache-to {location:?}"))?;
+        let set = cairn_solver::cache_dir::ExportSet {
+            records: &records,
+            base: &base_layers,
+            epoch,
+            mounts: &mounts,
+        };
+        let (n, layers) = cache::export(&store, location, &set, &registry, &runtime)
+            .with_context(|| format!("--cache-to {location:?}"))?;
         progress.info(&format!(
             "exported {n} cache records and {layers} layers to {location:?}"
         ));

@@ -6,8 +6,8 @@
 use anyhow::{Context, Result, bail};
 use cairn_ir::{Platform, Reference};
 use cairn_registry::Registry;
+use cairn_solver::RemoteCache;
 use cairn_solver::cache_dir::{self, ParsedIndex};
-use cairn_solver::{RemoteCache, UsedRecord};
 use cairn_store::Store;
 use std::path::PathBuf;
 
@@ -99,20 +99,17 @@ pub fn open(
 pub fn export(
     store: &Store,
     location: &CacheLocation,
-    records: &[UsedRecord],
-    epoch: Option<i64>,
-    mounts: &[(String, PathBuf)],
+    set: &cache_dir::ExportSet<'_>,
     registry: &Registry,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(usize, usize)> {
     match location {
-        CacheLocation::Local(dir) => cache_dir::export(store, dir, records, epoch, mounts)
+        CacheLocation::Local(dir) => cache_dir::export(store, dir, set)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display())),
         CacheLocation::Registry(r) => {
             let reference =
                 Reference::parse(r).with_context(|| format!("invalid cache reference {r:?}"))?;
-            let art = cache_dir::assemble(store, records, epoch, mounts)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let art = cache_dir::assemble(store, set).map_err(|e| anyhow::anyhow!("{e}"))?;
             let image = cairn_oci::AssembledImage {
                 manifest: art.manifest,
                 manifest_bytes: art.manifest_bytes,
@@ -143,24 +140,20 @@ impl RemoteCache for RegistryCache {
         self.index.records.get(key).cloned()
     }
 
-    fn fetch(&self, store: &Store, layers: &[String]) -> Result<(), String> {
-        for id in layers {
-            if store.layer(id).map_err(|e| e.to_string())?.is_some() {
-                continue;
-            }
-            let (digest, size) = self
-                .index
-                .blob(id)
-                .ok_or_else(|| format!("layer {id} is not in the cache {}", self.reference))?;
+    fn fetch(&self, store: &Store, layers: &[String]) -> Result<bool, String> {
+        let Some(missing) = self.index.missing(store, layers)? else {
+            return Ok(false);
+        };
+        for cache_dir::MissingLayer { id, digest, size } in missing {
             self.runtime
                 .block_on(
                     self.registry
                         .fetch_blob(store, &self.reference, &digest, size),
                 )
                 .map_err(|e| e.to_string())?;
-            cache_dir::install_layer(store, id, &digest, size)?;
+            cache_dir::install_layer(store, &id, &digest, size)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     fn fetch_mount(&self, store: &Store, id: &str, dest: &std::path::Path) -> Result<bool, String> {
