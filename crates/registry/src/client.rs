@@ -3,9 +3,16 @@
 //!
 //! Why one oci-client per host: the transport (http for loopback and `insecure` hosts, https
 //! with verified TLS for everything else) and the credentials are per registry, and oci-client
-//! fixes both per client (its protocol setting and its auth store). Each host gets two
-//! clients: one uploading blobs in a single PUT (small blobs), one in PATCH chunks (large
-//! ones), since oci-client makes that a client setting too.
+//! fixes both per client (its protocol setting and its auth store). A host has a client for
+//! blobs (chunked uploads, downloads, existence checks), one for single-PUT uploads of small
+//! blobs (made when a push first needs it: oci-client makes that a client setting too, and
+//! every client loads the system's root certificates), and one for manifests.
+//!
+//! Open registries (no credentials, and `/v2/` answers without a challenge): oci-client, once a
+//! client has seen `auth()`, pings `/v2/` before every request it holds no token for — and an
+//! open registry never hands one out, so every HEAD and GET would cost two round trips. Such a
+//! host's blob clients are never given auth; only its manifest client is (pulling a manifest
+//! stores auth in oci-client regardless), which costs a ping per manifest, not per blob.
 //!
 //! Docker Hub: a reference's registry `docker.io` is spoken to at `registry-1.docker.io`, as
 //! docker does; credentials are still looked up under docker.io's keys.
@@ -78,11 +85,35 @@ pub(crate) struct Host {
     pub registry: String,
     /// Where requests go: `registry-1.docker.io`, `127.0.0.1:5000`.
     pub endpoint: String,
-    /// Chunked uploads, and everything that is not an upload.
+    /// Chunked uploads, downloads, existence checks and mounts.
     pub client: Client,
-    /// Single-PUT uploads.
-    pub mono: Client,
+    /// Single-PUT uploads; made (and authenticated) by the first push.
+    pub mono: tokio::sync::OnceCell<Client>,
+    /// Manifest pulls of an open registry (pulling a manifest stores auth in oci-client).
+    meta: tokio::sync::OnceCell<Client>,
+    /// No credentials and no challenge: requests go out without auth.
+    pub open: bool,
     pub creds: Credentials,
+    protocol: ClientProtocol,
+}
+
+impl Host {
+    /// The client for manifest pulls: `client`, unless the registry is open.
+    pub async fn meta(&self) -> &Client {
+        if !self.open {
+            return &self.client;
+        }
+        self.meta
+            .get_or_init(|| async { Client::new(client_config(&self.protocol, false)) })
+            .await
+    }
+
+    /// The single-PUT upload client.
+    pub async fn mono(&self) -> &Client {
+        self.mono
+            .get_or_init(|| async { Client::new(client_config(&self.protocol, true)) })
+            .await
+    }
 }
 
 /// A repository on a host, ready for requests.
@@ -91,6 +122,75 @@ pub(crate) struct Repo {
     pub host: Arc<Host>,
     pub repository: String,
     pub attempts: u32,
+}
+
+/// oci-client settings for a host (`monolithic`: blobs in one PUT).
+fn client_config(protocol: &ClientProtocol, monolithic: bool) -> ClientConfig {
+    ClientConfig {
+        protocol: protocol.clone(),
+        use_monolithic_push: monolithic,
+        platform_resolver: None,
+        connect_timeout: Some(Duration::from_secs(30)),
+        read_timeout: Some(Duration::from_secs(120)),
+        user_agent: concat!("cairn/", env!("CARGO_PKG_VERSION")),
+        ..ClientConfig::default()
+    }
+}
+
+/// Whether the registry at `endpoint` answers `/v2/` without a challenge (anonymous auth on
+/// `meta` gets no token). Any failure counts as "not open": the normal path then reports it.
+async fn probe_open(meta: &Client, endpoint: &str) -> bool {
+    let r = oci_client::Reference::with_tag(endpoint.into(), "probe".into(), "latest".into());
+    matches!(
+        meta.auth(&r, &RegistryAuth::Anonymous, RegistryOperation::Pull)
+            .await,
+        Ok(None)
+    )
+}
+
+/// Whether the plain-http registry at `endpoint` answers `GET /v2/` with 200 and no
+/// challenge. Any failure counts as "not open".
+async fn probe_open_http(endpoint: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = if endpoint.starts_with('[') {
+        if endpoint.contains("]:") {
+            endpoint.to_string()
+        } else {
+            format!("{endpoint}:80")
+        }
+    } else if endpoint.matches(':').count() > 1 {
+        format!("[{endpoint}]:80")
+    } else if endpoint.contains(':') {
+        endpoint.to_string()
+    } else {
+        format!("{endpoint}:80")
+    };
+    let probe = async {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
+        let request = format!(
+            "GET /v2/ HTTP/1.1\r\nHost: {endpoint}\r\nUser-Agent: cairn/{}\r\n\
+             Connection: close\r\n\r\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        s.write_all(request.as_bytes()).await.ok()?;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+            let n = s.read(&mut buf).await.ok()?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(buf.get(..n)?);
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let status = head.split_whitespace().nth(1)?;
+        Some(status == "200" && !head.contains("\r\nwww-authenticate:"))
+    };
+    tokio::time::timeout(Duration::from_secs(10), probe)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 /// Whether `registry` (host[:port]) is a loopback address.
@@ -155,15 +255,6 @@ impl Registry {
         } else {
             ClientProtocol::Https
         };
-        let config = |monolithic: bool| ClientConfig {
-            protocol: protocol.clone(),
-            use_monolithic_push: monolithic,
-            platform_resolver: None,
-            connect_timeout: Some(Duration::from_secs(30)),
-            read_timeout: Some(Duration::from_secs(120)),
-            user_agent: concat!("cairn/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        };
         let creds = self.inner.docker.credentials(registry).await;
         tracing::debug!(
             registry,
@@ -173,12 +264,30 @@ impl Registry {
             source = %creds.source,
             "registry client"
         );
+        let anonymous = matches!(creds.auth, RegistryAuth::Anonymous);
+        let client = Client::new(client_config(&protocol, false));
+        let (client, open) = match protocol {
+            // Plain http: a bare request tells, and costs no client.
+            ClientProtocol::Http if anonymous => {
+                let open = probe_open_http(&endpoint).await;
+                (client, open)
+            }
+            // https: oci-client asks; the asking client keeps auth, so an open host gets a
+            // fresh one.
+            _ if anonymous && probe_open(&client, &endpoint).await => {
+                (Client::new(client_config(&protocol, false)), true)
+            }
+            _ => (client, false),
+        };
         let host = Arc::new(Host {
             registry: registry.to_string(),
             endpoint,
-            client: Client::new(config(false)),
-            mono: Client::new(config(true)),
+            client,
+            mono: tokio::sync::OnceCell::new(),
+            meta: tokio::sync::OnceCell::new(),
+            open,
             creds,
+            protocol,
         });
         hosts.insert(registry.to_string(), host.clone());
         host
@@ -200,11 +309,13 @@ impl Registry {
         };
         let ctx = repo.ctx("authenticating");
         let r = repo.reference_tag("latest");
-        let clients: &[&Client] = if op == RegistryOperation::Push {
-            &[&repo.host.client, &repo.host.mono]
-        } else {
-            &[&repo.host.client]
-        };
+        if repo.host.open {
+            return Ok(repo);
+        }
+        let mut clients = vec![&repo.host.client];
+        if op == RegistryOperation::Push {
+            clients.push(repo.host.mono().await);
+        }
         for client in clients {
             retry(&ctx, |_| async {
                 client

@@ -220,7 +220,8 @@ impl Registry {
         };
         let (bytes, digest) = retry(&ctx, |_| async {
             repo.host
-                .client
+                .meta()
+                .await
                 .pull_manifest_raw(&r, repo.auth(), ACCEPT)
                 .await
                 .map_err(|e| ctx.classify(e, &what))
@@ -448,6 +449,33 @@ impl Registry {
             )
             .await?;
         self.download(store, &repo, digest, size).await?;
+        Ok(())
+    }
+
+    /// [`Registry::fetch_blob`] for several blobs of one repository, in parallel.
+    pub async fn fetch_blobs(
+        &self,
+        store: &Store,
+        reference: &cairn_ir::Reference,
+        blobs: &[(OciDigest, u64)],
+    ) -> Result<()> {
+        let wanted: Vec<&(OciDigest, u64)> =
+            blobs.iter().filter(|(d, _)| !store.has_blob(d)).collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let repo = self
+            .repo(
+                &reference.registry,
+                &reference.repository,
+                RegistryOperation::Pull,
+            )
+            .await?;
+        futures_util::stream::iter(wanted)
+            .map(|(digest, size)| self.download(store, &repo, digest, *size))
+            .buffer_unordered(self.concurrency())
+            .try_collect::<Vec<u64>>()
+            .await?;
         Ok(())
     }
 

@@ -34,6 +34,9 @@ pub struct PushReport {
     pub uploaded_bytes: u64,
 }
 
+/// Blob existence checks (HEAD) in flight at once during a push.
+const EXISTS_CONCURRENCY: usize = 16;
+
 enum BlobOutcome {
     Uploaded(OciDigest, u64),
     Mounted(OciDigest),
@@ -130,11 +133,25 @@ impl Registry {
                 });
             }
         }
-        let outcomes: Vec<BlobOutcome> = futures_util::stream::iter(blobs.iter())
-            .map(|(d, size)| self.push_blob(store, &repo, d, *size))
+        // Existence checks are small requests: many at once; then the transfers.
+        let present: Vec<bool> = futures_util::stream::iter(blobs.iter())
+            .map(|(d, _)| self.blob_exists(&repo, d))
+            .buffered(EXISTS_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut outcomes: Vec<BlobOutcome> = blobs
+            .iter()
+            .zip(&present)
+            .filter(|(_, p)| **p)
+            .map(|((d, _), _)| BlobOutcome::Existing(d.clone()))
+            .collect();
+        let missing = blobs.iter().zip(&present).filter(|(_, p)| !**p);
+        let sent: Vec<BlobOutcome> = futures_util::stream::iter(missing)
+            .map(|((d, size), _)| self.send_blob(store, &repo, d, *size))
             .buffer_unordered(self.concurrency())
             .try_collect()
             .await?;
+        outcomes.extend(sent);
         let manifest_digest = self
             .push_manifest_in(&repo, target, &image.manifest_bytes, None)
             .await?;
@@ -235,7 +252,23 @@ impl Registry {
         Ok(digest)
     }
 
-    async fn push_blob(
+    /// Whether the repository has blob `digest` (HEAD).
+    async fn blob_exists(&self, repo: &Repo, digest: &OciDigest) -> Result<bool> {
+        let r = repo.reference_tag("latest");
+        let ctx = repo.ctx(format!("checking blob {digest}"));
+        retry(&ctx, |_| async {
+            repo.host
+                .client
+                .blob_exists(&r, digest.as_str())
+                .await
+                .map_err(|e| ctx.classify(e, "repository"))
+        })
+        .await
+    }
+
+    /// Put a blob the repository lacks there: mounted from the repository the store says it
+    /// came from (same registry), else uploaded.
+    async fn send_blob(
         &self,
         store: &Store,
         repo: &Repo,
@@ -243,18 +276,6 @@ impl Registry {
         size: u64,
     ) -> Result<BlobOutcome> {
         let r = repo.reference_tag("latest");
-        let ctx = repo.ctx(format!("checking blob {digest}"));
-        let exists = retry(&ctx, |_| async {
-            repo.host
-                .client
-                .blob_exists(&r, digest.as_str())
-                .await
-                .map_err(|e| ctx.classify(e, "repository"))
-        })
-        .await?;
-        if exists {
-            return Ok(BlobOutcome::Existing(digest.clone()));
-        }
         if let Some((registry, from)) = origins::origin(store, digest)
             && registry == repo.host.registry
             && from != repo.repository
@@ -282,7 +303,7 @@ impl Registry {
         let ctx = repo.ctx(format!("uploading blob {digest}"));
         let path = store.blob_path(digest);
         let client = if size <= MONOLITHIC_MAX {
-            &repo.host.mono
+            repo.host.mono().await
         } else {
             &repo.host.client
         };

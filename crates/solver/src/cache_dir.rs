@@ -285,8 +285,8 @@ impl ParsedIndex {
         Some((b.digest.parse().ok()?, b.size))
     }
 
-    /// The layers of `layers` the store lacks, each with its blob; `None` when one of them is
-    /// not in the cache either (a base-image layer this machine does not have).
+    /// The layers of `layers` the store lacks (each once), with their blobs; `None` when one
+    /// of them is not in the cache either (a base-image layer this machine does not have).
     pub fn missing(
         &self,
         store: &Store,
@@ -294,7 +294,9 @@ impl ParsedIndex {
     ) -> Result<Option<Vec<MissingLayer>>, String> {
         let mut out = Vec::new();
         for id in layers {
-            if store.layer(id).map_err(|e| e.to_string())?.is_some() {
+            if out.iter().any(|m: &MissingLayer| m.id == *id)
+                || store.layer(id).map_err(|e| e.to_string())?.is_some()
+            {
                 continue;
             }
             let Some((digest, size)) = self.blob(id) else {

@@ -144,15 +144,21 @@ impl RemoteCache for RegistryCache {
         let Some(missing) = self.index.missing(store, layers)? else {
             return Ok(false);
         };
-        for cache_dir::MissingLayer { id, digest, size } in missing {
-            self.runtime
-                .block_on(
-                    self.registry
-                        .fetch_blob(store, &self.reference, &digest, size),
-                )
-                .map_err(|e| e.to_string())?;
-            cache_dir::install_layer(store, &id, &digest, size)?;
-        }
+        // Download every missing blob at once, then unpack them side by side.
+        let blobs: Vec<_> = missing.iter().map(|m| (m.digest.clone(), m.size)).collect();
+        self.runtime
+            .block_on(self.registry.fetch_blobs(store, &self.reference, &blobs))
+            .map_err(|e| e.to_string())?;
+        std::thread::scope(|s| {
+            let installs: Vec<_> = missing
+                .iter()
+                .map(|m| s.spawn(|| cache_dir::install_layer(store, &m.id, &m.digest, m.size)))
+                .collect();
+            installs.into_iter().try_for_each(|h| {
+                h.join()
+                    .map_err(|_| "unpacking a cached layer panicked".to_string())?
+            })
+        })?;
         Ok(true)
     }
 
