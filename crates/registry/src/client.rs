@@ -50,7 +50,7 @@ impl Default for RegistryOptions {
         RegistryOptions {
             insecure: Vec::new(),
             docker_config: None,
-            concurrency: 4,
+            concurrency: 8,
             attempts: 5,
         }
     }

@@ -129,31 +129,35 @@ pub fn assemble(store: &Store, set: &ExportSet<'_>) -> Result<CacheArtifact, Str
         layers: BTreeMap::new(),
         mounts: BTreeMap::new(),
     };
-    let mut blobs = Vec::new();
+    // The records (each key once) and the layers to export, in first-use order.
     let mut seen = HashSet::new();
+    let mut wanted: Vec<&String> = Vec::new();
     for r in records {
         if !seen.insert(r.key) {
             continue;
         }
         for id in &r.layers {
-            if index.layers.contains_key(id) || base.contains(id) {
-                continue;
+            if !base.contains(id) && !wanted.contains(&id) {
+                wanted.push(id);
             }
-            let blob = cairn_oci::write_layer_blob(store, id, Compression::Gzip, epoch)
-                .map_err(|e| e.to_string())?;
-            index.layers.insert(
-                id.clone(),
-                LayerBlobRef {
-                    digest: blob.digest.to_string(),
-                    size: blob.size,
-                },
-            );
-            blobs.push(blob);
         }
         index.records.push(IndexRecord {
             key: hex::encode(r.key),
             layers: r.layers.clone(),
         });
+    }
+    // Layers not compressed yet are compressed side by side (each written and synced once).
+    let mut blobs = parallel_map(&wanted, |id| {
+        cairn_oci::write_layer_blob(store, id, Compression::Gzip, epoch).map_err(|e| e.to_string())
+    })?;
+    for (id, blob) in wanted.iter().zip(&blobs) {
+        index.layers.insert(
+            (*id).clone(),
+            LayerBlobRef {
+                digest: blob.digest.to_string(),
+                size: blob.size,
+            },
+        );
     }
     for (id, dir) in mounts {
         let blob = mount_blob(store, dir)?;
@@ -188,6 +192,32 @@ pub fn assemble(store: &Store, set: &ExportSet<'_>) -> Result<CacheArtifact, Str
         index_bytes,
         layers: blobs,
         records: index.records.len(),
+    })
+}
+
+/// `f` over `items` on up to `available_parallelism` threads, results in order; the first
+/// error wins.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R, String> + Sync,
+) -> Result<Vec<R>, String> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(items.len().max(1));
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Result<Vec<R>, String>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            out.extend(
+                h.join()
+                    .map_err(|_| "a layer compression thread panicked")??,
+            );
+        }
+        Ok(out)
     })
 }
 
