@@ -438,18 +438,8 @@ impl Registry {
         digest: &OciDigest,
         size: u64,
     ) -> Result<()> {
-        if store.has_blob(digest) {
-            return Ok(());
-        }
-        let repo = self
-            .repo(
-                &reference.registry,
-                &reference.repository,
-                RegistryOperation::Pull,
-            )
-            .await?;
-        self.download(store, &repo, digest, size).await?;
-        Ok(())
+        self.fetch_blobs(store, reference, &[(digest.clone(), size)])
+            .await
     }
 
     /// [`Registry::fetch_blob`] for several blobs of one repository, in parallel.
