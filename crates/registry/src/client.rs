@@ -297,14 +297,13 @@ impl Registry {
     /// asks for one; with Basic auth nothing is sent yet).
     pub(crate) async fn repo(
         &self,
-        registry: &str,
-        repository: &str,
+        reference: &cairn_ir::Reference,
         op: RegistryOperation,
     ) -> Result<Repo> {
-        let host = self.host(registry).await;
+        let host = self.host(&reference.registry).await;
         let repo = Repo {
             host,
-            repository: repository.to_string(),
+            repository: reference.repository.clone(),
             attempts: self.inner.opts.attempts,
         };
         let ctx = repo.ctx("authenticating");

@@ -196,13 +196,7 @@ impl Registry {
         reference: &cairn_ir::Reference,
         platform: &cairn_ir::Platform,
     ) -> Result<Resolved> {
-        let repo = self
-            .repo(
-                &reference.registry,
-                &reference.repository,
-                RegistryOperation::Pull,
-            )
-            .await?;
+        let repo = self.repo(reference, RegistryOperation::Pull).await?;
         Ok(self.resolve_in(&repo, reference, platform).await?.0)
     }
 
@@ -340,13 +334,7 @@ impl Registry {
         reference: &cairn_ir::Reference,
         platform: &cairn_ir::Platform,
     ) -> Result<PulledImage> {
-        let repo = self
-            .repo(
-                &reference.registry,
-                &reference.repository,
-                RegistryOperation::Pull,
-            )
-            .await?;
+        let repo = self.repo(reference, RegistryOperation::Pull).await?;
         let (resolved, manifest) = self.resolve_in(&repo, reference, platform).await?;
         let ctx = repo.ctx(format!("image {}", resolved.manifest_digest));
         let file: ImageConfigFile = serde_json::from_slice(&resolved.config)
@@ -454,13 +442,7 @@ impl Registry {
         if wanted.is_empty() {
             return Ok(());
         }
-        let repo = self
-            .repo(
-                &reference.registry,
-                &reference.repository,
-                RegistryOperation::Pull,
-            )
-            .await?;
+        let repo = self.repo(reference, RegistryOperation::Pull).await?;
         futures_util::stream::iter(wanted)
             .map(|(digest, size)| self.download(store, &repo, digest, *size))
             .buffer_unordered(self.concurrency())

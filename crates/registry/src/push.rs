@@ -106,13 +106,7 @@ impl Registry {
         image: &cairn_oci::AssembledImage,
         target: &cairn_ir::Reference,
     ) -> Result<PushReport> {
-        let repo = self
-            .repo(
-                &target.registry,
-                &target.repository,
-                RegistryOperation::Push,
-            )
-            .await?;
+        let repo = self.repo(target, RegistryOperation::Push).await?;
         // Config first in the list, then layers, each once.
         if !store.has_blob(&image.config) {
             store.put_blob(&image.config_bytes)?;
@@ -195,13 +189,7 @@ impl Registry {
         manifest: &[u8],
         media_type: Option<&str>,
     ) -> Result<OciDigest> {
-        let repo = self
-            .repo(
-                &target.registry,
-                &target.repository,
-                RegistryOperation::Push,
-            )
-            .await?;
+        let repo = self.repo(target, RegistryOperation::Push).await?;
         self.push_manifest_in(&repo, target, manifest, media_type)
             .await
     }

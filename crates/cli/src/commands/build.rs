@@ -191,12 +191,16 @@ pub fn run(args: BuildArgs) -> Result<()> {
     };
     // Base images are not exported (every importer resolves them itself): neither their
     // records nor their layers' blobs.
-    let base_vertices: std::collections::HashSet<cairn_ir::Digest> = graph
-        .vertices
-        .iter()
-        .filter(|v| matches!(v.op, Op::Source(SourceOp::Image { .. })))
-        .map(|v| v.digest)
-        .collect();
+    let base_vertices: std::collections::HashSet<cairn_ir::Digest> = if cache_to.is_empty() {
+        Default::default()
+    } else {
+        graph
+            .vertices
+            .iter()
+            .filter(|v| matches!(v.op, Op::Source(SourceOp::Image { .. })))
+            .map(|v| v.digest)
+            .collect()
+    };
     let base_layers: std::collections::HashSet<String> = out
         .records
         .iter()
