@@ -15,15 +15,42 @@ use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+/// What may be created outside the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Devices {
+    /// Character and block device nodes are created (inside the store, or when the user
+    /// asked for them).
+    Create,
+    /// Device nodes are left out: an image's `/dev/sda` node, exported to the host, would
+    /// open the host's disk to whoever can reach the file.
+    Omit,
+}
+
 /// Apply layer dirs bottom→top into `dest` as a plain tree (whiteouts applied, no overlay
-/// marks left), preserving mode, ownership, xattrs and mtimes.
+/// marks left), preserving mode, ownership, xattrs and mtimes, device nodes included.
 pub fn flatten_layers(layers: &[PathBuf], dest: &Path) -> Result<()> {
+    flatten_layers_with(layers, dest, Devices::Create).map(|_| ())
+}
+
+/// [`flatten_layers`], choosing what happens to device nodes. Returns the paths of the device
+/// nodes left out (relative to `dest`).
+pub fn flatten_layers_with(
+    layers: &[PathBuf],
+    dest: &Path,
+    devices: Devices,
+) -> Result<Vec<String>> {
+    let mut omitted = Vec::new();
     std::fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
     let root = Root::open(dest).map_err(|e| Error::io(dest, e))?;
     let mut dir_meta: BTreeMap<Vec<u8>, Meta> = BTreeMap::new();
     for layer in layers {
         let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
         walk(layer, &mut |e: &Entry| {
+            if devices == Devices::Omit && matches!(e.kind, Kind::Char { .. } | Kind::Block { .. })
+            {
+                omitted.push(String::from_utf8_lossy(&e.rel).into_owned());
+                return omit(&root, e);
+            }
             apply(&root, e, &mut links, &mut dir_meta).map_err(|err| match err {
                 Error::EntryIo { entry, source } => Error::EntryIo {
                     entry: format!("{}: {entry}", layer.display()),
@@ -42,7 +69,19 @@ pub fn flatten_layers(layers: &[PathBuf], dest: &Path) -> Result<()> {
             meta::set_times_at(&dir, name, m).map_err(|e| Error::entry_io(rel, e))?;
         }
     }
-    Ok(())
+    Ok(omitted)
+}
+
+/// A device node left out still hides what lower layers had at its path.
+fn omit(root: &Root, e: &Entry) -> Result<()> {
+    let comps: Vec<&[u8]> = e.rel.split(|c| *c == b'/').collect();
+    let Some((&name, parents)) = comps.split_last() else {
+        return Ok(());
+    };
+    let dir = root
+        .open_dir(parents, true)
+        .map_err(|err| resolve_error(&e.rel, err))?;
+    safefs::remove_at(&dir, name).map_err(|err| Error::entry_io(&e.rel, err))
 }
 
 fn entry_meta(e: &Entry) -> Meta {

@@ -36,7 +36,7 @@ pub use assemble::{
 pub use convert::{from_config_file, to_config_file};
 pub use digest::content_digest;
 pub use error::{Error, Result};
-pub use flatten::flatten_layers;
+pub use flatten::{Devices, flatten_layers, flatten_layers_with};
 pub use import::{DEFAULT_PATH, ImportedImage, import_archive, import_rootfs};
 pub use layer_tar::{
     layer_media_type, layer_uncompressed_descriptor, write_layer_blob, write_layer_tar,

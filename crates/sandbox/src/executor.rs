@@ -89,18 +89,23 @@ impl Executor for ReexecExecutor {
 struct RequestRef<'a> {
     job: &'a Job,
     scratch: Option<&'a Path>,
+    parent_pid: u32,
 }
 
 /// A host directory for the helper's scratch tmpfs, removed when the job is over (the tmpfs
 /// itself lives only in the helper's mount namespace).
 struct ScratchDir(PathBuf);
 
+/// Prefix of scratch directory names: `cairn-sandbox-PID-N` in the temporary directory.
+const SCRATCH_PREFIX: &str = "cairn-sandbox-";
+
 impl ScratchDir {
     fn create() -> std::io::Result<ScratchDir> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         loop {
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let p = std::env::temp_dir().join(format!("cairn-sandbox-{}-{n}", std::process::id()));
+            let p =
+                std::env::temp_dir().join(format!("{SCRATCH_PREFIX}{}-{n}", std::process::id()));
             match std::fs::DirBuilder::new().mode(0o700).create(&p) {
                 Ok(()) => return Ok(ScratchDir(p)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -108,6 +113,36 @@ impl ScratchDir {
             }
         }
     }
+}
+
+/// Remove the scratch directories that builders killed with SIGKILL (which no cleanup
+/// survives) left in the temporary directory: those whose process is gone. They are empty on
+/// the host (the helper's tmpfs on them lived in its mount namespace), so only empty
+/// directories are removed, never followed. Returns how many were removed.
+pub fn remove_stale_scratch() -> usize {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SCRATCH_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        // remove_dir: an empty directory only; a symlink or anything with content stays.
+        if std::fs::remove_dir(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 impl Drop for ScratchDir {
@@ -126,6 +161,7 @@ impl ReexecExecutor {
         let request = serde_json::to_vec(&RequestRef {
             job,
             scratch: Some(&scratch.0),
+            parent_pid: std::process::id(),
         })?;
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         let mut cmd = tokio::process::Command::new(&self.exe);

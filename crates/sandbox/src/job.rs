@@ -55,7 +55,12 @@ pub struct ExecJob {
     pub user: String,
     /// Hostname inside the container (also written to `/etc/hosts`).
     pub hostname: String,
+    /// `Default`: a network namespace of its own with a user-mode stack to the outside (no
+    /// host loopback); `None`: only its own loopback; `Host`: the host's (an entitlement).
     pub network: cairn_ir::NetworkMode,
+    /// `Insecure` (an entitlement): all capabilities, no seccomp filter, /proc unrestricted.
+    #[serde(default)]
+    pub security: cairn_ir::SecurityMode,
     /// Mounts besides the rootfs.
     pub mounts: Vec<ExecMount>,
 }

@@ -14,7 +14,9 @@ pub mod protocol;
 use std::io;
 use std::path::PathBuf;
 
-pub use executor::{Executor, HELPER_SUBCOMMAND, MAX_LINE, OutputLine, ReexecExecutor, Stream};
+pub use executor::{
+    Executor, HELPER_SUBCOMMAND, MAX_LINE, OutputLine, ReexecExecutor, Stream, remove_stale_scratch,
+};
 pub use helper::helper_main;
 pub use job::{ExecJob, ExecMount, ExecMountKind, FileJob, Job, JobOutcome, MountSource, Rootfs};
 

@@ -37,6 +37,11 @@ pub struct Request {
     /// removes it afterwards, so nothing is left even if the helper is killed). `None`: the
     /// helper creates and removes its own.
     pub scratch: Option<PathBuf>,
+    /// The builder's pid. The helper dies with the thread that spawned it
+    /// (`PR_SET_PDEATHSIG`) and checks it is still this process's child once that is armed,
+    /// so a builder killed before then cannot leave it running. 0: no check.
+    #[serde(default)]
+    pub parent_pid: u32,
 }
 
 /// A message from the helper.

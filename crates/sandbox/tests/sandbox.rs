@@ -82,6 +82,7 @@ impl Fixture {
             user: String::new(),
             hostname: String::new(),
             network: NetworkMode::Default,
+            security: cairn_ir::SecurityMode::Sandbox,
             mounts: vec![],
         }
     }
@@ -301,6 +302,12 @@ async fn hostname_hosts_and_resolv_conf() {
     let mut job =
         fx.sh("hostname; grep -c 'localhost box' /etc/hosts; cat /etc/resolv.conf | wc -c");
     job.hostname = "box".into();
+    // The default network's only name server is slirp4netns's forwarder.
+    let r = run(&fx, job.clone()).await;
+    assert_eq!(r.code(), 0);
+    assert_eq!(r.stdout[2], "nameserver 10.0.2.3\n".len().to_string());
+    // Other networks see the host's resolv.conf.
+    job.network = NetworkMode::None;
     let upper = job.rootfs.upper.clone();
     let r = run(&fx, job).await;
     assert_eq!(r.code(), 0);
@@ -318,7 +325,7 @@ async fn hostname_hosts_and_resolv_conf() {
 async fn dev_proc_and_privileges() {
     let fx = Fixture::new();
     let script = "ls /dev; echo x > /dev/null && echo null-ok; \
-                  grep NoNewPrivs /proc/self/status; \
+                  grep -E 'NoNewPrivs|Seccomp:' /proc/self/status; \
                   mount -t tmpfs t /tmp 2>/dev/null && echo mounted || echo no-mount; \
                   touch /sys/x 2>/dev/null || echo sys-ro";
     let r = run(&fx, fx.sh(script)).await;
@@ -333,10 +340,18 @@ async fn dev_proc_and_privileges() {
         );
     }
     assert!(r.stdout.iter().any(|l| l == "null-ok"));
+    // Like docker: no no_new_privs (setuid programs in images work), a seccomp filter.
     assert!(
         r.stdout
             .iter()
-            .any(|l| l.starts_with("NoNewPrivs:") && l.ends_with('1'))
+            .any(|l| l.starts_with("NoNewPrivs:") && l.ends_with('0'))
+    );
+    assert!(
+        r.stdout
+            .iter()
+            .any(|l| l.starts_with("Seccomp:") && l.ends_with('2')),
+        "{:?}",
+        r.stdout
     );
     assert!(
         r.stdout.iter().any(|l| l == "no-mount"),
@@ -599,6 +614,7 @@ async fn symlinked_mount_targets_resolve_inside_the_rootfs() {
         "wc -c < /etc/resolv.conf; grep ' /{marker} ' /proc/mounts | wc -l"
     ));
     job.rootfs.lowers.push(layer);
+    job.network = NetworkMode::None; // the host's resolv.conf
     job.mounts.push(ExecMount {
         target: format!("/escape/{marker}"),
         kind: ExecMountKind::Tmpfs { size: None },

@@ -179,6 +179,7 @@ async fn exec<E: Executor + 'static>(
         user: x.user.clone(),
         hostname: x.hostname.clone().unwrap_or_else(|| HOSTNAME.to_string()),
         network: x.network,
+        security: x.security,
         mounts,
     });
     run_job(inner, d, &job, &x.args).await?;

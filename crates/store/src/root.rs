@@ -90,6 +90,7 @@ impl Layout {
         let version_file = self.root.join(LAYOUT_FILE);
         let present = layout_present(&version_file)?;
         fs::create_dir_all(&self.root).map_err(io_at(&self.root))?;
+        make_private(&self.root)?;
         let mut builder = DirBuilder::new();
         builder.recursive(true).mode(0o755);
         for dir in [
@@ -119,6 +120,21 @@ impl Layout {
         Ok(())
     }
 }
+
+/// The store root is 0700: it holds unpacked layers of images nobody vetted (setuid-root
+/// files, device nodes) and cache-mount directories steps wrote as root, which no other user
+/// of the machine may reach. A store made before this rule is tightened on open.
+fn make_private(root: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::metadata(root).map_err(io_at(root))?;
+    if meta.permissions().mode() & 0o7777 != PRIVATE_MODE {
+        fs::set_permissions(root, fs::Permissions::from_mode(PRIVATE_MODE)).map_err(io_at(root))?;
+    }
+    Ok(())
+}
+
+/// Mode of the store root.
+pub(crate) const PRIVATE_MODE: u32 = 0o700;
 
 /// `true` if the layout file exists and is ours, `false` if absent, an error otherwise.
 fn layout_present(path: &Path) -> Result<bool> {
@@ -187,5 +203,21 @@ mod tests {
             root_from(env(&vars), false, Some(PathBuf::from("/home/pw"))),
             Path::new("/home/pw/.local/share/cairn")
         );
+    }
+
+    #[test]
+    fn root_is_private_even_if_it_was_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().expect("tempdir");
+        let root = t.path().join("store");
+        fs::create_dir(&root).expect("mkdir");
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("chmod");
+        crate::Store::open(&root).expect("open");
+        let mode = fs::metadata(&root).expect("stat").permissions().mode() & 0o7777;
+        assert_eq!(mode, PRIVATE_MODE);
+        let fresh = t.path().join("fresh");
+        crate::Store::open(&fresh).expect("open");
+        let mode = fs::metadata(&fresh).expect("stat").permissions().mode() & 0o7777;
+        assert_eq!(mode, PRIVATE_MODE);
     }
 }

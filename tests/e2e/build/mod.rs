@@ -4,6 +4,7 @@
 mod cache;
 mod cases;
 mod compat;
+mod confinement;
 mod docker_parity;
 mod failures;
 pub mod fixture;

@@ -1,6 +1,7 @@
 //! `cairn build`: plan, solve, export.
 
 use crate::commands::cache;
+use crate::commands::entitlements;
 use crate::commands::images::{StoreArgs, normalize};
 use crate::commands::input::{BuildInput, BuildInputArgs};
 use crate::commands::output::{Output, parse_output};
@@ -28,13 +29,20 @@ pub struct BuildArgs {
     /// How many steps may run at once (default: number of cores).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Network for RUN steps: default, none or host.
+    /// Network for RUN steps: default (a network namespace of its own, through slirp4netns:
+    /// the outside world but not the host's loopback), none or host.
     #[arg(long, default_value = "default")]
     pub network: String,
+    /// Grant an entitlement a Dockerfile cannot grant itself: network.host (`RUN
+    /// --network=host`) or security.insecure (`RUN --security=insecure`). Repeatable.
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
     /// A secret for RUN --mount=type=secret: id=ID,src=PATH (or env=VAR).
     #[arg(long = "secret")]
     pub secrets: Vec<String>,
-    /// Output: type=oci|docker|local|tar,dest=PATH (repeatable).
+    /// Output: type=oci|docker|local|tar,dest=PATH (repeatable). type=local and type=tar leave
+    /// out device nodes unless given devices=true (a node from an image would otherwise open
+    /// a host device to whoever can reach the file).
     #[arg(short = 'o', long = "output")]
     pub outputs: Vec<String>,
     /// Layer compression for image outputs: gzip or zstd.
@@ -88,8 +96,14 @@ pub fn run(args: BuildArgs) -> Result<()> {
         "host" => Some(cairn_ir::NetworkMode::Host),
         other => bail!("unknown network mode {other:?}: use default, none or host"),
     };
+    let mut allowed = entitlements::parse(&args.allow)?;
+    if network_override == Some(cairn_ir::NetworkMode::Host) {
+        allowed.network_host = true;
+    }
     let secrets = read_secrets(&args.secrets)?;
     let epoch = source_date_epoch()?;
+    // Scratch directories of builders that were killed outright.
+    cairn_sandbox::remove_stale_scratch();
 
     let store = args.store.open()?;
     let mut input = BuildInput::load(&args.input)?;
@@ -112,6 +126,19 @@ pub fn run(args: BuildArgs) -> Result<()> {
         progress.warn(w);
     }
     let graph = lowered.graph;
+    if let Some(d) = entitlements::check(&graph, allowed).first() {
+        let place = match d.lines {
+            Some((line, _)) => format!("{}:{line}: ", input.dockerfile_path.display()),
+            None => String::new(),
+        };
+        bail!(
+            "{place}{} needs the {} entitlement, which this build was not granted: run cairn \
+             build with --allow {} if you trust this Dockerfile",
+            d.step,
+            d.entitlement,
+            d.entitlement
+        );
+    }
 
     let context_dir = std::fs::canonicalize(&args.input.context).with_context(|| {
         format!(
@@ -164,9 +191,12 @@ pub fn run(args: BuildArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let result = runtime.block_on(async {
         let printer = tokio::spawn(progress.clone().run(rx));
+        // SIGINT, SIGTERM and SIGHUP all stop the build the same way: the solver is dropped,
+        // which kills every sandbox helper (and with it each step's pid namespace) and
+        // removes their scratch directories.
         let r = tokio::select! {
             r = solver.solve() => r,
-            _ = tokio::signal::ctrl_c() => Err(SolveError::Internal("interrupted".into())),
+            sig = stop_signal() => Err(SolveError::Internal(format!("interrupted ({sig})"))),
         };
         // A cache export also covers results this build did not need to look at.
         let stored = if r.is_ok() && !cache_to.is_empty() {
@@ -290,9 +320,34 @@ pub fn run(args: BuildArgs) -> Result<()> {
         bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
     }
     for o in &outputs {
-        o.write_files(&store, &out.layers)?;
+        let omitted = o.write_files(&store, &out.layers)?;
+        if let Some(first) = omitted.first() {
+            progress.warn(&format!(
+                "{} device node(s) left out of the output (e.g. /{first}): add {} to the \
+                 -o option to create them",
+                omitted.len(),
+                crate::commands::output::DEVICES_HELP
+            ));
+        }
     }
     Ok(())
+}
+
+/// Wait for SIGINT, SIGTERM or SIGHUP; the signal's name.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
+    }
 }
 
 /// The `RUN --mount=type=cache` directories of this build, by id.

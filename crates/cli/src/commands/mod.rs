@@ -3,6 +3,7 @@
 pub mod build;
 pub mod cache;
 pub mod debug;
+pub mod entitlements;
 pub mod images;
 pub mod input;
 pub mod output;

@@ -13,19 +13,30 @@ pub enum Output {
     Oci(PathBuf),
     /// A tar `docker load` accepts.
     Docker(PathBuf),
-    /// The final filesystem, as a directory.
-    Local(PathBuf),
-    /// The final filesystem, as a tar.
-    Tar(PathBuf),
+    /// The final filesystem, as a directory. Device nodes only with `devices=true`.
+    Local { dest: PathBuf, devices: bool },
+    /// The final filesystem, as a tar. Device nodes only with `devices=true`.
+    Tar { dest: PathBuf, devices: bool },
 }
+
+/// How to keep device nodes in `type=local` / `type=tar` outputs (shown in `--help`).
+pub const DEVICES_HELP: &str = "devices=true";
 
 pub fn parse_output(spec: &str) -> Result<Output> {
     let mut kind = None;
     let mut dest = None;
+    let mut devices = None;
     for part in spec.split(',') {
         match part.split_once('=') {
             Some(("type", v)) => kind = Some(v.to_string()),
             Some(("dest", v)) => dest = Some(PathBuf::from(v)),
+            Some(("devices", v)) => {
+                devices = Some(match v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => bail!("invalid output {spec:?}: devices= takes true or false"),
+                })
+            }
             _ if !part.contains('=') && kind.is_none() && dest.is_none() => {
                 dest = Some(PathBuf::from(part))
             }
@@ -33,13 +44,23 @@ pub fn parse_output(spec: &str) -> Result<Output> {
         }
     }
     let dest = dest.with_context(|| format!("output {spec:?} needs dest=PATH"))?;
-    Ok(match kind.as_deref().unwrap_or("local") {
+    let output = match kind.as_deref().unwrap_or("local") {
         "oci" => Output::Oci(dest),
         "docker" => Output::Docker(dest),
-        "local" => Output::Local(dest),
-        "tar" => Output::Tar(dest),
+        "local" => Output::Local {
+            dest,
+            devices: devices.unwrap_or(false),
+        },
+        "tar" => Output::Tar {
+            dest,
+            devices: devices.unwrap_or(false),
+        },
         other => bail!("unknown output type {other:?}: use oci, docker, local or tar"),
-    })
+    };
+    if devices.is_some() && output.is_image() {
+        bail!("invalid output {spec:?}: devices= applies to type=local and type=tar only");
+    }
+    Ok(output)
 }
 
 impl Output {
@@ -60,35 +81,58 @@ impl Output {
             Output::Docker(p) => write_atomically(p, |w| {
                 Ok(cairn_oci::write_docker_archive(store, image, names, w)?)
             }),
-            Output::Local(_) | Output::Tar(_) => Ok(()),
+            Output::Local { .. } | Output::Tar { .. } => Ok(()),
         }
     }
 
-    pub fn write_files(&self, store: &Store, layers: &[String]) -> Result<()> {
+    /// Write a filesystem output. Returns the device nodes left out (see [`DEVICES_HELP`]).
+    pub fn write_files(&self, store: &Store, layers: &[String]) -> Result<Vec<String>> {
         let dirs: Vec<PathBuf> = layers.iter().map(|l| store.layer_dir(l)).collect();
+        let mode = |devices: bool| {
+            if devices {
+                cairn_oci::Devices::Create
+            } else {
+                cairn_oci::Devices::Omit
+            }
+        };
         match self {
-            Output::Local(dest) => {
+            Output::Local { dest, devices } => {
                 std::fs::create_dir_all(dest)
                     .with_context(|| format!("cannot create {}", dest.display()))?;
-                cairn_oci::flatten_layers(&dirs, dest)
+                cairn_oci::flatten_layers_with(&dirs, dest, mode(*devices))
                     .with_context(|| format!("cannot write {}", dest.display()))
             }
-            Output::Tar(dest) => {
+            Output::Tar { dest, devices } => {
                 let tmp = store
                     .staging()
                     .context("cannot create a temporary directory")?;
-                cairn_oci::flatten_layers(&dirs, tmp.upper())?;
+                let omitted = cairn_oci::flatten_layers_with(&dirs, tmp.upper(), mode(*devices))?;
                 write_atomically(dest, |w| {
                     let mut b = tar::Builder::new(w);
                     b.follow_symlinks(false);
                     b.append_dir_all(".", tmp.upper())?;
                     b.finish()?;
                     Ok(())
-                })
+                })?;
+                Ok(omitted)
             }
-            Output::Oci(_) | Output::Docker(_) => Ok(()),
+            Output::Oci(_) | Output::Docker(_) => Ok(Vec::new()),
         }
     }
+}
+
+/// The permissions a new file gets from `open(path, O_CREAT, 0666)` under the process umask
+/// (read from `/proc/self/status`; 022 if that is unavailable).
+fn default_file_mode() -> u32 {
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022);
+    0o666 & !umask
 }
 
 /// Write `path` through a temporary file in the same directory, renamed into place on success.
@@ -99,11 +143,16 @@ fn write_atomically(path: &Path, f: impl FnOnce(&mut dyn Write) -> Result<()>) -
         .unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let mut perms = tmp.as_file().metadata()?.permissions();
     {
         let mut w = BufWriter::new(tmp.as_file());
         f(&mut w).with_context(|| format!("cannot write {}", path.display()))?;
         w.flush()?;
     }
+    // A temporary file is 0600; the output is an ordinary file of the user's, as `docker
+    // save -o` makes it.
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, default_file_mode());
+    tmp.as_file().set_permissions(perms)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -127,12 +176,27 @@ mod tests {
         );
         assert_eq!(
             parse_output("dest=dir").unwrap(),
-            Output::Local("dir".into())
+            Output::Local {
+                dest: "dir".into(),
+                devices: false
+            }
         );
         assert_eq!(
             parse_output("outdir").unwrap(),
-            Output::Local("outdir".into())
+            Output::Local {
+                dest: "outdir".into(),
+                devices: false
+            }
         );
+        assert_eq!(
+            parse_output("type=tar,dest=t.tar,devices=true").unwrap(),
+            Output::Tar {
+                dest: "t.tar".into(),
+                devices: true
+            }
+        );
+        assert!(parse_output("type=oci,dest=x,devices=true").is_err());
+        assert!(parse_output("type=local,dest=x,devices=maybe").is_err());
         assert!(parse_output("type=nope,dest=x").is_err());
         assert!(parse_output("type=oci").is_err());
     }

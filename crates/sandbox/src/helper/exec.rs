@@ -1,69 +1,78 @@
-//! Exec jobs. Three processes:
+//! Exec jobs. Three processes (plus slirp4netns for the default network, see [`super::net`]):
 //!
-//! - the **helper** (outside the new pid namespace) unshares mount, pid, ipc, uts (and net for
-//!   `--network none`) namespaces, mounts the rootfs overlay and everything under it in its
-//!   private mount namespace, forks the init, waits for it, then unmounts and removes mount
+//! - the **helper** (outside the new pid namespace) unshares mount, ipc, uts and network
+//!   namespaces (the network one unless `--network=host`), starts slirp4netns for the default
+//!   network, unshares the pid namespace, mounts the rootfs overlay and everything under it in
+//!   its private mount namespace, forks the init, waits for it, then unmounts and removes mount
 //!   stubs from the upper directory;
-//! - the **init** (pid 1 of the new pid namespace) takes its own copy of the mount namespace,
-//!   `pivot_root`s into the rootfs, mounts `/proc`, resolves the user and the workdir, forks
-//!   the command and reaps every process until the command exits; it dies with the helper
-//!   (`PR_SET_PDEATHSIG`), and with it the whole namespace;
-//! - the **command** drops capabilities and privileges and is exec'd.
+//! - the **init** (pid 1 of the new pid namespace) starts a new session (no controlling
+//!   terminal), takes its own copy of the mount namespace, `pivot_root`s into the rootfs,
+//!   mounts `/proc`, masks and write-protects the host's control files, resolves the user and
+//!   the workdir, forks the command and reaps every process until the command exits; it dies
+//!   with the helper (`PR_SET_PDEATHSIG`), and with it the whole namespace;
+//! - the **command** installs the seccomp filter, drops capabilities and privileges and is
+//!   exec'd with only descriptors 0, 1 and 2.
 //!
 //! The init needs no signal forwarding: the only signal the builder sends is SIGKILL to the
-//! helper, which takes the namespace down through the init's death signal.
+//! helper, which takes the namespace down through the init's death signal. What the step may
+//! do once running is decided in [`super::confine`].
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
+use cairn_ir::{NetworkMode, SecurityMode};
 use rustix::fs::{Access, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::MountFlags;
 use rustix::process::{Pid, Signal, WaitOptions};
 use rustix::thread::{CapabilitySet, CapabilitySets, UnshareFlags};
 
-use super::mounts::{self, fd_path};
+use super::mounts::{self, Setuid, fd_path};
 use super::sys::{self, Forked};
 use super::user::{self, ExecUser};
 use super::walk::{Kind, Tree};
-use super::{Context, ErrContext, HelperError, Scratch, StatusChannel, file};
+use super::{
+    Context, ErrContext, HelperError, Scratch, StatusChannel, confine, file, net, seccomp,
+};
 use crate::{ExecJob, ExecMount, ExecMountKind, MountSource};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const DEFAULT_HOSTNAME: &str = "cairn";
 
-/// Docker's default capability set, without `CAP_MKNOD`: there is no device cgroup here, so a
-/// device node made in the container would give access to the host's disks.
-fn kept_capabilities() -> CapabilitySet {
-    CapabilitySet::CHOWN
-        | CapabilitySet::DAC_OVERRIDE
-        | CapabilitySet::FSETID
-        | CapabilitySet::FOWNER
-        | CapabilitySet::NET_RAW
-        | CapabilitySet::SETGID
-        | CapabilitySet::SETUID
-        | CapabilitySet::SETFCAP
-        | CapabilitySet::SETPCAP
-        | CapabilitySet::NET_BIND_SERVICE
-        | CapabilitySet::SYS_CHROOT
-        | CapabilitySet::KILL
-        | CapabilitySet::AUDIT_WRITE
-}
-
 pub fn run(job: &ExecJob, scratch: &Scratch, status: &StatusChannel) -> Result<i32, HelperError> {
     if job.args.is_empty() {
         return Err(HelperError::Msg("no command to run".into()));
     }
-    let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-    let mut flags =
-        UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS;
-    if job.network == cairn_ir::NetworkMode::None {
+    let host_net = match job.network {
+        NetworkMode::Default => Some(
+            rustix::fs::open(
+                "/proc/self/ns/net",
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ctx(|| "opening the host's network namespace".into())?,
+        ),
+        NetworkMode::None | NetworkMode::Host => None,
+    };
+    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS;
+    if job.network != NetworkMode::Host {
         flags |= UnshareFlags::NEWNET;
     }
     sys::unshare(flags).ctx(|| "unshare".into())?;
     mounts::make_root_private()?;
     scratch.mount()?;
+    // Started before the pid namespace exists: its first child would be the namespace's init.
+    let user_net = match &host_net {
+        Some(host) => Some(net::start(host, scratch)?),
+        None => None,
+    };
+    drop(host_net);
+    sys::unshare(UnshareFlags::NEWPID).ctx(|| "unshare(pid namespace)".into())?;
+    let resolv = match user_net {
+        Some(_) => format!("nameserver {}\n", net::DNS_SERVER).into_bytes(),
+        None => std::fs::read("/etc/resolv.conf").unwrap_or_default(),
+    };
 
     let merged = scratch.dir("rootfs")?;
     let lowers = file::non_empty(&job.rootfs.lowers, scratch)?;
@@ -71,6 +80,7 @@ pub fn run(job: &ExecJob, scratch: &Scratch, status: &StatusChannel) -> Result<i
         &merged,
         &lowers,
         Some((&job.rootfs.upper, &job.rootfs.work)),
+        Setuid::Honoured,
     )?;
     let mut tree = Tree::rootfs(&merged, &job.rootfs.upper)?;
 
@@ -81,6 +91,7 @@ pub fn run(job: &ExecJob, scratch: &Scratch, status: &StatusChannel) -> Result<i
     // directory of our mount points.
     let unmounted = mounts::detach(&merged);
     let record = tree.into_record();
+    drop(user_net);
     let code = result?;
     unmounted?;
     super::walk::remove_stubs(&job.rootfs.upper, &record)?;
@@ -127,7 +138,7 @@ fn setup(
     }
 
     rustix::system::sethostname(hostname.as_bytes()).ctx(|| "sethostname".into())?;
-    if job.network == cairn_ir::NetworkMode::None {
+    if job.network != NetworkMode::Host {
         sys::loopback_up().ctx(|| "bringing up lo".into())?;
     }
     Ok(())
@@ -215,7 +226,7 @@ fn throwaway_overlay(lowers: &[PathBuf], scratch: &Scratch) -> Result<PathBuf, H
     for d in [&upper, &work, &merged] {
         std::fs::create_dir(d).ctx(|| format!("creating {}", d.display()))?;
     }
-    mounts::mount_overlay(&merged, lowers, Some((&upper, &work)))?;
+    mounts::mount_overlay(&merged, lowers, Some((&upper, &work)), Setuid::Ignored)?;
     Ok(merged)
 }
 
@@ -274,6 +285,9 @@ fn init(
         return Ok(1); // the helper is gone
     }
     drop(alive);
+    // A session of our own: the step can never reach the terminal cairn runs in (`/dev/tty`
+    // fails with ENXIO, there is nothing to `TIOCSTI` into).
+    rustix::process::setsid().ctx(|| "setsid".into())?;
 
     // Our own mount namespace: pivot_root here leaves the helper's root alone.
     sys::unshare(UnshareFlags::NEWNS).ctx(|| "unshare(mount namespace)".into())?;
@@ -290,6 +304,15 @@ fn init(
         None,
     )
     .ctx(|| "mounting /proc".into())?;
+    let insecure = job.security == SecurityMode::Insecure;
+    if !insecure {
+        confine::restrict_proc_and_sys()?;
+    }
+    let filter = if insecure {
+        None
+    } else {
+        Some(seccomp::default_filter()?)
+    };
 
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let user = user::resolve(
@@ -308,7 +331,7 @@ fn init(
 
     match sys::fork().ctx(|| "fork".into())? {
         Forked::Child => {
-            let code = match exec_command(job, &env, &user, &cwd) {
+            let code = match exec_command(job, &env, &user, &cwd, filter.as_ref()) {
                 Ok(code) => code,
                 Err(e) => status.setup_error(&e),
             };
@@ -352,14 +375,24 @@ fn environment(env: &[String], user: &ExecUser) -> Vec<(String, String)> {
     out
 }
 
-fn drop_privileges(user: &ExecUser) -> Result<(), HelperError> {
-    let keep = kept_capabilities();
+/// Capabilities, ids and groups of the command. The seccomp filter (if any) is installed first,
+/// while `CAP_SYS_ADMIN` still allows it without `no_new_privs` (as runc does when the spec
+/// does not ask for it): setuid programs in the image (`su`, `sudo`) work as under docker,
+/// within the bounding set.
+fn drop_privileges(
+    user: &ExecUser,
+    keep: CapabilitySet,
+    filter: Option<&seccompiler::BpfProgram>,
+) -> Result<(), HelperError> {
     for cap in (CapabilitySet::all() - keep).iter() {
         match rustix::thread::remove_capability_from_bounding_set(cap) {
             // Bits this kernel does not know.
             Ok(()) | Err(Errno::INVAL) => {}
             Err(e) => return Err(e.ctx_err(|| format!("dropping {cap:?}"))),
         }
+    }
+    if let Some(filter) = filter {
+        seccomp::install(filter)?;
     }
     let current = rustix::thread::capabilities(None).ctx(|| "capget".into())?;
     rustix::thread::set_capabilities(
@@ -384,8 +417,7 @@ fn drop_privileges(user: &ExecUser) -> Result<(), HelperError> {
     rustix::thread::set_thread_gid(rustix::fs::Gid::from_raw(user.gid))
         .ctx(|| format!("setgid {}", user.gid))?;
     rustix::thread::set_thread_uid(rustix::fs::Uid::from_raw(user.uid))
-        .ctx(|| format!("setuid {}", user.uid))?;
-    rustix::thread::set_no_new_privs(true).ctx(|| "PR_SET_NO_NEW_PRIVS".into())
+        .ctx(|| format!("setuid {}", user.uid))
 }
 
 /// Why the program could not be found; the shell's exit codes.
@@ -429,8 +461,13 @@ fn exec_command(
     env: &[(String, String)],
     user: &ExecUser,
     cwd: &Path,
+    filter: Option<&seccompiler::BpfProgram>,
 ) -> Result<i32, HelperError> {
-    drop_privileges(user)?;
+    let keep = match job.security {
+        SecurityMode::Sandbox => confine::default_capabilities(),
+        SecurityMode::Insecure => CapabilitySet::all(),
+    };
+    drop_privileges(user, keep, filter)?;
     rustix::process::chdir(cwd).ctx(|| format!("chdir {}", cwd.display()))?;
     let arg0 = &job.args[0];
     let path_var = env

@@ -19,6 +19,7 @@ pub fn run(job: &FileJob, scratch: &Scratch) -> Result<(), HelperError> {
         &merged,
         &lowers,
         Some((&job.rootfs.upper, &job.rootfs.work)),
+        mounts::Setuid::Ignored,
     )?;
     let result = apply(job, scratch, &merged);
     // Unmount before returning so the upper directory is quiescent when the caller commits it
@@ -53,7 +54,7 @@ pub(super) fn source_dir(source: &MountSource, scratch: &Scratch) -> Result<Path
             [one] => Ok(one.clone()),
             many => {
                 let at = scratch.dir("source")?;
-                mounts::mount_overlay(&at, many, None)?;
+                mounts::mount_overlay(&at, many, None, mounts::Setuid::Ignored)?;
                 Ok(at)
             }
         },

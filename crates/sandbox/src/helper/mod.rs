@@ -5,9 +5,12 @@
 //! namespaces and reports a [`Status`]. Every mount is made in the helper's private mount
 //! namespace: when the helper exits, or is killed, the kernel tears them all down.
 
+mod confine;
 mod exec;
 mod file;
 mod mounts;
+mod net;
+mod seccomp;
 mod sys;
 mod user;
 mod walk;
@@ -181,6 +184,12 @@ fn single_threaded() -> Result<(), HelperError> {
 /// (the command's, or [`SETUP_FAILED_EXIT`]). The authoritative result is the status message.
 pub fn helper_main() -> i32 {
     rustix::process::umask(Mode::from_raw_mode(0o022));
+    // Die with the builder, whatever kills it (checked against the request below, in case it
+    // died before this was armed).
+    let death_signal =
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    // Nothing this process inherited beyond 0, 1, 2 may reach a step.
+    let cloexec = sys::cloexec_from_3();
     let mut input = Vec::new();
     let read = std::io::stdin().lock().read_to_end(&mut input);
     let status = take_status_channel();
@@ -191,6 +200,16 @@ pub fn helper_main() -> i32 {
         Ok(r) => r,
         Err(e) => return status.setup_error(&HelperError::Msg(format!("invalid job: {e}"))),
     };
+    if let Err(e) = death_signal {
+        return status.setup_error(&e.ctx_err(|| "PR_SET_PDEATHSIG".into()));
+    }
+    if let Err(e) = cloexec {
+        return status.setup_error(&e.ctx_err(|| "marking inherited descriptors".into()));
+    }
+    let parent = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get().unsigned_abs());
+    if request.parent_pid != 0 && parent != request.parent_pid {
+        return status.setup_error(&HelperError::Msg("the builder is gone".into()));
+    }
     let run = || -> Result<i32, HelperError> {
         single_threaded()?;
         let scratch = Scratch::new(request.scratch)?;

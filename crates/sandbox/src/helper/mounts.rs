@@ -42,7 +42,8 @@ pub fn mount_tmpfs(target: &str, flags: MountFlags, options: &str) -> Result<(),
 }
 
 /// Bind `source` (usually `/proc/self/fd/N`) onto `target` in the tree, creating the mount
-/// point, read-only if asked.
+/// point, read-only if asked. Always `nodev` and `nosuid`: a device node or a setuid file in a
+/// context, a cache directory or another stage is data, never a door.
 pub fn bind(
     tree: &mut Tree,
     source: &str,
@@ -52,27 +53,24 @@ pub fn bind(
 ) -> Result<(), HelperError> {
     let at = tree.target(target, kind)?;
     rustix::mount::mount_bind(source, fd_path(&at)).ctx(|| format!("bind mount onto {target}"))?;
+    let mut flags = MountFlags::NOSUID | MountFlags::NODEV;
     if readonly {
-        remount_readonly(tree, target, kind, MountFlags::NOSUID)?;
+        flags |= MountFlags::RDONLY;
     }
-    Ok(())
+    remount_bind(tree, target, kind, flags)
 }
 
-/// Make the mount on `target` read-only. The target is opened again: a descriptor taken
-/// before the mount points at the directory underneath it.
-fn remount_readonly(
+/// Set the flags of the bind mount on `target` (exactly `flags`). The target is opened again:
+/// a descriptor taken before the mount points at the directory underneath it.
+fn remount_bind(
     tree: &mut Tree,
     target: &str,
     kind: Kind,
     flags: MountFlags,
 ) -> Result<(), HelperError> {
     let at = tree.target(target, kind)?;
-    rustix::mount::mount_remount(
-        fd_path(&at),
-        MountFlags::BIND | MountFlags::RDONLY | flags,
-        "",
-    )
-    .ctx(|| format!("making {target} read-only"))
+    rustix::mount::mount_remount(fd_path(&at), MountFlags::BIND | flags, "")
+        .ctx(|| format!("setting the flags of the mount on {target}"))
 }
 
 pub fn detach(target: &Path) -> Result<(), HelperError> {
@@ -88,17 +86,28 @@ const OVERLAY_OPTS: [(&str, &str); 3] = [
     ("metacopy", "off"),
 ];
 
+/// Whether setuid files on an overlay keep their power. Always `nodev`: a device node in an
+/// image (pulled, loaded, from an imported cache) or made by a step is inert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setuid {
+    /// A step's root filesystem: `sudo`/`su` in an image work as under docker.
+    Honoured,
+    /// Everything else (sources of copies and bind mounts).
+    Ignored,
+}
+
 /// Mount an overlay on `target`. `lowers` are bottom→top (as in a [`crate::Rootfs`]) and
 /// must not be empty; `rw` gives `(upper, work)`.
 pub fn mount_overlay(
     target: &Path,
     lowers: &[PathBuf],
     rw: Option<(&Path, &Path)>,
+    setuid: Setuid,
 ) -> Result<(), HelperError> {
-    match overlay_new_api(target, lowers, rw) {
+    match overlay_new_api(target, lowers, rw, setuid) {
         Ok(()) => Ok(()),
         // Kernels before 6.8 have no `lowerdir+` (EINVAL), before 5.2 no fsopen (ENOSYS).
-        Err(NewApi::Unsupported) => overlay_legacy(target, lowers, rw),
+        Err(NewApi::Unsupported) => overlay_legacy(target, lowers, rw, setuid),
         Err(NewApi::Failed(e)) => Err(e),
     }
 }
@@ -112,6 +121,7 @@ fn overlay_new_api(
     target: &Path,
     lowers: &[PathBuf],
     rw: Option<(&Path, &Path)>,
+    setuid: Setuid,
 ) -> Result<(), NewApi> {
     use rustix::io::Errno;
     use rustix::mount::{fsconfig_create, fsconfig_set_string, fsmount, fsopen, move_mount};
@@ -145,7 +155,11 @@ fn overlay_new_api(
             .map_err(|e| failed(&fs, format!("overlay option {key}={value}"), e))?;
     }
     fsconfig_create(&fs).map_err(|e| failed(&fs, "creating the overlay".into(), e))?;
-    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+    let mut attrs = MountAttrFlags::MOUNT_ATTR_NODEV;
+    if setuid == Setuid::Ignored {
+        attrs |= MountAttrFlags::MOUNT_ATTR_NOSUID;
+    }
+    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
         .map_err(|e| failed(&fs, "fsmount(overlay)".into(), e))?;
     move_mount(
         mnt.as_fd(),
@@ -209,6 +223,7 @@ fn overlay_legacy(
     target: &Path,
     lowers: &[PathBuf],
     rw: Option<(&Path, &Path)>,
+    setuid: Setuid,
 ) -> Result<(), HelperError> {
     let data = legacy_overlay_data(lowers, rw);
     if data.len() >= 4096 {
@@ -218,26 +233,26 @@ fn overlay_legacy(
         )));
     }
     let data = CString::new(data).map_err(|_| HelperError::Msg("NUL in a layer path".into()))?;
-    rustix::mount::mount(
-        "overlay",
-        target,
-        "overlay",
-        MountFlags::empty(),
-        Some(data.as_c_str()),
-    )
-    .ctx(|| format!("mounting overlay on {}", target.display()))
+    let mut flags = MountFlags::NODEV;
+    if setuid == Setuid::Ignored {
+        flags |= MountFlags::NOSUID;
+    }
+    rustix::mount::mount("overlay", target, "overlay", flags, Some(data.as_c_str()))
+        .ctx(|| format!("mounting overlay on {}", target.display()))
 }
 
 /// Host devices bind-mounted into the container's `/dev`.
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
-/// `/dev`: a tmpfs with the safe host devices bound in, a private devpts, `/dev/shm` and the
-/// usual symlinks.
+/// `/dev`: a `nodev` tmpfs (a node a step makes there is inert) with the safe host devices
+/// bound in (each bind is a mount of the host's devtmpfs, so they work), a private devpts,
+/// `/dev/shm` and the usual symlinks. `tty` opens only a controlling terminal, which no step
+/// has (the init calls `setsid`).
 pub fn setup_dev(tree: &mut Tree) -> Result<(), HelperError> {
     let dev = tree.target("dev", Kind::Dir)?;
     mount_tmpfs(
         &fd_path(&dev),
-        MountFlags::NOSUID | MountFlags::STRICTATIME,
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::STRICTATIME,
         "mode=755,size=65536k",
     )?;
     // Reopen: the descriptor above points at the directory *under* the new tmpfs.
@@ -299,7 +314,7 @@ pub fn setup_sys(tree: &mut Tree) -> Result<(), HelperError> {
         return Ok(());
     }
     rustix::mount::mount_bind_recursive("/sys", fd_path(&sys)).ctx(|| "binding /sys".into())?;
-    remount_readonly(tree, "sys", Kind::Dir, flags)
+    remount_bind(tree, "sys", Kind::Dir, flags)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The few system calls that need `unsafe`: `fork`, `unshare` and bringing up the loopback
-//! interface. Kept here, small, each block with its safety argument; everything else uses
+//! The few system calls that need `unsafe`: `fork`, `unshare`, marking inherited descriptors
+//! close-on-exec, installing a seccomp filter and bringing up the loopback interface. Kept here, small, each block with its safety argument; everything else uses
 //! rustix's safe wrappers (and std's `CommandExt::exec` for `execve`).
 #![allow(unsafe_code)]
 
@@ -28,6 +28,41 @@ pub fn fork() -> io::Result<Forked> {
             .map(Forked::Parent)
             .ok_or_else(|| io::Error::other("fork returned an invalid pid")),
     }
+}
+
+/// Mark every descriptor from 3 up close-on-exec, so nothing the helper inherited (a CI
+/// runner's pipes, make's jobserver, a shell's `exec 7</etc`) reaches an exec'd step or
+/// `slirp4netns`. Uses `close_range(CLOSE_RANGE_CLOEXEC)` (Linux 5.11), else walks
+/// `/proc/self/fd`.
+pub fn cloexec_from_3() -> io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC closes nothing: it only sets FD_CLOEXEC on
+    // descriptors, which no owner in this process relies on being inheritable.
+    let r = unsafe { libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    if r == 0 {
+        return Ok(());
+    }
+    let mut fds = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        if let Some(fd) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        {
+            fds.push(fd);
+        }
+    }
+    for fd in fds.into_iter().filter(|&fd| fd >= 3) {
+        // SAFETY: F_GETFD/F_SETFD only read and set the close-on-exec flag of a descriptor
+        // number; on one that is closed (the directory stream's own) they fail with EBADF,
+        // which is ignored.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `unshare(flags)` for namespace flags.
@@ -64,4 +99,35 @@ pub fn loopback_up() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)`: install a classic-BPF system call filter on
+/// the calling thread, *without* `PR_SET_NO_NEW_PRIVS` (seccompiler's `apply_filter` always
+/// sets it). The kernel then requires `CAP_SYS_ADMIN` in the caller's user namespace (else
+/// `EACCES`). The filter is inherited by children, survives `execve` and cannot be removed.
+pub fn seccomp_set_mode_filter(program: &[libc::sock_filter]) -> io::Result<()> {
+    let len =
+        u16::try_from(program.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let prog = libc::sock_fprog {
+        len,
+        // The kernel only reads the program; `*mut` is merely the C declaration's type.
+        filter: program.as_ptr().cast_mut(),
+    };
+    let flags: libc::c_ulong = 0;
+    // SAFETY: `prog` describes `len` initialised instructions borrowed from `program` for the
+    // whole call; the kernel copies them in (copy_from_user) and keeps no pointer to our memory.
+    // No flags (no TSYNC): only the calling thread is filtered; our callers are single-threaded.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::c_ulong::from(libc::SECCOMP_SET_MODE_FILTER),
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

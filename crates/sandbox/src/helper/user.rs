@@ -9,7 +9,9 @@
 pub struct ExecUser {
     pub uid: u32,
     pub gid: u32,
-    /// Supplementary groups (from `/etc/group` membership unless a group was given explicitly).
+    /// Supplementary groups: always the primary group first, then (unless a group was given
+    /// explicitly) the groups that list the user in `/etc/group` — as containerd does since
+    /// CVE-2023-25173, so a file denied to the primary group stays denied.
     pub groups: Vec<u32>,
     /// Home directory from `/etc/passwd`, `/` when unknown.
     pub home: String,
@@ -118,6 +120,7 @@ pub fn resolve(
         .to_string();
 
     let mut groups = Vec::new();
+    let explicit_group = group_part.is_some();
     match group_part {
         Some("") => return Err(UserError::Invalid(spec.to_string())),
         Some(g) => {
@@ -129,13 +132,13 @@ pub fn resolve(
                     .ok_or_else(|| UserError::NoGroup(g.to_string()))?,
             };
         }
-        None => {
-            if let Some(e) = &entry {
-                for g in group_entries(group) {
-                    if g.members.contains(&e.name) && !groups.contains(&g.gid) {
-                        groups.push(g.gid);
-                    }
-                }
+        None => {}
+    }
+    groups.push(gid);
+    if let (Some(e), false) = (&entry, explicit_group) {
+        for g in group_entries(group) {
+            if g.members.contains(&e.name) && !groups.contains(&g.gid) {
+                groups.push(g.gid);
             }
         }
     }
@@ -158,30 +161,37 @@ mod tests {
     fn names_and_defaults() {
         let root = resolve("", Some(PASSWD), Some(GROUP)).unwrap();
         assert_eq!((root.uid, root.gid, root.home.as_str()), (0, 0, "/root"));
-        assert_eq!(root.groups, vec![10]);
+        assert_eq!(root.groups, vec![0, 10]);
         let app = resolve("app", Some(PASSWD), Some(GROUP)).unwrap();
         assert_eq!(
             (app.uid, app.gid, app.home.as_str()),
             (1000, 1000, "/home/app")
         );
-        assert_eq!(app.groups, vec![10, 50]);
+        assert_eq!(app.groups, vec![1000, 10, 50]);
     }
 
     #[test]
     fn numeric_ids_need_no_files() {
         let u = resolve("1234:5678", None, None).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (1234, 5678, "/"));
-        assert!(u.groups.is_empty());
+        assert_eq!(u.groups, vec![5678]);
         let u = resolve("1000", Some(PASSWD), Some(GROUP)).unwrap();
         assert_eq!((u.uid, u.gid), (1000, 1000));
-        assert_eq!(resolve("4242", None, None).unwrap().gid, 0);
+        let unknown = resolve("4242", None, None).unwrap();
+        assert_eq!((unknown.gid, unknown.groups.as_slice()), (0, &[0][..]));
+        let daemon = resolve("daemon", Some("daemon:x:1:1::/:/bin/sh\n"), Some("")).unwrap();
+        assert_eq!(
+            daemon.groups,
+            vec![1],
+            "a user in no group still has its primary one"
+        );
     }
 
     #[test]
     fn explicit_group_replaces_membership() {
         let u = resolve("app:wheel", Some(PASSWD), Some(GROUP)).unwrap();
         assert_eq!((u.uid, u.gid), (1000, 10));
-        assert!(u.groups.is_empty());
+        assert_eq!(u.groups, vec![10]);
     }
 
     #[test]
