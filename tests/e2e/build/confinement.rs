@@ -729,6 +729,9 @@ fn capabilities_seccomp_and_no_new_mounts() {
              unshare -m true && echo UNSHARE-OK; \
              mount -t tmpfs none /mnt && echo MOUNT-OK; \
              nsenter -t 1 -m true && echo NSENTER-OK; \
+             head -c 4 /proc/1/exe >/dev/null && echo READ-INIT-EXE; \
+             readlink /proc/1/fd/0 && echo READ-INIT-FD; \
+             readlink /proc/1/root && echo READ-INIT-ROOT; \
              true\n",
     )]);
     let logs = logs_of(&env, c.path(), &["--no-cache"]);
@@ -744,7 +747,14 @@ fn capabilities_seccomp_and_no_new_mounts() {
     ] {
         assert!(logs.contains(line), "{line}:\n{logs}");
     }
-    for bad in ["UNSHARE-OK", "MOUNT-OK", "NSENTER-OK"] {
+    for bad in [
+        "UNSHARE-OK",
+        "MOUNT-OK",
+        "NSENTER-OK",
+        "READ-INIT-EXE",
+        "READ-INIT-FD",
+        "READ-INIT-ROOT",
+    ] {
         assert!(!logs.contains(bad), "{bad}:\n{logs}");
     }
 }

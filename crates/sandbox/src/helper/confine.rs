@@ -10,8 +10,8 @@
 //! - **seccomp**: docker's default profile ([`super::seccomp`]);
 //! - **session**: the init calls `setsid`, so no step has a controlling terminal (no
 //!   `/dev/tty`, no `TIOCSTI` into the user's shell);
-//! - **descriptors**: only 0, 1 and 2 survive `exec` (the helper marks everything else
-//!   close-on-exec at start).
+//! - **descriptors**: only 0, 1 and 2 reach a step (the helper closes every other inherited
+//!   descriptor first thing; its own are close-on-exec).
 //!
 //! `RUN --security=insecure` (an entitlement the user grants with `--allow security.insecure`)
 //! lifts the capability, seccomp and /proc limits, as BuildKit's does; it keeps the mount

@@ -63,7 +63,7 @@ pub fn run(job: &ExecJob, scratch: &Scratch, status: &StatusChannel) -> Result<i
     mounts::make_root_private()?;
     scratch.mount()?;
     // Started before the pid namespace exists: its first child would be the namespace's init.
-    let user_net = match &host_net {
+    let mut user_net = match &host_net {
         Some(host) => Some(net::start(host, scratch)?),
         None => None,
     };
@@ -84,8 +84,9 @@ pub fn run(job: &ExecJob, scratch: &Scratch, status: &StatusChannel) -> Result<i
     )?;
     let mut tree = Tree::rootfs(&merged, &job.rootfs.upper)?;
 
-    let result =
-        setup(job, &mut tree, scratch, &resolv).and_then(|()| spawn_init(job, &merged, status));
+    let result = setup(job, &mut tree, scratch, &resolv)
+        .and_then(|()| user_net.as_mut().map_or(Ok(()), net::UserNet::wait_ready))
+        .and_then(|()| spawn_init(job, &merged, status));
 
     // Whatever happened: unmount (the init and its namespace are gone), then clean the upper
     // directory of our mount points.
@@ -288,6 +289,11 @@ fn init(
     // A session of our own: the step can never reach the terminal cairn runs in (`/dev/tty`
     // fails with ENXIO, there is nothing to `TIOCSTI` into).
     rustix::process::setsid().ctx(|| "setsid".into())?;
+    // Not dumpable (as `runc init`): the step cannot open our /proc/1/exe (the host's cairn
+    // binary), /proc/1/fd or /proc/1/mem, whatever its capabilities. The command gets its own
+    // dumpability back at exec.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .ctx(|| "PR_SET_DUMPABLE".into())?;
 
     // Our own mount namespace: pivot_root here leaves the helper's root alone.
     sys::unshare(UnshareFlags::NEWNS).ctx(|| "unshare(mount namespace)".into())?;

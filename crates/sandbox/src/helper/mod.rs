@@ -189,7 +189,7 @@ pub fn helper_main() -> i32 {
     let death_signal =
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     // Nothing this process inherited beyond 0, 1, 2 may reach a step.
-    let cloexec = sys::cloexec_from_3();
+    let closed = sys::close_inherited_fds();
     let mut input = Vec::new();
     let read = std::io::stdin().lock().read_to_end(&mut input);
     let status = take_status_channel();
@@ -203,8 +203,8 @@ pub fn helper_main() -> i32 {
     if let Err(e) = death_signal {
         return status.setup_error(&e.ctx_err(|| "PR_SET_PDEATHSIG".into()));
     }
-    if let Err(e) = cloexec {
-        return status.setup_error(&e.ctx_err(|| "marking inherited descriptors".into()));
+    if let Err(e) = closed {
+        return status.setup_error(&e.ctx_err(|| "closing inherited descriptors".into()));
     }
     let parent = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get().unsigned_abs());
     if request.parent_pid != 0 && parent != request.parent_pid {

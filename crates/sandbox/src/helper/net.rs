@@ -35,6 +35,11 @@ const READY_TIMEOUT_SECS: i64 = 10;
 pub struct UserNet {
     child: Child,
     exit: Option<OwnedFd>,
+    ready: Option<OwnedFd>,
+    /// Named on slirp4netns's command line (`/proc/PID/fd/N`): open until it is ready.
+    step_ns: Option<OwnedFd>,
+    program: PathBuf,
+    log: PathBuf,
 }
 
 impl Drop for UserNet {
@@ -70,7 +75,8 @@ fn pipe_inheriting(inherited: usize) -> Result<(OwnedFd, OwnedFd), HelperError> 
 }
 
 /// Start slirp4netns for the network namespace the helper is in now. `host_ns` is the
-/// namespace it was in before (where slirp4netns must run). Returns once `tap0` is up.
+/// namespace it was in before (where slirp4netns must run). Returns at once: the helper mounts
+/// the rootfs meanwhile, then calls [`UserNet::wait_ready`] before the step starts.
 pub fn start(host_ns: &OwnedFd, scratch: &Scratch) -> Result<UserNet, HelperError> {
     let program = program()?;
     let step_ns = rustix::fs::open(
@@ -115,29 +121,41 @@ pub fn start(host_ns: &OwnedFd, scratch: &Scratch) -> Result<UserNet, HelperErro
     drop(cmd);
     let child = spawned.ctx(|| format!("starting {}", program.display()))?;
     drop((ready_w, exit_r));
-    let mut net = UserNet {
+    Ok(UserNet {
         child,
         exit: Some(exit_w),
-    };
+        ready: Some(ready_r),
+        step_ns: Some(step_ns),
+        program,
+        log: log_path,
+    })
+}
 
-    match wait_ready(&ready_r) {
-        Ok(()) => Ok(net),
-        Err(why) => {
-            let _ = net.child.kill();
-            let _ = net.child.wait();
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            Err(HelperError::Msg(format!(
-                "slirp4netns ({}) did not set up the step's network: {why}{}",
-                program.display(),
-                if tail.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", tail.join(" | "))
-                }
-            )))
-        }
+impl UserNet {
+    /// Wait until `tap0` is configured (at most [`READY_TIMEOUT_SECS`]).
+    pub fn wait_ready(&mut self) -> Result<(), HelperError> {
+        let Some(ready) = self.ready.take() else {
+            return Ok(());
+        };
+        let waited = wait_ready(&ready);
+        drop(self.step_ns.take());
+        let Err(why) = waited else {
+            return Ok(());
+        };
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        Err(HelperError::Msg(format!(
+            "slirp4netns ({}) did not set up the step's network: {why}{}",
+            self.program.display(),
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", tail.join(" | "))
+            }
+        )))
     }
 }
 

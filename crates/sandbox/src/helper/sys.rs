@@ -1,6 +1,7 @@
-//! The few system calls that need `unsafe`: `fork`, `unshare`, marking inherited descriptors
-//! close-on-exec, installing a seccomp filter and bringing up the loopback interface. Kept here, small, each block with its safety argument; everything else uses
-//! rustix's safe wrappers (and std's `CommandExt::exec` for `execve`).
+//! The few system calls that need `unsafe`: `fork`, `unshare`, closing inherited descriptors,
+//! installing a seccomp filter and bringing up the loopback interface. Kept here, small, each
+//! block with its safety argument; everything else uses rustix's safe wrappers (and std's
+//! `CommandExt::exec` for `execve`).
 #![allow(unsafe_code)]
 
 use std::io;
@@ -30,14 +31,16 @@ pub fn fork() -> io::Result<Forked> {
     }
 }
 
-/// Mark every descriptor from 3 up close-on-exec, so nothing the helper inherited (a CI
-/// runner's pipes, make's jobserver, a shell's `exec 7</etc`) reaches an exec'd step or
-/// `slirp4netns`. Uses `close_range(CLOSE_RANGE_CLOEXEC)` (Linux 5.11), else walks
-/// `/proc/self/fd`.
-pub fn cloexec_from_3() -> io::Result<()> {
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC closes nothing: it only sets FD_CLOEXEC on
-    // descriptors, which no owner in this process relies on being inheritable.
-    let r = unsafe { libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+/// Close every descriptor from 3 up, so nothing the helper inherited (a CI runner's pipes,
+/// make's jobserver, a shell's `exec 7</etc`) reaches a step, its init or `slirp4netns`.
+/// Uses `close_range` (Linux 5.9), else walks `/proc/self/fd`.
+///
+/// Must be called first thing in the helper process: every descriptor from 3 up is then an
+/// inheritance no object of this process owns.
+pub fn close_inherited_fds() -> io::Result<()> {
+    // SAFETY: called at the start of the helper (see above), when no Rust object owns a
+    // descriptor from 3 up, so closing them cannot invalidate an owned handle.
+    let r = unsafe { libc::close_range(3, libc::c_uint::MAX, 0) };
     if r == 0 {
         return Ok(());
     }
@@ -52,15 +55,9 @@ pub fn cloexec_from_3() -> io::Result<()> {
         }
     }
     for fd in fds.into_iter().filter(|&fd| fd >= 3) {
-        // SAFETY: F_GETFD/F_SETFD only read and set the close-on-exec flag of a descriptor
-        // number; on one that is closed (the directory stream's own) they fail with EBADF,
-        // which is ignored.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFD);
-            if flags >= 0 {
-                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
-            }
-        }
+        // SAFETY: as above, no object owns these; the directory stream's own descriptor is
+        // closed by now (EBADF, ignored).
+        unsafe { libc::close(fd) };
     }
     Ok(())
 }
