@@ -9,6 +9,9 @@ Modes:
   change  rebuild after changing one source file (new content every repetition)
 Reports medians and the cairn/BuildKit ratio, and the cairn process's own peak RSS (VmHWM,
 from its JSON progress summary; the build steps' processes are not counted).
+
+With --cairn-before BINARY, an earlier cairn build is timed in the same run, alternating with
+the other two (its own store), for before/after figures of a change (e.g. the sandbox's cost).
 """
 import argparse
 import json
@@ -122,8 +125,16 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--out", required=True)
+    ap.add_argument("--cairn-before", help="an earlier cairn binary, timed alongside")
     args = ap.parse_args()
     tools = Tools(args.cairn, os.path.join(args.work, "cairn-root"))
+    before = None
+    if args.cairn_before:
+        before = Tools(args.cairn_before, os.path.join(args.work, "cairn-root-before"))
+        for img, src in [("busybox:latest", "busybox-rootfs"), ("gcc-bench:latest", "gcc-rootfs")]:
+            subprocess.run([args.cairn_before, "import", "--root", before.root,
+                            os.path.join(args.work, src), img], check=True,
+                           stdout=subprocess.DEVNULL, env={**os.environ, "SOURCE_DATE_EPOCH": "1600000000"})
     rows = []
     for name in args.cases.split(","):
         ctx = os.path.join(args.work, "cases", name)
@@ -132,14 +143,19 @@ def main():
         print(f"== {name}", file=sys.stderr)
         results = {}
         for mode in ["cold", "noop", "change"]:
-            times = {"cairn": [], "buildkit": []}
+            times = {"cairn": [], "buildkit": [], "before": []}
             if mode != "cold":
                 tools.cairn_build(name, ctx, False)
                 tools.buildkit_build(name, ctx, False)
+                if before:
+                    before.cairn_build(name, ctx, False)
             for rep in range(args.reps):
                 if mode == "change":
                     change(time.monotonic_ns() % 10**9 + rep + 1)
                 order = [("cairn", tools.cairn_build), ("buildkit", tools.buildkit_build)]
+                if before:
+                    order.append(("before", before.cairn_build))
+                order = order[rep % len(order):] + order[:rep % len(order)]
                 if rep % 2:
                     order.reverse()
                 # Both tools see the same changed file in this repetition.
@@ -148,7 +164,11 @@ def main():
             c = statistics.median(times["cairn"])
             b = statistics.median(times["buildkit"])
             results[mode] = (c, b)
-            print(f"   {mode:7s} cairn {c:7.3f}s  buildkit {b:7.3f}s  ratio {c / b:5.2f}", file=sys.stderr)
+            extra = ""
+            if before:
+                p = statistics.median(times["before"])
+                extra = f"  before {p:7.3f}s  ratio {p / b:5.2f}"
+            print(f"   {mode:7s} cairn {c:7.3f}s  buildkit {b:7.3f}s  ratio {c / b:5.2f}{extra}", file=sys.stderr)
             rows.append((name, mode, c, b, times))
         print(f"   cairn peak RSS {tools.peak_kb.get(name, 0) / 1024:.1f} MiB", file=sys.stderr)
 
@@ -161,6 +181,16 @@ def main():
         target = targets[mode] if (mode != "cold" or name.startswith("c4")) else None
         mark = "" if target is None else (f"≤ {target} " + ("✅" if c / b <= target else "❌"))
         out.append(f"| {name} | {mode} | {c:.3f} | {b:.3f} | {c / b:.2f} | {mark} |")
+    if before:
+        out.append("")
+        out.append("| case | mode | before (s) | after (s) | BuildKit (s) | before/BuildKit | after/BuildKit | after − before per step (ms) |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+        steps = {"c4-parallel": 4, "chain40": 40, "bigctx-30k-500mb": 1}
+        for name, mode, c, b, times in rows:
+            p = statistics.median(times["before"])
+            per = (c - p) * 1000 / steps.get(name, 1) if mode == "cold" else float("nan")
+            out.append(f"| {name} | {mode} | {p:.3f} | {c:.3f} | {b:.3f} | {p / b:.2f} | {c / b:.2f} | "
+                       + ("" if per != per else f"{per:+.1f}") + " |")
     out.append("")
     out.append("| case | cairn peak RSS (MiB) |")
     out.append("|---|---:|")

@@ -201,11 +201,24 @@ impl ReexecExecutor {
             pump(stdout, Stream::Stdout, &output),
             pump(stderr, Stream::Stderr, &output),
         );
-        let exit = child.wait().await?;
         let status = status?;
         out?;
         err?;
-        protocol::outcome(&status, &exit.to_string())
+        match protocol::outcome(&status, "") {
+            // No status: why the helper died is in its exit status.
+            Err(SandboxError::HelperDied(_)) => {
+                let exit = child.wait().await?;
+                protocol::outcome(&status, &exit.to_string())
+            }
+            // The result is in; the helper may still be stopping slirp4netns (its tap
+            // device takes the kernel ~20 ms to tear down): reap it off the critical path.
+            outcome => {
+                tokio::spawn(async move {
+                    let _ = child.wait().await;
+                });
+                outcome
+            }
+        }
     }
 }
 

@@ -555,6 +555,46 @@ fn the_default_network_cannot_reach_the_hosts_loopback() {
     assert_never_connected(&listener);
 }
 
+#[test]
+fn a_missing_slirp4netns_is_a_clear_error() {
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM busybox\nRUN true\n")]);
+    let out = cairn()
+        .args(["build", "--progress=plain", "--no-cache", "--root"])
+        .arg(env.root())
+        .arg(c.path())
+        .env("CAIRN_SLIRP4NETNS", "/nonexistent/slirp4netns")
+        .output()
+        .expect("build");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("needs slirp4netns")
+            && err.contains("apt-get install slirp4netns")
+            && err.contains("--network=none"),
+        "{err}"
+    );
+    // --network=none needs no user-mode stack.
+    let ok = cairn()
+        .args([
+            "build",
+            "--progress=plain",
+            "--no-cache",
+            "--network=none",
+            "--root",
+        ])
+        .arg(env.root())
+        .arg(c.path())
+        .env("CAIRN_SLIRP4NETNS", "/nonexistent/slirp4netns")
+        .output()
+        .expect("build");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
 /// Two network namespaces made by the test: `client` (where cairn runs) and `server`, joined
 /// by a veth pair. Removed on drop.
 struct TestNet {

@@ -40,7 +40,14 @@ use crate::{ExecJob, ExecMount, ExecMountKind, MountSource};
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const DEFAULT_HOSTNAME: &str = "cairn";
 
-pub fn run(job: &ExecJob, scratch: &Scratch, status: &StatusChannel) -> Result<i32, HelperError> {
+/// Run the job; its exit code. A started slirp4netns is left in `linger`, for the caller to
+/// stop once the result is reported.
+pub fn run(
+    job: &ExecJob,
+    scratch: &Scratch,
+    status: &StatusChannel,
+    linger: &mut Option<net::UserNet>,
+) -> Result<i32, HelperError> {
     if job.args.is_empty() {
         return Err(HelperError::Msg("no command to run".into()));
     }
@@ -63,13 +70,13 @@ pub fn run(job: &ExecJob, scratch: &Scratch, status: &StatusChannel) -> Result<i
     mounts::make_root_private()?;
     scratch.mount()?;
     // Started before the pid namespace exists: its first child would be the namespace's init.
-    let mut user_net = match &host_net {
-        Some(host) => Some(net::start(host, scratch)?),
-        None => None,
-    };
+    if let Some(host) = &host_net {
+        *linger = Some(net::start(host, scratch)?);
+    }
+    let user_net = linger;
     drop(host_net);
     sys::unshare(UnshareFlags::NEWPID).ctx(|| "unshare(pid namespace)".into())?;
-    let resolv = match user_net {
+    let resolv = match user_net.as_ref() {
         Some(_) => format!("nameserver {}\n", net::DNS_SERVER).into_bytes(),
         None => std::fs::read("/etc/resolv.conf").unwrap_or_default(),
     };
@@ -92,7 +99,6 @@ pub fn run(job: &ExecJob, scratch: &Scratch, status: &StatusChannel) -> Result<i
     // directory of our mount points.
     let unmounted = mounts::detach(&merged);
     let record = tree.into_record();
-    drop(user_net);
     let code = result?;
     unmounted?;
     super::walk::remove_stubs(&job.rootfs.upper, &record)?;

@@ -210,19 +210,37 @@ pub fn helper_main() -> i32 {
     if request.parent_pid != 0 && parent != request.parent_pid {
         return status.setup_error(&HelperError::Msg("the builder is gone".into()));
     }
+    let mut linger = None;
     let run = || -> Result<i32, HelperError> {
         single_threaded()?;
         let scratch = Scratch::new(request.scratch)?;
         match request.job {
-            Job::Exec(job) => exec::run(&job, &scratch, &status),
+            Job::Exec(job) => exec::run(&job, &scratch, &status, &mut linger),
             Job::File(job) => file::run(&job, &scratch).map(|()| 0),
         }
     };
-    match run() {
+    let code = match run() {
         Ok(code) => {
             status.send(&Status::Exited { code });
             code
         }
         Err(e) => status.setup_error(&e),
+    };
+    if linger.is_some() {
+        // The builder has the result; let it go on (EOF on the status socket and the output
+        // pipes) while slirp4netns is stopped and reaped.
+        drop(status);
+        release_stdio();
+        drop(linger);
+    }
+    code
+}
+
+/// Point stdout and stderr at `/dev/null`, closing the builder's pipes.
+fn release_stdio() {
+    if let Ok(null) = rustix::fs::open("/dev/null", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+    {
+        let _ = rustix::stdio::dup2_stdout(&null);
+        let _ = rustix::stdio::dup2_stderr(&null);
     }
 }

@@ -43,27 +43,41 @@ pub struct UserNet {
 }
 
 impl Drop for UserNet {
+    /// slirp4netns exits on the hang-up of its exit pipe, and is reaped here. Its exit takes
+    /// the kernel ~20 ms (tearing down the tap device), so the helper drops this only after it
+    /// has reported the step's result and released its output (see `helper_main`).
     fn drop(&mut self) {
-        drop(self.exit.take()); // slirp4netns exits on the hang-up
+        drop(self.exit.take());
         let _ = self.child.wait();
     }
 }
 
-/// The slirp4netns executable: from `PATH`, else the Debian location.
+/// The slirp4netns executable: `$CAIRN_SLIRP4NETNS` if set, else from `PATH`, else the
+/// Debian location.
 fn program() -> Result<PathBuf, HelperError> {
+    let missing = |what: String| {
+        HelperError::Msg(format!(
+            "the default network of a RUN step needs slirp4netns (Debian/Ubuntu: apt-get \
+             install slirp4netns), and {what}; or build with --network=none"
+        ))
+    };
+    if let Some(given) = std::env::var_os("CAIRN_SLIRP4NETNS") {
+        let p = PathBuf::from(given);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(missing(format!(
+                "CAIRN_SLIRP4NETNS={} is not a file",
+                p.display()
+            )))
+        };
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/bin")])
         .map(|d| d.join("slirp4netns"))
         .find(|p| p.is_file())
-        .ok_or_else(|| {
-            HelperError::Msg(
-                "the default network of a RUN step needs slirp4netns (Debian/Ubuntu: apt-get \
-                 install slirp4netns), which was not found in PATH; or build with \
-                 --network=none"
-                    .into(),
-            )
-        })
+        .ok_or_else(|| missing("it is not in PATH".into()))
 }
 
 /// An anonymous pipe whose `inherited` end (0 = read, 1 = write) stays open across `exec`.
