@@ -10,6 +10,19 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// The host's mount table holds nothing of a build: no mount under its store, no mount on a
+/// sandbox scratch directory (every mount lives in a helper's private namespace).
+fn assert_host_mounts_untouched(store: &Path) {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let store = store.to_string_lossy().into_owned();
+    for line in info.lines() {
+        assert!(
+            !line.contains(&store) && !line.contains("/cairn-sandbox-"),
+            "a build left a mount on the host: {line}"
+        );
+    }
+}
+
 /// The logs of a build that must succeed, joined.
 fn logs_of(env: &Env, dir: &Path, args: &[&str]) -> String {
     env.build_ok(dir, args).logs().join("\n")
@@ -53,6 +66,7 @@ fn proc_sys_and_host_control_files_cannot_be_written() {
     assert!(logs.contains("PROC_SYS_RO"), "{logs}");
     assert_eq!(std::fs::read_to_string(lease).expect("read"), lease_before);
     assert_eq!(std::fs::read_to_string(core).expect("read"), core_before);
+    assert_host_mounts_untouched(env.root());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -300,6 +314,27 @@ fn device_nodes_from_an_image_are_inert_and_never_reach_the_host() {
     );
     let kept = std::fs::symlink_metadata(out2.join("disk")).expect("kept with devices=true");
     assert!(kept.file_type().is_block_device());
+    // A tar output carries no device entry either, unless asked.
+    for (devices, want) in [("", false), (",devices=true", true)] {
+        let d = tempfile::tempdir().expect("tempdir");
+        let tar_path = d.path().join("fs.tar");
+        logs_of(
+            &env,
+            c.path(),
+            &[&format!(
+                "--output=type=tar,dest={}{devices}",
+                tar_path.display()
+            )],
+        );
+        let mut archive = tar::Archive::new(std::fs::File::open(&tar_path).expect("open tar"));
+        let has_block = archive
+            .entries()
+            .expect("entries")
+            .filter_map(Result::ok)
+            .any(|e| e.header().entry_type() == tar::EntryType::Block);
+        assert_eq!(has_block, want, "type=tar{devices}");
+    }
+    assert_host_mounts_untouched(env.root());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,6 +524,7 @@ fn steps_die_with_cairn(signal: &str, seconds: &str) {
         Duration::from_secs(10),
         || processes_with(&format!("sleep {seconds}")).is_empty(),
     );
+    assert_host_mounts_untouched(env.root());
     if signal == "KILL" {
         // Nothing survives SIGKILL: the next build removes what it left.
         let c2 = context(&[("Dockerfile", "FROM busybox\n")]);

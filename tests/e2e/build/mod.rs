@@ -9,5 +9,6 @@ mod docker_parity;
 mod failures;
 pub mod fixture;
 mod hostile;
+mod layers;
 mod parallel;
 mod remote_cache;

@@ -49,7 +49,7 @@ fn apply(job: &FileJob, scratch: &Scratch, merged: &std::path::Path) -> Result<(
 pub(super) fn source_dir(source: &MountSource, scratch: &Scratch) -> Result<PathBuf, HelperError> {
     match source {
         MountSource::Dir(d) => Ok(d.clone()),
-        MountSource::Layers(layers) => match layers.as_slice() {
+        MountSource::Layers(layers) => match mounts::topmost_unique(layers).as_slice() {
             [] => scratch.dir("empty"),
             [one] => Ok(one.clone()),
             many => {

@@ -96,6 +96,25 @@ pub enum Setuid {
     Ignored,
 }
 
+/// `lowers` (bottom→top) with every repeated directory kept only at its topmost place.
+///
+/// Results with the same content share one layer directory (`RUN true` twice, two identical
+/// `COPY`s, a base image repeating a layer), and overlayfs refuses a lower directory given twice
+/// (ELOOP). Dropping the lower copies changes nothing: every path the repeated layer mentions
+/// (entry, whiteout, opaque directory) is decided by its topmost copy, which is above anything
+/// the lower copy could decide.
+pub(super) fn topmost_unique(lowers: &[PathBuf]) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<PathBuf> = lowers
+        .iter()
+        .rev()
+        .filter(|p| seen.insert(p.as_path()))
+        .cloned()
+        .collect();
+    out.reverse();
+    out
+}
+
 /// Mount an overlay on `target`. `lowers` are bottom→top (as in a [`crate::Rootfs`]) and
 /// must not be empty; `rw` gives `(upper, work)`.
 pub fn mount_overlay(
@@ -104,6 +123,7 @@ pub fn mount_overlay(
     rw: Option<(&Path, &Path)>,
     setuid: Setuid,
 ) -> Result<(), HelperError> {
+    let lowers = &topmost_unique(lowers)[..];
     match overlay_new_api(target, lowers, rw, setuid) {
         Ok(()) => Ok(()),
         // Kernels before 6.8 have no `lowerdir+` (EINVAL), before 5.2 no fsopen (ENOSYS).
@@ -320,6 +340,16 @@ pub fn setup_sys(tree: &mut Tree) -> Result<(), HelperError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_lowers_keep_their_topmost_place() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(
+            topmost_unique(&[p("/a"), p("/b"), p("/a"), p("/c"), p("/b")]),
+            [p("/a"), p("/c"), p("/b")]
+        );
+        assert_eq!(topmost_unique(&[p("/a")]), [p("/a")]);
+    }
 
     #[test]
     fn legacy_data_is_top_first_and_escaped() {
