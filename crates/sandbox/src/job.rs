@@ -63,6 +63,10 @@ pub struct ExecJob {
     pub security: cairn_ir::SecurityMode,
     /// Mounts besides the rootfs.
     pub mounts: Vec<ExecMount>,
+    /// `.dockerignore` patterns of the build context: what they match is absent from every
+    /// bind mount of a `MountSource::Dir` (as from a COPY).
+    #[serde(default)]
+    pub context_ignore: Vec<String>,
 }
 
 /// A mount besides the rootfs.
@@ -88,6 +92,11 @@ pub enum ExecMountKind {
         dir: PathBuf,
         selector: String,
         readonly: bool,
+        /// `uid=`, `gid=`, `mode=` of the mount: when any is given and the whole directory is
+        /// mounted (selector `/`), its root gets them (owner 0:0 and mode 0755 where not
+        /// given), as BuildKit's cache mounts do.
+        #[serde(default)]
+        owner: Option<CacheOwner>,
     },
     /// A fresh tmpfs, `size` in bytes.
     Tmpfs { size: Option<u64> },
@@ -98,6 +107,14 @@ pub enum ExecMountKind {
         uid: u32,
         gid: u32,
     },
+}
+
+/// Owner and mode of a cache mount's root directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheOwner {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
 }
 
 /// File actions applied to a rootfs; `FileAction::Copy.source` indexes `sources`.

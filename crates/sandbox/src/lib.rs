@@ -18,7 +18,9 @@ pub use executor::{
     Executor, HELPER_SUBCOMMAND, MAX_LINE, OutputLine, ReexecExecutor, Stream, remove_stale_scratch,
 };
 pub use helper::helper_main;
-pub use job::{ExecJob, ExecMount, ExecMountKind, FileJob, Job, JobOutcome, MountSource, Rootfs};
+pub use job::{
+    CacheOwner, ExecJob, ExecMount, ExecMountKind, FileJob, Job, JobOutcome, MountSource, Rootfs,
+};
 
 /// Why a job could not be run (as opposed to a command exiting non-zero, which is a
 /// successful [`JobOutcome`]).

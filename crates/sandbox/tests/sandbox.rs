@@ -84,6 +84,7 @@ impl Fixture {
             network: NetworkMode::Default,
             security: cairn_ir::SecurityMode::Sandbox,
             mounts: vec![],
+            context_ignore: vec![],
         }
     }
 
@@ -443,6 +444,7 @@ async fn cache_dir_persists_across_jobs() {
             dir: cache.clone(),
             selector: "pkg".into(),
             readonly: false,
+            owner: None,
         },
     };
     let mut first = fx.sh("echo 1 >> /root/.cache/count");
@@ -458,6 +460,30 @@ async fn cache_dir_persists_across_jobs() {
         std::fs::read_to_string(cache.join("pkg/count")).unwrap(),
         "1\n2\n"
     );
+}
+
+#[tokio::test]
+async fn cache_dir_gets_the_mounts_owner_and_mode() {
+    let fx = Fixture::new();
+    let cache = fx.mkdir("cache");
+    let mut job = fx.sh("stat -c '%a %u:%g' /cache && echo hi > /cache/f && stat -c '%u' /cache/f");
+    job.user = "app".into();
+    job.mounts.push(ExecMount {
+        target: "/cache".into(),
+        kind: ExecMountKind::Cache {
+            dir: cache.clone(),
+            selector: "/".into(),
+            readonly: false,
+            owner: Some(cairn_sandbox::CacheOwner {
+                uid: 1000,
+                gid: 1000,
+                mode: 0o750,
+            }),
+        },
+    });
+    let r = run(&fx, job).await;
+    assert_eq!(r.code(), 0, "{:?}", r.stderr);
+    assert_eq!(r.stdout, ["750 1000:1000", "1000"]);
 }
 
 #[tokio::test]

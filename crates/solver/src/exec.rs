@@ -100,7 +100,13 @@ async fn exec<E: Executor + 'static>(
                 selector: m.selector.clone(),
                 readonly: m.readonly,
             },
-            MountKind::Cache { id, sharing, .. } => {
+            MountKind::Cache {
+                id,
+                sharing,
+                mode,
+                uid,
+                gid,
+            } => {
                 let dir = inner.store.cache_mount_dir(id).map_err(store_err)?;
                 if matches!(sharing, CacheSharing::Locked | CacheSharing::Private) {
                     let lock = inner
@@ -110,10 +116,18 @@ async fn exec<E: Executor + 'static>(
                     locks.push(lock);
                 }
                 prime_cache_mount(inner, id, &dir).await?;
+                let owner = (mode.is_some() || uid.is_some() || gid.is_some()).then(|| {
+                    cairn_sandbox::CacheOwner {
+                        uid: uid.unwrap_or(0),
+                        gid: gid.unwrap_or(0),
+                        mode: mode.unwrap_or(0o755),
+                    }
+                });
                 ExecMountKind::Cache {
                     dir,
                     selector: m.selector.clone(),
                     readonly: m.readonly,
+                    owner,
                 }
             }
             MountKind::Tmpfs { size } => ExecMountKind::Tmpfs { size: *size },
@@ -181,6 +195,7 @@ async fn exec<E: Executor + 'static>(
         network: x.network,
         security: x.security,
         mounts,
+        context_ignore: inner.context_ignore.clone(),
     });
     run_job(inner, d, &job, &x.args).await?;
     drop(locks);

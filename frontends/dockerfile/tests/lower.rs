@@ -387,11 +387,6 @@ fn windows_escape_directive_is_honoured() {
 fn errors_name_their_line() {
     let cases: &[(&str, usize, &str)] = &[
         (
-            "FROM busybox AS builder\nFROM busybox\nCOPY --from=buidler /a /a\n",
-            3,
-            "builder",
-        ),
-        (
             "FROM busybox\nCOPY ../x /x\n",
             2,
             "outside the build context",
@@ -418,5 +413,94 @@ fn errors_name_their_line() {
             "{src}: {e:?}"
         );
         assert_eq!(e.span.start_line, *line, "{src}: {e:?}");
+    }
+}
+
+/// A resolver for which every image is missing (a registry that says "not found").
+struct Missing;
+
+impl ImageResolver for Missing {
+    fn resolve(&self, reference: &str, _: &Platform) -> Result<Option<ResolvedImage>, String> {
+        Err(format!("{reference}: not found"))
+    }
+}
+
+#[test]
+fn a_name_that_is_not_a_stage_is_an_image_even_near_a_stage_name() {
+    // BuildKit: `--from=tool` beside a stage `tools` (or `--from=set` beside `test`) is an image.
+    let src = "FROM busybox AS tools\nFROM busybox AS test\nFROM busybox\n\
+               COPY --from=tool /t /t\nCOPY --from=set /s /s\n";
+    let l = lower(src);
+    let refs = images(&l.graph);
+    assert!(
+        refs.iter().any(|r| r.ends_with("library/tool:latest")),
+        "{refs:?}"
+    );
+    assert!(
+        refs.iter().any(|r| r.ends_with("library/set:latest")),
+        "{refs:?}"
+    );
+    // If the image cannot be had, the near stage is the hint.
+    let e = lower_source(src.as_bytes(), &LowerOptions::default(), &Missing)
+        .expect_err("missing image");
+    let text = format!("{e:?}");
+    assert!(text.contains("failed to resolve image"), "{text}");
+}
+
+#[test]
+fn the_near_stage_is_named_when_the_image_is_missing() {
+    let src = "FROM scratch AS tools\nFROM scratch\nCOPY --from=tool /t /t\n";
+    let e = lower_source(src.as_bytes(), &LowerOptions::default(), &Missing)
+        .expect_err("missing image");
+    let text = format!("{e:?}");
+    assert!(text.contains("tools"), "{text}");
+    assert!(text.contains("did you mean the stage"), "{text}");
+}
+
+fn mount_targets(l: &Lowered) -> Vec<(String, String)> {
+    execs(&l.graph)
+        .iter()
+        .flat_map(|x| x.mounts.iter())
+        .filter(|m| !matches!(m.kind, MountKind::Rootfs))
+        .map(|m| {
+            let kind = match &m.kind {
+                MountKind::Bind => "bind",
+                MountKind::Cache { .. } => "cache",
+                MountKind::Tmpfs { .. } => "tmpfs",
+                _ => "other",
+            };
+            (kind.to_string(), m.target.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn mounts_without_a_target_use_the_workdir() {
+    let l = lower(
+        "FROM busybox AS s\nFROM busybox\nWORKDIR /w/x\n\
+         RUN --mount=type=bind true\nRUN --mount=from=s true\n\
+         RUN --mount=type=cache true\nRUN --mount=type=tmpfs true\n\
+         RUN --mount=type=bind,target=rel true\n",
+    );
+    assert_eq!(
+        mount_targets(&l),
+        [
+            ("bind".to_string(), "/w/x".to_string()),
+            ("bind".into(), "/w/x".into()),
+            ("cache".into(), "/w/x".into()),
+            ("tmpfs".into(), "/w/x".into()),
+            ("bind".into(), "/w/x/rel".into()),
+        ]
+    );
+    for bad in [
+        "FROM busybox\nRUN --mount=type=cache true\n",
+        "FROM busybox\nWORKDIR /a\nRUN --mount=type=tmpfs,target=.. true\n",
+    ] {
+        let e = lower_source(bad.as_bytes(), &LowerOptions::default(), &NoResolver)
+            .expect_err("refused");
+        assert!(
+            format!("{e:?}").contains("invalid mount target"),
+            "{bad}: {e:?}"
+        );
     }
 }

@@ -33,7 +33,8 @@ use super::sys::{self, Forked};
 use super::user::{self, ExecUser};
 use super::walk::{Kind, Tree};
 use super::{
-    Context, ErrContext, HelperError, Scratch, StatusChannel, confine, file, net, seccomp,
+    Context, ErrContext, HelperError, Scratch, StatusChannel, confine, file, ignore_view, net,
+    seccomp,
 };
 use crate::{ExecJob, ExecMount, ExecMountKind, MountSource};
 
@@ -141,7 +142,7 @@ fn setup(
     let mut user_mounts: Vec<&ExecMount> = job.mounts.iter().collect();
     user_mounts.sort_by_key(|m| Path::new(&m.target).components().count());
     for m in user_mounts {
-        mount_one(m, tree, scratch)?;
+        mount_one(m, tree, scratch, &job.context_ignore)?;
     }
 
     rustix::system::sethostname(hostname.as_bytes()).ctx(|| "sethostname".into())?;
@@ -151,7 +152,12 @@ fn setup(
     Ok(())
 }
 
-fn mount_one(m: &ExecMount, tree: &mut Tree, scratch: &Scratch) -> Result<(), HelperError> {
+fn mount_one(
+    m: &ExecMount,
+    tree: &mut Tree,
+    scratch: &Scratch,
+    context_ignore: &[String],
+) -> Result<(), HelperError> {
     let in_target = |e: HelperError| HelperError::Msg(format!("mount {}: {e}", m.target));
     match &m.kind {
         ExecMountKind::Bind {
@@ -159,14 +165,27 @@ fn mount_one(m: &ExecMount, tree: &mut Tree, scratch: &Scratch) -> Result<(), He
             selector,
             readonly,
         } => {
-            let root = if *readonly {
-                file::source_dir(source, scratch)?
-            } else {
-                let lowers = match source {
-                    MountSource::Dir(d) => vec![d.clone()],
-                    MountSource::Layers(l) => file::non_empty(l, scratch)?,
-                };
-                throwaway_overlay(&lowers, scratch)?
+            // The context is seen as a COPY sees it: `.dockerignore`d entries masked out.
+            let lowers = match source {
+                MountSource::Dir(d) => ignore_view::mask_layer(d, context_ignore, scratch)?
+                    .map(|mask| vec![d.clone(), mask]),
+                MountSource::Layers(_) => None,
+            };
+            let root = match (lowers, *readonly) {
+                (Some(lowers), true) => {
+                    let at = scratch.dir("context")?;
+                    mounts::mount_overlay(&at, &lowers, None, Setuid::Ignored)?;
+                    at
+                }
+                (Some(lowers), false) => throwaway_overlay(&lowers, scratch)?,
+                (None, true) => file::source_dir(source, scratch)?,
+                (None, false) => {
+                    let lowers = match source {
+                        MountSource::Dir(d) => vec![d.clone()],
+                        MountSource::Layers(l) => file::non_empty(l, scratch)?,
+                    };
+                    throwaway_overlay(&lowers, scratch)?
+                }
             };
             let (src, is_dir) = Tree::source(&root, false)?
                 .open(selector)
@@ -178,8 +197,22 @@ fn mount_one(m: &ExecMount, tree: &mut Tree, scratch: &Scratch) -> Result<(), He
             dir,
             selector,
             readonly,
+            owner,
         } => {
             let (src, _) = Tree::source(dir, true)?.open(selector).map_err(in_target)?;
+            if let Some(o) = owner
+                && Path::new("/").join(selector) == Path::new("/")
+            {
+                let at = fd_path(&src);
+                rustix::fs::chown(
+                    &at,
+                    Some(rustix::fs::Uid::from_raw(o.uid)),
+                    Some(rustix::fs::Gid::from_raw(o.gid)),
+                )
+                .ctx(|| format!("chown of the cache mount {}", m.target))?;
+                rustix::fs::chmod(&at, Mode::from_raw_mode(o.mode & 0o7777))
+                    .ctx(|| format!("chmod of the cache mount {}", m.target))?;
+            }
             mounts::bind(tree, &fd_path(&src), &m.target, Kind::Dir, *readonly)
         }
         ExecMountKind::Tmpfs { size } => {

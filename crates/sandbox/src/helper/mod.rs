@@ -8,6 +8,7 @@
 mod confine;
 mod exec;
 mod file;
+mod ignore_view;
 mod mounts;
 mod net;
 mod seccomp;

@@ -305,11 +305,9 @@ fn finish(
         return Err(err(format!("invalid cache sharing set for {kind} mount"))
             .with_help("sharing= is only valid for type=cache"));
     }
+    // A bind, cache or tmpfs mount without a target goes on the stage's working directory
+    // (lowering resolves it, and refuses `/`), as in BuildKit's `convert_runmount.go`.
     match m.kind {
-        MountKind::Bind | MountKind::Cache | MountKind::Tmpfs if m.target.is_none() => {
-            return Err(err(format!("mount type={kind} requires a target"))
-                .with_help("add target=<path in the container>"));
-        }
         MountKind::Secret => {
             // BuildKit's convert_secrets.go: the id is the source, else id=, else the target's
             // base name; the target defaults to /run/secrets/<id> unless exposed as env only.
@@ -327,7 +325,10 @@ fn finish(
             m.id = id;
         }
         MountKind::Ssh if m.id.is_none() => m.id = Some("default".into()),
-        MountKind::Cache if m.id.is_none() => m.id = m.target.as_deref().map(clean_path),
+        // BuildKit: `CacheID = filepath.Clean(Target)`, so "." without a target.
+        MountKind::Cache if m.id.is_none() => {
+            m.id = Some(clean_path(m.target.as_deref().unwrap_or("")))
+        }
         _ => {}
     }
     Ok(m)
@@ -718,21 +719,6 @@ mod tests {
                 "target=/x,sharing=locked",
                 "invalid cache sharing set for bind mount",
                 Some("sharing= is only valid for type=cache"),
-            ),
-            (
-                "type=cache",
-                "mount type=cache requires a target",
-                Some("add target=<path in the container>"),
-            ),
-            (
-                "src=a",
-                "mount type=bind requires a target",
-                Some("add target=<path in the container>"),
-            ),
-            (
-                "type=tmpfs",
-                "mount type=tmpfs requires a target",
-                Some("add target=<path in the container>"),
             ),
             (
                 "target=/x,from=$STAGE",

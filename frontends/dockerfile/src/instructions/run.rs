@@ -230,11 +230,6 @@ mod tests {
                 "give --network only once",
             ),
             (
-                "RUN --mount=type=cache x",
-                "mount type=cache requires a target",
-                "add target=<path in the container>",
-            ),
-            (
                 "RUN --mount x",
                 "missing a value on flag: --mount",
                 "write it as --mount=<value>",

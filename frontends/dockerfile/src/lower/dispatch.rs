@@ -535,36 +535,32 @@ impl<'a> Lowerer<'a> {
             }
             er
         })?;
-        let looks_like_typo = !name.contains(['/', ':', '.'])
-            && suggest(
+        // Like BuildKit, a name that is not a stage is an image, even one a letter away from a
+        // stage's name (`--from=tool` beside a stage `tools` is a real image for some); the
+        // near stage is named only as a hint if the image cannot be had.
+        let near_stage = if name.contains(['/', ':', '.']) {
+            None
+        } else {
+            suggest(
                 &name,
                 self.df
                     .stages
                     .iter()
                     .filter_map(|s| s.from.alias.as_deref()),
             )
-            .is_some();
-        if looks_like_typo {
-            let names: Vec<&str> = self
-                .df
-                .stages
-                .iter()
-                .filter_map(|s| s.from.alias.as_deref())
-                .collect();
-            let s = suggest(&name, names.iter().copied()).unwrap_or_default();
-            return Err(err(
-                span,
-                format!("unknown stage {name:?} (and no image name was meant)"),
-            )
-            .with_help(format!(
-                "did you mean the stage {s:?}? To use an image of that name, write {}",
-                reference
-            )));
-        }
+        };
         let resolved = self
             .resolver
             .resolve(&reference.to_string(), &st.platform)
-            .map_err(|e| err(span, format!("failed to resolve image {reference}: {e}")))?
+            .map_err(|e| {
+                let er = err(span, format!("failed to resolve image {reference}: {e}"));
+                match &near_stage {
+                    Some(s) => er.with_help(format!(
+                        "{name:?} is not a stage of this Dockerfile: did you mean the stage {s:?}?"
+                    )),
+                    None => er,
+                }
+            })?
             .unwrap_or_default();
         let source = resolved.pinned.unwrap_or_else(|| reference.to_string());
         let meta = VertexMeta {

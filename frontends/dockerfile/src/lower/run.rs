@@ -209,6 +209,26 @@ impl Lowerer<'_> {
             Some(t) => Some(resolve_path(st.workdir(), &self.expand(st, t, span)?)),
             None => None,
         };
+        // Bind, cache and tmpfs mounts without a target go on the working directory; nothing
+        // may be mounted over the root (BuildKit: `invalid mount target "/"`).
+        let mount_point = |what: &str| -> crate::error::Result<String> {
+            let t = target
+                .clone()
+                .unwrap_or_else(|| super::dispatch::clean_path(st.workdir()));
+            if super::dispatch::clean_path(&t) == "/" {
+                return Err(
+                    err(span, "invalid mount target \"/\"".to_string()).with_help(format!(
+                        "a {what} mount cannot cover the root: give target=/path{}",
+                        if spec.target.is_none() {
+                            " (without one it goes on the WORKDIR, here /)"
+                        } else {
+                            ""
+                        }
+                    )),
+                );
+            }
+            Ok(t)
+        };
         let source = match &spec.source {
             Some(s) => Some(self.expand(st, s, span)?),
             None => None,
@@ -216,9 +236,6 @@ impl Lowerer<'_> {
         let id = match &spec.id {
             Some(s) => Some(self.expand(st, s, span)?),
             None => None,
-        };
-        let need_target = |what: &str| {
-            err(span, format!("--mount=type={what} needs a target")).with_help("add target=/path")
         };
         let from_input =
             |this: &mut Self, inputs: &mut Vec<Input>| -> crate::error::Result<Option<u32>> {
@@ -231,7 +248,7 @@ impl Lowerer<'_> {
             };
         let m = match spec.kind {
             SpecKind::Bind => {
-                let target = target.ok_or_else(|| need_target("bind"))?;
+                let target = mount_point("bind")?;
                 let input = match &spec.from {
                     Some(_) => from_input(self, inputs)?,
                     None => Some(push_input(inputs, Input::of(self.context_source()?))),
@@ -246,7 +263,7 @@ impl Lowerer<'_> {
                 }
             }
             SpecKind::Cache => {
-                let target = target.ok_or_else(|| need_target("cache"))?;
+                let target = mount_point("cache")?;
                 let input = from_input(self, inputs)?;
                 let selector = clean_selector(source.as_deref().unwrap_or("/"));
                 let id = id.unwrap_or_else(|| target.clone());
@@ -270,7 +287,7 @@ impl Lowerer<'_> {
                 }
             }
             SpecKind::Tmpfs => {
-                let target = target.ok_or_else(|| need_target("tmpfs"))?;
+                let target = mount_point("tmpfs")?;
                 Mount {
                     target,
                     input: None,

@@ -1,0 +1,125 @@
+//! `RUN --mount` as BuildKit does it: mounts without a target, `.dockerignore` on context
+//! binds, cache mount owners and modes.
+
+use super::fixture::{Env, context, out_dir};
+use std::os::unix::fs::PermissionsExt;
+
+fn read(out: &std::path::Path, name: &str) -> String {
+    std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn mounts_without_a_target_go_on_the_workdir() {
+    let env = Env::new();
+    let c = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox AS data\nRUN echo d > /d.txt\n\
+             FROM busybox\nWORKDIR /src\n\
+             RUN --mount=type=bind cat /src/a.txt > /out-bind\n\
+             RUN --mount=from=data cat /src/d.txt > /out-stage\n\
+             RUN --mount=type=cache echo c > /src/c\n\
+             RUN --mount=type=cache cat /src/c > /out-cache\n\
+             RUN --mount=type=tmpfs grep ' /src tmpfs' /proc/mounts | wc -l > /out-tmpfs\n\
+             RUN ls /src | wc -l > /out-left\n",
+        ),
+        ("a.txt", "A\n"),
+    ]);
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    assert_eq!(read(&out, "out-bind"), "A\n");
+    assert_eq!(read(&out, "out-stage"), "d\n");
+    assert_eq!(read(&out, "out-cache"), "c\n");
+    assert_eq!(read(&out, "out-tmpfs").trim(), "1");
+    assert_eq!(
+        read(&out, "out-left").trim(),
+        "0",
+        "nothing mounted landed in the layer"
+    );
+}
+
+#[test]
+fn a_mount_without_a_target_on_the_root_is_refused() {
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM busybox\nRUN --mount=type=bind true\n")]);
+    let b = env.build(c.path(), &[]);
+    assert!(!b.success);
+    assert!(
+        b.stderr.contains("invalid mount target \"/\"") && b.stderr.contains("Dockerfile:2"),
+        "{}",
+        b.stderr
+    );
+}
+
+#[test]
+fn dockerignore_applies_to_context_bind_mounts() {
+    let env = Env::new();
+    let c = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\n\
+             RUN --mount=type=bind,target=/ctx cd /ctx && find . | sort > /seen-ro && stat -c %a sub > /sub-mode\n\
+             RUN --mount=type=bind,target=/ctx,rw cd /ctx && find . | sort > /seen-rw && echo x > secret.txt\n\
+             COPY . /copied\n\
+             RUN cd /copied && find . | sort > /seen-copy\n",
+        ),
+        (".dockerignore", "secret.txt\nlogs\n*.tmp\nsub\n!sub/keep\n"),
+        ("secret.txt", "TOP-SECRET\n"),
+        ("app.txt", "app\n"),
+        ("x.tmp", "tmp\n"),
+        ("logs/1.log", "log\n"),
+        ("sub/keep", "keep\n"),
+        ("sub/drop", "drop\n"),
+        ("sub/deeper/file", "deep\n"),
+    ]);
+    std::fs::set_permissions(c.path().join("sub"), std::fs::Permissions::from_mode(0o750))
+        .expect("chmod");
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    let seen = read(&out, "seen-ro");
+    for hidden in ["secret.txt", "logs", "x.tmp", "sub/drop", "sub/deeper"] {
+        assert!(!seen.contains(hidden), "{hidden} visible:\n{seen}");
+    }
+    for shown in ["./app.txt", "./sub/keep", "./Dockerfile"] {
+        assert!(seen.contains(shown), "{shown} missing:\n{seen}");
+    }
+    assert_eq!(seen, read(&out, "seen-rw"));
+    assert_eq!(
+        seen,
+        read(&out, "seen-copy"),
+        "a bind shows what a COPY copies"
+    );
+    assert_eq!(read(&out, "sub-mode").trim(), "750");
+    assert_eq!(
+        std::fs::read_to_string(c.path().join("secret.txt")).expect("secret"),
+        "TOP-SECRET\n",
+        "an rw bind never writes the context"
+    );
+}
+
+#[test]
+fn cache_mounts_take_uid_gid_and_mode() {
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN --mount=type=cache,target=/c,uid=1000,gid=1000,mode=0750 stat -c '%a %u:%g' /c > /perm\n\
+         USER app\n\
+         RUN --mount=type=cache,target=/c,uid=1000,gid=1000 touch /c/mine && stat -c %u /c/mine > /tmp/owner\n\
+         USER root\n\
+         RUN cp /tmp/owner /owner\n",
+    )]);
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    assert_eq!(read(&out, "perm").trim(), "750 1000:1000");
+    assert_eq!(read(&out, "owner").trim(), "1000");
+}
