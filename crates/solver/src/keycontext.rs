@@ -12,11 +12,11 @@ pub struct StoreKeyContext<'a> {
 
 impl KeyContext for StoreKeyContext<'_> {
     fn image_manifest(&self, reference: &str) -> Result<String, String> {
-        let name = reference.split('@').next().unwrap_or(reference);
-        match self.store.image_get(name) {
+        match self.store.image_resolve(reference) {
             Ok(Some(rec)) => Ok(rec.manifest.to_string()),
             Ok(None) => Err(format!(
-                "image {name} is not in the store (add it with `cairn load` or `cairn import`)"
+                "image {reference} is not in the store (add it with `cairn pull`, `cairn load` \
+                 or `cairn import`)"
             )),
             Err(e) => Err(e.to_string()),
         }

@@ -425,14 +425,13 @@ impl<E: Executor + 'static> Inner<E> {
     fn source(&self, d: Digest, src: &SourceOp) -> Result<Vec<String>, SolveError> {
         match src {
             SourceOp::Image { reference, .. } => {
-                let name = reference.split('@').next().unwrap_or(reference);
                 let rec = self
                     .store
-                    .image_get(name)
+                    .image_resolve(reference)
                     .map_err(|e| SolveError::Store(e.to_string()))?
                     .ok_or_else(|| SolveError::Step {
                         vertex: self.name(&d),
-                        message: format!("image {name} is not in the store (add it with `cairn load` or `cairn import`)"),
+                        message: format!("image {reference} is not in the store (add it with `cairn pull`, `cairn load` or `cairn import`)"),
                         exit_code: None,
                         last_lines: vec![],
                     })?;

@@ -87,6 +87,27 @@ impl Store {
         Ok(entry.filter(|e| e.name == name).map(|e| e.record))
     }
 
+    /// The image a reference names: by its manifest digest when it is pinned
+    /// (`name[:tag]@sha256:…`, whatever name it is stored under: a digest names content), else
+    /// by name. The one lookup the resolver, the cache keys and the solver share, so a pinned
+    /// `FROM` can never build on the layers of whatever its tag points at.
+    pub fn image_resolve(&self, reference: &str) -> Result<Option<ImageRecord>> {
+        let Some((_, digest)) = reference.split_once('@') else {
+            return self.image_get(reference);
+        };
+        let digest = OciDigest::parse(digest)?;
+        if let Some(rec) = self.image_get(reference)?
+            && rec.manifest == digest
+        {
+            return Ok(Some(rec));
+        }
+        Ok(self
+            .images()?
+            .into_iter()
+            .map(|(_, rec)| rec)
+            .find(|rec| rec.manifest == digest))
+    }
+
     /// Point `name` at `rec` (last writer wins).
     pub fn image_put(&self, name: &str, rec: &ImageRecord) -> Result<()> {
         check_image_name(name)?;

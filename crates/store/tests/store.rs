@@ -791,3 +791,38 @@ fn default_root_is_cairn_dir_unless_overridden() {
     let root = Store::default_root();
     assert!(root.ends_with("cairn") || std::env::var_os("CAIRN_ROOT").is_some());
 }
+
+#[test]
+fn a_pinned_reference_resolves_by_manifest_digest() {
+    let (_dir, store) = store();
+    let a = image(1);
+    let b = image(2);
+    store.image_put("docker.io/library/base:1", &a).unwrap();
+    store.image_put("docker.io/library/other:2", &b).unwrap();
+    // By name.
+    assert_eq!(
+        store.image_resolve("docker.io/library/base:1").unwrap(),
+        Some(a.clone())
+    );
+    // By digest, whatever name (or tag) it is written with.
+    for r in [
+        format!("docker.io/library/base@{}", b.manifest),
+        format!("docker.io/library/base:1@{}", b.manifest),
+        format!("example.com/x@{}", a.manifest),
+    ] {
+        let want = if r.ends_with(&b.manifest.to_string()) {
+            &b
+        } else {
+            &a
+        };
+        assert_eq!(store.image_resolve(&r).unwrap().as_ref(), Some(want), "{r}");
+    }
+    // A digest nothing has is absent, never the tag's image.
+    let missing = format!("docker.io/library/base:1@sha256:{}", "f".repeat(64));
+    assert_eq!(store.image_resolve(&missing).unwrap(), None);
+    assert!(
+        store
+            .image_resolve("docker.io/library/base@sha256:nothex")
+            .is_err()
+    );
+}

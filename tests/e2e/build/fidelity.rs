@@ -47,3 +47,91 @@ fn copy_from_a_name_near_a_stage_uses_the_image() {
     );
     assert!(out.join("copied").is_file());
 }
+
+/// The manifest digest of an image in a test store.
+fn manifest_of(env: &Env, name: &str) -> String {
+    let store = cairn_store::Store::open(env.root()).expect("open store");
+    store
+        .image_get(name)
+        .expect("read")
+        .unwrap_or_else(|| panic!("{name} not in the store"))
+        .manifest
+        .to_string()
+}
+
+#[test]
+fn digest_pinned_images_mean_exactly_that_image() {
+    let env = Env::new();
+    let busybox = manifest_of(&env, "docker.io/library/busybox:latest");
+    // A second image whose tag a pinned reference must not follow.
+    let rootfs = tempfile::tempdir().expect("tempdir");
+    std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", super::fixture::busybox_rootfs().display()))
+        .arg(rootfs.path())
+        .status()
+        .expect("cp");
+    std::fs::write(rootfs.path().join("marker"), "base:1\n").expect("marker");
+    let import = crate::util::cairn()
+        .args(["import", "--root"])
+        .arg(env.root())
+        .arg(rootfs.path())
+        .arg("base:1")
+        .output()
+        .expect("import");
+    assert!(import.status.success());
+    let c = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM busybox@{busybox} AS pinned\nRUN echo pinned > /p\n\
+             FROM base:1@{busybox}\n\
+             COPY --from=pinned /p /p\n\
+             COPY --from=busybox@{busybox} /bin/busybox /copied\n\
+             RUN --mount=from=busybox@{busybox},target=/m test ! -e /m/marker && echo clean > /mounted\n\
+             RUN test -e /marker && echo WRONG-LAYERS > /wrong; true\n"
+        ),
+    )]);
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("p")).expect("p"),
+        "pinned\n"
+    );
+    assert!(out.join("copied").is_file());
+    assert_eq!(
+        std::fs::read_to_string(out.join("mounted")).expect("m"),
+        "clean\n"
+    );
+    assert!(
+        !out.join("wrong").exists() && !out.join("marker").exists(),
+        "base:1@<busybox digest> is busybox, not base:1"
+    );
+
+    // A tag is pinned at planning: the source op names the manifest it resolved to.
+    let plain = context(&[("Dockerfile", "FROM base:1\nRUN true\n")]);
+    let out = crate::util::cairn()
+        .args(["plan", "--format=json", "--root"])
+        .arg(env.root())
+        .arg(plain.path())
+        .output()
+        .expect("plan");
+    let plan = String::from_utf8_lossy(&out.stdout);
+    let base = manifest_of(&env, "docker.io/library/base:1");
+    assert!(
+        plan.contains(&format!("docker.io/library/base:1@{base}")),
+        "{plan}"
+    );
+
+    // A digest the store does not have is pulled by digest, never replaced by the tag.
+    let missing = format!("sha256:{}", "f".repeat(64));
+    let c = context(&[(
+        "Dockerfile",
+        &format!("FROM 127.0.0.1:1/base:1@{missing}\nRUN true\n"),
+    )]);
+    let b = env.build(c.path(), &[]);
+    assert!(!b.success);
+    assert!(b.stderr.contains(&missing), "{}", b.stderr);
+}

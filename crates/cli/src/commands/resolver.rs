@@ -61,7 +61,10 @@ impl ImageResolver for StoreResolver<'_> {
         platform: &Platform,
     ) -> Result<Option<ResolvedImage>, String> {
         let pinned = reference.contains('@');
-        let have = self.store.image_get(reference).map_err(|e| e.to_string())?;
+        let have = self
+            .store
+            .image_resolve(reference)
+            .map_err(|e| e.to_string())?;
         let need_pull = match &have {
             None => true,
             Some(_) => self.always_pull && !pinned && !self.pulled.borrow().contains(reference),
@@ -69,7 +72,7 @@ impl ImageResolver for StoreResolver<'_> {
         let rec = if need_pull && self.registry.is_some() {
             self.pull(reference, platform)?;
             self.store
-                .image_get(reference)
+                .image_resolve(reference)
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("{reference} was pulled but is not in the store"))?
         } else if let Some(rec) = have {
@@ -89,8 +92,11 @@ impl ImageResolver for StoreResolver<'_> {
                  for {platform}, or drop FROM --platform)"
             ));
         }
+        // The manifest digest travels in the source op (BuildKit's `llb.ResolveDigest`): keys,
+        // the solver and exports all mean exactly this image, whatever the tag does later.
+        let name = reference.split('@').next().unwrap_or(reference);
         Ok(Some(ResolvedImage {
-            pinned: None,
+            pinned: Some(format!("{name}@{}", rec.manifest)),
             config,
         }))
     }
