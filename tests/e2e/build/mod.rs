@@ -3,6 +3,7 @@
 
 mod cache;
 mod cases;
+mod ci_flags;
 mod compat;
 mod confinement;
 mod docker_parity;

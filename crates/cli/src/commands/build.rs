@@ -66,9 +66,21 @@ pub struct BuildArgs {
     /// Import a build cache: type=local,src=DIR or type=registry,ref=REF (repeatable).
     #[arg(long = "cache-from")]
     pub cache_from: Vec<String>,
-    /// Progress output: plain, json or quiet.
+    /// Progress output: plain (also auto, tty), json (also rawjson) or quiet.
     #[arg(long, value_enum, default_value_t = ProgressMode::Plain)]
     pub progress: ProgressMode,
+    /// Print only the image ID (on stdout), no progress.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Write the image ID (the config digest) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Add a label to the image: KEY=VALUE (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Target platform(s): only the one cairn runs on is supported so far.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -96,6 +108,16 @@ pub fn run(args: BuildArgs) -> Result<()> {
         "host" => Some(cairn_ir::NetworkMode::Host),
         other => bail!("unknown network mode {other:?}: use default, none or host"),
     };
+    check_platforms(args.platform.as_deref())?;
+    let labels = args
+        .labels
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            None if !l.is_empty() => Ok((l.clone(), String::new())),
+            _ => bail!("invalid --label {l:?}: expected KEY=VALUE"),
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut allowed = entitlements::parse(&args.allow)?;
     if network_override == Some(cairn_ir::NetworkMode::Host) {
         allowed.network_host = true;
@@ -121,11 +143,16 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let registry = args.registry.client()?;
     let resolver = StoreResolver::new(&store).with_registry(&registry, &runtime, args.pull);
     let lowered = input.lower(&resolver)?;
-    let progress = Progress::new(args.progress);
+    let progress = Progress::new(if args.quiet {
+        ProgressMode::Quiet
+    } else {
+        args.progress
+    });
     for w in &lowered.warnings {
         progress.warn(w);
     }
-    let graph = lowered.graph;
+    let mut graph = lowered.graph;
+    graph.image.labels.extend(labels);
     if let Some(d) = entitlements::check(&graph, allowed).first() {
         let place = match d.lines {
             Some((line, _)) => format!("{}:{line}: ", input.dockerfile_path.display()),
@@ -273,7 +300,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
         created: epoch,
     };
     let exports_image = outputs.iter().any(Output::is_image);
-    if exports_image || !tags.is_empty() {
+    let wants_id = args.quiet || args.iidfile.is_some();
+    if exports_image || !tags.is_empty() || wants_id {
         // An image that only stays in the store needs no compressed blobs (like docker's own
         // image store); exports get real, compressed layers.
         let image = if exports_image {
@@ -298,6 +326,13 @@ pub fn run(args: BuildArgs) -> Result<()> {
         }
         // As docker does, the image id is the config digest.
         progress.info(&format!("writing image {} done", image.config));
+        if let Some(path) = &args.iidfile {
+            std::fs::write(path, image.config.to_string())
+                .with_context(|| format!("cannot write --iidfile {}", path.display()))?;
+        }
+        if args.quiet {
+            println!("{}", image.config);
+        }
         let mut pushed = None;
         if args.push {
             if tags.is_empty() {
@@ -331,6 +366,43 @@ pub fn run(args: BuildArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--platform`: every platform named must be the one cairn runs on (multi-platform builds
+/// are not there yet); a clear error otherwise, never a mislabelled image.
+fn check_platforms(spec: Option<&str>) -> Result<()> {
+    let Some(spec) = spec else { return Ok(()) };
+    let native = native_platform();
+    for p in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let parsed = cairn_ir::Platform::parse(p)
+            .with_context(|| format!("invalid --platform {p:?}: expected os/arch[/variant]"))?;
+        if parsed.os != native.os || parsed.architecture != native.architecture {
+            bail!(
+                "--platform {p}: cairn builds only for the platform it runs on ({native}) so \
+                 far; multi-platform builds are not supported yet"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The platform this binary runs on, in OCI terms.
+fn native_platform() -> cairn_ir::Platform {
+    let architecture = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        other => other,
+    };
+    cairn_ir::Platform {
+        os: "linux".into(),
+        architecture: architecture.into(),
+        variant: None,
+    }
 }
 
 /// Wait for SIGINT, SIGTERM or SIGHUP; the signal's name.

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 #[derive(Args, Clone)]
 pub struct BuildInputArgs {
-    /// Path to the Dockerfile (default: CONTEXT/Dockerfile).
+    /// Path to the Dockerfile (default: CONTEXT/Dockerfile); `-` reads it from stdin.
     #[arg(short = 'f', long = "file")]
     pub file: Option<PathBuf>,
     /// Build this stage (default: the last one).
@@ -22,6 +22,22 @@ pub struct BuildInputArgs {
     /// The build context directory.
     #[arg(default_value = ".")]
     pub context: PathBuf,
+}
+
+/// Largest Dockerfile read from stdin.
+const MAX_STDIN_DOCKERFILE: u64 = 64 << 20;
+
+fn read_stdin_capped() -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_STDIN_DOCKERFILE + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_STDIN_DOCKERFILE {
+        bail!("the Dockerfile on stdin is larger than {MAX_STDIN_DOCKERFILE} bytes");
+    }
+    Ok(buf)
 }
 
 pub struct BuildInput {
@@ -38,12 +54,19 @@ impl BuildInput {
                 args.context.display()
             );
         }
-        let dockerfile_path = args
-            .file
-            .clone()
-            .unwrap_or_else(|| args.context.join("Dockerfile"));
-        let dockerfile = std::fs::read(&dockerfile_path)
-            .with_context(|| format!("cannot read Dockerfile {}", dockerfile_path.display()))?;
+        let from_stdin = args.file.as_deref() == Some(std::path::Path::new("-"));
+        let dockerfile_path = match &args.file {
+            // Named like the default file so `.dockerignore` is the context's own.
+            _ if from_stdin => args.context.join("Dockerfile"),
+            Some(f) => f.clone(),
+            None => args.context.join("Dockerfile"),
+        };
+        let dockerfile = if from_stdin {
+            read_stdin_capped().context("cannot read the Dockerfile from stdin")?
+        } else {
+            std::fs::read(&dockerfile_path)
+                .with_context(|| format!("cannot read Dockerfile {}", dockerfile_path.display()))?
+        };
         let mut ignore_patterns = Vec::new();
         for candidate in
             cairn_context::ignore::ignore_file_candidates(&dockerfile_path, &args.context)

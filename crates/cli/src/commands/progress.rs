@@ -11,7 +11,11 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
+    /// Also `auto` and `tty` (BuildKit's names) until a live view exists.
+    #[value(alias = "auto", alias = "tty")]
     Plain,
+    /// Also `rawjson`.
+    #[value(alias = "rawjson")]
     Json,
     Quiet,
 }

@@ -1,0 +1,147 @@
+//! The `docker build` / `docker buildx build` flags CI scripts pass: the supported ones work,
+//! the others are refused by name before anything runs.
+
+use super::fixture::{Env, context};
+use crate::util::cairn;
+use std::io::Write;
+
+#[test]
+fn label_iidfile_quiet_and_platform() {
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM busybox\nLABEL from=file\nRUN true\n")]);
+    let d = tempfile::tempdir().expect("tempdir");
+    let iid = d.path().join("iid");
+    let out = cairn()
+        .args(["build", "-q", "--root"])
+        .arg(env.root())
+        .args([
+            "--label",
+            "org.opencontainers.image.revision=abc123",
+            "--label",
+            "empty",
+        ])
+        .args([
+            "--platform",
+            "linux/amd64",
+            "--progress",
+            "auto",
+            "--iidfile",
+        ])
+        .arg(&iid)
+        .arg(c.path())
+        .output()
+        .expect("build");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        id.starts_with("sha256:") && id.len() == 71,
+        "-q prints the image ID: {id:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&iid).expect("iidfile"), id);
+    assert!(
+        out.stderr.is_empty(),
+        "-q is quiet: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The labels are in the image's config (the blob the ID names).
+    let store = cairn_store::Store::open(env.root()).expect("store");
+    let digest = cairn_store::OciDigest::parse(&id).expect("digest");
+    let mut config = Vec::new();
+    std::io::Read::read_to_end(&mut store.open_blob(&digest).expect("config"), &mut config)
+        .expect("read");
+    let config: serde_json::Value = serde_json::from_slice(&config).expect("json");
+    let labels = &config["config"]["Labels"];
+    assert_eq!(labels["org.opencontainers.image.revision"], "abc123");
+    assert_eq!(labels["empty"], "");
+    assert_eq!(labels["from"], "file");
+
+    for progress in ["tty", "rawjson", "plain", "quiet"] {
+        let out = cairn()
+            .args(["build", "--progress", progress, "--root"])
+            .arg(env.root())
+            .arg(c.path())
+            .output()
+            .expect("build");
+        assert!(out.status.success(), "--progress {progress}");
+    }
+    let foreign = cairn()
+        .args(["build", "--platform", "linux/amd64,linux/arm64", "--root"])
+        .arg(env.root())
+        .arg(c.path())
+        .output()
+        .expect("build");
+    assert!(!foreign.status.success());
+    let err = String::from_utf8_lossy(&foreign.stderr);
+    assert!(
+        err.contains("linux/arm64") && err.contains("not supported yet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dockerfile_from_stdin() {
+    let env = Env::new();
+    let c = context(&[("a.txt", "A\n")]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["build", "-q", "-f", "-", "--root"])
+        .arg(env.root())
+        .arg(c.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sha256:"));
+}
+
+#[test]
+fn unsupported_buildx_flags_are_refused_by_name() {
+    // Every `docker buildx build` flag cairn does not take (yet): refused before anything runs,
+    // with the flag named.
+    let unsupported: &[&[&str]] = &[
+        &["--add-host", "db:10.0.0.1"],
+        &["--annotation", "a=b"],
+        &["--attest", "type=sbom"],
+        &["--build-context", "x=."],
+        &["--builder", "b"],
+        &["--call", "check"],
+        &["--cgroup-parent", "x"],
+        &["--check"],
+        &["--load"],
+        &["--no-cache-filter", "x"],
+        &["--provenance", "false"],
+        &["--sbom", "true"],
+        &["--shm-size", "1g"],
+        &["--ssh", "default"],
+        &["--ulimit", "nofile=1024"],
+    ];
+    let c = context(&[("Dockerfile", "FROM busybox\n")]);
+    for args in unsupported {
+        let out = cairn()
+            .arg("build")
+            .args(*args)
+            .arg(c.path())
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(err.contains(args[0]), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
