@@ -129,6 +129,8 @@ pub(crate) struct Inner<E> {
     events: mpsc::UnboundedSender<Event>,
     executed: AtomicUsize,
     cached: AtomicUsize,
+    /// Vertices already reported as cached (each is reported once).
+    announced: std::sync::Mutex<std::collections::HashSet<Digest>>,
     records: std::sync::Mutex<Vec<UsedRecord>>,
 }
 
@@ -184,6 +186,7 @@ impl<E: Executor + 'static> Solver<E> {
                 events,
                 executed: AtomicUsize::new(0),
                 cached: AtomicUsize::new(0),
+                announced: std::sync::Mutex::new(std::collections::HashSet::new()),
                 records: std::sync::Mutex::new(Vec::new()),
             }),
         })
@@ -258,6 +261,43 @@ impl<E: Executor + 'static> Inner<E> {
             .map(|m| m.description.clone())
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| d.to_string())
+    }
+
+    /// Report `d` and every visible step it was built from, oldest first, as cached (each
+    /// vertex once per build).
+    fn announce_cached(&self, d: Digest) {
+        let mut behind = std::collections::HashSet::new();
+        let mut todo = vec![d];
+        while let Some(v) = todo.pop() {
+            if !behind.insert(v) {
+                continue;
+            }
+            if let Some(vertex) = self.index.get(&v).map(|&i| &self.graph.vertices[i]) {
+                todo.extend(vertex.inputs.iter().map(|i| i.vertex));
+            }
+        }
+        // `Graph::vertices` is a topological order.
+        for v in self
+            .graph
+            .vertices
+            .iter()
+            .filter(|v| behind.contains(&v.digest))
+        {
+            self.announce_one_cached(v.digest);
+        }
+    }
+
+    fn announce_one_cached(&self, d: Digest) {
+        let visible = !self.graph.meta.get(&d).is_some_and(|m| m.hidden);
+        let first = self
+            .announced
+            .lock()
+            .map(|mut a| a.insert(d))
+            .unwrap_or(false);
+        if visible && first {
+            self.cached.fetch_add(1, Ordering::Relaxed);
+            self.emit(d, EventKind::Cached);
+        }
     }
 
     pub fn emit(&self, d: Digest, kind: EventKind) {
@@ -341,10 +381,9 @@ impl<E: Executor + 'static> Inner<E> {
         let def_key = self.def_keys.get(&d).copied().unwrap_or_default();
         let hidden = self.graph.meta.get(&d).is_some_and(|m| m.hidden);
         if let Some(layers) = self.cache_lookup(d, &def_key).await? {
-            if !hidden {
-                self.cached.fetch_add(1, Ordering::Relaxed);
-                self.emit(d, EventKind::Cached);
-            }
+            // Like BuildKit, a hit reports every step behind it as cached too, though none of
+            // them needs to be looked at.
+            self.announce_cached(d);
             return Ok(Arc::new(VResult::Layers(layers)));
         }
         if let Op::Source(src) = &v.op {
@@ -387,8 +426,7 @@ impl<E: Executor + 'static> Inner<E> {
         let content_key = keys::content_key(&v.op, extra, &contents);
         if let Some(layers) = self.cache_lookup(d, &content_key).await? {
             self.cache_record(d, &[&def_key], &layers)?;
-            self.cached.fetch_add(1, Ordering::Relaxed);
-            self.emit(d, EventKind::Cached);
+            self.announce_one_cached(d);
             return Ok(Arc::new(VResult::Layers(layers)));
         }
 

@@ -504,3 +504,53 @@ fn mounts_without_a_target_use_the_workdir() {
         );
     }
 }
+
+fn descriptions(l: &Lowered) -> Vec<String> {
+    let mut d: Vec<(usize, String)> = l
+        .graph
+        .meta
+        .values()
+        .filter(|m| !m.description.starts_with("[internal]"))
+        .map(|m| (m.lines.map_or(0, |(a, _)| a), m.description.clone()))
+        .collect();
+    d.sort();
+    d.into_iter().map(|(_, s)| s).collect()
+}
+
+#[test]
+fn steps_are_numbered_as_buildkit_numbers_them() {
+    // One unnamed stage: no stage name; FROM an image, RUN, COPY, ADD, WORKDIR count,
+    // metadata does not.
+    let l =
+        lower("FROM busybox\nENV A=1\nWORKDIR /w\nLABEL x=y\nCOPY a /a\nRUN true\nCMD [\"sh\"]\n");
+    assert_eq!(
+        descriptions(&l),
+        [
+            "[1/4] FROM docker.io/library/busybox:latest",
+            "[2/4] WORKDIR /w",
+            "[3/4] COPY a /a",
+            "[4/4] RUN true"
+        ]
+    );
+    // Named and unnamed stages; a stage on another stage or scratch has no FROM step; the
+    // index is padded to the total's width.
+    let runs: String = (0..10).map(|i| format!("RUN echo {i}\n")).collect();
+    let l = lower(&format!(
+        "FROM busybox AS base\nRUN true\nFROM base\n{runs}FROM scratch\nCOPY --from=1 /x /x\n"
+    ));
+    let d = descriptions(&l);
+    assert_eq!(d[0], "[base 1/2] FROM docker.io/library/busybox:latest");
+    assert_eq!(d[1], "[base 2/2] RUN true");
+    assert_eq!(d[2], "[stage-1  1/10] RUN echo 0");
+    assert_eq!(d[11], "[stage-1 10/10] RUN echo 9");
+    assert_eq!(d[12], "[stage-2 1/1] COPY --from=1 /x /x");
+    // One stage that copies from an image is named, as in BuildKit.
+    let l = lower("FROM busybox\nCOPY --from=alpine /etc/os-release /x\n");
+    assert_eq!(
+        descriptions(&l),
+        [
+            "[stage-0 1/2] FROM docker.io/library/busybox:latest",
+            "[stage-0 2/2] COPY --from=alpine /etc/os-release /x"
+        ]
+    );
+}

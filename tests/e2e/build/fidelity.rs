@@ -135,3 +135,25 @@ fn digest_pinned_images_mean_exactly_that_image() {
     assert!(!b.success);
     assert!(b.stderr.contains(&missing), "{}", b.stderr);
 }
+
+#[test]
+fn a_cached_rebuild_lists_every_step_as_cached() {
+    let env = Env::new();
+    let c = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nWORKDIR /w\nCOPY a.txt .\nENV X=1\nRUN cat a.txt > b.txt\n",
+        ),
+        ("a.txt", "A\n"),
+    ]);
+    env.build_ok(c.path(), &[]);
+    let again = env.build_ok(c.path(), &[]);
+    assert!(again.ran().is_empty(), "{:?}", again.ran());
+    let cached = again.cached();
+    let steps: Vec<&str> = cached
+        .iter()
+        .map(|n| n.split(']').next().unwrap_or(""))
+        .collect();
+    assert_eq!(steps, ["[1/4", "[2/4", "[3/4", "[4/4"], "{cached:?}");
+    assert!(cached[0].starts_with("[1/4] FROM docker.io/library/busybox:latest@sha256:"));
+}

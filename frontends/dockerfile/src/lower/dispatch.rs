@@ -224,11 +224,13 @@ impl<'a> Lowerer<'a> {
     }
 
     fn lower_stage_body(&mut self, i: usize, stage: &'a Stage) -> Result<StageResult> {
-        let label = stage
-            .from
-            .alias
-            .clone()
-            .unwrap_or_else(|| format!("stage-{i}"));
+        // BuildKit's step names: `[name i/n]`, `stage-N` for an unnamed stage, no name at all
+        // when the build has a single stage and no other image (`COPY --from=img`).
+        let label = match &stage.from.alias {
+            Some(a) => a.clone(),
+            None if self.df.stages.len() == 1 && !references_other_images(stage) => String::new(),
+            None => format!("stage-{i}"),
+        };
         let global = self.global.clone();
         let image = self.expand_with(&global, &stage.from.image, stage.span)?;
         let platform = match &stage.from.platform {
@@ -241,11 +243,18 @@ impl<'a> Lowerer<'a> {
             }
             None => self.opts.target_platform.clone(),
         };
+        let base_is_image =
+            self.find_stage(&image, Some(i)).is_none() && !image.eq_ignore_ascii_case("scratch");
         let mut st = StageState {
             index: i,
             label,
-            steps: stage.commands.len() + 1,
-            step: 1,
+            steps: usize::from(base_is_image)
+                + stage
+                    .commands
+                    .iter()
+                    .filter(|c| counts_as_step(&c.instruction))
+                    .count(),
+            step: 0,
             state: None,
             config: ImageConfig::default(),
             args: Vars::default(),
@@ -253,7 +262,6 @@ impl<'a> Lowerer<'a> {
             platform: platform.clone(),
             cmd_set: false,
         };
-        let description = st.describe(&format!("FROM {image}"));
         if let Some(j) = self.find_stage(&image, Some(i)) {
             let base = self.lower_stage(j, Some(stage.span))?;
             st.state = base.state;
@@ -281,6 +289,7 @@ impl<'a> Lowerer<'a> {
                 .pinned
                 .clone()
                 .unwrap_or_else(|| reference.to_string());
+            let description = st.describe(&format!("FROM {source}"));
             let meta = self.meta(&description, stage.span);
             let d = self.add(
                 Op::Source(SourceOp::Image {
@@ -300,7 +309,6 @@ impl<'a> Lowerer<'a> {
         let triggers = std::mem::take(&mut st.config.on_build);
         self.run_triggers(&mut st, &triggers, stage.span)?;
         for cmd in &stage.commands {
-            st.step += 1;
             self.dispatch(&mut st, cmd)?;
         }
         Ok(StageResult {
@@ -312,6 +320,7 @@ impl<'a> Lowerer<'a> {
 
     /// Run a base image's ONBUILD triggers at the start of the stage.
     fn run_triggers(&mut self, st: &mut StageState, triggers: &[String], span: Span) -> Result<()> {
+        let mut commands = Vec::new();
         for t in triggers {
             let text = format!("FROM scratch\n{t}\n");
             let bad = |e: Error| {
@@ -325,15 +334,19 @@ impl<'a> Lowerer<'a> {
             };
             let ast = crate::parser::parse(text.as_bytes()).map_err(bad)?;
             let df = crate::instructions::from_ast(&ast).map_err(bad)?;
-            for stage in &df.stages {
-                for cmd in &stage.commands {
-                    let located = Located {
-                        span,
-                        ..cmd.clone()
-                    };
-                    self.dispatch(st, &located)?;
+            for stage in df.stages {
+                for cmd in stage.commands {
+                    commands.push(Located { span, ..cmd });
                 }
             }
+        }
+        // The triggers' steps are numbered with the stage's own.
+        st.steps += commands
+            .iter()
+            .filter(|c| counts_as_step(&c.instruction))
+            .count();
+        for located in &commands {
+            self.dispatch(st, located)?;
         }
         Ok(())
     }
@@ -590,16 +603,45 @@ impl<'a> Lowerer<'a> {
 }
 
 impl StageState {
-    /// `[build 3/5] RUN make`, as BuildKit names steps.
-    pub fn describe(&self, text: &str) -> String {
+    /// The next step's name, as BuildKit's `prefixCommand` writes it: `[build 3/5] RUN make`,
+    /// the index right-aligned to the total's width (`[ 3/12]`), no prefix in a stage without
+    /// steps. Only FROM an image, RUN, COPY, ADD and WORKDIR are steps.
+    pub fn describe(&mut self, text: &str) -> String {
+        if self.steps == 0 {
+            return text.trim().to_string();
+        }
+        self.step += 1;
+        let width = self.steps.to_string().len();
+        let label = if self.label.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", self.label)
+        };
         format!(
-            "[{} {}/{}] {}",
-            self.label,
+            "[{label}{:>width$}/{}] {}",
             self.step,
             self.steps,
             text.trim()
         )
     }
+}
+
+/// Whether an instruction is a numbered step (BuildKit counts ADD, COPY, RUN and WORKDIR).
+pub(super) fn counts_as_step(i: &Instruction) -> bool {
+    matches!(
+        i,
+        Instruction::Run(_) | Instruction::Copy(_) | Instruction::Workdir(_)
+    )
+}
+
+/// Whether a stage names an image other than its base (`COPY --from=img`, `RUN
+/// --mount=from=img`): BuildKit then counts more than one stage and names them all.
+fn references_other_images(stage: &Stage) -> bool {
+    stage.commands.iter().any(|c| match &c.instruction {
+        Instruction::Copy(copy) => copy.from.is_some(),
+        Instruction::Run(run) => run.mounts.iter().any(|m| m.from.is_some()),
+        _ => false,
+    })
 }
 
 /// Resolve `p` against `workdir` and clean it like Go's `path.Clean`, keeping a trailing `/`.
