@@ -41,7 +41,7 @@ pub use import::{DEFAULT_PATH, ImportedImage, import_archive, import_rootfs};
 pub use layer_tar::{
     layer_media_type, layer_uncompressed_descriptor, write_layer_blob, write_layer_tar,
 };
-pub use time::{parse_rfc3339, rfc3339};
+pub use time::{now_unix, parse_rfc3339, rfc3339};
 pub use unpack::unpack_layer;
 pub use whiteout::{OPAQUE_MARKER, WH_PREFIX};
 

@@ -45,6 +45,7 @@ pub use layer::{Compression, LayerBlob, LayerRecord, Staging};
 pub use lock::StoreLock;
 
 use error::io_at;
+pub use root::LAYOUT_FILE;
 use root::Layout;
 
 /// A handle on an opened store. Cheap to clone; usable from any thread.

@@ -16,7 +16,8 @@ use crate::tmp::TmpArea;
 
 /// Version of the directory layout, kept in `<root>/layout`.
 pub(crate) const LAYOUT_VERSION: u32 = 1;
-const LAYOUT_FILE: &str = "layout";
+/// The file that marks a directory as a store (it holds the layout version).
+pub const LAYOUT_FILE: &str = "layout";
 const LAYOUT_PREFIX: &str = "cairn-store layout ";
 
 /// The store root for this process: `$CAIRN_ROOT`; else `/var/lib/cairn` when running as root;

@@ -145,3 +145,70 @@ fn unsupported_buildx_flags_are_refused_by_name() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn images_lists_the_id_build_prints() {
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM busybox\nRUN echo x > /x\n")]);
+    let out = cairn()
+        .args(["build", "-q", "-t", "team/app:1.2", "--root"])
+        .arg(env.root())
+        .arg(c.path())
+        .output()
+        .expect("build");
+    assert!(out.status.success());
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let short = &id["sha256:".len().."sha256:".len() + 12];
+    let list = cairn()
+        .args(["images", "--root"])
+        .arg(env.root())
+        .output()
+        .expect("images");
+    let text = String::from_utf8_lossy(&list.stdout);
+    let header: Vec<&str> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("team/app "))
+        .unwrap_or_else(|| panic!("no row for team/app:\n{text}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[1], "1.2");
+    assert_eq!(cols[2], short, "the ID build printed");
+    assert!(row.ends_with("MB") || row.ends_with("kB"), "{row}");
+    let busybox = text
+        .lines()
+        .find(|l| l.starts_with("busybox "))
+        .expect("busybox");
+    assert!(
+        busybox.contains("years ago"),
+        "created from the config: {busybox}"
+    );
+    let quiet = cairn()
+        .args(["images", "-q", "--root"])
+        .arg(env.root())
+        .output()
+        .expect("images -q");
+    let ids: Vec<String> = String::from_utf8_lossy(&quiet.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(ids.iter().any(|i| i == short), "{ids:?}");
+    // A read-only command creates no store.
+    let t = tempfile::tempdir().expect("tempdir");
+    let typo = t.path().join("typo");
+    let out = cairn()
+        .args(["images", "--root"])
+        .arg(&typo)
+        .output()
+        .expect("images");
+    assert!(out.status.success());
+    assert!(!typo.exists(), "cairn images created {}", typo.display());
+}

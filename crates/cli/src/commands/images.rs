@@ -18,6 +18,16 @@ impl StoreArgs {
         let root = self.root.clone().unwrap_or_else(Store::default_root);
         Store::open(&root).with_context(|| format!("cannot open the store at {}", root.display()))
     }
+
+    /// The store if one exists at the root, else `None`: read-only commands create nothing
+    /// (`cairn images --root /typo` must not leave a store tree behind).
+    pub fn open_existing(&self) -> Result<Option<Store>> {
+        let root = self.root.clone().unwrap_or_else(Store::default_root);
+        if !root.join(cairn_store::LAYOUT_FILE).is_file() {
+            return Ok(None);
+        }
+        self.open().map(Some)
+    }
 }
 
 #[derive(Args)]
@@ -65,26 +75,179 @@ pub fn import(args: ImportArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct ImagesArgs {
+    /// Only the image IDs (short, unique), as `docker images -q`.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Full image IDs.
+    #[arg(long)]
+    pub no_trunc: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }
 
+/// `docker images`: REPOSITORY, TAG, IMAGE ID (the config digest, which `build` prints),
+/// CREATED and SIZE (of the unpacked layers).
 pub fn images(args: ImagesArgs) -> Result<()> {
-    let store = args.store.open()?;
+    let store = args.store.open_existing()?;
+    let Some(store) = store else {
+        if !args.quiet {
+            println!(
+                "{:<40} {:<20} {:<15} {:<20} SIZE",
+                "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+            );
+        }
+        return Ok(());
+    };
     let mut list = store.images()?;
     list.sort_by(|a, b| a.0.cmp(&b.0));
-    println!("{:<60} {:<20} LAYERS", "NAME", "MANIFEST");
+    let now = cairn_oci::now_unix();
+    let id_of = |rec: &cairn_store::ImageRecord| {
+        let full = rec.config.to_string();
+        if args.no_trunc {
+            full
+        } else {
+            full.strip_prefix("sha256:")
+                .and_then(|h| h.get(..12))
+                .unwrap_or(&full)
+                .to_string()
+        }
+    };
+    if args.quiet {
+        let mut seen = std::collections::HashSet::new();
+        for (_, rec) in &list {
+            let id = id_of(rec);
+            if seen.insert(id.clone()) {
+                println!("{id}");
+            }
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<40} {:<20} {:<15} {:<20} SIZE",
+        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+    );
     for (name, rec) in list {
-        let m = rec.manifest.to_string();
-        let short = m
-            .strip_prefix("sha256:")
-            .unwrap_or(&m)
-            .get(..12)
-            .unwrap_or("")
-            .to_string();
-        println!("{name:<60} {short:<20} {}", rec.layers.len());
+        let (repo, tag) = split_name(&name);
+        let created = store
+            .read_blob(&rec.config)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["created"].as_str().and_then(cairn_oci::parse_rfc3339))
+            .map_or_else(|| "N/A".to_string(), |t| human_age(now - t));
+        let mut size = 0u64;
+        for l in &rec.layers {
+            size += store.layer(l)?.map_or(0, |r| r.size);
+        }
+        println!(
+            "{repo:<40} {tag:<20} {:<15} {created:<20} {}",
+            id_of(&rec),
+            human_size(size)
+        );
     }
     Ok(())
+}
+
+/// `docker.io/library/busybox:latest` → (`busybox`, `latest`); a digest name has no tag.
+fn split_name(name: &str) -> (String, String) {
+    let familiar = name
+        .strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name);
+    if let Some((repo, _)) = familiar.split_once('@') {
+        return (repo.to_string(), "<none>".into());
+    }
+    // The tag follows the last ':' after the last '/' (a registry port is not a tag).
+    let slash = familiar.rfind('/').map_or(0, |i| i + 1);
+    match familiar[slash..].rfind(':') {
+        Some(i) => (
+            familiar[..slash + i].to_string(),
+            familiar[slash + i + 1..].to_string(),
+        ),
+        None => (familiar.to_string(), "<none>".into()),
+    }
+}
+
+/// Docker's `HumanDuration` + " ago".
+fn human_age(secs: i64) -> String {
+    let s = secs.max(0);
+    let (m, h, d) = (s / 60, s / 3600, s / 86400);
+    let text = if s < 1 {
+        "Less than a second".to_string()
+    } else if s == 1 {
+        "1 second".to_string()
+    } else if s < 60 {
+        format!("{s} seconds")
+    } else if m == 1 {
+        "About a minute".to_string()
+    } else if m < 60 {
+        format!("{m} minutes")
+    } else if h == 1 {
+        "About an hour".to_string()
+    } else if h < 48 {
+        format!("{h} hours")
+    } else if h < 24 * 7 * 2 {
+        format!("{d} days")
+    } else if h < 24 * 30 * 2 {
+        format!("{} weeks", d / 7)
+    } else if h < 24 * 365 * 2 {
+        format!("{} months", d / 30)
+    } else {
+        format!("{} years", d / 365)
+    };
+    format!("{text} ago")
+}
+
+/// Docker's `units.HumanSize`: decimal units, three significant digits (`4.26MB`, `723kB`).
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let mut text = format!("{v:.digits$}");
+    if text.contains('.') {
+        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{text}{}", UNITS[i])
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use super::*;
+
+    #[test]
+    fn names_sizes_and_ages_read_like_docker() {
+        assert_eq!(
+            split_name("docker.io/library/busybox:latest"),
+            ("busybox".into(), "latest".into())
+        );
+        assert_eq!(
+            split_name("localhost:5000/team/app:1.2"),
+            ("localhost:5000/team/app".into(), "1.2".into())
+        );
+        assert_eq!(
+            split_name("docker.io/library/x@sha256:abc"),
+            ("x".into(), "<none>".into())
+        );
+        assert_eq!(human_size(5), "5B");
+        assert_eq!(human_size(723_400), "723kB");
+        assert_eq!(human_size(4_264_000), "4.26MB");
+        assert_eq!(human_size(1_000_000_000), "1GB");
+        assert_eq!(human_age(0), "Less than a second ago");
+        assert_eq!(human_age(90), "About a minute ago");
+        assert_eq!(human_age(3 * 3600), "3 hours ago");
+        assert_eq!(human_age(10 * 86400), "10 days ago");
+        assert_eq!(human_age(6 * 365 * 86400), "6 years ago");
+    }
 }
 
 /// Image names are stored normalized (`busybox` → `docker.io/library/busybox:latest`).
