@@ -220,6 +220,13 @@ fn human_size(bytes: u64) -> String {
     format!("{text}{}", UNITS[i])
 }
 
+/// Image names are stored normalized (`busybox` → `docker.io/library/busybox:latest`).
+pub fn normalize(name: &str) -> Result<String> {
+    Ok(cairn_ir::Reference::parse(name)
+        .with_context(|| format!("invalid image name {name:?}"))?
+        .to_string())
+}
+
 #[cfg(test)]
 mod listing_tests {
     use super::*;
@@ -248,11 +255,4 @@ mod listing_tests {
         assert_eq!(human_age(10 * 86400), "10 days ago");
         assert_eq!(human_age(6 * 365 * 86400), "6 years ago");
     }
-}
-
-/// Image names are stored normalized (`busybox` → `docker.io/library/busybox:latest`).
-pub fn normalize(name: &str) -> Result<String> {
-    Ok(cairn_ir::Reference::parse(name)
-        .with_context(|| format!("invalid image name {name:?}"))?
-        .to_string())
 }
