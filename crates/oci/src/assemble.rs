@@ -21,6 +21,10 @@ pub struct ImageSpec {
     pub layers: Vec<LayerId>,
     /// Unix seconds for `created`, also the clamp for layer mtimes (SOURCE_DATE_EPOCH).
     pub created: Option<i64>,
+    /// How many of `layers` (from the bottom) are the base image's, exported as they came.
+    /// Under SOURCE_DATE_EPOCH the others — the layers the build made — get every mtime at
+    /// the epoch ([`crate::Stamp::Fixed`]), so the image depends on content and epoch only.
+    pub base_layers: usize,
 }
 
 /// A stored image, ready to export.
@@ -82,7 +86,13 @@ pub fn assemble_image(
     let layers = img
         .layers
         .iter()
-        .map(|id| write_layer_blob(store, id, compression, img.created))
+        .enumerate()
+        .map(|(i, id)| match img.created {
+            Some(epoch) if i >= img.base_layers => {
+                crate::layer_tar::write_built_layer_blob(store, id, compression, epoch)
+            }
+            _ => write_layer_blob(store, id, compression, img.created),
+        })
         .collect::<Result<Vec<_>>>()?;
     finish_image(store, img, layers)
 }
@@ -95,7 +105,13 @@ pub fn assemble_image_in_store(store: &Store, img: &ImageSpec) -> Result<Assembl
     let layers = img
         .layers
         .iter()
-        .map(|id| crate::layer_tar::layer_uncompressed_descriptor(store, id, img.created))
+        .enumerate()
+        .map(|(i, id)| match img.created {
+            Some(epoch) if i >= img.base_layers => {
+                crate::layer_tar::built_layer_uncompressed_descriptor(store, id, epoch)
+            }
+            _ => crate::layer_tar::layer_uncompressed_descriptor(store, id, img.created),
+        })
         .collect::<Result<Vec<_>>>()?;
     finish_image(store, img, layers)
 }

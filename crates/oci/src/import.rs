@@ -517,6 +517,8 @@ pub fn import_rootfs(store: &Store, src: &Path, name: &str) -> Result<ImportedIm
         platform: platform.clone(),
         config: config.clone(),
         layers: vec![id.clone()],
+        // The imported rootfs is the image's own layer, kept as it was made.
+        base_layers: 1,
         // SOURCE_DATE_EPOCH makes an import reproducible (two machines importing the same
         // rootfs get the same image, hence the same cache keys); otherwise now, as docker does.
         created: Some(

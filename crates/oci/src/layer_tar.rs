@@ -21,12 +21,40 @@ use tar::{EntryType, Header};
 /// Ids above this do not fit the 8-byte octal ustar field and go into PAX records.
 const MAX_USTAR_ID: u64 = 0o7777777;
 
-/// Tar an overlay-form layer dir onto `out` and return `out`.
+/// The mtimes a layer tar records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamp {
+    /// As stored, clamped to the epoch when one is given (`min(mtime, epoch)`).
+    Clamp(Option<i64>),
+    /// Every entry at exactly this time: a layer this build made, exported under
+    /// SOURCE_DATE_EPOCH. Layers are identified by content without mtimes, so the mtimes a
+    /// stored copy has depend on when the store first made it; only a fixed time makes the
+    /// export a function of content and epoch alone.
+    Fixed(i64),
+}
+
+impl Stamp {
+    fn mtime(self, stored: i64) -> u64 {
+        let t = match self {
+            Stamp::Clamp(Some(ep)) => stored.min(ep),
+            Stamp::Clamp(None) => stored,
+            Stamp::Fixed(t) => t,
+        };
+        u64::try_from(t).unwrap_or(0)
+    }
+}
+
+/// Tar an overlay-form layer dir onto `out` and return `out` (mtimes clamped to `epoch`).
 pub fn write_layer_tar<W: Write>(dir: &Path, out: W, epoch: Option<i64>) -> Result<W> {
+    write_layer_tar_stamped(dir, out, Stamp::Clamp(epoch))
+}
+
+/// [`write_layer_tar`] with the given mtime rule.
+pub fn write_layer_tar_stamped<W: Write>(dir: &Path, out: W, stamp: Stamp) -> Result<W> {
     let mut builder = tar::Builder::new(out);
     let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
     walk(dir, &mut |e: &Entry| {
-        append_entry(&mut builder, e, epoch, &mut links).map_err(|err| match err {
+        append_entry(&mut builder, e, stamp, &mut links).map_err(|err| match err {
             Error::Io { source, .. } => Error::entry_io(&e.rel, source),
             other => other,
         })
@@ -36,22 +64,14 @@ pub fn write_layer_tar<W: Write>(dir: &Path, out: W, epoch: Option<i64>) -> Resu
         .map_err(|e| Error::stream(format!("layer tar of {}", dir.display()), e))
 }
 
-fn clamp_mtime(mtime: i64, epoch: Option<i64>) -> u64 {
-    let t = match epoch {
-        Some(ep) => mtime.min(ep),
-        None => mtime,
-    };
-    u64::try_from(t).unwrap_or(0)
-}
-
 fn append_entry<W: Write>(
     b: &mut tar::Builder<W>,
     e: &Entry,
-    epoch: Option<i64>,
+    stamp: Stamp,
     links: &mut HashMap<(u64, u64), Vec<u8>>,
 ) -> Result<()> {
     let io = |err| Error::entry_io(&e.rel, err);
-    let mtime = clamp_mtime(e.meta.mtime(), epoch);
+    let mtime = stamp.mtime(e.meta.mtime());
     let meta = TarMeta {
         mode: e.mode(),
         uid: u64::from(e.meta.uid()),
@@ -274,11 +294,20 @@ pub(crate) fn blob_from_dir(
     compression: Compression,
     epoch: Option<i64>,
 ) -> Result<LayerBlob> {
+    blob_from_dir_stamped(store, dir, compression, Stamp::Clamp(epoch))
+}
+
+fn blob_from_dir_stamped(
+    store: &Store,
+    dir: &Path,
+    compression: Compression,
+    stamp: Stamp,
+) -> Result<LayerBlob> {
     let what = || format!("layer blob of {}", dir.display());
     let sink = HashingWriter::new(store.blob_writer()?);
     let compressor = Compressor::new(sink, compression).map_err(|e| Error::stream(what(), e))?;
     let tee = HashingWriter::new(compressor);
-    let tee = write_layer_tar(dir, tee, epoch)?;
+    let tee = write_layer_tar_stamped(dir, tee, stamp)?;
     let (compressor, diff_id, _) = tee.finish();
     let sink = compressor.finish().map_err(|e| Error::stream(what(), e))?;
     let (blob_writer, digest, size) = sink.finish();
@@ -323,6 +352,62 @@ pub fn write_layer_blob(
     Ok(blob)
 }
 
+/// The blob of a layer this build made, exported under SOURCE_DATE_EPOCH `epoch`: its tar
+/// with every mtime at `epoch` ([`Stamp::Fixed`]), so the result depends on the layer's content
+/// and the epoch only — not on when the store first made the layer. The tar is hashed first
+/// (cheap next to compressing) and an existing blob of that diff id reused.
+pub fn write_built_layer_blob(
+    store: &Store,
+    id: &str,
+    compression: Compression,
+    epoch: i64,
+) -> Result<LayerBlob> {
+    let record = store
+        .layer(id)?
+        .ok_or_else(|| Error::MissingLayer(id.to_string()))?;
+    let dir = store.layer_dir(id);
+    let (diff_id, _) = tar_digest(&dir, Stamp::Fixed(epoch))?;
+    if let Some(existing) = record
+        .blobs
+        .iter()
+        .find(|b| b.compression == compression && b.diff_id == diff_id && store.has_blob(&b.digest))
+    {
+        return Ok(existing.clone());
+    }
+    let blob = blob_from_dir_stamped(store, &dir, compression, Stamp::Fixed(epoch))?;
+    store.add_layer_blob(id, blob.clone())?;
+    Ok(blob)
+}
+
+/// [`write_built_layer_blob`] for an image that stays in the store: the uncompressed
+/// descriptor, hashed, not written.
+pub fn built_layer_uncompressed_descriptor(
+    store: &Store,
+    id: &str,
+    epoch: i64,
+) -> Result<LayerBlob> {
+    if store.layer(id)?.is_none() {
+        return Err(Error::MissingLayer(id.to_string()));
+    }
+    let (diff_id, size) = tar_digest(&store.layer_dir(id), Stamp::Fixed(epoch))?;
+    let blob = LayerBlob {
+        compression: Compression::None,
+        diff_id: diff_id.clone(),
+        digest: diff_id,
+        size,
+    };
+    store.add_layer_blob(id, blob.clone())?;
+    Ok(blob)
+}
+
+/// The diff id and size of a layer dir's tar.
+fn tar_digest(dir: &Path, stamp: Stamp) -> Result<(cairn_store::OciDigest, u64)> {
+    let tee = HashingWriter::new(std::io::sink());
+    let tee = write_layer_tar_stamped(dir, tee, stamp)?;
+    let (_, diff_id, size) = tee.finish();
+    Ok((oci_digest(&diff_id), size))
+}
+
 /// The uncompressed descriptor of a layer — diff id and tar size — without storing the tar: one
 /// streaming pass into a hasher, or the value recorded by an earlier pass. For images that only
 /// stay in the store (`cairn build -t`): like docker's image store, nothing is compressed or
@@ -346,11 +431,7 @@ pub fn layer_uncompressed_descriptor(
     {
         return Ok(existing.clone());
     }
-    let dir = store.layer_dir(id);
-    let tee = HashingWriter::new(std::io::sink());
-    let tee = write_layer_tar(&dir, tee, epoch)?;
-    let (_, diff_id, size) = tee.finish();
-    let diff_id = oci_digest(&diff_id);
+    let (diff_id, size) = tar_digest(&store.layer_dir(id), Stamp::Clamp(epoch))?;
     let blob = LayerBlob {
         compression: Compression::None,
         diff_id: diff_id.clone(),

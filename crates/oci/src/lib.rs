@@ -39,7 +39,8 @@ pub use error::{Error, Result};
 pub use flatten::{Devices, flatten_layers, flatten_layers_with};
 pub use import::{DEFAULT_PATH, ImportedImage, import_archive, import_rootfs};
 pub use layer_tar::{
-    layer_media_type, layer_uncompressed_descriptor, write_layer_blob, write_layer_tar,
+    Stamp, built_layer_uncompressed_descriptor, layer_media_type, layer_uncompressed_descriptor,
+    write_built_layer_blob, write_layer_blob, write_layer_tar, write_layer_tar_stamped,
 };
 pub use time::{now_unix, parse_rfc3339, rfc3339};
 pub use unpack::unpack_layer;

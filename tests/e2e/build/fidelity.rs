@@ -157,3 +157,55 @@ fn a_cached_rebuild_lists_every_step_as_cached() {
     assert_eq!(steps, ["[1/4", "[2/4", "[3/4", "[4/4"], "{cached:?}");
     assert!(cached[0].starts_with("[1/4] FROM docker.io/library/busybox:latest@sha256:"));
 }
+
+/// `cairn build -q` with SOURCE_DATE_EPOCH set (or not): the image ID.
+fn image_id(env: &Env, dir: &std::path::Path, epoch: Option<i64>, extra: &[&str]) -> String {
+    let mut cmd = crate::util::cairn();
+    cmd.args(["build", "-q", "--root"])
+        .arg(env.root())
+        .args(extra)
+        .arg(dir);
+    match epoch {
+        Some(e) => cmd.env("SOURCE_DATE_EPOCH", e.to_string()),
+        None => cmd.env_remove("SOURCE_DATE_EPOCH"),
+    };
+    let out = cmd.output().expect("build");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn source_date_epoch_gives_the_same_image_whatever_the_store_holds() {
+    let c = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nRUN mkdir /d && echo hi > /d/f\nCOPY a.txt /a.txt\nRUN echo done > /t\n",
+        ),
+        ("a.txt", "A\n"),
+    ]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    // An epoch after the layers were first made (the CI case: yesterday's cache, today's
+    // commit), and one before.
+    for epoch in [now + 86_400, 1_600_000_000] {
+        let used = Env::new();
+        image_id(&used, c.path(), None, &[]); // the store makes the layers, mtimes = now
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let from_used = image_id(&used, c.path(), Some(epoch), &[]);
+        let fresh = Env::new();
+        let from_fresh = image_id(&fresh, c.path(), Some(epoch), &[]);
+        assert_eq!(
+            from_used, from_fresh,
+            "epoch {epoch}: a used and a fresh store agree"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let no_cache = image_id(&used, c.path(), Some(epoch), &["--no-cache"]);
+        assert_eq!(no_cache, from_fresh, "epoch {epoch}: --no-cache agrees too");
+    }
+}

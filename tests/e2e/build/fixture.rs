@@ -178,3 +178,47 @@ pub fn out_dir() -> (tempfile::TempDir, PathBuf) {
     let p = d.path().join("out");
     (d, p)
 }
+
+/// A `docker save` archive (`DIR/image.tar`) of one image tagged `tag` whose manifest lists
+/// `layers` (tars) in order, repeats allowed.
+pub fn docker_archive(dir: &Path, tag: &str, layers: &[&[u8]]) -> std::path::PathBuf {
+    use sha2::Digest;
+    let hex = |b: &[u8]| hex::encode(sha2::Sha256::digest(b));
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("sha256:{}", hex(l)))
+        .collect();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}
+    })
+    .to_string();
+    let config_name = format!("{}.json", hex(config.as_bytes()));
+    let layer_names: Vec<String> = layers
+        .iter()
+        .map(|l| format!("{}/layer.tar", hex(l)))
+        .collect();
+    let manifest = serde_json::json!([{
+        "Config": config_name, "RepoTags": [tag], "Layers": layer_names
+    }])
+    .to_string();
+    let path = dir.join("image.tar");
+    let mut archive = tar::Builder::new(std::fs::File::create(&path).expect("create"));
+    let mut put = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        archive.append_data(&mut h, name, data).expect("append");
+    };
+    put("manifest.json", manifest.as_bytes());
+    put(&config_name, config.as_bytes());
+    let mut done = std::collections::HashSet::new();
+    for (l, name) in layers.iter().zip(&layer_names) {
+        if done.insert(name.clone()) {
+            put(name, l);
+        }
+    }
+    archive.finish().expect("finish");
+    path
+}

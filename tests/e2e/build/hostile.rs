@@ -72,31 +72,7 @@ fn hostile_archive(dir: &std::path::Path) -> std::path::PathBuf {
     );
     add("../escaped-dotdot", tar::EntryType::Regular, None, b"pwned");
     let layer = layer.into_inner().expect("layer");
-    use sha2::Digest;
-    let layer_hex = hex::encode(sha2::Sha256::digest(&layer));
-    let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux",
-        "config": {}, "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_hex}")]}
-    })
-    .to_string();
-    let config_hex = hex::encode(sha2::Sha256::digest(config.as_bytes()));
-    let manifest = serde_json::json!([{
-        "Config": format!("{config_hex}.json"), "RepoTags": ["hostile:latest"], "Layers": [format!("{layer_hex}/layer.tar")]
-    }])
-    .to_string();
-    let path = dir.join("hostile.tar");
-    let mut archive = tar::Builder::new(std::fs::File::create(&path).expect("create"));
-    let mut put = |name: &str, data: &[u8]| {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        archive.append_data(&mut h, name, data).expect("append");
-    };
-    put("manifest.json", manifest.as_bytes());
-    put(&format!("{config_hex}.json"), config.as_bytes());
-    put(&format!("{layer_hex}/layer.tar"), &layer);
-    archive.finish().expect("finish");
-    path
+    super::fixture::docker_archive(dir, "hostile:latest", &[&layer])
 }
 
 #[test]

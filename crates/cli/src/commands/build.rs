@@ -298,6 +298,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         config: graph.image.clone(),
         layers: out.layers.clone(),
         created: epoch,
+        base_layers: base_layer_count(&graph, &store, &out.layers)?,
     };
     let exports_image = outputs.iter().any(Output::is_image);
     let wants_id = args.quiet || args.iidfile.is_some();
@@ -437,6 +438,21 @@ fn cache_mounts(store: &Store, g: &Graph) -> Result<Vec<(String, PathBuf)>> {
         }
     }
     Ok(out)
+}
+
+/// How many of the result's bottom layers are its base image's (the image at the bottom of the
+/// final stage's chain): exported as they came, whatever SOURCE_DATE_EPOCH says.
+fn base_layer_count(g: &Graph, store: &Store, layers: &[String]) -> Result<usize> {
+    let mut count = 0;
+    for d in result_chain(g) {
+        if let Some(Op::Source(SourceOp::Image { reference, .. })) = g.vertex(&d).map(|v| &v.op)
+            && let Some(rec) = store.image_resolve(reference)?
+            && layers.starts_with(&rec.layers)
+        {
+            count = count.max(rec.layers.len());
+        }
+    }
+    Ok(count)
 }
 
 /// The vertices whose results are the final image's layers: down the root filesystems from

@@ -135,6 +135,7 @@ fn spec(store: &Store) -> ImageSpec {
         config,
         layers: vec![base, top],
         created: Some(1_700_000_000),
+        base_layers: 2,
     }
 }
 

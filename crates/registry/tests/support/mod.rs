@@ -91,6 +91,7 @@ pub fn seed_image(
     let spec = ImageSpec {
         platform: cairn_ir::Platform::parse(platform).expect("platform"),
         config: config.unwrap_or_default(),
+        base_layers: ids.len(),
         layers: ids,
         created: Some(0),
     };
