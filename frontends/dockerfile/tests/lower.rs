@@ -554,3 +554,23 @@ fn steps_are_numbered_as_buildkit_numbers_them() {
         ]
     );
 }
+
+#[test]
+fn copy_from_a_later_stage_is_refused() {
+    for src in ["/", "/d2"] {
+        let df = format!(
+            "FROM busybox AS target\nCOPY --from=build {src} /out\n\nFROM busybox AS build\nCOPY /Dockerfile /d2\n\nFROM target\n"
+        );
+        let e = lower_source(df.as_bytes(), &LowerOptions::default(), &NoResolver)
+            .expect_err("out of order");
+        let text = format!("{e:?}");
+        assert!(text.contains("cannot copy from stage"), "{text}");
+        assert!(
+            text.contains("needs to be defined before current stage"),
+            "{text}"
+        );
+    }
+    // An earlier stage is fine, and so is a mount of a later one (BuildKit checks COPY only).
+    lower("FROM busybox AS a\nRUN true\nFROM busybox\nCOPY --from=a / /a\n");
+    lower("FROM busybox\nRUN --mount=from=b,target=/b true\nFROM busybox AS b\nRUN true\n");
+}

@@ -69,7 +69,28 @@ impl Lowerer<'_> {
             st.state.map(|s| push_input(&mut inputs, s))
         };
         let from_src = match &c.from {
-            Some(f) => Some(self.state_for_ref(st, f, span)?),
+            Some(f) => {
+                // BuildKit: a COPY may only take from a stage defined before its own.
+                let name = self.expand(st, f, span)?;
+                if let Some(j) = self.find_stage(&name, None)
+                    && j > st.index
+                {
+                    let current = self.df.stages[st.index]
+                        .from
+                        .alias
+                        .clone()
+                        .unwrap_or_else(|| format!("stage-{}", st.index));
+                    return Err(err(
+                        span,
+                        format!(
+                            "cannot copy from stage {name:?}, it needs to be defined before \
+                             current stage {current:?}"
+                        ),
+                    )
+                    .with_help(format!("move the stage {name:?} above this one")));
+                }
+                Some(self.state_for_ref(st, f, span)?)
+            }
             None => None,
         };
         let mut actions = Vec::new();
