@@ -75,6 +75,8 @@ impl Lowerer<'_> {
                 if let Some(j) = self.find_stage(&name, None)
                     && j > st.index
                 {
+                    // A cycle is reported as one (BuildKit checks cycles first).
+                    self.lower_stage(j, Some(span))?;
                     let current = self.df.stages[st.index]
                         .from
                         .alias
