@@ -111,9 +111,18 @@ fn proxy_args_reach_run_but_not_the_digest() {
     let plain = lower(src);
     let proxied = lower_with(src, args(&[("HTTP_PROXY", "http://proxy:3128")]));
     assert_eq!(plain.graph.result, proxied.graph.result);
+    // Both spellings, as BuildKit's proxy env sets them.
     assert_eq!(
         execs(&proxied.graph)[0].proxy_env,
-        vec!["HTTP_PROXY=http://proxy:3128"]
+        vec![
+            "HTTP_PROXY=http://proxy:3128",
+            "http_proxy=http://proxy:3128"
+        ]
+    );
+    let lower_only = lower_with(src, args(&[("no_proxy", "localhost")]));
+    assert_eq!(
+        execs(&lower_only.graph)[0].proxy_env,
+        vec!["NO_PROXY=localhost", "no_proxy=localhost"]
     );
     assert!(proxied.warnings.is_empty(), "{:?}", proxied.warnings);
     // Declared, it is a normal arg and does count.
@@ -573,4 +582,52 @@ fn copy_from_a_later_stage_is_refused() {
     // An earlier stage is fine, and so is a mount of a later one (BuildKit checks COPY only).
     lower("FROM busybox AS a\nRUN true\nFROM busybox\nCOPY --from=a / /a\n");
     lower("FROM busybox\nRUN --mount=from=b,target=/b true\nFROM busybox AS b\nRUN true\n");
+}
+
+#[test]
+fn config_and_history_match_buildkit() {
+    let l = lower(
+        "FROM busybox\nSHELL [\"/bin/sh\", \"-xc\"]\nONBUILD RUN echo later\nWORKDIR /\nCMD [\"sh\"]\n",
+    );
+    let history: Vec<&str> = l
+        .graph
+        .image
+        .history
+        .iter()
+        .map(|h| h.created_by.as_str())
+        .collect();
+    assert!(history.contains(&"SHELL [/bin/sh -xc]"), "{history:?}");
+    assert!(
+        !history.iter().any(|h| h.starts_with("ONBUILD")),
+        "{history:?}"
+    );
+    let workdir = l
+        .graph
+        .image
+        .history
+        .iter()
+        .find(|h| h.created_by == "WORKDIR /")
+        .expect("WORKDIR / recorded");
+    assert!(workdir.empty_layer, "WORKDIR / makes no layer");
+    assert!(
+        !l.graph.vertices.iter().any(|v| matches!(v.op, Op::File(_))),
+        "no mkdir for /"
+    );
+    assert!(
+        l.graph.image.args_escaped,
+        "CMD sets ArgsEscaped as BuildKit does"
+    );
+    assert_eq!(l.graph.image.on_build, ["RUN echo later"]);
+    let scratch = lower("FROM scratch\nCOPY a /a\n");
+    assert_eq!(scratch.graph.image.working_dir.as_deref(), Some("/"));
+}
+
+#[test]
+fn sandbox_hostname_build_arg_names_the_steps_host() {
+    let l = lower_with(
+        "FROM busybox\nRUN hostname\n",
+        args(&[("BUILDKIT_SANDBOX_HOSTNAME", "builder")]),
+    );
+    assert_eq!(execs(&l.graph)[0].hostname.as_deref(), Some("builder"));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }

@@ -212,3 +212,12 @@ fn images_lists_the_id_build_prints() {
     assert!(out.status.success());
     assert!(!typo.exists(), "cairn images created {}", typo.display());
 }
+
+#[test]
+fn a_file_named_dockerfile_in_lower_case_is_found() {
+    let env = Env::new();
+    let c = context(&[("dockerfile", "FROM busybox\nRUN echo lower\n")]);
+    let b = env.build(c.path(), &[]);
+    assert!(b.success, "{}", b.stderr);
+    assert!(b.logs().iter().any(|l| l == "lower"), "{:?}", b.logs());
+}

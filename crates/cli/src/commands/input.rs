@@ -59,7 +59,16 @@ impl BuildInput {
             // Named like the default file so `.dockerignore` is the context's own.
             _ if from_stdin => args.context.join("Dockerfile"),
             Some(f) => f.clone(),
-            None => args.context.join("Dockerfile"),
+            // As BuildKit: `Dockerfile`, else a file named `dockerfile`.
+            None => {
+                let default = args.context.join("Dockerfile");
+                let lower = args.context.join("dockerfile");
+                if !default.exists() && lower.is_file() {
+                    lower
+                } else {
+                    default
+                }
+            }
         };
         let dockerfile = if from_stdin {
             read_stdin_capped().context("cannot read the Dockerfile from stdin")?

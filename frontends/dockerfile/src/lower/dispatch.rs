@@ -126,7 +126,9 @@ impl<'a> Lowerer<'a> {
             .build_args
             .keys()
             .filter(|k| {
-                !self.used_build_args.contains(*k) && !super::PROXY_ARGS.contains(&k.as_str())
+                !self.used_build_args.contains(*k)
+                    && !super::PROXY_ARGS.contains(&k.as_str())
+                    && k.as_str() != super::run::SANDBOX_HOSTNAME_ARG
             })
             .collect();
         if !unused.is_empty() {
@@ -267,7 +269,8 @@ impl<'a> Lowerer<'a> {
             st.state = base.state;
             st.config = base.config.clone();
         } else if image.eq_ignore_ascii_case("scratch") {
-            // Empty root filesystem and config.
+            // Empty root filesystem; BuildKit's empty image config has WorkingDir "/".
+            st.config.working_dir = Some("/".into());
         } else {
             let reference = Reference::parse(&image).map_err(|e| {
                 err(
@@ -367,6 +370,11 @@ impl<'a> Lowerer<'a> {
         let dir = self.expand(st, dir, cmd.span)?;
         let path = resolve_path(st.workdir(), &dir);
         st.config.working_dir = Some(path.clone());
+        if clean_path(&path) == "/" {
+            // BuildKit makes no directory (and no layer) for the root.
+            self.history(st, "WORKDIR /".to_string(), true);
+            return Ok(());
+        }
         // Like BuildKit, make sure the directory exists (owned by the current user).
         let owner = st
             .config

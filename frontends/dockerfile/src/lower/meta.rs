@@ -74,12 +74,16 @@ impl Lowerer<'_> {
             Instruction::Cmd(c) => {
                 let args = command_args(st, c);
                 st.config.cmd = Some(args.clone());
+                // BuildKit sets the (deprecated, docker-compatible) ArgsEscaped on every CMD
+                // and ENTRYPOINT.
+                st.config.args_escaped = true;
                 st.cmd_set = true;
                 format!("CMD {}", history::go_quote_list(&args))
             }
             Instruction::Entrypoint(c) => {
                 let args = command_args(st, c);
                 st.config.entrypoint = Some(args.clone());
+                st.config.args_escaped = true;
                 if !st.cmd_set {
                     // As docker does: an inherited CMD is reset by a new ENTRYPOINT.
                     st.config.cmd = None;
@@ -88,7 +92,8 @@ impl Lowerer<'_> {
             }
             Instruction::Shell(sh) => {
                 st.config.shell = Some(sh.clone());
-                format!("SHELL {}", history::go_quote_list(sh))
+                // BuildKit: `SHELL %v` of the list.
+                format!("SHELL {}", history::go_list(sh))
             }
             Instruction::Healthcheck(h) => {
                 let hc = health(st, h, span)?;
@@ -103,8 +108,9 @@ impl Lowerer<'_> {
                 format!("STOPSIGNAL {s}")
             }
             Instruction::Onbuild(trigger) => {
+                // BuildKit records no history entry for ONBUILD.
                 st.config.on_build.push(trigger.clone());
-                format!("ONBUILD {trigger}")
+                return Ok(());
             }
             Instruction::Maintainer(m) => {
                 st.config.author = Some(m.clone());

@@ -13,6 +13,9 @@ use cairn_ir::{
 /// Where heredoc scripts with an interpreter line are mounted (as BuildKit does).
 const HEREDOC_DIR: &str = "/dev/pipes";
 
+/// The build arg BuildKit reads for the hostname of RUN steps.
+pub(super) const SANDBOX_HOSTNAME_ARG: &str = "BUILDKIT_SANDBOX_HOSTNAME";
+
 impl Lowerer<'_> {
     pub(super) fn run_step(
         &mut self,
@@ -46,19 +49,33 @@ impl Lowerer<'_> {
             }
             arg_pairs.push(format!("{k}={v}"));
         }
-        let proxy_env = self
-            .opts
-            .build_args
+        // BuildKit's proxy env: `http_proxy` or `HTTP_PROXY` given as a build arg sets both
+        // spellings for the step (unless the Dockerfile declares it as an ARG).
+        let mut proxies: std::collections::BTreeMap<String, &String> = Default::default();
+        for (k, v) in &self.opts.build_args {
+            if super::PROXY_ARGS.contains(&k.as_str()) && !st.declared.contains(k) {
+                proxies.insert(k.to_ascii_uppercase(), v);
+            }
+        }
+        let proxy_env = proxies
             .iter()
-            .filter(|(k, _)| super::PROXY_ARGS.contains(&k.as_str()) && !st.declared.contains(*k))
-            .map(|(k, v)| format!("{k}={v}"))
+            .flat_map(|(k, v)| {
+                [
+                    format!("{k}={v}"),
+                    format!("{}={v}", k.to_ascii_lowercase()),
+                ]
+            })
+            .filter(|kv| {
+                let name = kv.split('=').next().unwrap_or_default();
+                !st.declared.contains(name)
+            })
             .collect();
         let exec = ExecOp {
             args: args.clone(),
             env,
             cwd: st.workdir().to_string(),
             user: st.config.user.clone().unwrap_or_default(),
-            hostname: None,
+            hostname: self.opts.build_args.get(SANDBOX_HOSTNAME_ARG).cloned(),
             network: match run.network {
                 None => self.opts.default_network,
                 Some(ins::Network::Default) => NetworkMode::Default,
