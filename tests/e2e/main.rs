@@ -1,5 +1,7 @@
 //! End-to-end tests of the `cairn` binary: one integration-test binary (as ripgrep does), one
 //! module per area.
+// Test output: the loud notice when the conformance data is missing.
+#![allow(clippy::disallowed_macros)]
 
 mod build;
 mod corpus;

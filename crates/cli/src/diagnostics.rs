@@ -80,8 +80,8 @@ fn window(line: &str, col: usize) -> (String, usize) {
 }
 
 pub fn print_error(e: &anyhow::Error) {
-    eprintln!("error: {e}");
+    errln!("error: {e}");
     for cause in e.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        errln!("  caused by: {cause}");
     }
 }

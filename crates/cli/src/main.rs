@@ -4,6 +4,8 @@
 //! not do (reading the Dockerfile, `.dockerignore`, environment), calls the library crates, and
 //! prints. It is the only crate that prints or uses `anyhow`.
 
+#[macro_use]
+mod stdio;
 mod commands;
 mod diagnostics;
 

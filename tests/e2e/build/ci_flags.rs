@@ -221,3 +221,64 @@ fn a_file_named_dockerfile_in_lower_case_is_found() {
     assert!(b.success, "{}", b.stderr);
     assert!(b.logs().iter().any(|l| l == "lower"), "{:?}", b.logs());
 }
+
+/// Run cairn with stdout or stderr a pipe whose reader is gone before it writes.
+fn with_closed(stream: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"));
+    cmd.args(args)
+        .env("CAIRN_ROOT", "/nonexistent/cairn-e2e-default-root")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    match stream {
+        "stdout" => drop(child.stdout.take()),
+        _ => drop(child.stderr.take()),
+    }
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn a_reader_that_goes_away_is_no_crash() {
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM busybox\nRUN echo a\nRUN echo b\n")]);
+    let root = env.root().as_os_str();
+    for args in [
+        vec!["images".as_ref(), "--root".as_ref(), root],
+        vec![
+            "plan".as_ref(),
+            "--root".as_ref(),
+            root,
+            c.path().as_os_str(),
+        ],
+    ] {
+        let out = with_closed("stdout", &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {err}", out.status);
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // A build whose progress stream is gone still finishes its outputs.
+    let (_t, dest) = super::fixture::out_dir();
+    let o = format!("type=local,dest={}", dest.display());
+    let out = with_closed(
+        "stderr",
+        &[
+            "build".as_ref(),
+            "--progress=plain".as_ref(),
+            "-t".as_ref(),
+            "piped".as_ref(),
+            "-o".as_ref(),
+            o.as_ref(),
+            "--root".as_ref(),
+            root,
+            c.path().as_os_str(),
+        ],
+    );
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(dest.join("bin/busybox").is_file(), "outputs written");
+    let images = cairn()
+        .args(["images", "--root"])
+        .arg(env.root())
+        .output()
+        .expect("images");
+    assert!(String::from_utf8_lossy(&images.stdout).contains("piped"));
+}

@@ -332,7 +332,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
                 .with_context(|| format!("cannot write --iidfile {}", path.display()))?;
         }
         if args.quiet {
-            println!("{}", image.config);
+            outln!("{}", image.config);
         }
         let mut pushed = None;
         if args.push {

@@ -34,8 +34,8 @@ pub fn run(cmd: DebugCommand) -> anyhow::Result<()> {
                 error,
             })?;
             match format {
-                ParseFormat::Dump => println!("{}", cairn_dockerfile::parser::dump(&ast).trim()),
-                ParseFormat::Json => println!("{}", serde_json::to_string_pretty(&ast)?),
+                ParseFormat::Dump => outln!("{}", cairn_dockerfile::parser::dump(&ast).trim()),
+                ParseFormat::Json => outln!("{}", serde_json::to_string_pretty(&ast)?),
             }
             Ok(())
         }

@@ -49,7 +49,7 @@ pub fn load(args: LoadArgs) -> Result<()> {
         } else {
             img.names.join(", ")
         };
-        println!("Loaded image: {names} ({})", img.record.manifest);
+        outln!("Loaded image: {names} ({})", img.record.manifest);
     }
     Ok(())
 }
@@ -69,7 +69,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
     let name = normalize(&args.name)?;
     let img = cairn_oci::import_rootfs(&store, &args.source, &name)
         .with_context(|| format!("cannot import {}", args.source.display()))?;
-    println!("{}", img.record.manifest);
+    outln!("{}", img.record.manifest);
     Ok(())
 }
 
@@ -91,9 +91,12 @@ pub fn images(args: ImagesArgs) -> Result<()> {
     let store = args.store.open_existing()?;
     let Some(store) = store else {
         if !args.quiet {
-            println!(
+            outln!(
                 "{:<40} {:<20} {:<15} {:<20} SIZE",
-                "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+                "REPOSITORY",
+                "TAG",
+                "IMAGE ID",
+                "CREATED"
             );
         }
         return Ok(());
@@ -117,14 +120,17 @@ pub fn images(args: ImagesArgs) -> Result<()> {
         for (_, rec) in &list {
             let id = id_of(rec);
             if seen.insert(id.clone()) {
-                println!("{id}");
+                outln!("{id}");
             }
         }
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<40} {:<20} {:<15} {:<20} SIZE",
-        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+        "REPOSITORY",
+        "TAG",
+        "IMAGE ID",
+        "CREATED"
     );
     for (name, rec) in list {
         let (repo, tag) = split_name(&name);
@@ -138,7 +144,7 @@ pub fn images(args: ImagesArgs) -> Result<()> {
         for l in &rec.layers {
             size += store.layer(l)?.map_or(0, |r| r.size);
         }
-        println!(
+        outln!(
             "{repo:<40} {tag:<20} {:<15} {created:<20} {}",
             id_of(&rec),
             human_size(size)

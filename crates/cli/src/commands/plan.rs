@@ -42,13 +42,13 @@ pub fn run(args: PlanArgs) -> Result<()> {
         input.lower(&cairn_dockerfile::lower::NoResolver)?
     };
     for w in &lowered.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     let g = &lowered.graph;
     match args.format {
-        PlanFormat::Json => println!("{}", cairn_ir::format::to_json(g)),
-        PlanFormat::Dot => print!("{}", dot(g)),
-        PlanFormat::Text => print!("{}", text(g)),
+        PlanFormat::Json => outln!("{}", cairn_ir::format::to_json(g)),
+        PlanFormat::Dot => out!("{}", dot(g)),
+        PlanFormat::Text => out!("{}", text(g)),
     }
     Ok(())
 }

@@ -105,20 +105,20 @@ impl Progress {
 
     pub fn warn(&self, msg: &str) {
         if self.mode != ProgressMode::Quiet {
-            eprintln!("WARNING: {msg}");
+            errln!("WARNING: {msg}");
         }
     }
 
     pub fn info(&self, msg: &str) {
         if self.mode == ProgressMode::Plain {
-            eprintln!("{msg}");
+            errln!("{msg}");
         }
     }
 
     pub fn summary(&self, executed: usize, cached: usize) {
         match self.mode {
-            ProgressMode::Plain => eprintln!("{executed} steps run, {cached} cached"),
-            ProgressMode::Json => eprintln!(
+            ProgressMode::Plain => errln!("{executed} steps run, {cached} cached"),
+            ProgressMode::Json => errln!(
                 "{}",
                 serde_json::json!({"event": "summary", "executed": executed, "cached": cached, "peak_rss_kib": peak_rss_kib()})
             ),

@@ -55,7 +55,7 @@ pub fn pull(args: PullArgs) -> Result<()> {
     let pulled = runtime()?
         .block_on(registry.pull(&store, &reference, &platform))
         .with_context(|| format!("cannot pull {reference}"))?;
-    println!("{reference}: pulled {}", pulled.record.manifest);
+    outln!("{reference}: pulled {}", pulled.record.manifest);
     Ok(())
 }
 
@@ -77,7 +77,7 @@ pub fn push(args: PushArgs) -> Result<()> {
     let name = normalize(&args.name)?;
     let registry = args.registry.client()?;
     let digest = runtime()?.block_on(push_named(&store, &registry, &name))?;
-    println!("{name}: pushed {digest}");
+    outln!("{name}: pushed {digest}");
     write_metadata(args.metadata_file.as_deref(), &name, &digest)?;
     Ok(())
 }

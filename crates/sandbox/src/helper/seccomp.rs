@@ -1163,6 +1163,7 @@ const ARCH_NUMBERS: &[(&str, i64)] = &[];
 const EXTRA_NUMBERS: &[(&str, i64)] = &[];
 
 #[cfg(test)]
+#[allow(clippy::disallowed_macros)] // the re-entered child reports on stdout
 mod tests {
     use std::collections::BTreeSet;
 
