@@ -65,6 +65,28 @@ fn bench(c: &mut Criterion) {
     c.bench_function("parse_and_lower_2000_instructions_50_stages", |b| {
         b.iter(|| lower_source(black_box(src.as_bytes()), &opts, &NoResolver).expect("lowers"))
     });
+    // Lowering must stay linear in the number of ARGs and ENVs (it once cloned the global
+    // scope per ARG and searched the env per ENV: 40,000 ENVs took 8.8 s, now 0.05 s).
+    let mut group = c.benchmark_group("linear");
+    group.sample_size(10);
+    for n in [10_000usize, 40_000] {
+        let args: String = (0..n)
+            .map(|i| format!("ARG a{i}=v{i}\n"))
+            .collect::<String>()
+            + "FROM busybox\nRUN true\n";
+        group.bench_function(format!("global_args_{n}"), |b| {
+            b.iter(|| lower_source(black_box(args.as_bytes()), &opts, &NoResolver).expect("lowers"))
+        });
+        let envs = "FROM busybox\n".to_string()
+            + &(0..n)
+                .map(|i| format!("ENV e{i}=v{i}\n"))
+                .collect::<String>()
+            + "RUN true\n";
+        group.bench_function(format!("stage_envs_{n}"), |b| {
+            b.iter(|| lower_source(black_box(envs.as_bytes()), &opts, &NoResolver).expect("lowers"))
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

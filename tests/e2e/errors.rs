@@ -95,3 +95,38 @@ fn empty_dockerfile_is_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn unbounded_and_malformed_command_lines_are_clear_errors() {
+    // A Dockerfile that never ends is refused at a bounded size, not read into memory.
+    let out = cairn()
+        .args(["debug", "parse", "/dev/zero"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("/dev/zero") && err.contains("larger than"),
+        "{err}"
+    );
+    let dir = context(&[("Dockerfile", "FROM busybox\n")]);
+    for (args, needle) in [
+        (vec!["build", "--build-arg", "=x"], "the name is empty"),
+        (vec!["build", "-o", ""], "empty output"),
+        (
+            vec!["build", "-o", "type=docker,dest=a,dest=b"],
+            "given twice",
+        ),
+        (
+            vec!["build", "--insecure-registry", ""],
+            "invalid --insecure-registry",
+        ),
+        (vec!["build", "-f", "/dev/zero"], "larger than"),
+    ] {
+        let out = cairn().args(&args).arg(dir.path()).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -631,3 +631,20 @@ fn sandbox_hostname_build_arg_names_the_steps_host() {
     assert_eq!(execs(&l.graph)[0].hostname.as_deref(), Some("builder"));
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
+
+#[test]
+fn an_expansion_bomb_is_refused_with_its_line() {
+    let mut df = String::from("ARG a=xxxxxxxxxx\n");
+    for _ in 0..40 {
+        df.push_str("ARG a=${a}${a}\n");
+    }
+    df.push_str("FROM busybox\nARG a\nRUN echo $a\n");
+    let start = std::time::Instant::now();
+    let e = lower_source(df.as_bytes(), &LowerOptions::default(), &NoResolver)
+        .expect_err("bomb refused");
+    let text = format!("{e:?}");
+    assert!(text.contains("longer than"), "{text}");
+    // Refused where the value first passes the cap: 10 * 2^17 > 1 MiB at the 18th doubling.
+    assert_eq!(e.span.start_line, 18, "{text}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -26,8 +26,8 @@ pub enum ParseFormat {
 pub fn run(cmd: DebugCommand) -> anyhow::Result<()> {
     match cmd {
         DebugCommand::Parse { format, file } => {
-            let text =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text = crate::commands::input::read_input_file(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
             let ast = cairn_dockerfile::parser::parse(&text).map_err(|error| SourceError {
                 file: file.display().to_string(),
                 source_text: text.clone(),

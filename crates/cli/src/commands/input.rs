@@ -24,20 +24,29 @@ pub struct BuildInputArgs {
     pub context: PathBuf,
 }
 
-/// Largest Dockerfile read from stdin.
-const MAX_STDIN_DOCKERFILE: u64 = 64 << 20;
+/// Largest Dockerfile (or `.dockerignore`) read: far above any real one (a 100,000-line
+/// generated Dockerfile is a few MiB), far below what would exhaust memory (`-f /dev/zero`).
+pub const MAX_INPUT_FILE: u64 = 32 << 20;
 
 fn read_stdin_capped() -> Result<Vec<u8>> {
+    read_capped(std::io::stdin().lock(), "the Dockerfile on stdin")
+}
+
+/// Read at most [`MAX_INPUT_FILE`] bytes; larger is an error naming `what`.
+fn read_capped(r: impl std::io::Read, what: &str) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut buf = Vec::new();
-    std::io::stdin()
-        .lock()
-        .take(MAX_STDIN_DOCKERFILE + 1)
-        .read_to_end(&mut buf)?;
-    if buf.len() as u64 > MAX_STDIN_DOCKERFILE {
-        bail!("the Dockerfile on stdin is larger than {MAX_STDIN_DOCKERFILE} bytes");
+    r.take(MAX_INPUT_FILE + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_INPUT_FILE {
+        bail!("{what} is larger than {MAX_INPUT_FILE} bytes");
     }
     Ok(buf)
+}
+
+/// A Dockerfile or `.dockerignore` from disk, size-capped.
+pub fn read_input_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    read_capped(file, &path.display().to_string())
 }
 
 pub struct BuildInput {
@@ -73,14 +82,14 @@ impl BuildInput {
         let dockerfile = if from_stdin {
             read_stdin_capped().context("cannot read the Dockerfile from stdin")?
         } else {
-            std::fs::read(&dockerfile_path)
+            read_input_file(&dockerfile_path)
                 .with_context(|| format!("cannot read Dockerfile {}", dockerfile_path.display()))?
         };
         let mut ignore_patterns = Vec::new();
         for candidate in
             cairn_context::ignore::ignore_file_candidates(&dockerfile_path, &args.context)
         {
-            match std::fs::read(&candidate) {
+            match read_input_file(&candidate) {
                 Ok(bytes) => {
                     ignore_patterns =
                         cairn_context::ignore::read_ignore_file(&String::from_utf8_lossy(&bytes));
@@ -88,15 +97,22 @@ impl BuildInput {
                         .with_context(|| format!("invalid pattern in {}", candidate.display()))?;
                     break;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e)
+                    if e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+                {
+                    continue;
+                }
                 Err(e) => {
-                    return Err(e).with_context(|| format!("cannot read {}", candidate.display()));
+                    return Err(e.context(format!("cannot read {}", candidate.display())));
                 }
             }
         }
         let mut build_args = BTreeMap::new();
         for a in &args.build_args {
             match a.split_once('=') {
+                Some(("", _)) => bail!("invalid --build-arg {a:?}: the name is empty"),
+                None if a.is_empty() => bail!("invalid --build-arg \"\": the name is empty"),
                 Some((k, v)) => {
                     build_args.insert(k.to_string(), v.to_string());
                 }

@@ -26,9 +26,19 @@ pub fn parse_output(spec: &str) -> Result<Output> {
     let mut kind = None;
     let mut dest = None;
     let mut devices = None;
+    if spec.trim().is_empty() {
+        bail!("empty output: expected type=oci|docker|local|tar,dest=PATH");
+    }
+    let mut seen = std::collections::HashSet::new();
     for part in spec.split(',') {
+        if let Some((key, _)) = part.split_once('=')
+            && !seen.insert(key)
+        {
+            bail!("invalid output {spec:?}: {key}= is given twice");
+        }
         match part.split_once('=') {
             Some(("type", v)) => kind = Some(v.to_string()),
+            Some(("dest", "")) => bail!("invalid output {spec:?}: dest= is empty"),
             Some(("dest", v)) => dest = Some(PathBuf::from(v)),
             Some(("devices", v)) => {
                 devices = Some(match v {
@@ -196,6 +206,9 @@ mod tests {
             }
         );
         assert!(parse_output("type=oci,dest=x,devices=true").is_err());
+        assert!(parse_output("type=docker,dest=a,dest=b").is_err());
+        assert!(parse_output("").is_err());
+        assert!(parse_output("type=local,dest=").is_err());
         assert!(parse_output("type=local,dest=x,devices=maybe").is_err());
         assert!(parse_output("type=nope,dest=x").is_err());
         assert!(parse_output("type=oci").is_err());

@@ -17,6 +17,13 @@ pub struct RegistryArgs {
 
 impl RegistryArgs {
     pub fn client(&self) -> Result<Registry> {
+        if let Some(bad) = self
+            .insecure
+            .iter()
+            .find(|h| h.trim().is_empty() || h.contains(['/', ' ', ',']))
+        {
+            anyhow::bail!("invalid --insecure-registry {bad:?}: expected HOST[:PORT]");
+        }
         let opts = RegistryOptions {
             insecure: self.insecure.clone(),
             ..RegistryOptions::default()

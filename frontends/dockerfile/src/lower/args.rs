@@ -39,23 +39,43 @@ pub fn platform_args(target: &Platform, build: &Platform) -> Vec<(String, String
     out
 }
 
-/// An ordered set of variables; setting a name again replaces it in place.
+/// An ordered set of variables; setting a name again replaces it in place. Indexed by name, so
+/// a Dockerfile with 100,000 ARGs plans in linear time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Vars(pub Vec<(String, String)>);
+pub struct Vars {
+    entries: Vec<(String, String)>,
+    index: std::collections::HashMap<String, usize>,
+}
 
 impl Vars {
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut v = Vars::default();
+        for (k, val) in pairs {
+            v.set(&k, val);
+        }
+        v
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
+        self.index
+            .get(name)
+            .and_then(|&i| self.entries.get(i))
             .map(|(_, v)| v.as_str())
     }
 
     pub fn set(&mut self, name: &str, value: String) {
-        match self.0.iter_mut().find(|(k, _)| k == name) {
+        match self.index.get(name).and_then(|&i| self.entries.get_mut(i)) {
             Some(slot) => slot.1 = value,
-            None => self.0.push((name.to_string(), value)),
+            None => {
+                self.index.insert(name.to_string(), self.entries.len());
+                self.entries.push((name.to_string(), value));
+            }
         }
+    }
+
+    /// The variables in the order they were first set.
+    pub fn iter(&self) -> impl Iterator<Item = &(String, String)> {
+        self.entries.iter()
     }
 }
 
@@ -65,19 +85,52 @@ impl crate::shell::Env for Vars {
     }
 }
 
-/// The variables a word in a stage sees: the image's ENV (`KEY=value` entries) over the declared
-/// build args. Borrowed, so expanding a word allocates nothing for the scope.
+/// The image's ENV (`KEY=value` entries, in order) with an index by name, so setting and
+/// reading a variable is constant time (40,000 ENV lines plan in linear time).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvIndex(std::collections::HashMap<String, usize>);
+
+impl EnvIndex {
+    pub fn of(env: &[String]) -> Self {
+        let mut index = std::collections::HashMap::with_capacity(env.len());
+        for (i, kv) in env.iter().enumerate() {
+            let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+            // The first entry of a name is the one kept (later duplicates cannot be set).
+            index.entry(key.to_string()).or_insert(i);
+        }
+        EnvIndex(index)
+    }
+
+    pub fn get<'e>(&self, env: &'e [String], key: &str) -> Option<&'e str> {
+        let kv = env.get(*self.0.get(key)?)?;
+        kv.strip_prefix(key)?.strip_prefix('=')
+    }
+
+    /// Set `key=value` in `env`, replacing an existing entry in place.
+    pub fn set(&mut self, env: &mut Vec<String>, key: &str, value: &str) {
+        let entry = format!("{key}={value}");
+        match self.0.get(key).and_then(|&i| env.get_mut(i)) {
+            Some(slot) => *slot = entry,
+            None => {
+                self.0.insert(key.to_string(), env.len());
+                env.push(entry);
+            }
+        }
+    }
+}
+
+/// The variables a word in a stage sees: the image's ENV over the declared build args.
+/// Borrowed, so expanding a word allocates nothing for the scope.
 pub struct Scope<'a> {
     pub args: &'a Vars,
     pub env: &'a [String],
+    pub env_index: &'a EnvIndex,
 }
 
 impl crate::shell::Env for Scope<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.env
-            .iter()
-            .rev()
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        self.env_index
+            .get(self.env, name)
             .or_else(|| self.args.get(name))
     }
 }
@@ -106,9 +159,11 @@ mod tests {
         v.set("A", "arg".into());
         v.set("B", "b".into());
         let env = ["A=env".to_string(), "AB=x".to_string()];
+        let env_index = EnvIndex::of(&env);
         let scope = Scope {
             args: &v,
             env: &env,
+            env_index: &env_index,
         };
         assert_eq!(scope.get("A"), Some("env"));
         assert_eq!(scope.get("B"), Some("b"));

@@ -2,7 +2,7 @@
 //! dispatch. Filesystem-changing instructions live in `run.rs` and `copy.rs`; the ones that only
 //! change the image config in `meta.rs`.
 
-use super::args::{Scope, Vars, platform_args};
+use super::args::{EnvIndex, Scope, Vars, platform_args};
 use super::{ImageResolver, LowerOptions, Lowered, err};
 use crate::error::{Error, Result, suggest};
 use crate::instructions::{Dockerfile, Instruction, Located, Stage};
@@ -43,6 +43,9 @@ pub(super) struct StageState {
     pub platform: Platform,
     /// Whether CMD was set in this stage (ENTRYPOINT then keeps it).
     pub cmd_set: bool,
+    /// Index of `config.env`: change the env only through [`StageState::env_set`] (and call
+    /// [`StageState::reindex_env`] after replacing `config`).
+    pub env_index: EnvIndex,
 }
 
 impl StageState {
@@ -51,7 +54,21 @@ impl StageState {
         Scope {
             args: &self.args,
             env: &self.config.env,
+            env_index: &self.env_index,
         }
+    }
+
+    pub fn env_get(&self, key: &str) -> Option<&str> {
+        self.env_index.get(&self.config.env, key)
+    }
+
+    pub fn env_set(&mut self, key: &str, value: &str) {
+        self.env_index.set(&mut self.config.env, key, value);
+    }
+
+    /// Rebuild the env index after `config` was replaced.
+    pub fn reindex_env(&mut self) {
+        self.env_index = EnvIndex::of(&self.config.env);
     }
 
     pub fn workdir(&self) -> &str {
@@ -93,7 +110,7 @@ impl<'a> Lowerer<'a> {
             resolver,
             lex: Lexer::new(opts.escape),
             b: GraphBuilder::new(),
-            global: Vars(platform_args(&opts.target_platform, &opts.build_platform)),
+            global: Vars::from_pairs(platform_args(&opts.target_platform, &opts.build_platform)),
             results: vec![None; df.stages.len()],
             in_progress: vec![None; df.stages.len()],
             context: None,
@@ -107,7 +124,13 @@ impl<'a> Lowerer<'a> {
                     Some(v.clone())
                 }
                 None => match &decl.default {
-                    Some(d) => Some(l.expand_with(&l.global.clone(), d, *span)?),
+                    Some(d) => {
+                        // Borrowed, not cloned: a clone per ARG made 100k ARGs quadratic.
+                        let global = std::mem::take(&mut l.global);
+                        let value = l.expand_with(&global, d, *span);
+                        l.global = global;
+                        Some(value?)
+                    }
                     None => None,
                 },
             };
@@ -263,6 +286,7 @@ impl<'a> Lowerer<'a> {
             declared: BTreeSet::new(),
             platform: platform.clone(),
             cmd_set: false,
+            env_index: EnvIndex::default(),
         };
         if let Some(j) = self.find_stage(&image, Some(i)) {
             let base = self.lower_stage(j, Some(stage.span))?;
@@ -306,8 +330,9 @@ impl<'a> Lowerer<'a> {
             st.state = Some(Input::of(d));
             st.config = resolved.config;
         }
-        if st.config.env_get("PATH").is_none() {
-            st.config.env_set("PATH", DEFAULT_PATH);
+        st.reindex_env();
+        if st.env_get("PATH").is_none() {
+            st.env_set("PATH", DEFAULT_PATH);
         }
         let triggers = std::mem::take(&mut st.config.on_build);
         self.run_triggers(&mut st, &triggers, stage.span)?;

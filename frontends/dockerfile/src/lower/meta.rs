@@ -24,7 +24,7 @@ impl Lowerer<'_> {
                 let expanded = self.expand_pairs(st, pairs, span)?;
                 let shown = pairs_text(&expanded);
                 for (k, v) in expanded {
-                    st.config.env_set(&k, &v);
+                    st.env_set(&k, &v);
                 }
                 format!("ENV {shown}")
             }

@@ -43,8 +43,8 @@ impl Lowerer<'_> {
 
         let mut env = st.config.env.clone();
         let mut arg_pairs = Vec::new();
-        for (k, v) in &st.args.0 {
-            if st.config.env_get(k).is_none() {
+        for (k, v) in st.args.iter() {
+            if st.env_get(k).is_none() {
                 env.push(format!("{k}={v}"));
             }
             arg_pairs.push(format!("{k}={v}"));

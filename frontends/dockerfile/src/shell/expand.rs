@@ -115,6 +115,10 @@ pub(crate) struct Expander<'a> {
 /// Deepest `${...${...}}` nesting accepted.
 const MAX_DEPTH: u32 = 64;
 
+/// Longest expanded word accepted (1 MiB). BuildKit has no limit, so `ARG a=${a}${a}` repeated
+/// doubles a value until the builder runs out of memory; no real Dockerfile comes near this.
+pub(crate) const MAX_EXPANDED: usize = 1 << 20;
+
 type Res<T> = Result<T, RawError>;
 
 impl<'a> Expander<'a> {
@@ -139,6 +143,16 @@ impl<'a> Expander<'a> {
             matched: self.matched,
             unmatched: self.unmatched,
         })
+    }
+
+    /// Refuse an expansion that would grow past [`MAX_EXPANDED`].
+    fn check_size(&self, len: usize) -> Res<()> {
+        if len > MAX_EXPANDED {
+            return self.error(format!(
+                "the expanded value would be longer than {MAX_EXPANDED} bytes"
+            ));
+        }
+        Ok(())
     }
 
     fn error<T>(&self, message: impl Into<String>) -> Res<T> {
@@ -179,6 +193,7 @@ impl<'a> Expander<'a> {
             match c {
                 '$' => {
                     let value = self.process_dollar()?;
+                    self.check_size(result.len() + value.len())?;
                     result.push_str(&value);
                     words.add_string(&value);
                 }
@@ -255,6 +270,7 @@ impl<'a> Expander<'a> {
                 }
                 Some('$') => {
                     let value = self.process_dollar()?;
+                    self.check_size(result.len() + value.len())?;
                     result.push_str(&value);
                 }
                 Some(c) => {
