@@ -130,3 +130,28 @@ fn unbounded_and_malformed_command_lines_are_clear_errors() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn deep_stage_chains_plan_without_recursion() {
+    // 10,000 stages chained by FROM and by COPY --from once overflowed the stack (SIGABRT).
+    let n = 10_000;
+    let from_chain: String = "FROM busybox AS s0\n".to_string()
+        + &(1..n)
+            .map(|i| format!("FROM s{} AS s{i}\nENV I={i}\n", i - 1))
+            .collect::<String>()
+        + "RUN true\n";
+    let copy_chain: String = "FROM busybox AS s0\nRUN echo 0 > /f\n".to_string()
+        + &(1..n)
+            .map(|i| format!("FROM busybox AS s{i}\nCOPY --from=s{} /f /f\n", i - 1))
+            .collect::<String>();
+    for df in [from_chain, copy_chain] {
+        let dir = context(&[("Dockerfile", df.as_str())]);
+        let out = cairn()
+            .args(["plan", "--format=json"])
+            .arg(dir.path())
+            .output()
+            .expect("run cairn");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{:?}: {err}", out.status);
+    }
+}

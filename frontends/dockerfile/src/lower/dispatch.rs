@@ -92,6 +92,12 @@ pub(super) struct Lowerer<'a> {
     /// Global (pre-FROM) args with values, platform args underneath.
     global: Vars,
     results: Vec<Option<Rc<StageResult>>>,
+    /// How many more times each stage's result will be taken (FROM, COPY --from, mount
+    /// from=, as written); at 0 its cached result is released, so a chain of stages holds
+    /// one configuration at a time and hands it on without copying it.
+    uses: Vec<usize>,
+    /// The stage being built (its result is never released).
+    target: Option<usize>,
     in_progress: Vec<Option<Span>>,
     context: Option<Digest>,
     pub used_build_args: BTreeSet<String>,
@@ -112,6 +118,8 @@ impl<'a> Lowerer<'a> {
             b: GraphBuilder::new(),
             global: Vars::from_pairs(platform_args(&opts.target_platform, &opts.build_platform)),
             results: vec![None; df.stages.len()],
+            uses: vec![0; df.stages.len()],
+            target: None,
             in_progress: vec![None; df.stages.len()],
             context: None,
             used_build_args: BTreeSet::new(),
@@ -138,11 +146,27 @@ impl<'a> Lowerer<'a> {
                 l.global.set(&decl.name, v);
             }
         }
+        for i in 0..df.stages.len() {
+            for d in l.stage_dependencies(i) {
+                l.uses[d] += 1;
+            }
+        }
         Ok(l)
+    }
+
+    /// Stage `j`'s result for one of its planned uses; the last use takes it out of the cache.
+    pub fn take_stage(&mut self, j: usize, from: Option<Span>) -> Result<Rc<StageResult>> {
+        let r = self.lower_stage(j, from)?;
+        self.uses[j] = self.uses[j].saturating_sub(1);
+        if self.uses[j] == 0 && self.target != Some(j) {
+            self.results[j] = None;
+        }
+        Ok(r)
     }
 
     pub fn run(mut self) -> Result<Lowered> {
         let target = self.target_index()?;
+        self.target = Some(target);
         let result = self.lower_stage(target, None)?;
         let unused: Vec<&String> = self
             .opts
@@ -224,7 +248,87 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The result of stage `i`, lowering it first if needed. `from` is the span that asked.
+    ///
+    /// The stages it needs are lowered first, deepest first, from an explicit work list: a
+    /// chain of 10,000 stages (`FROM prev` or `COPY --from=prev`) must not recurse 10,000
+    /// deep. What the work list cannot foresee (a `--from` only a variable names) is still
+    /// lowered on demand.
     pub fn lower_stage(&mut self, i: usize, from: Option<Span>) -> Result<Rc<StageResult>> {
+        if let Some(r) = &self.results[i] {
+            return Ok(Rc::clone(r));
+        }
+        for dep in self.dependencies_first(i) {
+            self.lower_one_stage(dep, from)?;
+        }
+        self.lower_one_stage(i, from)
+    }
+
+    /// The stages `root` needs that are not lowered yet, each after the stages it needs
+    /// (an iterative post-order walk; a cycle is left for [`Self::lower_one_stage`] to report
+    /// with its place).
+    fn dependencies_first(&self, root: usize) -> Vec<usize> {
+        let mut order = Vec::new();
+        let mut seen = vec![false; self.df.stages.len()];
+        seen[root] = true;
+        let mut stack = vec![(root, false)];
+        while let Some((s, children_done)) = stack.pop() {
+            if children_done {
+                if s != root {
+                    order.push(s);
+                }
+                continue;
+            }
+            stack.push((s, true));
+            for d in self.stage_dependencies(s) {
+                if !seen[d] && self.results[d].is_none() {
+                    seen[d] = true;
+                    stack.push((d, false));
+                }
+            }
+        }
+        order
+    }
+
+    /// The stages stage `i` names literally: its `FROM` (with the global args), `COPY
+    /// --from` and `RUN --mount=from=`.
+    fn stage_dependencies(&self, i: usize) -> Vec<usize> {
+        let stage = &self.df.stages[i];
+        let mut deps = Vec::new();
+        if let Ok(image) = self.lex.process_word(&stage.from.image, &self.global)
+            && let Some(j) = self.find_stage(&image, Some(i))
+        {
+            deps.push(j);
+        }
+        let mut named = |from: &str| {
+            if !from.contains('$')
+                && let Some(j) = self.find_stage(from, None)
+                && j != i
+            {
+                deps.push(j);
+            }
+        };
+        for cmd in &stage.commands {
+            match &cmd.instruction {
+                Instruction::Copy(c) => {
+                    if let Some(f) = &c.from {
+                        named(f);
+                    }
+                }
+                Instruction::Run(r) => {
+                    for m in &r.mounts {
+                        if let Some(f) = &m.from {
+                            named(f);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        deps
+    }
+
+    /// Lower stage `i` itself (the stages it needs are normally lowered already).
+    fn lower_one_stage(&mut self, i: usize, from: Option<Span>) -> Result<Rc<StageResult>> {
         if let Some(r) = &self.results[i] {
             return Ok(Rc::clone(r));
         }
@@ -256,16 +360,20 @@ impl<'a> Lowerer<'a> {
             None if self.df.stages.len() == 1 && !references_other_images(stage) => String::new(),
             None => format!("stage-{i}"),
         };
-        let global = self.global.clone();
-        let image = self.expand_with(&global, &stage.from.image, stage.span)?;
-        let platform = match &stage.from.platform {
-            Some(p) => {
-                let p = self.expand_with(&global, p, stage.span)?;
-                Platform::parse(&p).ok_or_else(|| {
-                    err(stage.span, format!("invalid platform {p:?}"))
-                        .with_help("use os/arch[/variant], e.g. linux/amd64")
-                })?
-            }
+        // Borrowed, not cloned (a clone per stage is quadratic with many global ARGs).
+        let global = std::mem::take(&mut self.global);
+        let image = self.expand_with(&global, &stage.from.image, stage.span);
+        let platform = match (&image, &stage.from.platform) {
+            (Ok(_), Some(p)) => Some(self.expand_with(&global, p, stage.span)),
+            _ => None,
+        };
+        self.global = global;
+        let image = image?;
+        let platform = match platform.transpose()? {
+            Some(p) => Platform::parse(&p).ok_or_else(|| {
+                err(stage.span, format!("invalid platform {p:?}"))
+                    .with_help("use os/arch[/variant], e.g. linux/amd64")
+            })?,
             None => self.opts.target_platform.clone(),
         };
         let base_is_image =
@@ -289,9 +397,10 @@ impl<'a> Lowerer<'a> {
             env_index: EnvIndex::default(),
         };
         if let Some(j) = self.find_stage(&image, Some(i)) {
-            let base = self.lower_stage(j, Some(stage.span))?;
+            // Moved, not copied, when this is the stage's last use (a FROM chain stays linear).
+            let base = Rc::unwrap_or_clone(self.take_stage(j, Some(stage.span))?);
             st.state = base.state;
-            st.config = base.config.clone();
+            st.config = base.config;
         } else if image.eq_ignore_ascii_case("scratch") {
             // Empty root filesystem; BuildKit's empty image config has WorkingDir "/".
             st.config.working_dir = Some("/".into());
@@ -552,7 +661,7 @@ impl<'a> Lowerer<'a> {
             if j == st.index {
                 return Err(err(span, format!("{name:?} refers to the current stage")));
             }
-            return Ok(self.lower_stage(j, Some(span))?.state);
+            return Ok(self.take_stage(j, Some(span))?.state);
         }
         if name.parse::<usize>().is_ok() {
             return Err(
