@@ -198,3 +198,33 @@ fn a_built_image_on_an_imported_base_pushes() {
         .arg(format!("docker://{tag}")));
     assert!(inspect.contains("\"Layers\""), "{inspect}");
 }
+
+#[test]
+fn a_registry_that_never_answers_fails_within_the_deadline() {
+    // Accepts connections and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let root = tempfile::tempdir().expect("tempdir");
+    let start = std::time::Instant::now();
+    let out = cairn()
+        .args(["pull", "--registry-timeout", "6", "--root"])
+        .arg(root.path())
+        .arg(format!("127.0.0.1:{port}/silent/app:1"))
+        .output()
+        .expect("run");
+    let took = start.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // A liveness bound, not a speed claim: 6 s asked, far from the 10 minutes it once took.
+    assert!(
+        took < std::time::Duration::from_secs(40),
+        "gave up after {took:?}: {err}"
+    );
+}

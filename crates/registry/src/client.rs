@@ -43,6 +43,37 @@ pub struct RegistryOptions {
     pub concurrency: usize,
     /// Attempts per request before giving up (exponential backoff between them).
     pub attempts: u32,
+    /// How long to wait for a connection and for the next bytes of an answer, and how long
+    /// one request may keep being retried in all: a registry that accepts and never answers
+    /// fails within `timeouts.deadline` (a minute by default), not after 5 × 120 s.
+    pub timeouts: Timeouts,
+}
+
+/// Network timeouts of the registry client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// No byte for this long: the attempt fails (and may be retried).
+    pub idle: Duration,
+    /// No new attempt starts after this much time on one request.
+    pub deadline: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts::within(Duration::from_secs(60))
+    }
+}
+
+impl Timeouts {
+    /// Timeouts that give up on a dead registry within about `deadline`.
+    pub fn within(deadline: Duration) -> Self {
+        Timeouts {
+            connect: (deadline / 6).clamp(Duration::from_secs(1), Duration::from_secs(10)),
+            idle: (deadline / 3).clamp(Duration::from_secs(1), Duration::from_secs(20)),
+            deadline,
+        }
+    }
 }
 
 impl Default for RegistryOptions {
@@ -52,6 +83,7 @@ impl Default for RegistryOptions {
             docker_config: None,
             concurrency: 8,
             attempts: 5,
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -95,6 +127,7 @@ pub(crate) struct Host {
     pub open: bool,
     pub creds: Credentials,
     protocol: ClientProtocol,
+    timeouts: Timeouts,
 }
 
 impl Host {
@@ -104,14 +137,18 @@ impl Host {
             return &self.client;
         }
         self.meta
-            .get_or_init(|| async { Client::new(client_config(&self.protocol, false)) })
+            .get_or_init(|| async {
+                Client::new(client_config(&self.protocol, false, &self.timeouts))
+            })
             .await
     }
 
     /// The single-PUT upload client.
     pub async fn mono(&self) -> &Client {
         self.mono
-            .get_or_init(|| async { Client::new(client_config(&self.protocol, true)) })
+            .get_or_init(|| async {
+                Client::new(client_config(&self.protocol, true, &self.timeouts))
+            })
             .await
     }
 }
@@ -125,13 +162,13 @@ pub(crate) struct Repo {
 }
 
 /// oci-client settings for a host (`monolithic`: blobs in one PUT).
-fn client_config(protocol: &ClientProtocol, monolithic: bool) -> ClientConfig {
+fn client_config(protocol: &ClientProtocol, monolithic: bool, t: &Timeouts) -> ClientConfig {
     ClientConfig {
         protocol: protocol.clone(),
         use_monolithic_push: monolithic,
         platform_resolver: None,
-        connect_timeout: Some(Duration::from_secs(30)),
-        read_timeout: Some(Duration::from_secs(120)),
+        connect_timeout: Some(t.connect),
+        read_timeout: Some(t.idle),
         user_agent: concat!("cairn/", env!("CARGO_PKG_VERSION")),
         ..ClientConfig::default()
     }
@@ -150,7 +187,7 @@ async fn probe_open(meta: &Client, endpoint: &str) -> bool {
 
 /// Whether the plain-http registry at `endpoint` answers `GET /v2/` with 200 and no
 /// challenge. Any failure counts as "not open".
-async fn probe_open_http(endpoint: &str) -> bool {
+async fn probe_open_http(endpoint: &str, wait: Duration) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = if endpoint.starts_with('[') {
         if endpoint.contains("]:") {
@@ -186,7 +223,7 @@ async fn probe_open_http(endpoint: &str) -> bool {
         let status = head.split_whitespace().nth(1)?;
         Some(status == "200" && !head.contains("\r\nwww-authenticate:"))
     };
-    tokio::time::timeout(Duration::from_secs(10), probe)
+    tokio::time::timeout(wait, probe)
         .await
         .ok()
         .flatten()
@@ -265,18 +302,20 @@ impl Registry {
             "registry client"
         );
         let anonymous = matches!(creds.auth, RegistryAuth::Anonymous);
-        let client = Client::new(client_config(&protocol, false));
+        let timeouts = self.inner.opts.timeouts;
+        let client = Client::new(client_config(&protocol, false, &timeouts));
         let (client, open) = match protocol {
             // Plain http: a bare request tells, and costs no client.
             ClientProtocol::Http if anonymous => {
-                let open = probe_open_http(&endpoint).await;
+                let open = probe_open_http(&endpoint, timeouts.idle).await;
                 (client, open)
             }
             // https: oci-client asks; the asking client keeps auth, so an open host gets a
             // fresh one.
-            _ if anonymous && probe_open(&client, &endpoint).await => {
-                (Client::new(client_config(&protocol, false)), true)
-            }
+            _ if anonymous && probe_open(&client, &endpoint).await => (
+                Client::new(client_config(&protocol, false, &timeouts)),
+                true,
+            ),
             _ => (client, false),
         };
         let host = Arc::new(Host {
@@ -288,6 +327,7 @@ impl Registry {
             open,
             creds,
             protocol,
+            timeouts,
         });
         hosts.insert(registry.to_string(), host.clone());
         host
@@ -336,6 +376,7 @@ impl Repo {
             repository: self.repository.clone(),
             what: what.into(),
             attempts: self.attempts,
+            deadline: self.host.timeouts.deadline,
             username: self.host.creds.username().map(str::to_string),
             cred_source: self.host.creds.source.clone(),
         }

@@ -20,7 +20,7 @@ mod pull;
 mod push;
 mod retry;
 
-pub use client::{Registry, RegistryOptions};
+pub use client::{Registry, RegistryOptions, Timeouts};
 pub use error::{Error, Result};
 pub use pull::{PulledImage, Resolved};
 pub use push::PushReport;

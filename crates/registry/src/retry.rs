@@ -37,6 +37,8 @@ pub(crate) struct Ctx {
     pub repository: String,
     pub what: String,
     pub attempts: u32,
+    /// No new attempt starts after this much time on the request.
+    pub deadline: std::time::Duration,
     /// Username used (None: anonymous) and where the credentials came from.
     pub username: Option<String>,
     pub cred_source: String,
@@ -184,12 +186,21 @@ where
 {
     let attempts = ctx.attempts.max(1);
     let mut attempt = 1;
+    let started = std::time::Instant::now();
     loop {
         match op(attempt).await {
             Ok(v) => return Ok(v),
             Err(Failure::Fatal(e)) => return Err(e),
             Err(Failure::Transient(cause)) if attempt >= attempts => {
                 return Err(ctx.transport(cause));
+            }
+            Err(Failure::Transient(cause))
+                if started.elapsed() + backoff(attempt) >= ctx.deadline =>
+            {
+                return Err(ctx.transport(format!(
+                    "{cause} (gave up after {attempt} attempts in {} s)",
+                    started.elapsed().as_secs()
+                )));
             }
             Err(Failure::Transient(cause)) => {
                 let delay = backoff(attempt);
@@ -219,6 +230,7 @@ mod tests {
             repository: "app".into(),
             what: "fetching manifest".into(),
             attempts: 3,
+            deadline: std::time::Duration::from_secs(60),
             username: user.map(str::to_string),
             cred_source: ", looked in /x/config.json".into(),
         }

@@ -13,6 +13,11 @@ pub struct RegistryArgs {
     /// Allow plain http for this registry (host[:port]); loopback always may. Repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
+    /// Give up on a registry request after this many seconds without success (connect and
+    /// idle timeouts scale with it).
+    /// (Default 60.)
+    #[arg(long = "registry-timeout", value_name = "SECONDS")]
+    pub timeout_secs: Option<u64>,
 }
 
 impl RegistryArgs {
@@ -24,8 +29,15 @@ impl RegistryArgs {
         {
             anyhow::bail!("invalid --insecure-registry {bad:?}: expected HOST[:PORT]");
         }
+        let timeout_secs = self.timeout_secs.unwrap_or(60);
+        if timeout_secs == 0 {
+            anyhow::bail!("--registry-timeout must be at least 1 second");
+        }
         let opts = RegistryOptions {
             insecure: self.insecure.clone(),
+            timeouts: cairn_registry::Timeouts::within(std::time::Duration::from_secs(
+                timeout_secs,
+            )),
             ..RegistryOptions::default()
         };
         Registry::new(opts).context("cannot set up the registry client")
