@@ -22,6 +22,9 @@ pub enum EventKind {
     Finished,
     /// The vertex failed; `error` says why.
     Failed { error: String },
+    /// Something about the vertex the user should know that did not fail it (an imported
+    /// cache entry that did not verify, and was treated as a miss).
+    Warning { message: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -331,10 +331,23 @@ impl<E: Executor + 'static> Inner<E> {
             let (remote, store, wanted) = (Arc::clone(remote), self.store.clone(), layers.clone());
             let fetched = tokio::task::spawn_blocking(move || remote.fetch(&store, &wanted))
                 .await
-                .map_err(|e| SolveError::Internal(e.to_string()))?
-                .map_err(|e| SolveError::Store(format!("imported cache: {e}")))?;
-            if !fetched {
-                continue;
+                .map_err(|e| SolveError::Internal(e.to_string()))?;
+            match fetched {
+                Ok(true) => {}
+                Ok(false) => continue,
+                // A shared cache is someone else's data: an entry that does not verify (a
+                // damaged or tampered blob) is a miss, never a failed build.
+                Err(e) => {
+                    self.emit(
+                        d,
+                        EventKind::Warning {
+                            message: format!(
+                                "imported cache entry not used (the step runs instead): {e}"
+                            ),
+                        },
+                    );
+                    continue;
+                }
             }
             self.cache_record(d, &[key], &layers)?;
             return Ok(Some(layers));

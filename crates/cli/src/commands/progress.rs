@@ -62,6 +62,9 @@ impl Progress {
                     EventKind::Failed { error } => {
                         ("failed", serde_json::Value::String(error.clone()))
                     }
+                    EventKind::Warning { message } => {
+                        ("warning", serde_json::Value::String(message.clone()))
+                    }
                     EventKind::Log { stream, line } => (
                         match stream {
                             LogStream::Stdout => "stdout",
@@ -98,6 +101,7 @@ impl Progress {
                         writeln!(err, "#{n} DONE {secs:.1}s")
                     }
                     EventKind::Failed { error } => writeln!(err, "#{n} ERROR: {error}"),
+                    EventKind::Warning { message } => writeln!(err, "#{n} WARNING: {message}"),
                 };
             }
         }
