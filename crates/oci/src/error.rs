@@ -41,7 +41,10 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// A layer the caller referenced is not in the store.
-    #[error("layer {0} is not in the store")]
+    #[error(
+        "layer {0} is not in the store, or its record is damaged: build with --no-cache to \
+         make it again, or pull/load the image it came from again"
+    )]
     MissingLayer(String),
     /// Anything else the caller asked for that cannot be done.
     #[error("{0}")]

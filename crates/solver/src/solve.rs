@@ -317,8 +317,14 @@ impl<E: Executor + 'static> Inner<E> {
             .store
             .cache_get(&CacheKey(*key))
             .map_err(|e| SolveError::Store(e.to_string()))?;
+        // A layer counts only with its record readable: a torn record (power cut, bit rot) makes
+        // the entry a miss, and re-running the step writes the record again.
         if let Some(layers) = rec
-            .filter(|r| r.layers.iter().all(|l| self.store.layer_dir(l).is_dir()))
+            .filter(|r| {
+                r.layers
+                    .iter()
+                    .all(|l| matches!(self.store.layer(l), Ok(Some(_))))
+            })
             .map(|r| r.layers)
         {
             self.used(d, key, &layers);

@@ -159,3 +159,44 @@ fn plan_digests_are_the_ones_the_build_uses() {
         "built {built:?}\nplanned {planned:?}"
     );
 }
+
+#[test]
+fn a_torn_layer_record_is_a_miss_and_is_written_again() {
+    let env = super::fixture::Env::new();
+    let c = crate::util::context(&[("Dockerfile", "FROM busybox\nRUN echo built > /b\n")]);
+    env.build_ok(c.path(), &["-t", "torn:1"]);
+    let top = {
+        let store = cairn_store::Store::open(env.root()).expect("store");
+        let rec = store
+            .image_get("docker.io/library/torn:1")
+            .expect("read")
+            .expect("tagged");
+        rec.layers.last().cloned().expect("a layer")
+    };
+    let record = env.root().join("layers").join(format!("{top}.rec"));
+    let bytes = std::fs::read(&record).expect("record");
+    std::fs::write(&record, &bytes[..bytes.len() / 2]).expect("truncate");
+    // The next export must not fail on it: the step's entry is a miss, runs again and the
+    // record is written again.
+    let d = tempfile::tempdir().expect("tempdir");
+    let tar = d.path().join("image.tar");
+    let b = env.build_ok(
+        c.path(),
+        &[
+            "-t",
+            "torn:1",
+            &format!("--output=type=docker,dest={}", tar.display()),
+        ],
+    );
+    assert!(
+        b.ran().iter().any(|r| r.contains("RUN echo built")),
+        "{:?}",
+        b.ran()
+    );
+    assert!(tar.is_file());
+    let store = cairn_store::Store::open(env.root()).expect("store");
+    assert!(
+        store.layer(&top).expect("read").is_some(),
+        "record written again"
+    );
+}
