@@ -129,9 +129,11 @@ impl<W: Write> Writer<W> {
         .map_err(|e| Error::entry_io(path, e))
     }
 
+    /// Copy blob `d` in, verified as it streams: a blob damaged in the store (bit rot, a
+    /// flipped byte) fails the export — and is removed from the store, so the next export makes
+    /// it again from its layer — instead of shipping an image `docker load` rejects.
     fn blob(&mut self, store: &Store, d: &OciDigest, size: u64) -> Result<()> {
-        let path = store.blob_path(d);
-        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut reader = store.open_blob(d)?;
         let member = blob_member(d);
         append(
             &mut self.tar,
@@ -141,9 +143,27 @@ impl<W: Write> Writer<W> {
             &FILE_META,
             size,
             (0, 0),
-            file.take(size),
+            (&mut reader).take(size),
         )
-        .map_err(|e| Error::entry_io(&member, e))
+        .map_err(|e| Error::entry_io(&member, e))?;
+        // Read to the end: the digest is checked there (and extra bytes are damage too).
+        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| {
+            match e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<cairn_store::Error>())
+            {
+                Some(cairn_store::Error::CorruptBlob { .. }) => Error::entry_io(
+                    &member,
+                    std::io::Error::other(format!(
+                        "{e} (the damaged blob was removed from the store; run the command \
+                         again to make it anew from its layer, or pull/load the image it \
+                         came from again)"
+                    )),
+                ),
+                _ => Error::entry_io(&member, e),
+            }
+        })?;
+        Ok(())
     }
 
     /// The shared OCI layout: marker, index, and every blob once.

@@ -200,3 +200,85 @@ fn a_torn_layer_record_is_a_miss_and_is_written_again() {
         "record written again"
     );
 }
+
+/// Every `blobs/sha256/<hex>` member of an image archive hashes to its name.
+fn archive_blobs_verify(tar_path: &std::path::Path) -> usize {
+    use sha2::Digest;
+    let mut archive = tar::Archive::new(std::fs::File::open(tar_path).expect("open"));
+    let mut n = 0;
+    for e in archive.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let path = e.path().expect("path").to_string_lossy().into_owned();
+        if let Some(hex) = path.strip_prefix("blobs/sha256/").filter(|h| !h.is_empty()) {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).expect("read");
+            assert_eq!(hex::encode(sha2::Sha256::digest(&data)), hex, "{path}");
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn a_damaged_blob_is_never_exported() {
+    let env = super::fixture::Env::new();
+    let c = crate::util::context(&[("Dockerfile", "FROM busybox\nRUN echo built > /b\n")]);
+    let d = tempfile::tempdir().expect("tempdir");
+    let first = d.path().join("first.tar");
+    env.build_ok(
+        c.path(),
+        &[
+            "-t",
+            "dmg:1",
+            &format!("--output=type=docker,dest={}", first.display()),
+        ],
+    );
+    assert!(archive_blobs_verify(&first) >= 4);
+    let store = cairn_store::Store::open(env.root()).expect("store");
+    let rec = store
+        .image_get("docker.io/library/dmg:1")
+        .expect("read")
+        .expect("tagged");
+    let layer_blob = |id: &str| {
+        store
+            .layer(id)
+            .expect("read")
+            .expect("layer")
+            .blobs
+            .iter()
+            .find(|b| b.compression == cairn_store::Compression::Gzip)
+            .expect("gzip blob")
+            .digest
+            .clone()
+    };
+    let flip = |digest: &cairn_store::OciDigest| {
+        let path = store.blob_path(digest);
+        let mut bytes = std::fs::read(&path).expect("blob");
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x5a;
+        std::fs::write(&path, &bytes).expect("write");
+    };
+    // A built layer's blob: made again, the export is sound.
+    flip(&layer_blob(rec.layers.last().expect("top")));
+    let second = d.path().join("second.tar");
+    let b = env.build_ok(
+        c.path(),
+        &[
+            "-t",
+            "dmg:1",
+            &format!("--output=type=docker,dest={}", second.display()),
+        ],
+    );
+    assert!(b.stderr.contains("making it again"), "{}", b.stderr);
+    assert!(archive_blobs_verify(&second) >= 4);
+    // A base image's blob: a clear error naming the repair, and no archive.
+    flip(&layer_blob(rec.layers.first().expect("base")));
+    let third = d.path().join("third.tar");
+    let b = env.build(
+        c.path(),
+        &[&format!("--output=type=docker,dest={}", third.display())],
+    );
+    assert!(!b.success);
+    assert!(b.stderr.contains("pull/load the image"), "{}", b.stderr);
+    assert!(!third.exists(), "no half-written archive");
+}

@@ -305,7 +305,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     if exports_image || !tags.is_empty() || wants_id {
         // An image that only stays in the store needs no compressed blobs (like docker's own
         // image store); exports get real, compressed layers.
-        let image = if exports_image {
+        let mut image = if exports_image {
             cairn_oci::assemble_image(&store, &spec, compression)
         } else {
             cairn_oci::assemble_image_in_store(&store, &spec)
@@ -323,7 +323,21 @@ pub fn run(args: BuildArgs) -> Result<()> {
             progress.info(&format!("naming to {t}"));
         }
         for o in &outputs {
-            o.write_image(&store, &image, &tags)?;
+            if let Err(e) = o.write_image(&store, &image, &tags) {
+                // A blob the export found damaged is gone from the store now; one of a layer
+                // this build made is made again (same bytes, same digest) and the export
+                // retried. A base image's blob cannot be: the error says how to repair it.
+                let missing = |b: &cairn_store::LayerBlob| !store.has_blob(&b.digest);
+                let base_damaged = image.layers.iter().take(spec.base_layers).any(missing);
+                let built_damaged = image.layers.iter().skip(spec.base_layers).any(missing);
+                if base_damaged || !built_damaged {
+                    return Err(e);
+                }
+                progress.warn(&format!("{e:#}; making it again from its layer"));
+                image = cairn_oci::assemble_image(&store, &spec, compression)
+                    .context("cannot assemble the image")?;
+                o.write_image(&store, &image, &tags)?;
+            }
         }
         // As docker does, the image id is the config digest.
         progress.info(&format!("writing image {} done", image.config));
