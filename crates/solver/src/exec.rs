@@ -71,8 +71,8 @@ fn mount_source<E>(
     }
 }
 
-fn store_err(e: impl std::fmt::Display) -> SolveError {
-    SolveError::Store(e.to_string())
+fn store_err(e: impl std::error::Error + 'static) -> SolveError {
+    SolveError::Store(crate::with_causes(&e))
 }
 
 async fn exec<E: Executor + 'static>(
@@ -333,8 +333,7 @@ async fn commit<E: Executor + 'static>(
 ) -> Result<Vec<String>, SolveError> {
     let store = inner.store.clone();
     let id = tokio::task::spawn_blocking(move || -> Result<String, SolveError> {
-        let id = cairn_oci::content_digest(staging.upper())
-            .map_err(|e| SolveError::Store(e.to_string()))?;
+        let id = cairn_oci::content_digest(staging.upper()).map_err(store_err)?;
         store
             .commit_layer(staging, &id, LayerRecord::default())
             .map_err(store_err)?;

@@ -21,12 +21,14 @@
 //! * **Events, not printing.** Progress is a stream of [`Event`]s; the CLI renders them.
 
 pub mod cache_dir;
+mod causes;
 mod events;
 mod exec;
 mod keycontext;
 pub mod keys;
 mod solve;
 
+pub use causes::with_causes;
 pub use events::{Event, EventKind, LogStream};
 pub use keycontext::StoreKeyContext;
 pub use solve::{RemoteCache, SolveError, SolveOptions, SolveOutput, Solver, UsedRecord};

@@ -316,7 +316,7 @@ impl<E: Executor + 'static> Inner<E> {
         let rec = self
             .store
             .cache_get(&CacheKey(*key))
-            .map_err(|e| SolveError::Store(e.to_string()))?;
+            .map_err(|e| SolveError::Store(crate::with_causes(&e)))?;
         // A layer counts only with its record readable: a torn record (power cut, bit rot) makes
         // the entry a miss, and re-running the step writes the record again.
         if let Some(layers) = rec
@@ -382,7 +382,7 @@ impl<E: Executor + 'static> Inner<E> {
         for k in keys {
             self.store
                 .cache_put(&CacheKey(**k), &rec)
-                .map_err(|e| SolveError::Store(e.to_string()))?;
+                .map_err(|e| SolveError::Store(crate::with_causes(&e)))?;
             self.used(d, k, layers);
         }
         Ok(())
@@ -485,7 +485,7 @@ impl<E: Executor + 'static> Inner<E> {
                 let rec = self
                     .store
                     .image_resolve(reference)
-                    .map_err(|e| SolveError::Store(e.to_string()))?
+                    .map_err(|e| SolveError::Store(crate::with_causes(&e)))?
                     .ok_or_else(|| SolveError::Step {
                         vertex: self.name(&d),
                         message: format!("image {reference} is not in the store (add it with `cairn pull`, `cairn load` or `cairn import`)"),
