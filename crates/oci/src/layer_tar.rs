@@ -347,9 +347,58 @@ pub fn write_layer_blob(
     {
         return Ok(existing.clone());
     }
-    let blob = blob_from_dir(store, &store.layer_dir(id), compression, epoch)?;
+    // Another compression of the same tar: transcode it, so the diff id — and with it the
+    // image id — stays what it is (a base layer re-tarred from its directory would not
+    // reproduce the tar it came as).
+    let source = record
+        .blobs
+        .iter()
+        .filter(|b| store.has_blob(&b.digest))
+        .find(|b| record.diff_id.as_ref().is_none_or(|d| *d == b.diff_id));
+    let blob = match source {
+        Some(src) => transcode_blob(store, src, compression)?,
+        None => blob_from_dir(store, &store.layer_dir(id), compression, epoch)?,
+    };
     store.add_layer_blob(id, blob.clone())?;
     Ok(blob)
+}
+
+/// `src` recompressed with `compression`: the same uncompressed tar (checked: the diff id must
+/// match), so descriptors of every compression describe one layer.
+fn transcode_blob(store: &Store, src: &LayerBlob, compression: Compression) -> Result<LayerBlob> {
+    let what = || format!("layer blob {} as {compression:?}", src.digest);
+    let reader = std::io::BufReader::new(store.open_blob(&src.digest)?);
+    let mut tar = crate::pipeline::decompress(reader).map_err(|e| Error::stream(what(), e))?;
+    let sink = HashingWriter::new(store.blob_writer()?);
+    let compressor = Compressor::new(sink, compression).map_err(|e| Error::stream(what(), e))?;
+    let mut tee = HashingWriter::new(compressor);
+    std::io::copy(&mut tar, &mut tee).map_err(|e| Error::stream(what(), e))?;
+    let (compressor, diff_id, _) = tee.finish();
+    let diff_id = oci_digest(&diff_id);
+    if diff_id != src.diff_id {
+        return Err(Error::DigestMismatch {
+            what: format!("uncompressed content of {}", src.digest),
+            expected: src.diff_id.to_string(),
+            actual: diff_id.to_string(),
+        });
+    }
+    let sink = compressor.finish().map_err(|e| Error::stream(what(), e))?;
+    let (blob_writer, digest, size) = sink.finish();
+    let (stored, _) = blob_writer.commit()?;
+    let digest = oci_digest(&digest);
+    if stored != digest {
+        return Err(Error::DigestMismatch {
+            what: what(),
+            expected: digest.to_string(),
+            actual: stored.to_string(),
+        });
+    }
+    Ok(LayerBlob {
+        compression,
+        diff_id,
+        digest,
+        size,
+    })
 }
 
 /// The blob of a layer this build made, exported under SOURCE_DATE_EPOCH `epoch`: its tar

@@ -282,3 +282,49 @@ fn a_reader_that_goes_away_is_no_crash() {
         .expect("images");
     assert!(String::from_utf8_lossy(&images.stdout).contains("piped"));
 }
+
+#[test]
+fn the_image_id_does_not_depend_on_outputs_or_compression() {
+    let c = context(&[("Dockerfile", "FROM busybox\nRUN echo x > /x\n")]);
+    let d = tempfile::tempdir().expect("tempdir");
+    let id = |env: &Env, extra: &[String]| {
+        let out = cairn()
+            .args(["build", "-q", "--root"])
+            .arg(env.root())
+            .args(extra)
+            .arg(c.path())
+            .output()
+            .expect("build");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let docker = format!("type=docker,dest={}", d.path().join("d.tar").display());
+    let oci = format!("type=oci,dest={}", d.path().join("o.tar").display());
+    for order in [0, 1] {
+        let env = Env::new();
+        let runs: Vec<Vec<String>> = vec![
+            vec![],
+            vec!["-o".into(), docker.clone()],
+            vec![
+                "--compression".into(),
+                "zstd".into(),
+                "-o".into(),
+                oci.clone(),
+            ],
+        ];
+        let mut ids: Vec<String> = Vec::new();
+        let seq: Vec<&Vec<String>> = if order == 0 {
+            runs.iter().collect()
+        } else {
+            runs.iter().rev().collect()
+        };
+        for r in seq {
+            ids.push(id(&env, r));
+        }
+        assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    }
+}
