@@ -100,6 +100,8 @@ pub enum ExecMountKind {
     },
     /// A fresh tmpfs, `size` in bytes.
     Tmpfs { size: Option<u64> },
+    /// A host socket (an ssh-agent's, for `RUN --mount=type=ssh`), bound in as it is.
+    Socket { path: PathBuf },
     /// A secret file: written to the helper's private tmpfs, never to a layer.
     Secret {
         content: Vec<u8>,

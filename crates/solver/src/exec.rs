@@ -167,13 +167,28 @@ async fn exec<E: Executor + 'static>(
                 }
             }
             MountKind::Ssh { id, required, .. } => {
-                if *required {
-                    return Err(SolveError::Unsupported(format!(
-                        "{}: RUN --mount=type=ssh (id {id}) is not supported yet",
-                        inner.name(&d)
-                    )));
+                let Some(socket) = inner.opts.ssh.get(id) else {
+                    if *required {
+                        return Err(step_error(
+                            inner,
+                            d,
+                            format!(
+                                "no SSH key {id:?} forwarded from the client: build with \
+                                 --ssh {id} (the agent of $SSH_AUTH_SOCK) or --ssh {id}=SOCKET"
+                            ),
+                            None,
+                            vec![],
+                        ));
+                    }
+                    continue;
+                };
+                // As BuildKit: the step finds the agent through SSH_AUTH_SOCK.
+                if !env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK=")) {
+                    env.push(format!("SSH_AUTH_SOCK={}", m.target));
                 }
-                continue;
+                ExecMountKind::Socket {
+                    path: socket.clone(),
+                }
             }
         };
         mounts.push(ExecMount {

@@ -27,6 +27,8 @@ pub struct SolveOptions {
     pub secrets: HashMap<String, Vec<u8>>,
     /// Imported caches (`--cache-from`), asked after the local cache misses.
     pub remotes: Vec<Arc<dyn RemoteCache>>,
+    /// `--ssh ID=SOCKET`: ssh-agent sockets forwarded to `RUN --mount=type=ssh`, by id.
+    pub ssh: HashMap<String, PathBuf>,
 }
 
 /// A cache imported from elsewhere (a directory, a registry): records by key, and layers that
@@ -66,6 +68,7 @@ impl Default for SolveOptions {
             no_cache: false,
             context_dir: None,
             secrets: HashMap::new(),
+            ssh: HashMap::new(),
             remotes: Vec::new(),
         }
     }

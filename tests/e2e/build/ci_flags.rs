@@ -128,7 +128,6 @@ fn unsupported_buildx_flags_are_refused_by_name() {
         &["--provenance", "false"],
         &["--sbom", "true"],
         &["--shm-size", "1g"],
-        &["--ssh", "default"],
         &["--ulimit", "nofile=1024"],
     ];
     let c = context(&[("Dockerfile", "FROM busybox\n")]);

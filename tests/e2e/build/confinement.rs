@@ -7,7 +7,6 @@ use crate::util::cairn;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The host's mount table holds nothing of a build: no mount under its store, no mount on a
@@ -72,32 +71,6 @@ fn proc_sys_and_host_control_files_cannot_be_written() {
 // ---------------------------------------------------------------------------------------------
 // 2. The terminal cairn runs in
 
-/// Small static programs the hostile tests run inside steps (built with the host's gcc, as a
-/// hostile user would bring them).
-fn hostile_program(name: &str, source: &str) -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dir = DIR
-        .get_or_init(|| tempfile::tempdir().expect("tempdir"))
-        .path();
-    let bin = dir.join(name);
-    if !bin.exists() {
-        let src = dir.join(format!("{name}.c"));
-        std::fs::write(&src, source).expect("write source");
-        let out = std::process::Command::new("gcc")
-            .args(["-static", "-O1", "-o"])
-            .arg(&bin)
-            .arg(&src)
-            .output()
-            .expect("run gcc (install gcc and libc6-dev)");
-        assert!(
-            out.status.success(),
-            "gcc -static failed (libc6-dev needed): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    bin
-}
-
 /// Opens /dev/tty and pushes a command into the terminal's input with TIOCSTI, through
 /// /dev/tty and through fds 0-2; prints what worked.
 const TIOCSTI_C: &str = r#"
@@ -129,7 +102,7 @@ int main(void) {
 #[test]
 fn the_invoking_terminal_is_out_of_reach() {
     let env = Env::new();
-    let prog = hostile_program("tiocsti", TIOCSTI_C);
+    let prog = super::fixture::static_program("tiocsti", TIOCSTI_C);
     let c = context(&[(
         "Dockerfile",
         "FROM busybox\nCOPY tiocsti /tiocsti\nRUN /tiocsti\n",

@@ -222,3 +222,29 @@ pub fn docker_archive(dir: &Path, tag: &str, layers: &[&[u8]]) -> std::path::Pat
     archive.finish().expect("finish");
     path
 }
+
+/// A small static program the tests run inside steps (built with the host's gcc from C source;
+/// the busybox image has no libc).
+pub fn static_program(name: &str, source: &str) -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR
+        .get_or_init(|| tempfile::tempdir().expect("tempdir"))
+        .path();
+    let bin = dir.join(name);
+    if !bin.exists() {
+        let src = dir.join(format!("{name}.c"));
+        std::fs::write(&src, source).expect("write source");
+        let out = std::process::Command::new("gcc")
+            .args(["-static", "-O1", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .output()
+            .expect("run gcc (install gcc and libc6-dev)");
+        assert!(
+            out.status.success(),
+            "gcc -static failed (libc6-dev needed): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    bin
+}

@@ -123,3 +123,121 @@ fn cache_mounts_take_uid_gid_and_mode() {
     assert_eq!(read(&out, "perm").trim(), "750 1000:1000");
     assert_eq!(read(&out, "owner").trim(), "1000");
 }
+
+/// Asks the agent at $SSH_AUTH_SOCK for its identities (SSH_AGENTC_REQUEST_IDENTITIES) and
+/// prints how many it holds.
+const AGENT_LIST_C: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+int main(void) {
+    const char *path = getenv("SSH_AUTH_SOCK");
+    if (!path) { printf("no SSH_AUTH_SOCK\n"); return 1; }
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { perror("connect"); return 1; }
+    unsigned char req[5] = {0, 0, 0, 1, 11};
+    if (write(fd, req, 5) != 5) { perror("write"); return 1; }
+    unsigned char resp[9];
+    size_t got = 0;
+    while (got < 9) { ssize_t n = read(fd, resp + got, 9 - got); if (n <= 0) return 1; got += n; }
+    if (resp[4] != 12) { printf("unexpected answer %d\n", resp[4]); return 1; }
+    unsigned n = (resp[5] << 24) | (resp[6] << 16) | (resp[7] << 8) | resp[8];
+    printf("identities: %u\n", n);
+    return 0;
+}
+"#;
+
+#[test]
+fn ssh_mounts_reach_the_forwarded_agent() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let sock = t.path().join("agent.sock");
+    let agent = std::process::Command::new("ssh-agent")
+        .args(["-D", "-a"])
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent (openssh-client)");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Kill(agent);
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let key = t.path().join("id");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(keygen.success());
+    let add = std::process::Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .expect("ssh-add");
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\nCOPY agentls /agentls\nRUN --mount=type=ssh /agentls\n",
+    )]);
+    std::fs::copy(
+        super::fixture::static_program("agentls", AGENT_LIST_C),
+        c.path().join("agentls"),
+    )
+    .expect("copy");
+    // Without --ssh: BuildKit's error, naming the flag.
+    let b = env.build(c.path(), &["--no-cache"]);
+    assert!(!b.success);
+    assert!(
+        b.stderr.contains("no SSH key \\\"default\\\" forwarded")
+            || b.stderr.contains("no SSH key"),
+        "{}",
+        b.stderr
+    );
+    assert!(b.stderr.contains("--ssh default"), "{}", b.stderr);
+    // With it, the step talks to the agent.
+    let out = crate::util::cairn()
+        .args([
+            "build",
+            "--progress=json",
+            "--no-cache",
+            "--ssh",
+            "default",
+            "--root",
+        ])
+        .arg(env.root())
+        .arg(c.path())
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .expect("build");
+    let b = super::fixture::Build::from(out);
+    assert!(b.success, "{}", b.stderr);
+    assert!(
+        b.logs().iter().any(|l| l == "identities: 1"),
+        "{:?}",
+        b.logs()
+    );
+    // A key file is not an agent: a clear error.
+    let bad = env.build(c.path(), &["--ssh", &format!("default={}", key.display())]);
+    assert!(!bad.success);
+    assert!(bad.stderr.contains("not an agent socket"), "{}", bad.stderr);
+}

@@ -215,6 +215,17 @@ fn mount_one(
             }
             mounts::bind(tree, &fd_path(&src), &m.target, Kind::Dir, *readonly)
         }
+        ExecMountKind::Socket { path } => {
+            let meta = std::fs::metadata(path).ctx(|| format!("ssh agent {}", path.display()))?;
+            if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+                return Err(HelperError::Msg(format!(
+                    "mount {}: {} is not a socket",
+                    m.target,
+                    path.display()
+                )));
+            }
+            mounts::bind(tree, &path.to_string_lossy(), &m.target, Kind::File, false)
+        }
         ExecMountKind::Tmpfs { size } => {
             let target = tree.target(&m.target, Kind::Dir)?;
             let mut options = "mode=1777".to_string();

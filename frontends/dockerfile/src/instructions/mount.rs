@@ -65,6 +65,7 @@ pub(crate) fn parse(cx: &Cx<'_>, value: &str) -> Result<MountSpec> {
     };
     let mut ro_auto = true;
     let mut sharing_set = false;
+    let mut required_set = false;
     for field in &fields {
         let at = |msg: String| {
             let word = if field.is_empty() {
@@ -86,6 +87,7 @@ pub(crate) fn parse(cx: &Cx<'_>, value: &str) -> Result<MountSpec> {
                 }
                 "required" if matches!(m.kind, MountKind::Secret | MountKind::Ssh) => {
                     m.required = true;
+                    required_set = true;
                 }
                 "required" => return Err(type_key_err(at, "required", m.kind)),
                 lower => {
@@ -167,6 +169,7 @@ pub(crate) fn parse(cx: &Cx<'_>, value: &str) -> Result<MountSpec> {
             }
             "required" if matches!(m.kind, MountKind::Secret | MountKind::Ssh) => {
                 m.required = bool_value()?;
+                required_set = true;
             }
             "required" => return Err(type_key_err(at, "required", m.kind)),
             "size" if m.kind == MountKind::Tmpfs => {
@@ -225,7 +228,7 @@ pub(crate) fn parse(cx: &Cx<'_>, value: &str) -> Result<MountSpec> {
             }
         }
     }
-    finish(cx, &flag_word, m, ro_auto, sharing_set)
+    finish(cx, &flag_word, m, ro_auto, sharing_set, required_set)
 }
 
 fn type_key_err(
@@ -264,6 +267,7 @@ fn finish(
     mut m: MountSpec,
     ro_auto: bool,
     sharing_set: bool,
+    required_set: bool,
 ) -> Result<MountSpec> {
     let kind = kind_name(m.kind);
     let err = |msg: String| cx.err_at(word, msg);
@@ -324,7 +328,17 @@ fn finish(
             }
             m.id = id;
         }
-        MountKind::Ssh if m.id.is_none() => m.id = Some("default".into()),
+        MountKind::Ssh => {
+            if m.id.is_none() {
+                m.id = Some("default".into());
+            }
+            // An ssh mount nobody forwarded an agent for is an error unless the Dockerfile
+            // says `required=false` (BuildKit drops it silently, which fails later and
+            // obscurely).
+            if !required_set {
+                m.required = true;
+            }
+        }
         // BuildKit: `CacheID = filepath.Clean(Target)`, so "." without a target.
         MountKind::Cache if m.id.is_none() => {
             m.id = Some(clean_path(m.target.as_deref().unwrap_or("")))
