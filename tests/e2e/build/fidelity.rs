@@ -209,3 +209,24 @@ fn source_date_epoch_gives_the_same_image_whatever_the_store_holds() {
         assert_eq!(no_cache, from_fresh, "epoch {epoch}: --no-cache agrees too");
     }
 }
+
+#[test]
+fn source_date_epoch_as_a_build_arg() {
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM busybox\nRUN echo x > /x\n")]);
+    let by_arg = image_id(
+        &env,
+        c.path(),
+        None,
+        &["--build-arg", "SOURCE_DATE_EPOCH=1700000000"],
+    );
+    let by_env = image_id(&env, c.path(), Some(1_700_000_000), &[]);
+    assert_eq!(by_arg, by_env);
+    let bad = env.build(c.path(), &["--build-arg", "SOURCE_DATE_EPOCH=yesterday"]);
+    assert!(!bad.success);
+    assert!(
+        bad.stderr.contains("invalid --build-arg SOURCE_DATE_EPOCH"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -128,12 +128,12 @@ pub fn run(args: BuildArgs) -> Result<()> {
     }
     let secrets = read_secrets(&args.secrets)?;
     let ssh = ssh_agents(&args.ssh)?;
-    let epoch = source_date_epoch()?;
     // Scratch directories of builders that were killed outright.
     cairn_sandbox::remove_stale_scratch();
 
     let store = args.store.open()?;
     let mut input = BuildInput::load(&args.input)?;
+    let epoch = source_date_epoch(input.options.build_args.get("SOURCE_DATE_EPOCH"))?;
     if let Some(mode) = network_override {
         input.options.default_network = mode;
     }
@@ -605,15 +605,26 @@ fn read_secrets(specs: &[String]) -> Result<HashMap<String, Vec<u8>>> {
     Ok(out)
 }
 
-fn source_date_epoch() -> Result<Option<i64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => {
-            Ok(Some(v.parse().with_context(|| {
-                format!("invalid SOURCE_DATE_EPOCH {v:?}")
-            })?))
-        }
-        _ => Ok(None),
+/// The epoch of a reproducible build: the `SOURCE_DATE_EPOCH` build arg (how buildx passes it),
+/// else the environment variable; a value that is not a number of seconds is an error.
+fn source_date_epoch(build_arg: Option<&String>) -> Result<Option<i64>> {
+    let (value, origin) = match build_arg {
+        Some(v) => (v.clone(), "--build-arg SOURCE_DATE_EPOCH"),
+        None => (
+            std::env::var("SOURCE_DATE_EPOCH").unwrap_or_default(),
+            "SOURCE_DATE_EPOCH",
+        ),
+    };
+    if value.is_empty() {
+        return Ok(None);
     }
+    let epoch: i64 = value
+        .parse()
+        .with_context(|| format!("invalid {origin} {value:?}: expected seconds since 1970"))?;
+    if epoch < 0 {
+        bail!("invalid {origin} {value:?}: expected seconds since 1970");
+    }
+    Ok(Some(epoch))
 }
 
 /// A failed step, shown like BuildKit shows it: the Dockerfile lines, then the cause.

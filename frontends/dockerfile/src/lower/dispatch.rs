@@ -176,6 +176,7 @@ impl<'a> Lowerer<'a> {
                 !self.used_build_args.contains(*k)
                     && !super::PROXY_ARGS.contains(&k.as_str())
                     && k.as_str() != super::run::SANDBOX_HOSTNAME_ARG
+                    && k.as_str() != "SOURCE_DATE_EPOCH"
             })
             .collect();
         if !unused.is_empty() {
