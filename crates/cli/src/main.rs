@@ -39,6 +39,8 @@ enum Command {
     Pull(commands::registry::PullArgs),
     /// Push a stored image to its registry.
     Push(commands::registry::PushArgs),
+    /// Check the store for damage (blobs, layers, cache records, images); --repair fixes it.
+    Check(commands::check::CheckArgs),
     /// Developer tools.
     #[command(subcommand)]
     Debug(commands::debug::DebugCommand),
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Images(args) => commands::images::images(args),
         Command::Pull(args) => commands::registry::pull(args),
         Command::Push(args) => commands::registry::push(args),
+        Command::Check(args) => commands::check::run(args),
         Command::Debug(cmd) => commands::debug::run(cmd),
     };
     match result {

@@ -22,6 +22,7 @@
 
 mod atomic;
 mod blob;
+mod check;
 mod digest;
 mod error;
 mod escape;
@@ -38,6 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use blob::{BlobReader, BlobWriter};
+pub use check::CheckReport;
 pub use digest::{CacheKey, LayerId, OciDigest, is_layer_id};
 pub use error::{Error, Result};
 pub use index::{CacheRecord, ImageRecord};

@@ -282,3 +282,85 @@ fn a_damaged_blob_is_never_exported() {
     assert!(b.stderr.contains("pull/load the image"), "{}", b.stderr);
     assert!(!third.exists(), "no half-written archive");
 }
+
+#[test]
+fn check_finds_and_repairs_store_damage() {
+    let env = super::fixture::Env::new();
+    let c = crate::util::context(&[("Dockerfile", "FROM busybox\nRUN echo built > /b\n")]);
+    let d = tempfile::tempdir().expect("tempdir");
+    let tar = d.path().join("image.tar");
+    env.build_ok(
+        c.path(),
+        &[
+            "-t",
+            "chk:1",
+            &format!("--output=type=docker,dest={}", tar.display()),
+        ],
+    );
+    let check = |repair: bool| {
+        let mut cmd = crate::util::cairn();
+        cmd.args(["check", "--root"]).arg(env.root());
+        if repair {
+            cmd.arg("--repair");
+        }
+        let out = cmd.output().expect("check");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = check(false);
+    assert!(ok, "a sound store checks clean: {text}");
+    assert!(text.contains("0 problem(s)"), "{text}");
+    // Damage: a built layer's blob, and its record.
+    let store = cairn_store::Store::open(env.root()).expect("store");
+    let rec = store
+        .image_get("docker.io/library/chk:1")
+        .expect("read")
+        .expect("tagged");
+    let top = rec.layers.last().expect("top").clone();
+    let blob = store
+        .layer(&top)
+        .expect("read")
+        .expect("layer")
+        .blobs
+        .into_iter()
+        .find(|b| b.compression == cairn_store::Compression::Gzip)
+        .expect("gzip blob");
+    let path = store.blob_path(&blob.digest);
+    let mut bytes = std::fs::read(&path).expect("blob");
+    bytes[10] ^= 0xff;
+    std::fs::write(&path, &bytes).expect("write");
+    let record = env.root().join("layers").join(format!("{top}.rec"));
+    std::fs::write(&record, b"torn").expect("truncate");
+    drop(store);
+
+    let (ok, text) = check(false);
+    assert!(!ok, "damage is reported: {text}");
+    assert!(
+        text.contains(&format!("blob {} is damaged", blob.digest)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("layer {top} has no readable record")),
+        "{text}"
+    );
+    assert!(text.contains("cairn check --repair"), "{text}");
+    let (ok, text) = check(true);
+    assert!(ok, "{text}");
+    assert!(text.contains("repaired"), "{text}");
+    let (ok, text) = check(false);
+    assert!(ok, "clean after repair: {text}");
+    // And the image exports again.
+    let again = d.path().join("again.tar");
+    env.build_ok(
+        c.path(),
+        &[
+            "-t",
+            "chk:1",
+            &format!("--output=type=docker,dest={}", again.display()),
+        ],
+    );
+    assert!(again.is_file());
+}

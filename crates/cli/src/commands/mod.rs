@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod check;
 pub mod debug;
 pub mod entitlements;
 pub mod images;
