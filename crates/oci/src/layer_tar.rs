@@ -309,20 +309,33 @@ fn blob_from_dir_stamped(
     let tee = HashingWriter::new(compressor);
     let tee = write_layer_tar_stamped(dir, tee, stamp)?;
     let (compressor, diff_id, _) = tee.finish();
-    let sink = compressor.finish().map_err(|e| Error::stream(what(), e))?;
+    commit_blob(compressor, compression, oci_digest(&diff_id), &what())
+}
+
+/// Finish a compressed blob and publish it in the store, checked against the digest hashed
+/// while it was written.
+fn commit_blob(
+    compressor: Compressor<HashingWriter<cairn_store::BlobWriter>>,
+    compression: Compression,
+    diff_id: cairn_store::OciDigest,
+    what: &str,
+) -> Result<LayerBlob> {
+    let sink = compressor
+        .finish()
+        .map_err(|e| Error::stream(what.to_string(), e))?;
     let (blob_writer, digest, size) = sink.finish();
     let (stored, _) = blob_writer.commit()?;
     let digest = oci_digest(&digest);
     if stored != digest {
         return Err(Error::DigestMismatch {
-            what: what(),
+            what: what.to_string(),
             expected: digest.to_string(),
             actual: stored.to_string(),
         });
     }
     Ok(LayerBlob {
         compression,
-        diff_id: oci_digest(&diff_id),
+        diff_id,
         digest,
         size,
     })
@@ -382,23 +395,7 @@ fn transcode_blob(store: &Store, src: &LayerBlob, compression: Compression) -> R
             actual: diff_id.to_string(),
         });
     }
-    let sink = compressor.finish().map_err(|e| Error::stream(what(), e))?;
-    let (blob_writer, digest, size) = sink.finish();
-    let (stored, _) = blob_writer.commit()?;
-    let digest = oci_digest(&digest);
-    if stored != digest {
-        return Err(Error::DigestMismatch {
-            what: what(),
-            expected: digest.to_string(),
-            actual: stored.to_string(),
-        });
-    }
-    Ok(LayerBlob {
-        compression,
-        diff_id,
-        digest,
-        size,
-    })
+    commit_blob(compressor, compression, diff_id, &what())
 }
 
 /// The blob of a layer this build made, exported under SOURCE_DATE_EPOCH `epoch`: its tar

@@ -85,19 +85,23 @@ pub struct ImagesArgs {
     pub store: StoreArgs,
 }
 
+fn print_header() {
+    outln!(
+        "{:<40} {:<20} {:<15} {:<20} SIZE",
+        "REPOSITORY",
+        "TAG",
+        "IMAGE ID",
+        "CREATED"
+    );
+}
+
 /// `docker images`: REPOSITORY, TAG, IMAGE ID (the config digest, which `build` prints),
 /// CREATED and SIZE (of the unpacked layers).
 pub fn images(args: ImagesArgs) -> Result<()> {
     let store = args.store.open_existing()?;
     let Some(store) = store else {
         if !args.quiet {
-            outln!(
-                "{:<40} {:<20} {:<15} {:<20} SIZE",
-                "REPOSITORY",
-                "TAG",
-                "IMAGE ID",
-                "CREATED"
-            );
+            print_header();
         }
         return Ok(());
     };
@@ -125,13 +129,7 @@ pub fn images(args: ImagesArgs) -> Result<()> {
         }
         return Ok(());
     }
-    outln!(
-        "{:<40} {:<20} {:<15} {:<20} SIZE",
-        "REPOSITORY",
-        "TAG",
-        "IMAGE ID",
-        "CREATED"
-    );
+    print_header();
     for (name, rec) in list {
         let (repo, tag) = split_name(&name);
         let created = store
