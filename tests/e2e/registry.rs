@@ -228,3 +228,53 @@ fn a_registry_that_never_answers_fails_within_the_deadline() {
         "gave up after {took:?}: {err}"
     );
 }
+
+#[test]
+fn a_damaged_blob_is_never_pushed() {
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM busybox\nRUN echo pushed > /x\n")]);
+    let tag = format!("{}:1", repo("app/damaged"));
+    let d = tempfile::tempdir().expect("tempdir");
+    // An export makes the gzip blobs a push sends.
+    env.build_ok(
+        c.path(),
+        &[
+            "-t",
+            &tag,
+            &format!(
+                "--output=type=docker,dest={}",
+                d.path().join("i.tar").display()
+            ),
+        ],
+    );
+    let store = cairn_store::Store::open(env.root()).expect("store");
+    let full = cairn_ir::Reference::parse(&tag).expect("tag").to_string();
+    let rec = store.image_get(&full).expect("read").expect("tagged");
+    let top = rec.layers.last().expect("top").clone();
+    let blob = store
+        .layer(&top)
+        .expect("read")
+        .expect("layer")
+        .blobs
+        .into_iter()
+        .find(|b| b.compression == cairn_store::Compression::Gzip)
+        .expect("gzip blob");
+    let path = store.blob_path(&blob.digest);
+    let mut bytes = std::fs::read(&path).expect("blob");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&path, &bytes).expect("write");
+    let out = cairn_std()
+        .args(["push", "--root"])
+        .arg(env.root())
+        .arg(&tag)
+        .output()
+        .expect("push");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("blob {} in the store is damaged", blob.digest)),
+        "{err}"
+    );
+    assert!(err.contains("cairn check --repair"), "{err}");
+}

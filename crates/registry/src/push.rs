@@ -46,16 +46,21 @@ enum BlobOutcome {
 /// Items of an upload stream: a PATCH each in chunked mode, so not too small.
 const READ_CHUNK: usize = 4 * 1024 * 1024;
 
-/// The store blob at `path` as a stream of chunks.
+/// The store blob at `path` as a stream of chunks, hashed as it goes: a blob damaged in the
+/// store ends the stream with an error naming it (before the registry sees the last byte),
+/// instead of an upload the registry rejects for reasons it does not explain.
 fn file_stream(
     path: PathBuf,
+    digest: OciDigest,
+    size: u64,
 ) -> impl Stream<Item = std::result::Result<Bytes, OciDistributionError>> + Send + 'static {
-    futures_util::stream::try_unfold(None::<tokio::fs::File>, move |file| {
-        let path = path.clone();
+    use sha2::Digest as _;
+    futures_util::stream::try_unfold(None::<(tokio::fs::File, sha2::Sha256, u64)>, move |state| {
+        let (path, digest) = (path.clone(), digest.clone());
         async move {
-            let mut f = match file {
-                Some(f) => f,
-                None => tokio::fs::File::open(&path).await?,
+            let (mut f, mut hasher, mut sent) = match state {
+                Some(s) => s,
+                None => (tokio::fs::File::open(&path).await?, sha2::Sha256::new(), 0),
             };
             let mut buf = BytesMut::with_capacity(READ_CHUNK);
             while buf.len() < READ_CHUNK {
@@ -64,10 +69,23 @@ fn file_stream(
                 }
             }
             if buf.is_empty() {
-                Ok(None)
-            } else {
-                Ok(Some((buf.freeze(), Some(f))))
+                return Ok(None);
             }
+            hasher.update(&buf);
+            sent += buf.len() as u64;
+            // Checked before the last chunk goes out: a client that stops reading at the
+            // declared size never asks for the end of the stream.
+            let last = buf.len() < READ_CHUNK || sent >= size;
+            if last {
+                let actual = OciDigest::from_sha256(hasher.clone().finalize().into());
+                if actual != digest || sent != size {
+                    return Err(OciDistributionError::GenericError(Some(format!(
+                        "blob {digest} in the store is damaged (it hashes to {actual}): run \
+                             `cairn check --repair`, then rebuild, or pull/load the image again"
+                    ))));
+                }
+            }
+            Ok(Some((buf.freeze(), Some((f, hasher, sent)))))
         }
     })
 }
@@ -296,7 +314,7 @@ impl Registry {
             &repo.host.client
         };
         retry(&ctx, |_| {
-            let stream = file_stream(path.clone());
+            let stream = file_stream(path.clone(), digest.clone(), size);
             let (ctx, r) = (&ctx, &r);
             async move {
                 client
