@@ -251,14 +251,7 @@ fn a_damaged_blob_is_never_pushed() {
     let full = cairn_ir::Reference::parse(&tag).expect("tag").to_string();
     let rec = store.image_get(&full).expect("read").expect("tagged");
     let top = rec.layers.last().expect("top").clone();
-    let blob = store
-        .layer(&top)
-        .expect("read")
-        .expect("layer")
-        .blobs
-        .into_iter()
-        .find(|b| b.compression == cairn_store::Compression::Gzip)
-        .expect("gzip blob");
+    let blob = crate::build::fixture::gzip_blob_of(&store, &top);
     let path = store.blob_path(&blob.digest);
     let mut bytes = std::fs::read(&path).expect("blob");
     let last = bytes.len() - 1;

@@ -435,15 +435,7 @@ pub fn built_layer_uncompressed_descriptor(
     if store.layer(id)?.is_none() {
         return Err(Error::MissingLayer(id.to_string()));
     }
-    let (diff_id, size) = tar_digest(&store.layer_dir(id), Stamp::Fixed(epoch))?;
-    let blob = LayerBlob {
-        compression: Compression::None,
-        diff_id: diff_id.clone(),
-        digest: diff_id,
-        size,
-    };
-    store.add_layer_blob(id, blob.clone())?;
-    Ok(blob)
+    record_uncompressed(store, id, Stamp::Fixed(epoch))
 }
 
 /// The diff id and size of a layer dir's tar.
@@ -477,7 +469,12 @@ pub fn layer_uncompressed_descriptor(
     {
         return Ok(existing.clone());
     }
-    let (diff_id, size) = tar_digest(&store.layer_dir(id), Stamp::Clamp(epoch))?;
+    record_uncompressed(store, id, Stamp::Clamp(epoch))
+}
+
+/// Hash layer `id`'s tar (not stored) and record it as its uncompressed descriptor.
+fn record_uncompressed(store: &Store, id: &str, stamp: Stamp) -> Result<LayerBlob> {
+    let (diff_id, size) = tar_digest(&store.layer_dir(id), stamp)?;
     let blob = LayerBlob {
         compression: Compression::None,
         diff_id: diff_id.clone(),

@@ -320,14 +320,7 @@ fn check_finds_and_repairs_store_damage() {
         .expect("read")
         .expect("tagged");
     let top = rec.layers.last().expect("top").clone();
-    let blob = store
-        .layer(&top)
-        .expect("read")
-        .expect("layer")
-        .blobs
-        .into_iter()
-        .find(|b| b.compression == cairn_store::Compression::Gzip)
-        .expect("gzip blob");
+    let blob = super::fixture::gzip_blob_of(&store, &top);
     let path = store.blob_path(&blob.digest);
     let mut bytes = std::fs::read(&path).expect("blob");
     bytes[10] ^= 0xff;

@@ -248,3 +248,15 @@ pub fn static_program(name: &str, source: &str) -> PathBuf {
     }
     bin
 }
+
+/// The gzip blob the store recorded for layer `id` (made by an export or a push).
+pub fn gzip_blob_of(store: &cairn_store::Store, id: &str) -> cairn_store::LayerBlob {
+    store
+        .layer(id)
+        .expect("read")
+        .expect("layer")
+        .blobs
+        .into_iter()
+        .find(|b| b.compression == cairn_store::Compression::Gzip)
+        .expect("gzip blob")
+}
