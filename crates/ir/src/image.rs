@@ -20,6 +20,34 @@ impl Platform {
         }
     }
 
+    /// The platform this binary runs on, in OCI terms (`x86_64` is `amd64`, ...).
+    pub fn host() -> Self {
+        let (arch, variant) = match std::env::consts::ARCH {
+            "x86_64" => ("amd64", None),
+            "aarch64" => ("arm64", None),
+            "arm" => ("arm", Some("v7".to_string())),
+            "x86" => ("386", None),
+            "powerpc64" => ("ppc64le", None),
+            other => (other, None),
+        };
+        Platform {
+            os: std::env::consts::OS.into(),
+            architecture: arch.into(),
+            variant,
+        }
+    }
+
+    /// Whether something of this platform (an image, this machine) serves `want`: same os and
+    /// architecture, and the same variant when both name one.
+    pub fn serves(&self, want: &Platform) -> bool {
+        self.os == want.os
+            && self.architecture == want.architecture
+            && match (&self.variant, &want.variant) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+
     /// Parse `os/arch[/variant]`.
     pub fn parse(s: &str) -> Option<Self> {
         let mut parts = s.split('/');
@@ -114,6 +142,16 @@ impl ImageConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platforms_match_on_os_arch_and_a_named_variant() {
+        let p = |s: &str| Platform::parse(s).expect("platform");
+        assert!(p("linux/amd64").serves(&p("linux/amd64")));
+        assert!(!p("linux/amd64").serves(&p("linux/arm64")));
+        assert!(p("linux/arm/v7").serves(&p("linux/arm")));
+        assert!(!p("linux/arm/v6").serves(&p("linux/arm/v7")));
+        assert!(!p("windows/amd64").serves(&p("linux/amd64")));
+    }
 
     #[test]
     fn env_set_replaces_in_place() {

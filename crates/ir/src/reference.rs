@@ -117,6 +117,15 @@ impl Reference {
     }
 }
 
+/// The short form of a normalized repository name that `docker images` shows:
+/// `docker.io/library/busybox` → `busybox`, `docker.io/team/app` → `team/app`, others as they
+/// are.
+pub fn familiar(name: &str) -> &str {
+    name.strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name)
+}
+
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.name())?;

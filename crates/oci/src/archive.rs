@@ -51,15 +51,10 @@ fn full_name(name: &str) -> (String, String) {
 fn familiar_name(name: &str) -> Option<String> {
     let r = Reference::parse(name).ok()?;
     let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-    let repo = if r.registry == cairn_ir::reference::DEFAULT_REGISTRY {
-        r.repository
-            .strip_prefix("library/")
-            .unwrap_or(&r.repository)
-            .to_string()
-    } else {
-        r.name()
-    };
-    Some(format!("{repo}:{tag}"))
+    Some(format!(
+        "{}:{tag}",
+        cairn_ir::reference::familiar(&r.name())
+    ))
 }
 
 fn blob_member(d: &OciDigest) -> String {

@@ -239,22 +239,6 @@ fn normalize_name(name: &str) -> String {
         .unwrap_or_else(|_| name.to_string())
 }
 
-fn host_platform() -> cairn_ir::Platform {
-    let (arch, variant) = match std::env::consts::ARCH {
-        "x86_64" => ("amd64", None),
-        "aarch64" => ("arm64", None),
-        "arm" => ("arm", Some("v7".to_string())),
-        "x86" => ("386", None),
-        "powerpc64" => ("ppc64le", None),
-        other => (other, None),
-    };
-    cairn_ir::Platform {
-        os: std::env::consts::OS.into(),
-        architecture: arch.into(),
-        variant,
-    }
-}
-
 /// Import a `docker save` archive or an OCI image layout (tar, possibly compressed, or
 /// directory): layers into the store under their content digests, config and manifest blobs,
 /// and every name registered.
@@ -310,7 +294,7 @@ fn collect_index(
     if depth > 4 {
         return Err(src.bad("index nesting too deep"));
     }
-    let host = host_platform();
+    let host = cairn_ir::Platform::host();
     for desc in &index.manifests {
         let digest = src.blob_by_digest(&desc.digest)?;
         let bytes = src.store.read_blob(&digest)?;
@@ -512,7 +496,7 @@ pub fn import_rootfs(store: &Store, src: &Path, name: &str) -> Result<ImportedIm
         comment: Some(format!("Imported from {}", src.display())),
         empty_layer: false,
     });
-    let platform = host_platform();
+    let platform = cairn_ir::Platform::host();
     let spec = ImageSpec {
         platform: platform.clone(),
         config: config.clone(),

@@ -97,7 +97,7 @@ struct RequestRef<'a> {
 struct ScratchDir(PathBuf);
 
 /// Prefix of scratch directory names: `cairn-sandbox-PID-N` in the temporary directory.
-const SCRATCH_PREFIX: &str = "cairn-sandbox-";
+pub(crate) const SCRATCH_PREFIX: &str = "cairn-sandbox-";
 
 impl ScratchDir {
     fn create() -> std::io::Result<ScratchDir> {

@@ -29,6 +29,11 @@ pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// A store error as a [`crate::SolveError`], causes kept.
+pub(crate) fn store_err(e: impl std::error::Error + 'static) -> crate::SolveError {
+    crate::SolveError::Store(with_causes(&e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

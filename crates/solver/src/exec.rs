@@ -1,6 +1,7 @@
 //! Executing one op: Exec and File ops through the sandbox executor into a fresh layer, Merge by
 //! stacking layer lists.
 
+use crate::causes::store_err;
 use crate::events::{EventKind, LogStream};
 use crate::solve::{Inner, SolveError, VResult};
 use cairn_ir::{CacheSharing, Digest, ExecOp, FileOp, MountKind, Op};
@@ -69,10 +70,6 @@ fn mount_source<E>(
             l.iter().map(|id| inner.store.layer_dir(id)).collect(),
         )),
     }
-}
-
-fn store_err(e: impl std::error::Error + 'static) -> SolveError {
-    SolveError::Store(crate::with_causes(&e))
 }
 
 async fn exec<E: Executor + 'static>(

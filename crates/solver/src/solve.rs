@@ -269,24 +269,28 @@ impl<E: Executor + 'static> Inner<E> {
     /// Report `d` and every visible step it was built from, oldest first, as cached (each
     /// vertex once per build).
     fn announce_cached(&self, d: Digest) {
+        // What is reported already had everything behind it reported (or run): stop there, so
+        // hits across a large graph walk each vertex once.
         let mut behind = std::collections::HashSet::new();
-        let mut todo = vec![d];
-        while let Some(v) = todo.pop() {
-            if !behind.insert(v) {
-                continue;
-            }
-            if let Some(vertex) = self.index.get(&v).map(|&i| &self.graph.vertices[i]) {
-                todo.extend(vertex.inputs.iter().map(|i| i.vertex));
+        {
+            let Ok(reported) = self.announced.lock() else {
+                return;
+            };
+            let mut todo = vec![d];
+            while let Some(v) = todo.pop() {
+                if reported.contains(&v) || !behind.insert(v) {
+                    continue;
+                }
+                if let Some(vertex) = self.index.get(&v).map(|&i| &self.graph.vertices[i]) {
+                    todo.extend(vertex.inputs.iter().map(|i| i.vertex));
+                }
             }
         }
-        // `Graph::vertices` is a topological order.
-        for v in self
-            .graph
-            .vertices
-            .iter()
-            .filter(|v| behind.contains(&v.digest))
-        {
-            self.announce_one_cached(v.digest);
+        // Oldest first: `Graph::vertices` is a topological order.
+        let mut behind: Vec<Digest> = behind.into_iter().collect();
+        behind.sort_by_key(|v| self.index.get(v).copied().unwrap_or(usize::MAX));
+        for v in behind {
+            self.announce_one_cached(v);
         }
     }
 
@@ -319,7 +323,7 @@ impl<E: Executor + 'static> Inner<E> {
         let rec = self
             .store
             .cache_get(&CacheKey(*key))
-            .map_err(|e| SolveError::Store(crate::with_causes(&e)))?;
+            .map_err(crate::causes::store_err)?;
         // A layer counts only with its record readable: a torn record (power cut, bit rot) makes
         // the entry a miss, and re-running the step writes the record again.
         if let Some(layers) = rec
@@ -385,7 +389,7 @@ impl<E: Executor + 'static> Inner<E> {
         for k in keys {
             self.store
                 .cache_put(&CacheKey(**k), &rec)
-                .map_err(|e| SolveError::Store(crate::with_causes(&e)))?;
+                .map_err(crate::causes::store_err)?;
             self.used(d, k, layers);
         }
         Ok(())
@@ -488,7 +492,7 @@ impl<E: Executor + 'static> Inner<E> {
                 let rec = self
                     .store
                     .image_resolve(reference)
-                    .map_err(|e| SolveError::Store(crate::with_causes(&e)))?
+                    .map_err(crate::causes::store_err)?
                     .ok_or_else(|| SolveError::Step {
                         vertex: self.name(&d),
                         message: format!("image {reference} is not in the store (add it with `cairn pull`, `cairn load` or `cairn import`)"),

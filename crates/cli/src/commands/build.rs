@@ -393,11 +393,11 @@ pub fn run(args: BuildArgs) -> Result<()> {
 /// are not there yet); a clear error otherwise, never a mislabelled image.
 fn check_platforms(spec: Option<&str>) -> Result<()> {
     let Some(spec) = spec else { return Ok(()) };
-    let native = native_platform();
+    let native = cairn_ir::Platform::host();
     for p in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let parsed = cairn_ir::Platform::parse(p)
             .with_context(|| format!("invalid --platform {p:?}: expected os/arch[/variant]"))?;
-        if parsed.os != native.os || parsed.architecture != native.architecture {
+        if !native.serves(&parsed) {
             bail!(
                 "--platform {p}: cairn builds only for the platform it runs on ({native}) so \
                  far; multi-platform builds are not supported yet"
@@ -405,25 +405,6 @@ fn check_platforms(spec: Option<&str>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The platform this binary runs on, in OCI terms.
-fn native_platform() -> cairn_ir::Platform {
-    let architecture = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "arm" => "arm",
-        "powerpc64" => "ppc64le",
-        "s390x" => "s390x",
-        "riscv64" => "riscv64",
-        other => other,
-    };
-    cairn_ir::Platform {
-        os: "linux".into(),
-        architecture: architecture.into(),
-        variant: None,
-    }
 }
 
 /// Wait for SIGINT, SIGTERM or SIGHUP; the signal's name.

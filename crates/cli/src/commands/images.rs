@@ -153,10 +153,7 @@ pub fn images(args: ImagesArgs) -> Result<()> {
 
 /// `docker.io/library/busybox:latest` → (`busybox`, `latest`); a digest name has no tag.
 fn split_name(name: &str) -> (String, String) {
-    let familiar = name
-        .strip_prefix("docker.io/library/")
-        .or_else(|| name.strip_prefix("docker.io/"))
-        .unwrap_or(name);
+    let familiar = cairn_ir::reference::familiar(name);
     if let Some((repo, _)) = familiar.split_once('@') {
         return (repo.to_string(), "<none>".into());
     }

@@ -83,7 +83,7 @@ impl ImageResolver for StoreResolver<'_> {
         };
         let (config, have) =
             cairn_oci::image_config(self.store, &rec).map_err(|e| e.to_string())?;
-        if !same_platform(&have, platform) {
+        if !have.serves(platform) {
             // Building on an image of another platform would run its steps natively and label
             // the result with a platform it is not: refuse until multi-platform builds exist.
             return Err(format!(
@@ -99,31 +99,5 @@ impl ImageResolver for StoreResolver<'_> {
             pinned: Some(format!("{name}@{}", rec.manifest)),
             config,
         }))
-    }
-}
-
-/// Whether an image of platform `have` serves a stage built for `want` (a variant counts only
-/// when both name one).
-fn same_platform(have: &Platform, want: &Platform) -> bool {
-    have.os == want.os
-        && have.architecture == want.architecture
-        && match (&have.variant, &want.variant) {
-            (Some(a), Some(b)) => a == b,
-            _ => true,
-        }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn platforms_match_on_os_arch_and_a_named_variant() {
-        let p = |s: &str| Platform::parse(s).expect("platform");
-        assert!(same_platform(&p("linux/amd64"), &p("linux/amd64")));
-        assert!(!same_platform(&p("linux/amd64"), &p("linux/arm64")));
-        assert!(same_platform(&p("linux/arm/v7"), &p("linux/arm")));
-        assert!(!same_platform(&p("linux/arm/v6"), &p("linux/arm/v7")));
-        assert!(!same_platform(&p("windows/amd64"), &p("linux/amd64")));
     }
 }

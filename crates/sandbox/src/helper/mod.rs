@@ -117,7 +117,11 @@ impl Scratch {
         let (path, owned) = match given {
             Some(p) => (p, false),
             None => {
-                let p = std::env::temp_dir().join(format!("cairn-sandbox-{}", std::process::id()));
+                let p = std::env::temp_dir().join(format!(
+                    "{}{}",
+                    crate::executor::SCRATCH_PREFIX,
+                    std::process::id()
+                ));
                 std::fs::DirBuilder::new()
                     .mode(0o700)
                     .create(&p)
