@@ -232,15 +232,37 @@ impl Store {
 
     /// Check that the stored blob hashes to `d` (streaming; a corrupt blob is removed).
     pub fn verify_blob(&self, d: &OciDigest) -> Result<()> {
-        let mut reader = self.open_blob(d)?;
-        let path = reader.path.clone();
-        match io::copy(&mut reader, &mut io::sink()) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => match e.downcast::<Error>() {
-                Ok(inner) => Err(inner),
-                Err(e) => Err(Error::io(&path, e)),
-            },
-            Err(e) => Err(Error::io(&path, e)),
+        match self.blob_damage(d, true)? {
+            None => Ok(()),
+            Some(actual) => Err(Error::CorruptBlob {
+                path: self.blob_path(d),
+                expected: d.clone(),
+                actual,
+            }),
         }
+    }
+
+    /// Hash the stored blob `d`: `Some(actual digest)` if it does not match, the blob then
+    /// removed when `remove` (only the file that was hashed: a good copy a writer renamed into
+    /// place meanwhile stays).
+    pub(crate) fn blob_damage(&self, d: &OciDigest, remove: bool) -> Result<Option<OciDigest>> {
+        let (mut file, path) = self.open_blob_file(d)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = file.read(&mut buf).map_err(io_at(&path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(buf.get(..n).unwrap_or_default());
+        }
+        let actual = OciDigest::from_sha256(hasher.finalize().into());
+        if actual == *d {
+            return Ok(None);
+        }
+        if remove {
+            remove_corrupt(&path, &file);
+        }
+        Ok(Some(actual))
     }
 }

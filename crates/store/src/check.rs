@@ -7,22 +7,17 @@
 //! every image names a config, a manifest and layers that exist. With `repair`, damage is
 //! removed or re-derived where that is safe (a corrupt blob deleted — an export makes a built
 //! layer's blob again; a cache record that points nowhere deleted — the step runs again; a layer
-//! record re-derived from its directory). An image whose parts are gone cannot be repaired
+//! record written again). An image whose parts are gone cannot be repaired
 //! here: the report names it, to pull or load again.
 
+use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Read};
-use std::path::Path;
-
-use sha2::{Digest as _, Sha256};
 
 use crate::Store;
-use crate::atomic::{self, Replace};
 use crate::digest::{CacheKey, OciDigest, is_layer_id};
 use crate::error::{Result, io_at};
 use crate::index::CacheRecord;
 use crate::layer::LayerRecord;
-use crate::record::Kind;
 
 /// What a check found (and, with repair, fixed).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -42,9 +37,9 @@ impl Store {
     pub fn check(&self, repair: bool) -> Result<CheckReport> {
         let mut r = CheckReport::default();
         self.check_blobs(repair, &mut r)?;
-        self.check_layers(repair, &mut r)?;
-        self.check_cache(repair, &mut r)?;
-        self.check_images(&mut r)?;
+        let layers = self.check_layers(repair, &mut r)?;
+        self.check_cache(repair, &layers, &mut r)?;
+        self.check_images(&layers, &mut r)?;
         Ok(r)
     }
 
@@ -58,11 +53,9 @@ impl Store {
                 continue; // not a blob (a temp file of a writer)
             };
             r.blobs_checked += 1;
-            let actual = sha256_of(&entry.path()).map_err(io_at(&entry.path()))?;
-            if actual != expected {
+            if let Some(actual) = self.blob_damage(&expected, repair)? {
                 let mut line = format!("blob {expected} is damaged (hashes to {actual})");
                 if repair {
-                    fs::remove_file(entry.path()).map_err(io_at(&entry.path()))?;
                     line.push_str(": removed");
                     r.repaired += 1;
                 }
@@ -72,7 +65,9 @@ impl Store {
         Ok(())
     }
 
-    fn check_layers(&self, repair: bool, r: &mut CheckReport) -> Result<()> {
+    /// Check every layer record; the ids of the layers that are sound (directory and record).
+    fn check_layers(&self, repair: bool, r: &mut CheckReport) -> Result<HashSet<String>> {
+        let mut sound = HashSet::new();
         let dir = &self.layout().layers;
         for entry in fs::read_dir(dir).map_err(io_at(dir))? {
             let entry = entry.map_err(io_at(dir))?;
@@ -80,54 +75,51 @@ impl Store {
             let Some(id) = name.to_str().filter(|n| is_layer_id(n)) else {
                 continue;
             };
-            if !entry.path().is_dir() {
+            if !entry.file_type().map_err(io_at(&entry.path()))?.is_dir() {
                 continue;
             }
             r.layers_checked += 1;
-            match self.layer(id)? {
-                None => {
-                    let mut line = format!("layer {id} has no readable record");
-                    if repair {
-                        let rec = LayerRecord {
-                            size: tree_size(&entry.path()),
-                            diff_id: None,
-                            blobs: Vec::new(),
-                        };
-                        self.write_layer_record(id, &rec)?;
-                        line.push_str(": re-derived from its directory");
-                        r.repaired += 1;
-                    }
-                    r.problems.push(line);
+            let Some(rec) = self.layer(id)? else {
+                let mut line = format!("layer {id} has no readable record");
+                if repair {
+                    // What a build records for a layer it makes; an export adds the rest.
+                    self.update_layer_record(id, |now| now.is_none().then(LayerRecord::default))?;
+                    line.push_str(": written again");
+                    r.repaired += 1;
+                    sound.insert(id.to_string());
                 }
-                Some(mut rec) => {
-                    let before = rec.blobs.len();
-                    rec.blobs.retain(|b| self.has_blob(&b.digest));
-                    if rec.blobs.len() != before {
-                        let mut line = format!(
-                            "layer {id} lists {} blob(s) the store does not have",
-                            before - rec.blobs.len()
-                        );
-                        if repair {
-                            self.write_layer_record(id, &rec)?;
-                            line.push_str(": record updated");
-                            r.repaired += 1;
-                        }
-                        r.problems.push(line);
-                    }
+                r.problems.push(line);
+                continue;
+            };
+            sound.insert(id.to_string());
+            let gone = rec
+                .blobs
+                .iter()
+                .filter(|b| !self.has_blob(&b.digest))
+                .count();
+            if gone > 0 {
+                let mut line = format!("layer {id} lists {gone} blob(s) the store does not have");
+                if repair {
+                    self.update_layer_record(id, |now| {
+                        let mut now = now?;
+                        now.blobs.retain(|b| self.has_blob(&b.digest));
+                        Some(now)
+                    })?;
+                    line.push_str(": record updated");
+                    r.repaired += 1;
                 }
+                r.problems.push(line);
             }
         }
-        Ok(())
+        Ok(sound)
     }
 
-    fn write_layer_record(&self, id: &str, rec: &LayerRecord) -> Result<()> {
-        let _lock = self.lock(&format!("layer-record:{id}"))?;
-        let path = self.layout().layers.join(format!("{id}.rec"));
-        atomic::write_record(&self.layout().tmp, &path, Kind::Layer, rec, Replace::Yes)?;
-        Ok(())
-    }
-
-    fn check_cache(&self, repair: bool, r: &mut CheckReport) -> Result<()> {
+    fn check_cache(
+        &self,
+        repair: bool,
+        layers: &HashSet<String>,
+        r: &mut CheckReport,
+    ) -> Result<()> {
         let dir = &self.layout().cache;
         for entry in fs::read_dir(dir).map_err(io_at(dir))? {
             let entry = entry.map_err(io_at(dir))?;
@@ -136,18 +128,14 @@ impl Store {
                 continue;
             };
             r.cache_records_checked += 1;
-            // A torn record reads as absent (and is removed by the read itself).
+            // A torn record reads as absent, and any read (this one too) removes it.
             let Some(rec): Option<CacheRecord> = self.cache_get(&key)? else {
                 r.problems
                     .push(format!("cache record {} was torn: removed", key.to_hex()));
                 r.repaired += 1;
                 continue;
             };
-            let missing = rec
-                .layers
-                .iter()
-                .filter(|l| !matches!(self.layer(l), Ok(Some(_))))
-                .count();
+            let missing = rec.layers.iter().filter(|l| !layers.contains(*l)).count();
             if missing > 0 {
                 let mut line = format!(
                     "cache record {} names {missing} missing layer(s)",
@@ -164,7 +152,7 @@ impl Store {
         Ok(())
     }
 
-    fn check_images(&self, r: &mut CheckReport) -> Result<()> {
+    fn check_images(&self, layers: &HashSet<String>, r: &mut CheckReport) -> Result<()> {
         for (name, rec) in self.images()? {
             r.images_checked += 1;
             let mut missing = Vec::new();
@@ -173,10 +161,8 @@ impl Store {
                     missing.push(format!("its {what} {d}"));
                 }
             }
-            for l in &rec.layers {
-                if !matches!(self.layer(l), Ok(Some(_))) {
-                    missing.push(format!("layer {l}"));
-                }
+            for l in rec.layers.iter().filter(|l| !layers.contains(*l)) {
+                missing.push(format!("layer {l}"));
             }
             if !missing.is_empty() {
                 r.problems.push(format!(
@@ -193,40 +179,4 @@ fn parse_key(hex: &str) -> Option<CacheKey> {
     let bytes = hex::decode(hex).ok()?;
     let arr: [u8; 32] = bytes.try_into().ok()?;
     Some(CacheKey(arr))
-}
-
-fn sha256_of(path: &Path) -> io::Result<OciDigest> {
-    let mut f = fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(buf.get(..n).unwrap_or_default());
-    }
-    Ok(OciDigest::from_sha256(h.finalize().into()))
-}
-
-/// Bytes under `dir` (regular files), not following symlinks; what cannot be read counts 0.
-fn tree_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let Ok(meta) = e.path().symlink_metadata() else {
-                continue;
-            };
-            if meta.is_dir() {
-                todo.push(e.path());
-            } else if meta.is_file() {
-                total += meta.len();
-            }
-        }
-    }
-    total
 }

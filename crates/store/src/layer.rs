@@ -217,13 +217,29 @@ impl Store {
     /// Record an exported blob of layer `id` (its diff_id and compressed digest), so it is never
     /// compressed twice. The layer must be committed.
     pub fn add_layer_blob(&self, id: &str, blob: LayerBlob) -> Result<()> {
+        let mut found = false;
+        self.update_layer_record(id, |rec| {
+            let mut rec = rec?;
+            found = true;
+            rec.add_blob(blob).then_some(rec)
+        })?;
+        if !found {
+            return Err(Error::LayerNotFound { id: id.to_owned() });
+        }
+        Ok(())
+    }
+
+    /// Change the record of committed layer `id` under its lock: `edit` gets the current record
+    /// (`None` if it does not read) and returns the one to write, or `None` to leave it.
+    pub(crate) fn update_layer_record(
+        &self,
+        id: &str,
+        edit: impl FnOnce(Option<LayerRecord>) -> Option<LayerRecord>,
+    ) -> Result<()> {
         check_layer_id(id)?;
         let _lock = self.lock(&format!("layer-record:{id}"))?;
-        let path = self.layer_record_path(id);
-        let Some(mut rec) = self.layer(id)? else {
-            return Err(Error::LayerNotFound { id: id.to_owned() });
-        };
-        if rec.add_blob(blob) {
+        if let Some(rec) = edit(self.layer(id)?) {
+            let path = self.layer_record_path(id);
             atomic::write_record(&self.layout().tmp, &path, Kind::Layer, &rec, Replace::Yes)?;
         }
         Ok(())

@@ -73,7 +73,7 @@ pub const READONLY_PATHS: &[&str] = &[
 /// not have are skipped.
 pub fn restrict_proc_and_sys() -> Result<(), HelperError> {
     for path in READONLY_PATHS {
-        match rustix::mount::mount_bind_recursive(*path, *path) {
+        match rustix::mount::mount_bind(*path, *path) {
             Ok(()) => {}
             Err(Errno::NOENT) => continue,
             Err(e) => return Err(e).ctx(|| format!("binding {path}")),
@@ -96,14 +96,11 @@ pub fn restrict_proc_and_sys() -> Result<(), HelperError> {
             Err(e) => return Err(e).ctx(|| format!("stat {path}")),
         };
         if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
-            rustix::mount::mount(
-                "tmpfs",
-                *path,
-                "tmpfs",
+            super::mounts::mount_tmpfs(
+                path,
                 MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
-                None,
-            )
-            .ctx(|| format!("masking {path}"))?;
+                "",
+            )?;
         } else {
             rustix::mount::mount_bind("/dev/null", *path).ctx(|| format!("masking {path}"))?;
         }

@@ -121,17 +121,19 @@ pub fn mask_layer(
     }
     let mask = scratch.dir("ignore-mask")?;
     // Directories of the mask stand for the context's own: same mode, owner and times.
-    let mut dirs: Vec<String> = vec![String::new()];
+    let mut dirs: Vec<&str> = vec![""];
+    let mut made: HashSet<&str> = HashSet::new();
     for rel in &hidden {
-        let mut parent = Path::new(rel.as_str()).parent();
+        // The parents, outermost first, each made once.
         let mut chain = Vec::new();
-        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
-            chain.push(p.to_string_lossy().into_owned());
-            parent = p.parent();
+        let mut p = rel.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            chain.push(parent);
+            p = parent;
         }
         for d in chain.into_iter().rev() {
-            let at = mask.join(&d);
-            if !at.exists() {
+            if made.insert(d) {
+                let at = mask.join(d);
                 std::fs::create_dir(&at).ctx(|| format!("creating {}", at.display()))?;
                 dirs.push(d);
             }
@@ -149,7 +151,7 @@ pub fn mask_layer(
     // Children before parents, so setting a directory's times is the last change to it.
     dirs.sort_by(|a, b| b.cmp(a));
     for d in dirs {
-        let (from, to) = (root.join(&d), mask.join(&d));
+        let (from, to) = (root.join(d), mask.join(d));
         let meta = std::fs::symlink_metadata(&from).ctx(|| format!("stat {}", from.display()))?;
         rustix::fs::chown(
             &to,

@@ -635,14 +635,14 @@ pub(crate) fn default_filter() -> Result<BpfProgram, HelperError> {
         .filter_map(|name| number(name))
         .map(syscall_u32)
         .collect::<Result<Vec<u32>, _>>()?;
-    let newest = rules
-        .keys()
-        .map(|&nr| syscall_u32(nr))
-        .collect::<Result<Vec<u32>, _>>()?
-        .into_iter()
-        .chain(enosys.iter().copied())
-        .max()
-        .ok_or_else(|| HelperError::Msg("seccomp: empty profile".into()))?;
+    let newest = match rules.last_key_value() {
+        Some((&nr, _)) => Some(syscall_u32(nr)?),
+        None => None,
+    }
+    .into_iter()
+    .chain(enosys.iter().copied())
+    .max()
+    .ok_or_else(|| HelperError::Msg("seccomp: empty profile".into()))?;
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Errno(EPERM),
@@ -755,7 +755,12 @@ pub(crate) fn number(name: &str) -> Option<i64> {
         .iter()
         .chain(ARCH_NUMBERS)
         .find(|(sys, _)| sys.strip_prefix("SYS_") == Some(name))
-        .or_else(|| EXTRA_NUMBERS.iter().find(|(n, _)| *n == name))
+        .or_else(|| {
+            EXTRA_NUMBERS
+                .iter()
+                .chain(UNIFIED_NUMBERS)
+                .find(|(n, _)| *n == name)
+        })
         .map(|&(_, nr)| nr)
 }
 
@@ -1115,31 +1120,17 @@ const ARCH_NUMBERS: &[(&str, i64)] = &[];
 
 /// Numbers libc 0.2 lacks (for the glibc targets at least), from the kernel's tables
 /// (`arch/x86/entry/syscalls/syscall_64.tbl`; `scripts/syscall.tbl`, the asm-generic one
-/// aarch64 uses). From 424 on, both use the same numbers.
+/// aarch64 uses): first the ones that differ by architecture...
 #[cfg(target_arch = "x86_64")]
-const EXTRA_NUMBERS: &[(&str, i64)] = &[
-    ("io_pgetevents", 333),
-    ("uretprobe", 335),
-    ("cachestat", 451),
-    ("map_shadow_stack", 453),
-    ("futex_wake", 454),
-    ("futex_wait", 455),
-    ("futex_requeue", 456),
-    ("statmount", 457),
-    ("listmount", 458),
-    ("lsm_get_self_attr", 459),
-    ("lsm_set_self_attr", 460),
-    ("lsm_list_modules", 461),
-    ("setxattrat", 463),
-    ("getxattrat", 464),
-    ("listxattrat", 465),
-    ("removexattrat", 466),
-];
+const EXTRA_NUMBERS: &[(&str, i64)] = &[("io_pgetevents", 333), ("uretprobe", 335)];
 #[cfg(target_arch = "aarch64")]
-const EXTRA_NUMBERS: &[(&str, i64)] = &[
-    ("io_pgetevents", 292),
+const EXTRA_NUMBERS: &[(&str, i64)] = &[("io_pgetevents", 292), ("fchmodat2", 452)];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const EXTRA_NUMBERS: &[(&str, i64)] = &[];
+
+/// ...then the newer ones, numbered alike on every architecture from 424 on.
+const UNIFIED_NUMBERS: &[(&str, i64)] = &[
     ("cachestat", 451),
-    ("fchmodat2", 452),
     ("map_shadow_stack", 453),
     ("futex_wake", 454),
     ("futex_wait", 455),
