@@ -271,3 +271,84 @@ fn a_damaged_blob_is_never_pushed() {
     );
     assert!(err.contains("cairn check --repair"), "{err}");
 }
+
+/// A registry on 127.0.0.1 whose `/v2/` is open and whose every manifest answer is 200 with
+/// `head` and then `body` (`None`: spaces, chunked, for as long as anyone reads).
+fn manifest_server(head: &'static str) -> u16 {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(&stream);
+                let mut first = String::new();
+                if reader.read_line(&mut first).is_err() {
+                    return;
+                }
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let mut w = &stream;
+                if first.starts_with("GET /v2/ ") {
+                    let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                }
+                if w.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
+                while w.write_all(chunk.as_bytes()).is_ok() {}
+            });
+        }
+    });
+    port
+}
+
+/// Run `cmd`, killed (and the test failed) if it takes over two minutes.
+fn bounded(cmd: &mut Command) -> std::process::Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("still running after two minutes");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn an_endless_or_huge_manifest_is_refused_in_bounded_memory() {
+    let heads = [
+        // Streams for ever.
+        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n\
+         Transfer-Encoding: chunked\r\n\r\n",
+        // Says so up front.
+        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n\
+         Content-Length: 5000000000\r\n\r\n",
+    ];
+    for head in heads {
+        let port = manifest_server(head);
+        let root = tempfile::tempdir().expect("tempdir");
+        let out = bounded(
+            cairn_std()
+                .args(["pull", "--root"])
+                .arg(root.path())
+                .arg(format!("127.0.0.1:{port}/endless/app:1")),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains("tag 1 is larger than 4 MiB"),
+            "the cap is named: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -6,19 +6,20 @@
 //! fixes both per client (its protocol setting and its auth store). A host has a client for
 //! blobs (chunked uploads, downloads, existence checks), one for single-PUT uploads of small
 //! blobs (made when a push first needs it: oci-client makes that a client setting too, and
-//! every client loads the system's root certificates), and one for manifests.
+//! every client loads the system's root certificates). Manifests are fetched with a plain
+//! reqwest client of the host's (`manifest.rs`: capped while they stream), sending the bearer
+//! token oci-client fetched for the repository.
 //!
 //! Open registries (no credentials, and `/v2/` answers without a challenge): oci-client, once a
 //! client has seen `auth()`, pings `/v2/` before every request it holds no token for — and an
 //! open registry never hands one out, so every HEAD and GET would cost two round trips. Such a
-//! host's blob clients are never given auth; only its manifest client is (pulling a manifest
-//! stores auth in oci-client regardless), which costs a ping per manifest, not per blob.
+//! host's clients are never given auth.
 //!
 //! Docker Hub: a reference's registry `docker.io` is spoken to at `registry-1.docker.io`, as
 //! docker does; credentials are still looked up under docker.io's keys.
 
 use crate::auth::{Credentials, DockerConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, chain};
 use crate::retry::{Ctx, Failure, retry};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
@@ -121,26 +122,19 @@ pub(crate) struct Host {
     pub client: Client,
     /// Single-PUT uploads; made (and authenticated) by the first push.
     pub mono: tokio::sync::OnceCell<Client>,
-    /// Manifest pulls of an open registry (pulling a manifest stores auth in oci-client).
-    meta: tokio::sync::OnceCell<Client>,
     /// No credentials and no challenge: requests go out without auth.
     pub open: bool,
     pub creds: Credentials,
     protocol: ClientProtocol,
-    timeouts: Timeouts,
+    pub timeouts: Timeouts,
+    /// Manifest GETs (see `manifest.rs`: capped while they stream).
+    pub http: reqwest::Client,
 }
 
 impl Host {
-    /// The client for manifest pulls: `client`, unless the registry is open.
-    pub async fn meta(&self) -> &Client {
-        if !self.open {
-            return &self.client;
-        }
-        self.meta
-            .get_or_init(|| async {
-                Client::new(client_config(&self.protocol, false, &self.timeouts))
-            })
-            .await
+    /// Whether requests go over https.
+    pub fn https(&self) -> bool {
+        matches!(self.protocol, ClientProtocol::Https)
     }
 
     /// The single-PUT upload client.
@@ -159,6 +153,9 @@ pub(crate) struct Repo {
     pub host: Arc<Host>,
     pub repository: String,
     pub attempts: u32,
+    /// The bearer token oci-client fetched for this repository (None: open registry, or
+    /// Basic auth).
+    pub bearer: Option<String>,
 }
 
 /// oci-client settings for a host (`monolithic`: blobs in one PUT).
@@ -281,10 +278,10 @@ impl Registry {
             })
     }
 
-    async fn host(&self, registry: &str) -> Arc<Host> {
+    async fn host(&self, registry: &str) -> Result<Arc<Host>> {
         let mut hosts = self.inner.hosts.lock().await;
         if let Some(h) = hosts.get(registry) {
-            return h.clone();
+            return Ok(h.clone());
         }
         let endpoint = endpoint(registry);
         let protocol = if self.plain_http(registry) {
@@ -318,19 +315,26 @@ impl Registry {
             ),
             _ => (client, false),
         };
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .read_timeout(timeouts.idle)
+            .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
+            .https_only(matches!(protocol, ClientProtocol::Https))
+            .build()
+            .map_err(|e| Error::Internal(format!("making an http client: {}", chain(&e))))?;
         let host = Arc::new(Host {
+            http,
             registry: registry.to_string(),
             endpoint,
             client,
             mono: tokio::sync::OnceCell::new(),
-            meta: tokio::sync::OnceCell::new(),
             open,
             creds,
             protocol,
             timeouts,
         });
         hosts.insert(registry.to_string(), host.clone());
-        host
+        Ok(host)
     }
 
     /// A repository handle, authenticated for `op` (a bearer token fetched if the registry
@@ -340,11 +344,12 @@ impl Registry {
         reference: &cairn_ir::Reference,
         op: RegistryOperation,
     ) -> Result<Repo> {
-        let host = self.host(&reference.registry).await;
-        let repo = Repo {
+        let host = self.host(&reference.registry).await?;
+        let mut repo = Repo {
             host,
             repository: reference.repository.clone(),
             attempts: self.inner.opts.attempts,
+            bearer: None,
         };
         let ctx = repo.ctx("authenticating");
         let r = repo.reference_tag("latest");
@@ -355,16 +360,18 @@ impl Registry {
         if op == RegistryOperation::Push {
             clients.push(repo.host.mono().await);
         }
+        let mut bearer = None;
         for client in clients {
-            retry(&ctx, |_| async {
+            let token = retry(&ctx, |_| async {
                 client
                     .auth(&r, &repo.host.creds.auth, op)
                     .await
-                    .map(|_| ())
                     .map_err(|e| ctx.classify(e, "registry"))
             })
             .await?;
+            bearer = bearer.or(token);
         }
+        repo.bearer = bearer;
         Ok(repo)
     }
 }
@@ -396,10 +403,6 @@ impl Repo {
             self.repository.clone(),
             digest.to_string(),
         )
-    }
-
-    pub fn auth(&self) -> &RegistryAuth {
-        &self.host.creds.auth
     }
 }
 

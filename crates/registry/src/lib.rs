@@ -14,6 +14,7 @@
 mod auth;
 mod client;
 mod error;
+mod manifest;
 pub mod origins;
 mod platform;
 mod pull;

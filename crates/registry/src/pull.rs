@@ -69,8 +69,9 @@ const LAYER_TYPES: &[&str] = &[
     "application/vnd.docker.image.rootfs.diff.tar.zstd",
 ];
 
-/// Largest config / manifest we hold in memory.
-const MAX_DOCUMENT: usize = 32 * 1024 * 1024;
+/// The largest image config cairn reads (manifests: `manifest::MAX_MANIFEST`). Real configs
+/// are kilobytes; this leaves room for long histories and many labels.
+const MAX_CONFIG: usize = 8 * 1024 * 1024;
 
 /// Nesting of indexes we follow (an index pointing at an index).
 const MAX_INDEX_DEPTH: usize = 3;
@@ -207,30 +208,16 @@ impl Registry {
             format!("tag {at}")
         };
         let ctx = repo.ctx(format!("fetching {what}"));
-        let r = if at.contains(':') {
-            repo.reference_digest(at)
-        } else {
-            repo.reference_tag(at)
-        };
-        let (bytes, digest) = retry(&ctx, |_| async {
-            repo.host
-                .meta()
-                .await
-                .pull_manifest_raw(&r, repo.auth(), ACCEPT)
-                .await
-                .map_err(|e| ctx.classify(e, &what))
+        retry(&ctx, |_| async {
+            crate::manifest::get(repo, at, ACCEPT, &ctx, &what).await
         })
-        .await?;
-        if bytes.len() > MAX_DOCUMENT {
-            return Err(ctx.invalid(format!("manifest is {} bytes", bytes.len())));
-        }
-        Ok((bytes.to_vec(), digest))
+        .await
     }
 
     /// Fetch a small blob (a config) into memory, verified against its digest.
     async fn fetch_small_blob(&self, repo: &Repo, desc: &Descriptor) -> Result<Vec<u8>> {
         let ctx = repo.ctx(format!("fetching config {}", desc.digest));
-        if desc.size > MAX_DOCUMENT as u64 {
+        if desc.size > MAX_CONFIG as u64 {
             return Err(ctx.invalid(format!("config is {} bytes", desc.size)));
         }
         let r = repo.reference_digest(&desc.digest);
@@ -246,7 +233,7 @@ impl Registry {
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| stream_failure(&ctx, digest, e))?;
                 out.extend_from_slice(&chunk);
-                if out.len() > MAX_DOCUMENT {
+                if out.len() > MAX_CONFIG {
                     return Err(Failure::Fatal(ctx.invalid("config too large")));
                 }
             }
