@@ -23,5 +23,6 @@ mod retry;
 
 pub use client::{Registry, RegistryOptions, Timeouts};
 pub use error::{Error, Result};
+pub use manifest::{Document, read as read_manifest};
 pub use pull::{PulledImage, Resolved};
 pub use push::PushReport;

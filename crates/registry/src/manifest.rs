@@ -10,7 +10,12 @@
 //! registry.
 
 use crate::client::Repo;
+use crate::platform;
 use crate::retry::{Ctx, Failure};
+use cairn_oci::model::{
+    Index, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_INDEX,
+    MEDIA_TYPE_MANIFEST, Manifest,
+};
 use cairn_store::OciDigest;
 use futures_util::StreamExt as _;
 use oci_client::errors::{OciDistributionError, OciEnvelope};
@@ -81,6 +86,65 @@ pub(crate) async fn get(
         return Err(Failure::Fatal(ctx.mismatch(at, digest)));
     }
     Ok((body, digest))
+}
+
+/// What a manifest document turned out to be.
+#[derive(Debug)]
+pub enum Document {
+    /// An index (or Docker manifest list): the digest of the entry for the wanted platform,
+    /// if any, and the platforms it offers.
+    Index {
+        pick: Option<String>,
+        available: Vec<String>,
+    },
+    /// An image manifest and its media type.
+    Manifest {
+        media_type: String,
+        manifest: Box<Manifest>,
+    },
+}
+
+/// Read a manifest document a registry sent (hostile bytes: never a panic, only a reason).
+/// The media type is its `mediaType` or, where absent (allowed by OCI), its shape.
+pub fn read(bytes: &[u8], want: &cairn_ir::Platform) -> Result<Document, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) {
+        return Err(
+            "Docker schema 1 manifests are not supported (push the image again with a current \
+             client)"
+                .into(),
+        );
+    }
+    let media_type = match v.get("mediaType").and_then(|m| m.as_str()) {
+        Some(mt) => mt.to_string(),
+        None if v.get("manifests").is_some() => MEDIA_TYPE_INDEX.to_string(),
+        None if v.get("config").is_some() => MEDIA_TYPE_MANIFEST.to_string(),
+        None => return Err("neither an image manifest nor an index".into()),
+    };
+    match media_type.as_str() {
+        MEDIA_TYPE_INDEX | MEDIA_TYPE_DOCKER_MANIFEST_LIST => {
+            let index: Index =
+                serde_json::from_value(v).map_err(|e| format!("bad index: {e}"))?;
+            Ok(Document::Index {
+                pick: platform::select(&index.manifests, want).map(|d| d.digest.clone()),
+                available: index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref().map(platform::describe))
+                    .collect(),
+            })
+        }
+        MEDIA_TYPE_MANIFEST | MEDIA_TYPE_DOCKER_MANIFEST => {
+            let manifest: Manifest =
+                serde_json::from_value(v).map_err(|e| format!("bad image manifest: {e}"))?;
+            Ok(Document::Manifest {
+                media_type,
+                manifest: Box::new(manifest),
+            })
+        }
+        other => Err(format!("unsupported manifest media type {other}")),
+    }
 }
 
 /// An error answer as oci-client would have reported it (so one classifier sorts both).

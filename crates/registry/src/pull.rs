@@ -11,12 +11,13 @@
 //! diff_id the store knows is neither downloaded nor unpacked.
 
 use crate::client::{Registry, Repo, joined, stream_failure};
+use crate::manifest::Document;
 use crate::error::{Error, Result};
 use crate::origins;
 use crate::platform;
 use crate::retry::{Ctx, Failure, backoff, retry};
 use cairn_oci::model::{
-    Descriptor, ImageConfigFile, Index, MEDIA_TYPE_DOCKER_MANIFEST,
+    Descriptor, ImageConfigFile, MEDIA_TYPE_DOCKER_MANIFEST,
     MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest,
 };
 use cairn_store::{Compression, ImageRecord, LayerBlob, LayerRecord, OciDigest, Store};
@@ -75,39 +76,6 @@ const MAX_CONFIG: usize = 8 * 1024 * 1024;
 
 /// Nesting of indexes we follow (an index pointing at an index).
 const MAX_INDEX_DEPTH: usize = 3;
-
-enum Kind {
-    Index,
-    Manifest,
-}
-
-/// The media type of a manifest document, from its `mediaType` or, when absent (allowed by
-/// OCI), its shape.
-fn media_type(ctx: &Ctx, bytes: &[u8]) -> Result<(String, Kind)> {
-    let v: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ctx.invalid(format!("not JSON: {e}")))?;
-    if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) {
-        return Err(ctx.invalid(
-            "Docker schema 1 manifests are not supported (push the image again with a current client)",
-        ));
-    }
-    let mt = v
-        .get("mediaType")
-        .and_then(|m| m.as_str())
-        .map(str::to_string);
-    let mt = match mt {
-        Some(mt) => mt,
-        None if v.get("manifests").is_some() => MEDIA_TYPE_INDEX.to_string(),
-        None if v.get("config").is_some() => MEDIA_TYPE_MANIFEST.to_string(),
-        None => return Err(ctx.invalid("neither an image manifest nor an index")),
-    };
-    let kind = match mt.as_str() {
-        MEDIA_TYPE_INDEX | MEDIA_TYPE_DOCKER_MANIFEST_LIST => Kind::Index,
-        MEDIA_TYPE_MANIFEST | MEDIA_TYPE_DOCKER_MANIFEST => Kind::Manifest,
-        other => return Err(ctx.invalid(format!("unsupported manifest media type {other}"))),
-    };
-    Ok((mt, kind))
-}
 
 /// A stored blob's compression, from its first bytes.
 fn sniff(path: &Path) -> Result<Compression> {
@@ -261,46 +229,40 @@ impl Registry {
         for _ in 0..=MAX_INDEX_DEPTH {
             let (bytes, digest) = self.fetch_manifest(repo, &at).await?;
             let ctx = repo.ctx(format!("manifest {digest}"));
-            let (mt, kind) = media_type(&ctx, &bytes)?;
-            match kind {
-                Kind::Index => {
-                    let index: Index = serde_json::from_slice(&bytes)
-                        .map_err(|e| ctx.invalid(format!("bad index: {e}")))?;
-                    let Some(pick) = platform::select(&index.manifests, want) else {
-                        let available = index
-                            .manifests
-                            .iter()
-                            .filter_map(|d| d.platform.as_ref().map(platform::describe))
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        return Err(Error::NoMatchingPlatform {
-                            registry: repo.host.registry.clone(),
-                            repository: repo.repository.clone(),
-                            reference: start,
-                            platform: platform::describe_wanted(want),
-                            available: if available.is_empty() {
-                                "none".into()
-                            } else {
-                                available
-                            },
-                        });
-                    };
-                    tracing::debug!(index = %digest, manifest = %pick.digest, "platform selected");
-                    at = pick.digest.clone();
+            match crate::manifest::read(&bytes, want).map_err(|reason| ctx.invalid(reason))? {
+                Document::Index { pick: None, available } => {
+                    return Err(Error::NoMatchingPlatform {
+                        registry: repo.host.registry.clone(),
+                        repository: repo.repository.clone(),
+                        reference: start,
+                        platform: platform::describe_wanted(want),
+                        available: if available.is_empty() {
+                            "none".into()
+                        } else {
+                            available.join(", ")
+                        },
+                    });
                 }
-                Kind::Manifest => {
-                    let manifest: Manifest = serde_json::from_slice(&bytes)
-                        .map_err(|e| ctx.invalid(format!("bad image manifest: {e}")))?;
+                Document::Index {
+                    pick: Some(pick), ..
+                } => {
+                    tracing::debug!(index = %digest, manifest = %pick, "platform selected");
+                    at = pick;
+                }
+                Document::Manifest {
+                    media_type,
+                    manifest,
+                } => {
                     let manifest_digest = OciDigest::parse(&digest)
                         .map_err(|e| ctx.invalid(format!("manifest digest: {e}")))?;
                     let config = self.fetch_small_blob(repo, &manifest.config).await?;
                     let resolved = Resolved {
                         manifest_digest,
                         manifest: bytes,
-                        media_type: mt,
+                        media_type,
                         config,
                     };
-                    return Ok((resolved, manifest));
+                    return Ok((resolved, *manifest));
                 }
             }
         }
