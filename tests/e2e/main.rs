@@ -2,6 +2,8 @@
 //! module per area.
 // Test output: the loud notice when the conformance data is missing.
 #![allow(clippy::disallowed_macros)]
+// Test helpers outside #[test] functions: a set-up that fails is a failed test.
+#![allow(clippy::expect_used)]
 
 mod build;
 mod corpus;

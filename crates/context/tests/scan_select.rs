@@ -1,5 +1,7 @@
 //! Scanning real directories and selecting from them: ignore rules, the stat cache, and the
 //! properties of selection digests (content-sensitive, location- and mtime-insensitive).
+// Test helpers outside #[test] functions: a set-up that fails is a failed test.
+#![allow(clippy::expect_used)]
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};

@@ -1,4 +1,6 @@
 //! cairn-registry against a real registry (`docker-registry`) on loopback.
+// Test helpers outside #[test] functions: a set-up that fails is a failed test.
+#![allow(clippy::expect_used)]
 
 mod support;
 

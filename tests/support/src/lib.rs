@@ -14,6 +14,10 @@
 //!   uploads, a registry gone mid-transfer).
 //! - [`BearerGateway`]: the token-auth stand-in distribution cannot serve on its own.
 
+// A harness that cannot set up (bind a port, start a registry) is a failed test: it says what
+// failed and stops, which is what `expect` does.
+#![allow(clippy::expect_used)]
+
 mod gateway;
 mod proxy;
 mod registry;

@@ -1,5 +1,7 @@
 //! Hand-crafted hostile layer tars: each must be rejected with an error naming the entry, and
 //! nothing may appear outside the destination.
+// Test helpers outside #[test] functions: a set-up that fails is a failed test.
+#![allow(clippy::expect_used)]
 
 use crate::util::TestResult;
 use cairn_oci::unpack_layer;

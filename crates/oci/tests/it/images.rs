@@ -1,4 +1,6 @@
 //! Image config JSON, assembly, archive export and import.
+// Test helpers outside #[test] functions: a set-up that fails is a failed test.
+#![allow(clippy::expect_used)]
 
 use crate::util::*;
 use cairn_ir::image::{HealthConfig, History};

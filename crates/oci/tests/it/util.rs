@@ -1,5 +1,6 @@
 //! Building test trees: files with owners, modes, xattrs, devices and overlay marks.
-
+// Test helpers outside #[test] functions: a set-up that fails is a failed test.
+#![allow(clippy::expect_used)]
 #![allow(dead_code)]
 
 use cairn_store::{LayerRecord, Store};

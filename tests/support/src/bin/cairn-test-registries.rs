@@ -5,7 +5,8 @@
 //! In `DIR`: `plain/`, `basic/` and `bearer/` (each a `docker-registry`'s config, storage and
 //! log), and `env`, written last and atomically, exporting the addresses the tests read
 //! (see `cairn_testkit::shared`). Exits non-zero if a registry dies.
-// A test tool: it prints the registries' addresses.
+// A test tool: it prints the registries' addresses, and a set-up that fails stops it.
+#![allow(clippy::expect_used)]
 #![allow(clippy::disallowed_macros)]
 
 use cairn_testkit::{BearerGateway, SHARED_PASSWORD, SHARED_USER, TestRegistry};
