@@ -45,7 +45,10 @@ pub enum SourceOp {
     },
     /// Files from the client side, e.g. the Dockerfile build context.
     Local(LocalSource),
-    /// A file fetched over HTTP(S) (`ADD https://...`).
+    /// A file fetched over HTTP(S) (`ADD https://...`): one layer holding `/<filename>`
+    /// (mode 0600, owned by root, mtime from `Last-Modified`), never unpacked. `checksum`:
+    /// `sha256:<hex>` the body must hash to; `filename`: see
+    /// [`SourceOp::http_default_filename`] for `None`.
     Http {
         url: String,
         checksum: Option<String>,
@@ -58,6 +61,49 @@ pub enum SourceOp {
         subdir: Option<String>,
         keep_git_dir: bool,
     },
+}
+
+impl SourceOp {
+    /// The file name an HTTP source gets when its op names none — and the one the Dockerfile
+    /// frontend names, as BuildKit's does: the last segment of the URL's path, percent-decoded
+    /// (Go's `path.Base(u.Path)`), else `__unnamed__`.
+    pub fn http_default_filename(url: &str) -> String {
+        const UNNAMED: &str = "__unnamed__";
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let rest = rest.split(['?', '#']).next().unwrap_or_default();
+        let path = rest
+            .find('/')
+            .map_or("", |i| rest.get(i..).unwrap_or_default());
+        let decoded = percent_decode(path);
+        match decoded.trim_end_matches('/').rsplit('/').next() {
+            Some(base) if !base.is_empty() && base != "." && base != ".." => base.to_string(),
+            _ => UNNAMED.to_string(),
+        }
+    }
+}
+
+/// `%XX` sequences decoded (invalid ones kept as written; invalid UTF-8 replaced).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A local directory made available to the build. `include` / `exclude` are .dockerignore-style

@@ -1,5 +1,5 @@
-//! The [`KeyContext`] of a real build: image manifests from the store, file selections from the
-//! scanned build context.
+//! The [`KeyContext`] of a real build: image manifests and fetched HTTP sources from the store,
+//! file selections from the scanned build context.
 
 use crate::keys::KeyContext;
 use cairn_context::ContextIndex;
@@ -18,6 +18,24 @@ impl KeyContext for StoreKeyContext<'_> {
                 "image {reference} is not in the store (add it with `cairn pull`, `cairn load` \
                  or `cairn import`)"
             )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn http_layer(
+        &self,
+        url: &str,
+        filename: &str,
+        checksum: Option<&str>,
+    ) -> Result<String, String> {
+        match self.store.http_get(url, filename) {
+            Ok(Some(rec)) if checksum.is_none_or(|c| c == rec.digest.as_str()) => Ok(rec.layer),
+            Ok(Some(rec)) => Err(format!(
+                "{url} changed while this build ran: it is now {}, --checksum asked for {}",
+                rec.digest,
+                checksum.unwrap_or_default()
+            )),
+            Ok(None) => Err(format!("{url} was not fetched before solving")),
             Err(e) => Err(e.to_string()),
         }
     }

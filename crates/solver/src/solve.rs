@@ -502,10 +502,18 @@ impl<E: Executor + 'static> Inner<E> {
                 Ok(rec.layers)
             }
             SourceOp::Local(_) => Ok(Vec::new()),
-            SourceOp::Http { url, .. } => Err(SolveError::Unsupported(format!(
-                "{}: ADD from a URL ({url}) is not supported yet",
-                self.name(&d)
-            ))),
+            SourceOp::Http { url, .. } => {
+                // Fetched before solving; its key material is the layer (`keys::extras`).
+                let layer = self
+                    .extras
+                    .get(&d)
+                    .and_then(|e| std::str::from_utf8(e).ok())
+                    .filter(|id| cairn_store::is_layer_id(id))
+                    .ok_or_else(|| {
+                        SolveError::Internal(format!("{url} was not fetched before solving"))
+                    })?;
+                Ok(vec![layer.to_string()])
+            }
             SourceOp::Git { remote, .. } => Err(SolveError::Unsupported(format!(
                 "{}: ADD from git ({remote}) is not supported yet",
                 self.name(&d)

@@ -34,6 +34,20 @@ pub struct ImageRecord {
     pub layers: Vec<LayerId>,
 }
 
+/// The last fetch of an HTTP source (`ADD <url>`), under `http/<hash of url and file name>`:
+/// what revalidates it and the layer that holds the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRecord {
+    pub url: String,
+    pub filename: String,
+    /// sha256 of the body.
+    pub digest: OciDigest,
+    /// The layer holding `/<filename>` as fetched (mode, mtime from `Last-Modified`).
+    pub layer: LayerId,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
 /// What `images/<escaped>` holds: the name too, so the file is self-describing (long names are
 /// stored under a hashed file name).
 #[derive(Serialize, Deserialize)]
@@ -157,6 +171,29 @@ impl Store {
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
+    }
+
+    fn http_path(&self, url: &str, filename: &str) -> PathBuf {
+        let mut key = String::with_capacity(url.len() + filename.len() + 1);
+        key.push_str(url);
+        key.push('\0');
+        key.push_str(filename);
+        self.layout().http.join(escape::hashed(&key))
+    }
+
+    /// The last fetch of `url` saved as `filename`; `None` if absent (or torn, or another
+    /// source's record under a colliding name).
+    pub fn http_get(&self, url: &str, filename: &str) -> Result<Option<HttpRecord>> {
+        let rec: Option<HttpRecord> =
+            atomic::read_record(&self.http_path(url, filename), Kind::Http)?;
+        Ok(rec.filter(|r| r.url == url && r.filename == filename))
+    }
+
+    /// Record a fetch of an HTTP source (last writer wins).
+    pub fn http_put(&self, rec: &HttpRecord) -> Result<()> {
+        let path = self.http_path(&rec.url, &rec.filename);
+        atomic::write_record(&self.layout().tmp, &path, Kind::Http, rec, Replace::Yes)?;
+        Ok(())
     }
 
     fn stat_path(&self, context_key: &str) -> PathBuf {

@@ -29,6 +29,7 @@ pub(crate) enum Kind {
     Image = 2,
     Layer = 3,
     Stat = 4,
+    Http = 5,
 }
 
 /// Why a record could not be decoded.

@@ -65,6 +65,7 @@ pub(crate) struct Layout {
     pub cache: PathBuf,
     pub images: PathBuf,
     pub stat: PathBuf,
+    pub http: PathBuf,
     pub mounts: PathBuf,
     pub locks: PathBuf,
     pub tmp: TmpArea,
@@ -79,6 +80,7 @@ impl Layout {
             cache: root.join("cache"),
             images: root.join("images"),
             stat: root.join("stat"),
+            http: root.join("http"),
             mounts: root.join("mounts"),
             tmp: TmpArea::new(root.join("tmp"), &locks),
             locks,
@@ -100,6 +102,7 @@ impl Layout {
             &self.cache,
             &self.images,
             &self.stat,
+            &self.http,
             &self.mounts,
             &self.locks,
         ] {

@@ -25,7 +25,7 @@ ENTRYPOINT [\"/bin/sh\", \"-c\"]
 CMD [\"cat version.txt\"]
 ";
 
-fn docker(args: &[&str]) -> String {
+pub(super) fn docker(args: &[&str]) -> String {
     let out = Command::new("/usr/bin/docker")
         .args(args)
         .env("DOCKER_BUILDKIT", "1")

@@ -11,6 +11,7 @@ mod failures;
 mod fidelity;
 pub mod fixture;
 mod hostile;
+mod http_sources;
 mod layers;
 mod parallel;
 mod remote_cache;

@@ -215,6 +215,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         .context("cannot find the cairn executable for the sandbox helper")?;
     let executor = cairn_sandbox::ReexecExecutor::new(exe, vec!["__sandbox".into()]);
 
+    crate::commands::sources::fetch_http(&graph, &store, &runtime, &progress)?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let keycx = StoreKeyContext {
         store: &store,

@@ -12,3 +12,4 @@ pub mod plan;
 pub mod progress;
 pub mod registry;
 pub mod resolver;
+pub mod sources;

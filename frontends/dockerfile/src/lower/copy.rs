@@ -120,7 +120,7 @@ impl Lowerer<'_> {
                     if c.from.is_some() {
                         return Err(err(span, "ADD --from cannot be used with a URL source"));
                     }
-                    let filename = url_filename(&url);
+                    let filename = SourceOp::http_default_filename(&url);
                     let op = Op::Source(SourceOp::Http {
                         url: url.clone(),
                         checksum: checksum.clone(),
@@ -129,10 +129,7 @@ impl Lowerer<'_> {
                     let d = self.add(
                         op,
                         vec![],
-                        VertexMeta {
-                            description: format!("[internal] download {url}"),
-                            ..Default::default()
-                        },
+                        self.meta(&format!("[internal] download {url}"), span),
                         span,
                     )?;
                     let idx = push_input(&mut inputs, Input::of(d));
@@ -158,10 +155,7 @@ impl Lowerer<'_> {
                     let d = self.add(
                         op,
                         vec![],
-                        VertexMeta {
-                            description: format!("[internal] git {url}"),
-                            ..Default::default()
-                        },
+                        self.meta(&format!("[internal] git {url}"), span),
                         span,
                     )?;
                     let idx = push_input(&mut inputs, Input::of(d));
@@ -340,16 +334,6 @@ fn check_chmod(m: &str, span: Span) -> crate::error::Result<String> {
     }
 }
 
-fn url_filename(url: &str) -> String {
-    let path = url.split(['?', '#']).next().unwrap_or(url);
-    let after_host = path.splitn(4, '/').nth(3).unwrap_or("");
-    after_host
-        .rsplit('/')
-        .find(|s| !s.is_empty())
-        .unwrap_or("index.html")
-        .to_string()
-}
-
 fn is_git_url(w: &str) -> bool {
     let base = w.split('#').next().unwrap_or(w);
     w.starts_with("git@")
@@ -381,11 +365,16 @@ mod tests {
 
     #[test]
     fn url_and_git_helpers() {
-        assert_eq!(
-            url_filename("https://example.com/a/b.tar.gz?x=1"),
-            "b.tar.gz"
-        );
-        assert_eq!(url_filename("https://example.com"), "index.html");
+        for (url, name) in [
+            ("https://example.com/a/b.tar.gz?x=1", "b.tar.gz"),
+            ("https://example.com", "__unnamed__"),
+            ("https://example.com/", "__unnamed__"),
+            ("https://example.com/dir/", "dir"),
+            ("https://example.com/a%20b.txt#frag", "a b.txt"),
+            ("https://example.com/x/..", "__unnamed__"),
+        ] {
+            assert_eq!(SourceOp::http_default_filename(url), name, "{url}");
+        }
         assert!(is_git_url("https://github.com/moby/buildkit.git#v0.12"));
         assert!(is_git_url("git@github.com:moby/buildkit.git"));
         assert!(!is_git_url("https://example.com/file.tar"));
