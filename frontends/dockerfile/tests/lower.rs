@@ -235,6 +235,28 @@ fn several_sources_need_a_directory_destination() {
 }
 
 #[test]
+fn variables_in_copy_from_are_refused_as_buildkit_refuses_them() {
+    for from in ["$X", "${X}", "stage-$X", "st\\\\age"] {
+        let src =
+            format!("ARG X=build\nFROM busybox AS build\nFROM busybox\nCOPY --from={from} /a /b\n");
+        let e =
+            lower_source(src.as_bytes(), &LowerOptions::default(), &NoResolver).expect_err(from);
+        assert!(
+            e.message
+                .contains("variable expansion is not supported for --from"),
+            "{from}: {}",
+            e.message
+        );
+        assert_eq!(e.span.start_line, 4);
+    }
+    // A plain name, an index and an image reference are taken as written.
+    lower(
+        "FROM busybox AS build\nFROM busybox\nCOPY --from=build /a /b\nCOPY --from=0 /a /c\n\
+           COPY --from=alpine:3.20 /a /d\n",
+    );
+}
+
+#[test]
 fn copy_heredoc_becomes_a_file_with_expanded_content() {
     let l = lower(
         "FROM busybox\nARG NAME=world\nCOPY <<EOF /greeting\nhello $NAME\nEOF\nCOPY <<'RAW' /raw\n$NAME\nRAW\n",

@@ -70,8 +70,18 @@ impl Lowerer<'_> {
         };
         let from_src = match &c.from {
             Some(f) => {
+                // BuildKit expands nothing in --from: a word that an empty environment would
+                // change (a variable, quotes, escapes) is refused.
+                let empty = std::collections::BTreeMap::<String, String>::new();
+                if self.lex.process_word(f, &empty).ok().as_deref() != Some(f.as_str()) {
+                    return Err(err(
+                        span,
+                        "variable expansion is not supported for --from, define a new stage \
+                         with FROM using ARG from global scope as a workaround",
+                    ));
+                }
+                let name = f.clone();
                 // BuildKit: a COPY may only take from a stage defined before its own.
-                let name = self.expand(st, f, span)?;
                 if let Some(j) = self.find_stage(&name, None)
                     && j > st.index
                 {
