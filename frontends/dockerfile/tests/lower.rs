@@ -257,6 +257,28 @@ fn variables_in_copy_from_are_refused_as_buildkit_refuses_them() {
 }
 
 #[test]
+fn targetstage_is_the_target_or_default_once_declared() {
+    // BuildKit's testTargetStageNameArg.
+    let src = "FROM busybox AS base\nRUN echo first\nARG TARGETSTAGE\nRUN echo second\n\
+               FROM scratch AS foo\nCOPY --from=base /out/ /\n\
+               FROM scratch\nCOPY --from=base /out/ /\n";
+    for (target, want) in [
+        (Some("foo"), "TARGETSTAGE=foo"),
+        (None, "TARGETSTAGE=default"),
+    ] {
+        let opts = LowerOptions {
+            target: target.map(str::to_string),
+            ..LowerOptions::default()
+        };
+        let l = lower_with(src, opts);
+        let runs = execs(&l.graph);
+        assert_eq!(runs.len(), 2);
+        assert!(!runs[0].env.iter().any(|e| e.starts_with("TARGETSTAGE=")));
+        assert!(runs[1].env.iter().any(|e| e == want), "{:?}", runs[1].env);
+    }
+}
+
+#[test]
 fn copy_heredoc_becomes_a_file_with_expanded_content() {
     let l = lower(
         "FROM busybox\nARG NAME=world\nCOPY <<EOF /greeting\nhello $NAME\nEOF\nCOPY <<'RAW' /raw\n$NAME\nRAW\n",

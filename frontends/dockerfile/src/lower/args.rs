@@ -24,18 +24,28 @@ pub const PROXY_ARGS: [&str; 10] = [
     "all_proxy",
 ];
 
-/// The automatic platform args and their values.
-pub fn platform_args(target: &Platform, build: &Platform) -> Vec<(String, String)> {
+/// The automatic args and their values, as BuildKit's `defaultArgs`: the build and target
+/// platforms, and `TARGETSTAGE` (the `--target` as given, else `default`).
+pub fn platform_args(
+    target: &Platform,
+    build: &Platform,
+    target_stage: Option<&str>,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (prefix, p) in [("BUILD", build), ("TARGET", target)] {
         out.push((format!("{prefix}PLATFORM"), p.to_string()));
         out.push((format!("{prefix}OS"), p.os.clone()));
+        out.push((format!("{prefix}OSVERSION"), String::new()));
         out.push((format!("{prefix}ARCH"), p.architecture.clone()));
         out.push((
             format!("{prefix}VARIANT"),
             p.variant.clone().unwrap_or_default(),
         ));
     }
+    out.push((
+        "TARGETSTAGE".into(),
+        target_stage.unwrap_or("default").to_string(),
+    ));
     out
 }
 
@@ -144,12 +154,14 @@ mod tests {
         let args = platform_args(
             &Platform::linux_amd64(),
             &Platform::parse("linux/arm64/v8").unwrap(),
+            None,
         );
         let get = |k: &str| args.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("TARGETPLATFORM"), Some("linux/amd64"));
         assert_eq!(get("BUILDARCH"), Some("arm64"));
         assert_eq!(get("BUILDVARIANT"), Some("v8"));
         assert_eq!(get("TARGETVARIANT"), Some(""));
+        assert_eq!(get("TARGETSTAGE"), Some("default"));
     }
 
     #[test]

@@ -116,7 +116,11 @@ impl<'a> Lowerer<'a> {
             resolver,
             lex: Lexer::new(opts.escape),
             b: GraphBuilder::new(),
-            global: Vars::from_pairs(platform_args(&opts.target_platform, &opts.build_platform)),
+            global: Vars::from_pairs(platform_args(
+                &opts.target_platform,
+                &opts.build_platform,
+                opts.target.as_deref(),
+            )),
             results: vec![None; df.stages.len()],
             uses: vec![0; df.stages.len()],
             target: None,
