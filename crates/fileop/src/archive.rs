@@ -79,6 +79,25 @@ pub(crate) fn unpack_if_archive(
     Ok(true)
 }
 
+/// If `archive` (a host file) is a tar — plain, gzip, bzip2, xz or zstd — extract it into the
+/// existing directory `dest` with the same confinement as ADD's and return true; otherwise
+/// return false. `name` is how errors call the archive. (`cairn build -` reads a context tar
+/// from stdin this way, as `docker build -` does.)
+pub fn extract_tar(archive: &Path, dest: &Path, name: &str) -> Result<bool> {
+    let Some(compression) = detect(archive) else {
+        return Ok(false);
+    };
+    let file = File::open(archive).map_err(|e| Error::io("open", name.to_string(), e))?;
+    let ctx = Extract {
+        root: dest,
+        dest,
+        owner: None,
+        archive: name,
+    };
+    with_decoded(file, compression, name, |r| ctx.run(r))?;
+    Ok(true)
+}
+
 /// `Some(compression)` when `path` is a regular file holding a (compressed) tar.
 fn detect(path: &Path) -> Option<Compression> {
     if !fs::symlink_metadata(path).ok()?.is_file() {

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use cairn_ir::FileAction;
 
+pub use archive::extract_tar;
 pub use error::{Error, Result};
 pub use resolve::resolve_in_root;
 

@@ -110,6 +110,100 @@ fn dockerfile_from_stdin() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("sha256:"));
 }
 
+/// `cairn build [ARGS] -` with `stdin` on its standard input.
+fn build_stdin(env: &Env, args: &[&str], stdin: &[u8]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["build", "--root"])
+        .arg(env.root())
+        .args(args)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut input = child.stdin.take().expect("stdin");
+    // A build that refuses early may close stdin first.
+    let _ = input.write_all(stdin);
+    drop(input);
+    child.wait_with_output().expect("wait")
+}
+
+fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        // `set_path` refuses `..`; a hostile archive is written raw.
+        let raw = &mut h.as_old_mut().name;
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_cksum();
+        b.append(&h, *data).expect("append");
+    }
+    b.into_inner().expect("tar")
+}
+
+#[test]
+fn context_from_stdin_a_dockerfile_or_a_tar() {
+    let env = Env::new();
+    let (_t, out) = super::fixture::out_dir();
+    let dest = format!("--output=type=local,dest={}", out.display());
+
+    // A Dockerfile alone: the context holds just it, as docker's CLI sends it.
+    let o = build_stdin(
+        &env,
+        &[&dest],
+        b"FROM busybox\nCOPY . /ctx/\nRUN ls /ctx > /listing\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out.join("listing")).expect("listing"),
+        "Dockerfile\n"
+    );
+
+    // A (compressed) tar: the context, its Dockerfile found inside, -f relative to it.
+    let tar = tar_of(&[
+        ("Dockerfile", b"FROM busybox\nCOPY app.txt /app.txt\n"),
+        ("app.txt", b"from the archive\n"),
+        ("sub/Other", b"FROM busybox\nCOPY app.txt /other.txt\n"),
+    ]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    for (args, file) in [(vec![], "app.txt"), (vec!["-f", "sub/Other"], "other.txt")] {
+        let (_t, out) = super::fixture::out_dir();
+        let dest = format!("--output=type=local,dest={}", out.display());
+        let mut all = args.clone();
+        all.push(&dest);
+        let o = build_stdin(&env, &all, &gz);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            std::fs::read_to_string(out.join(file)).expect("copied"),
+            "from the archive\n"
+        );
+    }
+
+    // A hostile archive is refused, and nothing lands outside the context.
+    let evil = tar_of(&[
+        ("../../escaped-by-stdin", b"x"),
+        ("Dockerfile", b"FROM busybox\n"),
+    ]);
+    let o = build_stdin(&env, &[], &evil);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("context on stdin"), "{err}");
+    assert!(!env.root().join("escaped-by-stdin").exists());
+
+    // Both from stdin is a clear error; so is a -f that leaves the archive.
+    for args in [vec!["-f", "-"], vec!["-f", "../x"]] {
+        let o = build_stdin(&env, &args, &tar);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("stdin"), "{err}");
+    }
+}
+
 #[test]
 fn unsupported_buildx_flags_are_refused_by_name() {
     // Every `docker buildx build` flag cairn does not take (yet): refused before anything runs,

@@ -8,6 +8,7 @@ use crate::commands::output::{Output, parse_output};
 use crate::commands::progress::{Progress, ProgressMode};
 use crate::commands::registry::{RegistryArgs, push_named, write_metadata};
 use crate::commands::resolver::StoreResolver;
+use crate::commands::stdin_context;
 use anyhow::{Context, Result, bail};
 use cairn_ir::{Graph, Op, SourceOp};
 use cairn_solver::{SolveError, SolveOptions, Solver, StoreKeyContext};
@@ -132,6 +133,25 @@ pub fn run(args: BuildArgs) -> Result<()> {
     cairn_sandbox::remove_stale_scratch();
 
     let store = args.store.open()?;
+    // `cairn build -`: the context (or a Dockerfile alone) on stdin; kept until the build ends.
+    let mut input_args = args.input.clone();
+    let _stdin_context = if input_args.context.as_os_str() == "-" {
+        if input_args.file.as_deref() == Some(std::path::Path::new("-")) {
+            bail!(
+                "the context and the Dockerfile cannot both be read from stdin (-f - with context -)"
+            );
+        }
+        let sc = stdin_context::read(&store)?;
+        input_args.file = input_args.file.map(|f| sc.dockerfile(&f)).transpose()?;
+        input_args.context = sc.dir().to_path_buf();
+        Some(sc)
+    } else {
+        None
+    };
+    let args = BuildArgs {
+        input: input_args,
+        ..args
+    };
     let mut input = BuildInput::load(&args.input)?;
     let epoch = source_date_epoch(input.options.build_args.get("SOURCE_DATE_EPOCH"))?;
     if let Some(mode) = network_override {

@@ -13,3 +13,4 @@ pub mod progress;
 pub mod registry;
 pub mod resolver;
 pub mod sources;
+pub mod stdin_context;
