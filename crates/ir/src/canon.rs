@@ -1,7 +1,7 @@
 //! The canonical encoding that vertex digests are computed from.
 //!
 //! Rules (version [`ENCODING_VERSION`]):
-//! * the stream starts with the domain tag `cairn-ir/vertex/v1\0`;
+//! * the stream starts with the domain tag `cairn-ir/vertex/v2\0`;
 //! * integers are fixed-width little-endian (`u8`, `u32`, `u64`); `bool` is one byte 0/1;
 //! * strings and byte strings are a `u64` length followed by the bytes;
 //! * `Option` is a byte 0 (none) or 1 followed by the value; lists are a `u64` count followed by
@@ -15,8 +15,8 @@
 use crate::op::*;
 use crate::{Digest, Platform};
 
-pub const ENCODING_VERSION: u32 = 1;
-const DOMAIN: &[u8] = b"cairn-ir/vertex/v1\0";
+pub const ENCODING_VERSION: u32 = 2;
+const DOMAIN: &[u8] = b"cairn-ir/vertex/v2\0";
 
 /// Collects canonical values, then hashes them in one blake3 call (vertex encodings are small,
 /// and one call over a buffer is much cheaper than many tiny updates).
@@ -195,6 +195,19 @@ impl Canonical for ExecOp {
             m.encode(e);
         }
         // proxy_env is intentionally not encoded.
+        let h = &self.host_config;
+        e.u64(h.extra_hosts.len() as u64);
+        for entry in &h.extra_hosts {
+            e.str(&entry.host).str(&entry.ip);
+        }
+        match h.shm_size {
+            None => e.u8(0),
+            Some(n) => e.u8(1).u64(n),
+        };
+        e.u64(h.ulimits.len() as u64);
+        for u in &h.ulimits {
+            e.str(&u.name).u64(u.soft).u64(u.hard);
+        }
     }
 }
 
@@ -381,6 +394,7 @@ mod tests {
             security: SecurityMode::Sandbox,
             mounts: vec![],
             proxy_env: vec![],
+            host_config: HostConfig::default(),
         })
     }
 
@@ -402,6 +416,34 @@ mod tests {
         assert_eq!(vertex_digest(&a, &[]), vertex_digest(&b, &[]));
     }
 
+    #[test]
+    fn host_config_is_part_of_the_digest() {
+        let a = exec(&["true"]);
+        let variants: [fn(&mut HostConfig); 3] = [
+            |h| {
+                h.extra_hosts.push(HostEntry {
+                    host: "db".into(),
+                    ip: "10.0.0.2".into(),
+                })
+            },
+            |h| h.shm_size = Some(1 << 20),
+            |h| {
+                h.ulimits.push(Ulimit {
+                    name: "nofile".into(),
+                    soft: 1024,
+                    hard: 2048,
+                })
+            },
+        ];
+        for change in variants {
+            let mut b = a.clone();
+            if let Op::Exec(x) = &mut b {
+                change(&mut x.host_config);
+            }
+            assert_ne!(vertex_digest(&a, &[]), vertex_digest(&b, &[]));
+        }
+    }
+
     /// The encoding is frozen: this digest must never change without bumping the version.
     #[test]
     fn encoding_is_stable() {
@@ -410,5 +452,5 @@ mod tests {
     }
 
     const STABLE_DIGEST: &str =
-        "blake3:c2014c6f32108db4bd0f529f5fc9f7928c7ecc483a39a87e34c2533da083d8a7";
+        "blake3:f6e436bc461ec77a62011b21d611d3afdd2e8759e88328547c9539501c3b3132";
 }

@@ -134,6 +134,68 @@ pub struct ExecOp {
     /// Proxy variables (`HTTP_PROXY`, ...) given as build args without being declared. They reach
     /// the process but are deliberately left out of the digest, as BuildKit does.
     pub proxy_env: Vec<String>,
+    /// `--add-host`, `--shm-size`, `--ulimit` of the build (BuildKit's `Meta.ExtraHosts`,
+    /// `ShmSize`, `Ulimit`): part of the digest, as in BuildKit.
+    #[serde(default, skip_serializing_if = "HostConfig::is_default")]
+    pub host_config: HostConfig,
+}
+
+/// What the build's command line sets for every RUN step, as docker's `HostConfig` does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostConfig {
+    /// Extra `/etc/hosts` lines, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<HostEntry>,
+    /// Size of `/dev/shm` in bytes (docker's default, 64 MiB, when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
+    /// Resource limits set before the command starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<Ulimit>,
+}
+
+impl HostConfig {
+    pub fn is_default(&self) -> bool {
+        self == &HostConfig::default()
+    }
+}
+
+/// One `/etc/hosts` entry: `ip` then `host`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostEntry {
+    pub host: String,
+    pub ip: String,
+}
+
+/// A resource limit (`nofile`, `nproc`, ... as docker names them); [`Ulimit::UNLIMITED`] is
+/// `-1` on docker's command line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+impl Ulimit {
+    pub const UNLIMITED: u64 = u64::MAX;
+    /// The names docker's `--ulimit` takes (go-units).
+    pub const NAMES: [&'static str; 15] = [
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    ];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

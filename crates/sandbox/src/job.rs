@@ -67,6 +67,9 @@ pub struct ExecJob {
     /// bind mount of a `MountSource::Dir` (as from a COPY).
     #[serde(default)]
     pub context_ignore: Vec<String>,
+    /// Extra `/etc/hosts` lines, the size of `/dev/shm`, resource limits.
+    #[serde(default)]
+    pub host_config: cairn_ir::HostConfig,
 }
 
 /// A mount besides the rootfs.

@@ -85,6 +85,7 @@ impl Fixture {
             security: cairn_ir::SecurityMode::Sandbox,
             mounts: vec![],
             context_ignore: vec![],
+            host_config: Default::default(),
         }
     }
 

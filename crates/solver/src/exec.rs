@@ -208,6 +208,7 @@ async fn exec<E: Executor + 'static>(
         security: x.security,
         mounts,
         context_ignore: inner.context_ignore.clone(),
+        host_config: x.host_config.clone(),
     });
     run_job(inner, d, &job, &x.args).await?;
     drop(locks);

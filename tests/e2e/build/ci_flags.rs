@@ -205,11 +205,78 @@ fn context_from_stdin_a_dockerfile_or_a_tar() {
 }
 
 #[test]
+fn add_host_shm_size_and_ulimit_reach_every_run_step() {
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN cat /etc/hosts > /hosts && df -k /dev/shm | tail -1 > /shm \\\n\
+          && ulimit -n > /nofile && ulimit -Hn > /nofile-hard\n",
+    )]);
+    let (_t, out) = super::fixture::out_dir();
+    env.build_ok(
+        c.path(),
+        &[
+            "--add-host",
+            "db:10.0.0.2",
+            "--add-host=v6=[2001:db8::1]",
+            "--shm-size",
+            "128m",
+            "--ulimit",
+            "nofile=512:1024",
+            &format!("--output=type=local,dest={}", out.display()),
+        ],
+    );
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).expect(f);
+    let hosts = read("hosts");
+    assert!(hosts.starts_with("127.0.0.1\tlocalhost"), "{hosts}");
+    assert!(
+        hosts.ends_with("10.0.0.2\tdb\n2001:db8::1\tv6\n"),
+        "{hosts}"
+    );
+    let shm_kib: u64 = read("shm")
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("df size");
+    assert_eq!(shm_kib, 128 * 1024);
+    assert_eq!(read("nofile").trim(), "512");
+    assert_eq!(read("nofile-hard").trim(), "1024");
+
+    // Part of the step's identity, as in BuildKit: another host list re-runs the step.
+    let b = env.build_ok(
+        c.path(),
+        &["--add-host", "db:10.0.0.3", "--shm-size", "128m"],
+    );
+    assert_eq!(b.ran().len(), 1, "{:?}", b.ran());
+    // Without them: docker's defaults (64 MiB /dev/shm).
+    let (_t, out) = super::fixture::out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    let shm = std::fs::read_to_string(out.join("shm")).expect("shm");
+    assert_eq!(shm.split_whitespace().nth(1), Some("65536"), "{shm}");
+
+    // Bad values are errors naming the flag, before anything runs.
+    for args in [
+        &["--add-host", "db"][..],
+        &["--add-host", "db:host-gateway"],
+        &["--shm-size", "lots"],
+        &["--ulimit", "files=1"],
+        &["--ulimit", "nofile=2:1"],
+    ] {
+        let b = env.build(c.path(), args);
+        assert!(!b.success, "{args:?}");
+        assert!(b.stderr.contains(args[0]), "{args:?}: {}", b.stderr);
+    }
+}
+
+#[test]
 fn unsupported_buildx_flags_are_refused_by_name() {
     // Every `docker buildx build` flag cairn does not take (yet): refused before anything runs,
     // with the flag named.
     let unsupported: &[&[&str]] = &[
-        &["--add-host", "db:10.0.0.1"],
         &["--annotation", "a=b"],
         &["--attest", "type=sbom"],
         &["--build-context", "x=."],
@@ -221,8 +288,6 @@ fn unsupported_buildx_flags_are_refused_by_name() {
         &["--no-cache-filter", "x"],
         &["--provenance", "false"],
         &["--sbom", "true"],
-        &["--shm-size", "1g"],
-        &["--ulimit", "nofile=1024"],
     ];
     let c = context(&[("Dockerfile", "FROM busybox\n")]);
     for args in unsupported {

@@ -2,6 +2,7 @@
 
 use crate::commands::cache;
 use crate::commands::entitlements;
+use crate::commands::host_config;
 use crate::commands::images::{StoreArgs, normalize};
 use crate::commands::input::{BuildInput, BuildInputArgs};
 use crate::commands::output::{Output, parse_output};
@@ -83,6 +84,15 @@ pub struct BuildArgs {
     /// Add a label to the image: KEY=VALUE (repeatable).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// Add a line to /etc/hosts of every RUN step: HOST:IP (repeatable).
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_hosts: Vec<String>,
+    /// Size of /dev/shm in RUN steps (e.g. 128m, 1g; default 64m).
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// A resource limit of RUN steps: NAME=SOFT[:HARD], -1 for unlimited (repeatable).
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimits: Vec<String>,
     /// Target platform(s): only the one cairn runs on is supported so far.
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
@@ -127,6 +137,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     if network_override == Some(cairn_ir::NetworkMode::Host) {
         allowed.network_host = true;
     }
+    let host_config = host_config::parse(&args.add_hosts, args.shm_size.as_deref(), &args.ulimits)?;
     let secrets = read_secrets(&args.secrets)?;
     let ssh = ssh_agents(&args.ssh)?;
     // Scratch directories of builders that were killed outright.
@@ -157,6 +168,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     if let Some(mode) = network_override {
         input.options.default_network = mode;
     }
+    input.options.host_config = host_config;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod check;
 pub mod debug;
 pub mod entitlements;
+pub mod host_config;
 pub mod images;
 pub mod input;
 pub mod output;

@@ -120,12 +120,16 @@ fn setup(
     };
     // /proc is mounted by the init (it must be in the new pid namespace); make the mount point.
     drop(tree.target("proc", Kind::Dir)?);
-    mounts::setup_dev(tree)?;
+    mounts::setup_dev(tree, job.host_config.shm_size)?;
     mounts::setup_sys(tree)?;
 
     let etc = scratch.dir("etc")?;
-    let hosts =
+    // BuildKit's /etc/hosts, then `--add-host` entries as `ip<TAB>host`.
+    let mut hosts =
         format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for h in &job.host_config.extra_hosts {
+        hosts.push_str(&format!("{}\t{}\n", h.ip, h.host));
+    }
     for (name, content) in [("hosts", hosts.as_bytes()), ("resolv.conf", resolv)] {
         let file = etc.join(name);
         std::fs::write(&file, content).ctx(|| format!("writing {}", file.display()))?;
@@ -384,6 +388,20 @@ fn init(
     };
     std::fs::create_dir_all(&cwd)
         .ctx(|| format!("creating the working directory {}", cwd.display()))?;
+    // `--ulimit`, while we may still raise hard limits; the command inherits them.
+    for u in &job.host_config.ulimits {
+        let resource = rlimit_resource(&u.name)
+            .ok_or_else(|| HelperError::Msg(format!("unknown ulimit {:?}", u.name)))?;
+        let value = |v: u64| (v != cairn_ir::Ulimit::UNLIMITED).then_some(v);
+        rustix::process::setrlimit(
+            resource,
+            rustix::process::Rlimit {
+                current: value(u.soft),
+                maximum: value(u.hard),
+            },
+        )
+        .ctx(|| format!("setting ulimit {}={}:{}", u.name, u.soft, u.hard))?;
+    }
 
     match sys::fork().ctx(|| "fork".into())? {
         Forked::Child => {
@@ -395,6 +413,29 @@ fn init(
         }
         Forked::Parent(pid) => reap_until(pid),
     }
+}
+
+/// The resource a docker `--ulimit` name stands for (`cairn_ir::Ulimit::NAMES`).
+fn rlimit_resource(name: &str) -> Option<rustix::process::Resource> {
+    use rustix::process::Resource as R;
+    Some(match name {
+        "core" => R::Core,
+        "cpu" => R::Cpu,
+        "data" => R::Data,
+        "fsize" => R::Fsize,
+        "locks" => R::Locks,
+        "memlock" => R::Memlock,
+        "msgqueue" => R::Msgqueue,
+        "nice" => R::Nice,
+        "nofile" => R::Nofile,
+        "nproc" => R::Nproc,
+        "rss" => R::Rss,
+        "rtprio" => R::Rtprio,
+        "rttime" => R::Rttime,
+        "sigpending" => R::Sigpending,
+        "stack" => R::Stack,
+        _ => return None,
+    })
 }
 
 /// Reap every process (orphans are re-parented to us) until `main` exits; its exit code.

@@ -267,8 +267,9 @@ const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 /// `/dev`: a `nodev` tmpfs (a node a step makes there is inert) with the safe host devices
 /// bound in (each bind is a mount of the host's devtmpfs, so they work), a private devpts,
 /// `/dev/shm` and the usual symlinks. `tty` opens only a controlling terminal, which no step
-/// has (the init calls `setsid`).
-pub fn setup_dev(tree: &mut Tree) -> Result<(), HelperError> {
+/// has (the init calls `setsid`). `/dev/shm` is `shm_size` bytes (docker's 64 MiB by default).
+pub fn setup_dev(tree: &mut Tree, shm_size: Option<u64>) -> Result<(), HelperError> {
+    let shm_options = format!("mode=1777,size={}", shm_size.unwrap_or(64 << 20));
     let dev = tree.target("dev", Kind::Dir)?;
     mount_tmpfs(
         &fd_path(&dev),
@@ -302,7 +303,7 @@ pub fn setup_dev(tree: &mut Tree) -> Result<(), HelperError> {
             "shm",
             "tmpfs",
             MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
-            "mode=1777,size=65536k",
+            shm_options.as_str(),
         ),
     ] {
         rustix::fs::mkdirat(&dev, dir, Mode::from_raw_mode(0o755))

@@ -75,6 +75,8 @@ pub struct LowerOptions {
     pub escape: char,
     /// Network of RUN steps that do not say `--network` (`cairn build --network`).
     pub default_network: cairn_ir::NetworkMode,
+    /// `--add-host`, `--shm-size`, `--ulimit`: set on every RUN step.
+    pub host_config: cairn_ir::HostConfig,
 }
 
 impl Default for LowerOptions {
@@ -88,6 +90,7 @@ impl Default for LowerOptions {
             dockerfile_name: "Dockerfile".into(),
             escape: '\\',
             default_network: cairn_ir::NetworkMode::Default,
+            host_config: cairn_ir::HostConfig::default(),
         }
     }
 }

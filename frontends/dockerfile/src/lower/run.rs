@@ -88,6 +88,7 @@ impl Lowerer<'_> {
             },
             mounts,
             proxy_env,
+            host_config: self.opts.host_config.clone(),
         };
         let meta = self.meta(&st.describe(&cmd.original), span);
         let d = self.add(Op::Exec(exec), inputs, meta, span)?;
