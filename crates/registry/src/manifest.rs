@@ -124,8 +124,7 @@ pub fn read(bytes: &[u8], want: &cairn_ir::Platform) -> Result<Document, String>
     };
     match media_type.as_str() {
         MEDIA_TYPE_INDEX | MEDIA_TYPE_DOCKER_MANIFEST_LIST => {
-            let index: Index =
-                serde_json::from_value(v).map_err(|e| format!("bad index: {e}"))?;
+            let index: Index = serde_json::from_value(v).map_err(|e| format!("bad index: {e}"))?;
             Ok(Document::Index {
                 pick: platform::select(&index.manifests, want).map(|d| d.digest.clone()),
                 available: index

@@ -11,14 +11,14 @@
 //! diff_id the store knows is neither downloaded nor unpacked.
 
 use crate::client::{Registry, Repo, joined, stream_failure};
-use crate::manifest::Document;
 use crate::error::{Error, Result};
+use crate::manifest::Document;
 use crate::origins;
 use crate::platform;
 use crate::retry::{Ctx, Failure, backoff, retry};
 use cairn_oci::model::{
-    Descriptor, ImageConfigFile, MEDIA_TYPE_DOCKER_MANIFEST,
-    MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest,
+    Descriptor, ImageConfigFile, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+    MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest,
 };
 use cairn_store::{Compression, ImageRecord, LayerBlob, LayerRecord, OciDigest, Store};
 use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -230,7 +230,10 @@ impl Registry {
             let (bytes, digest) = self.fetch_manifest(repo, &at).await?;
             let ctx = repo.ctx(format!("manifest {digest}"));
             match crate::manifest::read(&bytes, want).map_err(|reason| ctx.invalid(reason))? {
-                Document::Index { pick: None, available } => {
+                Document::Index {
+                    pick: None,
+                    available,
+                } => {
                     return Err(Error::NoMatchingPlatform {
                         registry: repo.host.registry.clone(),
                         repository: repo.repository.clone(),
