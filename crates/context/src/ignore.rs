@@ -201,7 +201,8 @@ impl IgnoreMatcher {
             parent_matched: vec![false; self.patterns.len()],
         };
         let mut parents: Option<Vec<String>> = None;
-        for (i, p) in self.patterns.iter().enumerate() {
+        let slots = info.parent_matched.iter_mut();
+        for (i, (p, slot)) in self.patterns.iter().zip(slots).enumerate() {
             let mut hit = parent_matched.get(i).copied().unwrap_or(false);
             if !hit {
                 if p.exclusion != matched {
@@ -214,7 +215,7 @@ impl IgnoreMatcher {
                     p.matches_path(path)?
                 };
             }
-            info.parent_matched[i] = hit;
+            *slot = hit;
             if hit {
                 matched = !p.exclusion;
             }
@@ -238,8 +239,11 @@ impl IgnoreMatcher {
                 continue;
             }
             let mut hit = p.matches_path(&file)?;
-            if !hit && parent != "." && p.segments <= parent_dirs.len() {
-                let prefix = parent_dirs[..p.segments].join("/");
+            if !hit
+                && parent != "."
+                && let Some(dirs) = parent_dirs.get(..p.segments)
+            {
+                let prefix = dirs.join("/");
                 hit = p.matches_path(&prefix).unwrap_or(false);
             }
             if hit {
@@ -257,8 +261,19 @@ fn ancestors(path: &str) -> Vec<String> {
     if parent == "." {
         return Vec::new();
     }
-    let dirs: Vec<&str> = parent.split('/').collect();
-    (1..=dirs.len()).map(|n| dirs[..n].join("/")).collect()
+    // `a`, `a/b`, ...: each one the last with `/` and the next directory added.
+    let mut prefix = String::with_capacity(parent.len());
+    parent
+        .split('/')
+        .enumerate()
+        .map(|(n, dir)| {
+            if n > 0 {
+                prefix.push('/');
+            }
+            prefix.push_str(dir);
+            prefix.clone()
+        })
+        .collect()
 }
 
 #[cfg(test)]

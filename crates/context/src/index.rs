@@ -99,18 +99,16 @@ impl ContextIndex {
 
     /// The entry at `path` (relative, clean).
     pub fn get(&self, path: &str) -> Option<&Entry> {
-        self.position(path).map(|i| &self.entries[i])
+        let i = self
+            .entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()?;
+        self.entries.get(i)
     }
 
     /// How many files were hashed and how many came from the stat cache.
     pub fn stats(&self) -> ScanStats {
         self.stats
-    }
-
-    pub(crate) fn position(&self, path: &str) -> Option<usize> {
-        self.entries
-            .binary_search_by(|e| e.path.as_str().cmp(path))
-            .ok()
     }
 
     /// Everything below directory `dir` (`""` is the root), sorted.
@@ -122,11 +120,13 @@ impl ContextIndex {
         let start = self
             .entries
             .partition_point(|e| e.path.as_str() < prefix.as_str());
-        let len = self.entries[start..]
+        // Paths with a common prefix are contiguous in the sorted entries.
+        let rest = self.entries.get(start..).unwrap_or_default();
+        let len = rest
             .iter()
             .take_while(|e| e.path.starts_with(&prefix))
             .count();
-        &self.entries[start..start + len]
+        rest.get(..len).unwrap_or_default()
     }
 
     /// The names of the direct children of directory `dir` (`""` is the root).
@@ -155,15 +155,12 @@ pub fn scan(root: &Path, ignore: &IgnoreMatcher, cache: &mut StatCache) -> Resul
     let mut walked = walk::walk(&root, ignore, usable)?;
     walked.sort_unstable_by(|a, b| a.entry.path.cmp(&b.entry.path));
 
-    let pending: Vec<usize> = walked
+    // Files to hash: those the cache did not serve.
+    let pending = |w: &walk::Walked| w.stat.is_some() && w.cached.is_none();
+    let paths: Vec<PathBuf> = walked
         .iter()
-        .enumerate()
-        .filter(|(_, w)| w.stat.is_some() && w.cached.is_none())
-        .map(|(i, _)| i)
-        .collect();
-    let paths: Vec<PathBuf> = pending
-        .iter()
-        .map(|&i| root.join(&walked[i].entry.path))
+        .filter(|w| pending(w))
+        .map(|w| root.join(&w.entry.path))
         .collect();
     let hashed = hash::hash_files(&paths, cache.racy_window())?;
 
@@ -174,11 +171,12 @@ pub fn scan(root: &Path, ignore: &IgnoreMatcher, cache: &mut StatCache) -> Resul
     // Every file served by the cache and none gone: the cache is already exact, keep it
     // instead of rebuilding it (the common no-op rebuild).
     let unchanged =
-        pending.is_empty() && cached == cache.len() && cache.root() == Some(root.as_path());
+        paths.is_empty() && cached == cache.len() && cache.root() == Some(root.as_path());
     let mut files = crate::statcache::PathMap::default();
     if !unchanged {
-        for (&i, h) in pending.iter().zip(&hashed) {
-            let entry = &mut walked[i].entry;
+        // The same filter as `paths`, so the same files in the same order.
+        for (w, h) in walked.iter_mut().filter(|w| pending(w)).zip(&hashed) {
+            let entry = &mut w.entry;
             // The stat read with the content wins over the walk's (the file may have changed).
             entry.kind = EntryKind::File { hash: h.hash };
             entry.size = h.stat.size;
@@ -203,7 +201,7 @@ pub fn scan(root: &Path, ignore: &IgnoreMatcher, cache: &mut StatCache) -> Resul
     Ok(ContextIndex {
         entries: walked.into_iter().map(|w| w.entry).collect(),
         stats: ScanStats {
-            hashed: pending.len(),
+            hashed: paths.len(),
             cached,
         },
     })

@@ -12,6 +12,7 @@
 //!
 //! Scanning does I/O (reads the context); selecting works on the index only. Nothing here
 //! prints.
+#![deny(clippy::indexing_slicing)]
 
 mod error;
 mod hash;

@@ -54,9 +54,9 @@ pub struct Selected<'a> {
 
 /// The result of resolving a path in the index.
 #[derive(Debug, Clone, Copy)]
-enum Target {
+enum Target<'a> {
     Root,
-    Entry(usize),
+    Entry(&'a Entry),
 }
 
 impl ContextIndex {
@@ -109,8 +109,7 @@ impl ContextIndex {
             };
             let physical = match target {
                 Target::Root => "",
-                Target::Entry(i) => {
-                    let entry = &self.entries()[i];
+                Target::Entry(entry) => {
                     out.push(Selected {
                         rel: base.clone(),
                         source_path: logical.clone(),
@@ -155,7 +154,7 @@ impl ContextIndex {
     /// Resolve the clean relative `path` (`""` is the root), following symlinks inside the
     /// index. `None` when it does not exist (or a non-directory is in the way); errors name
     /// `display`.
-    fn resolve(&self, path: &str, display: &str) -> Result<Option<Target>> {
+    fn resolve(&self, path: &str, display: &str) -> Result<Option<Target<'_>>> {
         let outside = || ContextError::OutsideContext {
             path: display.to_string(),
         };
@@ -166,8 +165,8 @@ impl ContextIndex {
         let mut current = Target::Root;
         let mut links = 0;
         while let Some(component) = todo.pop() {
-            if let Target::Entry(i) = current
-                && self.entries()[i].kind != EntryKind::Dir
+            if let Target::Entry(entry) = current
+                && entry.kind != EntryKind::Dir
             {
                 return Ok(None);
             }
@@ -182,10 +181,10 @@ impl ContextIndex {
                 continue;
             }
             done.push(component);
-            let Some(i) = self.position(&done.join("/")) else {
+            let Some(entry) = self.get(&done.join("/")) else {
                 return Ok(None);
             };
-            match &self.entries()[i].kind {
+            match &entry.kind {
                 EntryKind::Symlink { target } => {
                     links += 1;
                     if links > MAX_LINKS {
@@ -207,23 +206,23 @@ impl ContextIndex {
                     };
                     current = parent;
                 }
-                _ => current = Target::Entry(i),
+                _ => current = Target::Entry(entry),
             }
         }
         Ok(Some(current))
     }
 
     /// The target named by already-resolved components.
-    fn target_of(&self, components: &[String]) -> Option<Target> {
+    fn target_of(&self, components: &[String]) -> Option<Target<'_>> {
         if components.is_empty() {
             return Some(Target::Root);
         }
-        self.position(&components.join("/")).map(Target::Entry)
+        self.get(&components.join("/")).map(Target::Entry)
     }
 
     /// Expand the wildcard source `pattern` (clean, relative) into its matches: the
     /// context-relative path as the pattern names it, and what that resolves to.
-    fn expand(&self, src: &str, pattern: &str) -> Result<Vec<(String, Target)>> {
+    fn expand(&self, src: &str, pattern: &str) -> Result<Vec<(String, Target<'_>)>> {
         let segments: Vec<&str> = pattern.split('/').collect();
         for segment in &segments {
             wildcard::validate(segment).map_err(|_| ContextError::BadSource {
@@ -259,13 +258,12 @@ impl ContextIndex {
                     match (resolved, last) {
                         (Some(target), true) => matches.push((named, target)),
                         // A dangling symlink was matched: a copy of it would fail.
-                        (None, true) if self.position(&join(physical, &name)).is_some() => {
+                        (None, true) if self.get(&join(physical, &name)).is_some() => {
                             return Err(ContextError::NotFound { src: named });
                         }
                         (None, _) => {}
                         (Some(Target::Root), false) => next.push((named, String::new())),
-                        (Some(Target::Entry(i)), false) => {
-                            let entry = &self.entries()[i];
+                        (Some(Target::Entry(entry)), false) => {
                             if entry.kind == EntryKind::Dir {
                                 next.push((named, entry.path.clone()));
                             }

@@ -15,15 +15,15 @@ pub(crate) struct BadPattern;
 
 /// BuildKit's `containsWildcards`: an unescaped `*`, `?` or `[`.
 pub(crate) fn contains_wildcards(name: &str) -> bool {
-    let b = name.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 1,
+    let mut bytes = name.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\\' => {
+                bytes.next();
+            }
             b'*' | b'?' | b'[' => return true,
             _ => {}
         }
-        i += 1;
     }
     false
 }
@@ -46,15 +46,17 @@ pub(crate) fn matches(pattern: &str, name: &str) -> Result<bool, BadPattern> {
             continue;
         }
         if star {
-            // Try skipping i+1 bytes; `*` cannot skip a `/`.
-            let mut i = 0;
-            while i < name.len() && name[i] != b'/' {
-                let (t, ok) = match_chunk(chunk, &name[i + 1..])?;
+            // Try skipping 1, 2, ... bytes; `*` cannot skip a `/`.
+            let mut skipped = name;
+            while let Some((&b, after)) = skipped.split_first()
+                && b != b'/'
+            {
+                let (t, ok) = match_chunk(chunk, after)?;
                 if ok && (t.is_empty() || !pattern.is_empty()) {
                     name = t;
                     continue 'pattern;
                 }
-                i += 1;
+                skipped = after;
             }
         }
         // No match; the rest of the pattern must still be well formed.
@@ -82,8 +84,8 @@ fn scan_chunk(mut pattern: &[u8]) -> (bool, &[u8], &[u8]) {
     }
     let mut in_range = false;
     let mut i = 0;
-    while i < pattern.len() {
-        match pattern[i] {
+    while let Some(&b) = pattern.get(i) {
+        match b {
             b'\\' if i + 1 < pattern.len() => i += 1,
             b'[' => in_range = true,
             b']' => in_range = false,
@@ -100,7 +102,8 @@ fn scan_chunk(mut pattern: &[u8]) -> (bool, &[u8], &[u8]) {
 /// and whether it matched. After a failure the chunk is still parsed for syntax errors.
 fn match_chunk<'s>(mut chunk: &[u8], mut s: &'s [u8]) -> Result<(&'s [u8], bool), BadPattern> {
     let mut failed = false;
-    while let Some(&c) = chunk.first() {
+    while let Some((&c, after)) = chunk.split_first() {
+        chunk = after;
         if !failed && s.is_empty() {
             failed = true;
         }
@@ -108,27 +111,31 @@ fn match_chunk<'s>(mut chunk: &[u8], mut s: &'s [u8]) -> Result<(&'s [u8], bool)
             b'[' => {
                 let mut r = '\0';
                 if !failed {
-                    let (rune, n) = decode_rune(s);
-                    r = rune;
-                    s = &s[n..];
+                    let (rune, rest) = decode_rune(s);
+                    r = rune.unwrap_or(char::REPLACEMENT_CHARACTER);
+                    s = rest;
                 }
-                chunk = &chunk[1..];
-                let negated = chunk.first() == Some(&b'^');
-                if negated {
-                    chunk = &chunk[1..];
-                }
+                let negated = match chunk.strip_prefix(b"^") {
+                    Some(rest) => {
+                        chunk = rest;
+                        true
+                    }
+                    None => false,
+                };
                 let mut matched = false;
                 let mut ranges = 0;
                 loop {
-                    if chunk.first() == Some(&b']') && ranges > 0 {
-                        chunk = &chunk[1..];
+                    if ranges > 0
+                        && let Some(rest) = chunk.strip_prefix(b"]")
+                    {
+                        chunk = rest;
                         break;
                     }
                     let (lo, rest) = get_esc(chunk)?;
                     chunk = rest;
                     let mut hi = lo;
-                    if chunk.first() == Some(&b'-') {
-                        let (h, rest) = get_esc(&chunk[1..])?;
+                    if let Some(rest) = chunk.strip_prefix(b"-") {
+                        let (h, rest) = get_esc(rest)?;
                         hi = h;
                         chunk = rest;
                     }
@@ -143,28 +150,27 @@ fn match_chunk<'s>(mut chunk: &[u8], mut s: &'s [u8]) -> Result<(&'s [u8], bool)
             }
             b'?' => {
                 if !failed {
-                    if s[0] == b'/' {
+                    if s.first() == Some(&b'/') {
                         failed = true;
                     }
-                    let (_, n) = decode_rune(s);
-                    s = &s[n..];
+                    (_, s) = decode_rune(s);
                 }
-                chunk = &chunk[1..];
             }
             _ => {
-                if c == b'\\' {
-                    chunk = &chunk[1..];
-                    if chunk.is_empty() {
-                        return Err(BadPattern);
-                    }
-                }
+                let literal = if c == b'\\' {
+                    let (&escaped, rest) = chunk.split_first().ok_or(BadPattern)?;
+                    chunk = rest;
+                    escaped
+                } else {
+                    c
+                };
                 if !failed {
-                    if chunk[0] != s[0] {
-                        failed = true;
+                    // After a mismatch `s` is never looked at again.
+                    match s.split_first() {
+                        Some((&b, rest)) if b == literal => s = rest,
+                        _ => failed = true,
                     }
-                    s = &s[1..];
                 }
-                chunk = &chunk[1..];
             }
         }
     }
@@ -172,38 +178,32 @@ fn match_chunk<'s>(mut chunk: &[u8], mut s: &'s [u8]) -> Result<(&'s [u8], bool)
 }
 
 /// Go's `getEsc`: one (possibly escaped) character of a class; the class must go on after it.
-fn get_esc(mut chunk: &[u8]) -> Result<(char, &[u8]), BadPattern> {
-    match chunk.first() {
-        None | Some(b'-' | b']') => return Err(BadPattern),
-        Some(b'\\') => {
-            chunk = &chunk[1..];
-            if chunk.is_empty() {
-                return Err(BadPattern);
-            }
-        }
-        Some(_) => {}
-    }
-    let (r, n) = decode_rune(chunk);
-    if r == char::REPLACEMENT_CHARACTER && n == 1 {
+fn get_esc(chunk: &[u8]) -> Result<(char, &[u8]), BadPattern> {
+    let chunk = match chunk {
+        [] | [b'-' | b']', ..] | [b'\\'] => return Err(BadPattern),
+        [b'\\', rest @ ..] => rest,
+        _ => chunk,
+    };
+    // An invalid byte (Go's `RuneError` of width 1) is a bad pattern.
+    let (Some(r), rest) = decode_rune(chunk) else {
         return Err(BadPattern);
-    }
-    let rest = &chunk[n..];
+    };
     if rest.is_empty() {
         return Err(BadPattern);
     }
     Ok((r, rest))
 }
 
-/// Go's `utf8.DecodeRune`: the first character and its length; invalid bytes decode as
-/// U+FFFD with length 1. `s` must not be empty.
-fn decode_rune(s: &[u8]) -> (char, usize) {
-    match s.utf8_chunks().next() {
-        Some(chunk) => match chunk.valid().chars().next() {
-            Some(c) => (c, c.len_utf8()),
-            None => (char::REPLACEMENT_CHARACTER, 1),
-        },
-        None => (char::REPLACEMENT_CHARACTER, 1),
-    }
+/// Go's `utf8.DecodeRune`, returning the rest of `s`: the first character, or `None` for an
+/// invalid byte (Go's `RuneError` of width 1), which is skipped alone. `s` must not be empty
+/// (an empty `s` gives `None` and stays empty).
+fn decode_rune(s: &[u8]) -> (Option<char>, &[u8]) {
+    let first = s
+        .utf8_chunks()
+        .next()
+        .and_then(|c| c.valid().chars().next());
+    let width = first.map_or(1, char::len_utf8);
+    (first, s.get(width..).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -104,18 +104,10 @@ fn detect(path: &Path) -> Option<Compression> {
         return None;
     }
     let mut file = File::open(path).ok()?;
-    let mut head = [0u8; 6];
-    let mut n = 0;
-    while n < head.len() {
-        match file.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
+    let mut head = Vec::with_capacity(6);
+    file.by_ref().take(6).read_to_end(&mut head).ok()?;
     file.seek(SeekFrom::Start(0)).ok()?;
-    let compression = sniff(&head[..n]);
+    let compression = sniff(&head);
     let is_tar = with_decoded(file, compression, "", |r| {
         let mut ar = tar::Archive::new(r);
         let first = ar.entries().ok().and_then(|mut e| e.next());

@@ -392,7 +392,7 @@ impl Copier<'_> {
     ) -> Result<bool> {
         let mut created = false;
         if include {
-            created = self.copy_directory_only(dst)?;
+            created = Self::copy_directory_only(self.root, dst)?;
         }
         self.pending.push(Pending {
             dst: dst.to_path_buf(),
@@ -420,32 +420,28 @@ impl Copier<'_> {
     }
 
     /// Make `dst` a directory if it is not one; true when it was created.
-    fn copy_directory_only(&self, dst: &Path) -> Result<bool> {
+    fn copy_directory_only(root: &Path, dst: &Path) -> Result<bool> {
         match fs::symlink_metadata(dst) {
             Ok(m) if m.is_dir() => Ok(false),
             Ok(_) => Err(Error::NotADirectory {
-                path: show(self.root, dst),
+                path: show(root, dst),
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(dst).map_err(|e| Error::io("mkdir", show(self.root, dst), e))?;
+                fs::create_dir(dst).map_err(|e| Error::io("mkdir", show(root, dst), e))?;
                 // Owner and mode are applied once the contents are in place; until then the
                 // directory stays writable even if the source's is not.
                 Ok(true)
             }
-            Err(e) => Err(Error::io("lstat", show(self.root, dst), e)),
+            Err(e) => Err(Error::io("lstat", show(root, dst), e)),
         }
     }
 
     /// Create the not-yet-created directories being walked, outermost first, now that
     /// something inside them is copied.
     fn create_pending(&mut self) -> Result<()> {
-        for i in 0..self.pending.len() {
-            if self.pending[i].done {
-                continue;
-            }
-            let created = self.copy_directory_only(&self.pending[i].dst)?;
-            self.pending[i].done = true;
-            self.pending[i].created = created;
+        for p in self.pending.iter_mut().filter(|p| !p.done) {
+            p.created = Self::copy_directory_only(self.root, &p.dst)?;
+            p.done = true;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 //! [`resolve`] (confinement), `pattern` (wildcards), `owner` (`--chown` lookup), `mode`
 //! (`--chmod`), `copy` (COPY/ADD), `archive` (ADD's archive unpacking), `actions`
 //! (Mkdir/Mkfile/Rm/Symlink), `meta` (ownership, modes, times, xattrs).
+#![deny(clippy::indexing_slicing)]
 
 mod actions;
 mod archive;

@@ -60,7 +60,8 @@ pub(crate) fn copy_xattrs(src: &Path, dst: &Path) {
     let Ok(len) = rustix::fs::llistxattr(src, &mut names[..]) else {
         return;
     };
-    for name in names[..len.min(names.len())].split(|b| *b == 0) {
+    names.truncate(len);
+    for name in names.split(|b| *b == 0) {
         if name.is_empty() || name.starts_with(b"trusted.overlay.") {
             continue;
         }
@@ -70,8 +71,8 @@ pub(crate) fn copy_xattrs(src: &Path, dst: &Path) {
         };
         let mut value = vec![0u8; size];
         if let Ok(n) = rustix::fs::lgetxattr(src, name, &mut value[..]) {
-            let _ =
-                rustix::fs::lsetxattr(dst, name, &value[..n.min(value.len())], XattrFlags::empty());
+            value.truncate(n);
+            let _ = rustix::fs::lsetxattr(dst, name, &value, XattrFlags::empty());
         }
     }
 }

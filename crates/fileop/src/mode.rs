@@ -47,7 +47,7 @@ impl ModeSpec {
         if s.is_empty() {
             return Err(bad());
         }
-        if s.as_bytes()[0].is_ascii_digit() {
+        if s.starts_with(|c: char| c.is_ascii_digit()) {
             let v = u32::from_str_radix(s, 8).map_err(|_| bad())?;
             if v & !(STANDARD | S_ISVTX) != 0 {
                 return Err(bad());

@@ -112,96 +112,90 @@ pub(crate) fn glob_match(pattern: &str, name: &str) -> Result<bool, BadPattern> 
     Ok(match_from(&p, &n))
 }
 
-fn validate(p: &[char]) -> Result<(), BadPattern> {
-    let mut i = 0;
-    while i < p.len() {
-        match p[i] {
-            '\\' => {
-                if i + 1 >= p.len() {
-                    return Err(BadPattern);
-                }
-                i += 2;
-            }
-            '[' => {
-                let (_, len) = class(p, i, None)?;
-                i += len;
-            }
-            _ => i += 1,
-        }
+fn validate(mut p: &[char]) -> Result<(), BadPattern> {
+    while let Some((&c, rest)) = p.split_first() {
+        p = match c {
+            '\\' => rest.split_first().ok_or(BadPattern)?.1,
+            '[' => class(rest, None)?.1,
+            _ => rest,
+        };
     }
     Ok(())
 }
 
-fn match_from(p: &[char], n: &[char]) -> bool {
-    let (mut pi, mut ni) = (0usize, 0usize);
-    // Backtracking point for the last `*`: (pattern index after it, name index it resumes at).
-    let mut star: Option<(usize, usize)> = None;
+fn match_from(mut p: &[char], mut n: &[char]) -> bool {
+    // Backtracking point for the last `*`: (pattern after it, name it resumes at).
+    let mut star: Option<(&[char], &[char])> = None;
     loop {
-        if pi < p.len() {
-            match p[pi] {
-                '*' => {
-                    pi += 1;
-                    star = Some((pi, ni));
+        if let Some((&c, p_rest)) = p.split_first() {
+            if c == '*' {
+                p = p_rest;
+                star = Some((p, n));
+                continue;
+            }
+            if let Some((&nc, n_rest)) = n.split_first() {
+                // The pattern after `c` when it matches `nc`.
+                let step = match c {
+                    '?' => Some(p_rest),
+                    '[' => match class(p_rest, Some(nc)) {
+                        Ok((true, rest)) => Some(rest),
+                        _ => None,
+                    },
+                    '\\' => match p_rest.split_first() {
+                        Some((&e, rest)) if e == nc => Some(rest),
+                        _ => None,
+                    },
+                    c => (c == nc).then_some(p_rest),
+                };
+                if let Some(rest) = step {
+                    p = rest;
+                    n = n_rest;
                     continue;
                 }
-                c => {
-                    if ni < n.len() {
-                        let step = match c {
-                            '?' => Some(1),
-                            '[' => match class(p, pi, Some(n[ni])) {
-                                Ok((true, len)) => Some(len),
-                                _ => None,
-                            },
-                            '\\' => (p.get(pi + 1) == Some(&n[ni])).then_some(2),
-                            c => (c == n[ni]).then_some(1),
-                        };
-                        if let Some(len) = step {
-                            pi += len;
-                            ni += 1;
-                            continue;
-                        }
-                    }
-                }
             }
-        } else if ni == n.len() {
+        } else if n.is_empty() {
             return true;
         }
         match star {
-            Some((sp, sn)) if sn < n.len() => {
-                star = Some((sp, sn + 1));
-                pi = sp;
-                ni = sn + 1;
+            Some((sp, [_, sn @ ..])) => {
+                star = Some((sp, sn));
+                p = sp;
+                n = sn;
             }
             _ => return false,
         }
     }
 }
 
-/// Parse the class starting at `p[start] == '['`; returns (does `c` match, pattern length).
-fn class(p: &[char], start: usize, c: Option<char>) -> Result<(bool, usize), BadPattern> {
-    let mut i = start + 1;
-    let negated = p.get(i) == Some(&'^');
-    if negated {
-        i += 1;
-    }
+/// Parse the class whose `[` came just before `p`; returns (does `c` match, the pattern
+/// after the class).
+fn class(mut p: &[char], c: Option<char>) -> Result<(bool, &[char]), BadPattern> {
+    let negated = match p.strip_prefix(&['^']) {
+        Some(rest) => {
+            p = rest;
+            true
+        }
+        None => false,
+    };
     let mut matched = false;
     let mut first = true;
     loop {
-        let Some(&ch) = p.get(i) else {
-            return Err(BadPattern);
-        };
-        if ch == ']' && !first {
-            i += 1;
-            break;
+        match p {
+            [] => return Err(BadPattern),
+            [']', rest @ ..] if !first => {
+                p = rest;
+                break;
+            }
+            _ => {}
         }
         first = false;
-        let (lo, next) = class_char(p, i)?;
-        i = next;
+        let (lo, rest) = class_char(p)?;
+        p = rest;
         let mut hi = lo;
-        if p.get(i) == Some(&'-') {
-            let (h, next) = class_char(p, i + 1)?;
+        if let Some(rest) = p.strip_prefix(&['-']) {
+            let (h, rest) = class_char(rest)?;
             hi = h;
-            i = next;
+            p = rest;
         }
         if let Some(c) = c
             && lo <= c
@@ -210,15 +204,16 @@ fn class(p: &[char], start: usize, c: Option<char>) -> Result<(bool, usize), Bad
             matched = true;
         }
     }
-    Ok((matched != negated, i - start))
+    Ok((matched != negated, p))
 }
 
-/// One (possibly escaped) class character; a bare `-` or `]` here is malformed (Go `getEsc`).
-fn class_char(p: &[char], i: usize) -> Result<(char, usize), BadPattern> {
-    match p.get(i) {
-        None | Some('-') | Some(']') => Err(BadPattern),
-        Some('\\') => p.get(i + 1).map(|&c| (c, i + 2)).ok_or(BadPattern),
-        Some(&c) => Ok((c, i + 1)),
+/// One (possibly escaped) class character and the pattern after it; a bare `-` or `]` here
+/// is malformed (Go `getEsc`).
+fn class_char(p: &[char]) -> Result<(char, &[char]), BadPattern> {
+    match p {
+        [] | ['-' | ']', ..] | ['\\'] => Err(BadPattern),
+        ['\\', c, rest @ ..] => Ok((*c, rest)),
+        [c, rest @ ..] => Ok((*c, rest)),
     }
 }
 

@@ -23,19 +23,24 @@ impl Digest {
     pub fn hex(&self) -> String {
         let mut s = String::with_capacity(64);
         for b in self.0 {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 0xf)]));
+            s.push(hex_digit(b >> 4));
+            s.push(hex_digit(b & 0xf));
         }
         s
     }
 
     /// The first 12 hex characters, for human-facing output.
     pub fn short(&self) -> String {
-        self.hex()[..12].to_string()
+        let mut s = self.hex();
+        s.truncate(12);
+        s
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// The lowercase hex digit for a nibble (`n < 16`).
+fn hex_digit(n: u8) -> char {
+    char::from(if n < 10 { b'0' + n } else { b'a' + (n - 10) })
+}
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -68,10 +73,9 @@ impl FromStr for Digest {
             _ => None,
         };
         let mut out = [0u8; 32];
-        for (i, pair) in hex.chunks_exact(2).enumerate() {
-            let hi = nibble(pair[0]).ok_or_else(err)?;
-            let lo = nibble(pair[1]).ok_or_else(err)?;
-            out[i] = (hi << 4) | lo;
+        let (pairs, _) = hex.as_chunks::<2>();
+        for (o, &[hi, lo]) in out.iter_mut().zip(pairs) {
+            *o = (nibble(hi).ok_or_else(err)? << 4) | nibble(lo).ok_or_else(err)?;
         }
         Ok(Digest(out))
     }

@@ -163,7 +163,7 @@ impl std::hash::Hasher for DigestHasher {
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {
             let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
+            b.iter_mut().zip(chunk).for_each(|(d, s)| *d = *s);
             self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
         }
     }
@@ -209,7 +209,8 @@ impl GraphBuilder {
     }
 
     pub fn op(&self, d: &Digest) -> Option<&Op> {
-        self.index.get(d).map(|&i| &self.vertices[i].op)
+        let i = *self.index.get(d)?;
+        self.vertices.get(i).map(|v| &v.op)
     }
 
     /// Finish, keeping only the vertices `result` depends on (so unreachable stages and unused
@@ -219,9 +220,9 @@ impl GraphBuilder {
         let mut stack: Vec<Digest> = result.iter().map(|r| r.vertex).collect();
         while let Some(d) = stack.pop() {
             if keep.insert(d)
-                && let Some(&i) = self.index.get(&d)
+                && let Some(v) = self.index.get(&d).and_then(|&i| self.vertices.get(i))
             {
-                stack.extend(self.vertices[i].inputs.iter().map(|x| x.vertex));
+                stack.extend(v.inputs.iter().map(|x| x.vertex));
             }
         }
         let vertices: Vec<Vertex> = self

@@ -21,6 +21,7 @@
 //! a frontend running as a separate process cannot hand the solver an inconsistent graph.
 //!
 //! This crate does no I/O.
+#![deny(clippy::indexing_slicing)]
 
 pub mod canon;
 mod digest;

@@ -379,9 +379,12 @@ fn import_layer(
 ) -> Result<(LayerId, LayerBlob)> {
     let path = store.blob_path(blob);
     let mut file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-    let mut head = [0u8; 4];
-    let n = file.read(&mut head).map_err(|e| Error::io(&path, e))?;
-    let compression = sniff(&head[..n]);
+    let mut head = Vec::with_capacity(4);
+    file.by_ref()
+        .take(4)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(&path, e))?;
+    let compression = sniff(&head);
     let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
     let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();
     let staging = store.staging()?;

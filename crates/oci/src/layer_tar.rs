@@ -183,7 +183,7 @@ fn append_entry<W: Write>(
 /// Split `a/b/c` into (`a/b/`, `c`).
 pub(crate) fn split_parent(rel: &[u8]) -> (&[u8], &[u8]) {
     match rel.iter().rposition(|c| *c == b'/') {
-        Some(i) => (&rel[..=i], &rel[i + 1..]),
+        Some(i) => rel.split_at(i + 1),
         None => (&[], rel),
     }
 }
@@ -217,13 +217,10 @@ pub(crate) fn append<W: Write, R: std::io::Read>(
     if !set_name(&mut h, path) {
         pax.push(("path".into(), path.to_vec()));
     }
-    if let Some(link) = link {
-        if link.len() <= 100 {
-            h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
-        } else {
-            h.as_old_mut().linkname.copy_from_slice(&link[..100]);
-            pax.push(("linkpath".into(), link.to_vec()));
-        }
+    if let Some(link) = link
+        && !fill_field(&mut h.as_old_mut().linkname, link)
+    {
+        pax.push(("linkpath".into(), link.to_vec()));
     }
     for (key, id, set) in [
         ("uid", meta.uid, Header::set_uid as fn(&mut Header, u64)),
@@ -258,24 +255,32 @@ fn set_name(h: &mut Header, path: &[u8]) -> bool {
         return false;
     };
     if path.len() <= ustar.name.len() {
-        ustar.name[..path.len()].copy_from_slice(path);
-        return true;
+        return fill_field(&mut ustar.name, path);
     }
-    // Split at a '/' so that the prefix fits in 155 bytes and the rest in 100.
-    let limit = path.len().min(ustar.prefix.len() + 1);
-    if let Some(i) = path[..limit]
-        .iter()
-        .rposition(|c| *c == b'/')
-        .filter(|i| *i > 0 && path.len() - i - 1 <= ustar.name.len() && path.len() - i - 1 > 0)
+    // Split at the last '/' that leaves a prefix of at most 155 bytes; it must leave a
+    // non-empty rest of at most 100.
+    let window = path.get(..=ustar.prefix.len()).unwrap_or(path);
+    if let Some(i) = window.iter().rposition(|c| *c == b'/')
+        && let Some((prefix, [_, rest @ ..])) = path.split_at_checked(i)
+        && !prefix.is_empty()
+        && !rest.is_empty()
+        && rest.len() <= ustar.name.len()
     {
-        ustar.prefix[..i].copy_from_slice(&path[..i]);
-        let rest = &path[i + 1..];
-        ustar.name[..rest.len()].copy_from_slice(rest);
+        fill_field(&mut ustar.prefix, prefix);
+        fill_field(&mut ustar.name, rest);
         return true;
     }
-    let n = ustar.name.len();
-    ustar.name.copy_from_slice(&path[..n]);
+    fill_field(&mut ustar.name, path);
     false
+}
+
+/// Copy `value` into the start of the fixed-size header field `field`, truncated to fit;
+/// true when all of it fit.
+fn fill_field(field: &mut [u8], value: &[u8]) -> bool {
+    for (f, v) in field.iter_mut().zip(value) {
+        *f = *v;
+    }
+    value.len() <= field.len()
 }
 
 /// Media type of a layer blob with this compression.

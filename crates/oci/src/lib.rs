@@ -10,6 +10,7 @@
 //!
 //! Writing ownership, device nodes and `trusted.*` xattrs needs root (CAP_CHOWN, CAP_MKNOD,
 //! CAP_SYS_ADMIN), which cairn's builder has; the tests run as root.
+#![deny(clippy::indexing_slicing)]
 
 mod archive;
 mod assemble;

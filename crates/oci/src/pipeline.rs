@@ -28,10 +28,16 @@ impl<W: Write> HashingWriter<W> {
     }
 }
 
+/// A reader or writer that reports more bytes than the buffer it was given: a bug in it, not
+/// bad input, but an error rather than a panic.
+fn overlong() -> io::Error {
+    io::Error::other("a reader or writer reported more bytes than its buffer holds")
+}
+
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        self.hasher.update(buf.get(..n).ok_or_else(overlong)?);
         self.count += n as u64;
         Ok(n)
     }
@@ -68,7 +74,7 @@ impl<R: io::Read> HashingReader<R> {
 impl<R: io::Read> io::Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        self.hasher.update(buf.get(..n).ok_or_else(overlong)?);
         self.count += n as u64;
         Ok(n)
     }
@@ -145,4 +151,51 @@ pub fn decompress<'a, R: io::BufRead + 'a>(mut r: R) -> io::Result<Box<dyn io::R
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
         Compression::None => Box::new(r),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// Claims to have read or written one byte more than the buffer it was given.
+    struct Overlong;
+
+    impl io::Read for Overlong {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            Ok(buf.len() + 1)
+        }
+    }
+
+    impl Write for Overlong {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len() + 1)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn hashes_what_passes_through() {
+        let mut r = HashingReader::new(&b"hello"[..]);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        let (sum, n) = r.finish().unwrap();
+        assert_eq!((out.as_slice(), n), (&b"hello"[..], 5));
+        assert_eq!(sum, <[u8; 32]>::from(Sha256::digest(b"hello")));
+
+        let mut w = HashingWriter::new(Vec::new());
+        w.write_all(b"hello").unwrap();
+        let (inner, wsum, wn) = w.finish();
+        assert_eq!((inner.as_slice(), wsum, wn), (&b"hello"[..], sum, 5));
+    }
+
+    #[test]
+    fn overlong_counts_are_errors_not_panics() {
+        let mut r = HashingReader::new(Overlong);
+        assert!(r.read(&mut [0u8; 8]).is_err());
+        let mut w = HashingWriter::new(Overlong);
+        assert!(w.write(b"abc").is_err());
+    }
 }

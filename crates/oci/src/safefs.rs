@@ -52,7 +52,10 @@ impl Root {
         let mut cur = rustix::fs::openat(&self.fd, ".", DIR_FLAGS, Mode::empty())
             .map_err(|e| ResolveError::Io(e.into()))?;
         for (i, comp) in components.iter().enumerate() {
-            let so_far = || components[..=i].join(&b'/');
+            let so_far = || {
+                let walked: Vec<&[u8]> = components.iter().take(i + 1).copied().collect();
+                walked.join(&b'/')
+            };
             let next = match rustix::fs::openat(&cur, os(comp), DIR_FLAGS, Mode::empty()) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) if create => {

@@ -32,13 +32,13 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// Parse what [`rfc3339`] writes (`YYYY-MM-DDTHH:MM:SSZ`; fractional seconds are dropped)
 /// back to unix seconds. `None` for anything else.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
+    let at = |i: usize, c: u8| s.as_bytes().get(i) == Some(&c);
+    if s.len() < 20
+        || !at(4, b'-')
+        || !at(7, b'-')
+        || !at(10, b'T')
+        || !at(13, b':')
+        || !at(16, b':')
     {
         return None;
     }

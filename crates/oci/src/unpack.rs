@@ -269,14 +269,15 @@ fn parse_pax(mut data: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let sp = data.iter().position(|b| *b == b' ')?;
-        let len: usize = std::str::from_utf8(&data[..sp]).ok()?.parse().ok()?;
-        if len <= sp + 1 || len > data.len() || data[len - 1] != b'\n' {
+        let len: usize = std::str::from_utf8(data.get(..sp)?).ok()?.parse().ok()?;
+        if len <= sp + 1 {
             return None;
         }
-        let kv = &data[sp + 1..len - 1];
-        let eq = kv.iter().position(|b| *b == b'=')?;
-        out.push((&kv[..eq], &kv[eq + 1..]));
-        data = &data[len..];
+        let (record, rest) = data.split_at_checked(len)?;
+        let kv = record.get(sp + 1..)?.strip_suffix(b"\n")?;
+        let mut kv = kv.splitn(2, |b| *b == b'=');
+        out.push((kv.next()?, kv.next()?));
+        data = rest;
     }
     Some(out)
 }

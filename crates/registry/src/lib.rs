@@ -10,6 +10,7 @@
 //! - `platform`, [`origins`], `retry`, `error`: the pieces in between.
 //!
 //! Built on oci-client's streaming calls only: layers are never held in memory.
+#![deny(clippy::indexing_slicing)]
 
 mod auth;
 mod client;

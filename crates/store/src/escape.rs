@@ -62,8 +62,7 @@ pub(crate) fn unescape_name(file: &str) -> Option<String> {
     let bytes = file.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    while let Some(&b) = bytes.get(i) {
         if b == b'%' {
             let hex = file.get(i + 1..i + 3)?;
             if hex.bytes().any(|h| h.is_ascii_lowercase()) {

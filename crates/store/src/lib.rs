@@ -20,6 +20,7 @@
 //! Rules every module keeps: writes go through `tmp/` and become visible by an atomic rename
 //! (`atomic.rs`); records are versioned and checksummed, and a torn one reads as absent
 //! (`record.rs`); everything in `tmp/` is locked by a live owner or is garbage (`tmp.rs`).
+#![deny(clippy::indexing_slicing)]
 
 mod atomic;
 mod blob;

@@ -42,10 +42,8 @@ pub(crate) enum DecodeError {
 }
 
 fn checksum(payload: &[u8]) -> [u8; 8] {
-    let hash = blake3::hash(payload);
-    let mut out = [0u8; 8];
-    out.copy_from_slice(&hash.as_bytes()[..8]);
-    out
+    let [a, b, c, d, e, f, g, h, ..] = *blake3::hash(payload).as_bytes();
+    [a, b, c, d, e, f, g, h]
 }
 
 /// Wrap raw payload bytes in the envelope. `None` if the payload exceeds 4 GiB.
@@ -64,35 +62,33 @@ pub(crate) fn encode_raw(kind: Kind, payload: &[u8]) -> Option<Vec<u8>> {
 /// Check the envelope and return the payload.
 pub(crate) fn decode_raw(kind: Kind, bytes: &[u8]) -> Result<&[u8], DecodeError> {
     let torn = |why: &str| DecodeError::Torn(why.to_owned());
-    if bytes.len() < 5 {
+    let Some(&[m0, m1, m2, m3, version]) = bytes.first_chunk::<5>() else {
         return Err(torn("shorter than the record header"));
-    }
-    if bytes[..4] != MAGIC {
+    };
+    if [m0, m1, m2, m3] != MAGIC {
         return Err(torn("not a cairn record (bad magic)"));
     }
-    if bytes[4] != VERSION {
-        return Err(DecodeError::UnknownVersion(bytes[4]));
+    if version != VERSION {
+        return Err(DecodeError::UnknownVersion(version));
     }
-    if bytes.len() < HEADER_LEN {
+    let Some((header, payload)) = bytes.split_first_chunk::<HEADER_LEN>() else {
         return Err(torn("shorter than the record header"));
-    }
-    if bytes[5] != kind as u8 {
+    };
+    let [_, _, _, _, _, record_kind, l0, l1, l2, l3, sum @ ..] = *header;
+    if record_kind != kind as u8 {
         return Err(DecodeError::Torn(format!(
-            "record kind {} where kind {} was expected",
-            bytes[5], kind as u8
+            "record kind {record_kind} where kind {} was expected",
+            kind as u8
         )));
     }
-    let mut len = [0u8; 4];
-    len.copy_from_slice(&bytes[6..10]);
-    let len = u32::from_le_bytes(len) as usize;
-    let payload = &bytes[HEADER_LEN..];
+    let len = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
     if payload.len() != len {
         return Err(DecodeError::Torn(format!(
             "payload is {} bytes, header says {len}",
             payload.len()
         )));
     }
-    if bytes[10..HEADER_LEN] != checksum(payload) {
+    if sum != checksum(payload) {
         return Err(torn("payload checksum mismatch"));
     }
     Ok(payload)

@@ -11,6 +11,7 @@
 //!    expansion ([`shell`]).
 //!
 //! Errors carry a [`parser::Span`] so the CLI can show the offending line with a caret.
+#![deny(clippy::indexing_slicing)]
 
 pub mod error;
 pub mod instructions;

@@ -39,8 +39,8 @@ pub(crate) fn validate(pattern: &str) -> bool {
 fn split_chunk(p: &[u8]) -> (&[u8], &[u8]) {
     let mut in_range = false;
     let mut i = 0;
-    while i < p.len() {
-        match p[i] {
+    while let Some(&b) = p.get(i) {
+        match b {
             b'\\' if i + 1 < p.len() => i += 1,
             b'[' => in_range = true,
             b']' => in_range = false,
@@ -54,25 +54,27 @@ fn split_chunk(p: &[u8]) -> (&[u8], &[u8]) {
 
 /// Go's `matchChunk` syntax checks (the text side no longer matters once it has failed).
 fn valid_chunk(mut chunk: &[u8]) -> bool {
-    while let Some(&c) = chunk.first() {
+    while let Some((&c, after)) = chunk.split_first() {
+        chunk = after;
         match c {
             b'[' => {
-                chunk = &chunk[1..];
-                if chunk.first() == Some(&b'^') {
-                    chunk = &chunk[1..];
+                if let Some(rest) = chunk.strip_prefix(b"^") {
+                    chunk = rest;
                 }
                 let mut nrange = 0;
                 loop {
-                    if chunk.first() == Some(&b']') && nrange > 0 {
-                        chunk = &chunk[1..];
+                    if nrange > 0
+                        && let Some(rest) = chunk.strip_prefix(b"]")
+                    {
+                        chunk = rest;
                         break;
                     }
                     let Some(after_lo) = class_char(chunk) else {
                         return false;
                     };
                     chunk = after_lo;
-                    if chunk.first() == Some(&b'-') {
-                        let Some(after_hi) = class_char(&chunk[1..]) else {
+                    if let Some(rest) = chunk.strip_prefix(b"-") {
+                        let Some(after_hi) = class_char(rest) else {
                             return false;
                         };
                         chunk = after_hi;
@@ -80,13 +82,12 @@ fn valid_chunk(mut chunk: &[u8]) -> bool {
                     nrange += 1;
                 }
             }
-            b'\\' => {
-                if chunk.len() < 2 {
-                    return false;
-                }
-                chunk = &chunk[2..];
-            }
-            _ => chunk = &chunk[1..],
+            // An escape needs the character it escapes.
+            b'\\' => match chunk.split_first() {
+                Some((_, rest)) => chunk = rest,
+                None => return false,
+            },
+            _ => {}
         }
     }
     true
@@ -95,18 +96,12 @@ fn valid_chunk(mut chunk: &[u8]) -> bool {
 /// Go's `getEsc`: one (possibly escaped) class character; `None` on a syntax error,
 /// including when nothing follows it (the class would be unterminated).
 fn class_char(chunk: &[u8]) -> Option<&[u8]> {
-    let mut chunk = match chunk.first() {
-        None | Some(b'-' | b']') => return None,
-        Some(_) => chunk,
+    let chunk = match chunk {
+        [] | [b'-' | b']', ..] | [b'\\'] => return None,
+        [b'\\', escaped @ ..] => escaped,
+        _ => chunk,
     };
-    if chunk[0] == b'\\' {
-        chunk = &chunk[1..];
-        if chunk.is_empty() {
-            return None;
-        }
-    }
-    let width = utf8_width(chunk[0]);
-    let rest = chunk.get(width..)?;
+    let rest = chunk.get(utf8_width(*chunk.first()?)..)?;
     if rest.is_empty() { None } else { Some(rest) }
 }
 

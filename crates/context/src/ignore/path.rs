@@ -11,23 +11,28 @@ pub(crate) fn clean(path: &str) -> String {
         return ".".to_string();
     }
     let p = path.as_bytes();
-    let n = p.len();
-    let rooted = p[0] == b'/';
-    let mut out: Vec<u8> = Vec::with_capacity(n);
-    let (mut r, mut dotdot) = (0usize, 0usize);
-    if rooted {
+    let mut out: Vec<u8> = Vec::with_capacity(p.len());
+    // `rest` is what is left to read; `dotdot` is where `..` can no longer backtrack.
+    let (mut rest, mut dotdot) = (p, 0usize);
+    let rooted = if let Some(tail) = p.strip_prefix(b"/") {
         out.push(b'/');
-        r = 1;
+        rest = tail;
         dotdot = 1;
-    }
-    while r < n {
-        let at = |i: usize| p.get(i).copied();
-        if p[r] == b'/' || (p[r] == b'.' && (r + 1 == n || at(r + 1) == Some(b'/'))) {
+        true
+    } else {
+        false
+    };
+    // Does an element end here (at the end of the path or a `/`)?
+    let ends = |s: &[u8]| matches!(s, [] | [b'/', ..]);
+    while let Some((&first, after)) = rest.split_first() {
+        if first == b'/' || (first == b'.' && ends(after)) {
             // An empty element or a `.` element.
-            r += 1;
-        } else if p[r] == b'.' && at(r + 1) == Some(b'.') && (r + 2 == n || at(r + 2) == Some(b'/'))
+            rest = after;
+        } else if first == b'.'
+            && let Some(tail) = after.strip_prefix(b".")
+            && ends(tail)
         {
-            r += 2;
+            rest = tail;
             if out.len() > dotdot {
                 out.pop();
                 while out.len() > dotdot && out.last() != Some(&b'/') {
@@ -48,10 +53,10 @@ pub(crate) fn clean(path: &str) -> String {
             if (rooted && out.len() != 1) || (!rooted && !out.is_empty()) {
                 out.push(b'/');
             }
-            while r < n && p[r] != b'/' {
-                out.push(p[r]);
-                r += 1;
-            }
+            let len = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+            let (element, tail) = rest.split_at(len);
+            out.extend_from_slice(element);
+            rest = tail;
         }
     }
     if out.is_empty() {
@@ -63,8 +68,10 @@ pub(crate) fn clean(path: &str) -> String {
 
 /// Go's `filepath.Dir`: everything before the last `/`, cleaned.
 pub(crate) fn dir(path: &str) -> String {
-    match path.rfind('/') {
-        Some(i) => clean(&path[..=i]),
+    match path.rsplit_once('/') {
+        // The root keeps its `/`; elsewhere `clean` would drop the trailing one anyway.
+        Some(("", _)) => "/".to_string(),
+        Some((parent, _)) => clean(parent),
         None => ".".to_string(),
     }
 }

@@ -136,7 +136,11 @@ impl Regex {
                 Some(seen) if !*seen => *seen = true,
                 _ => continue,
             }
-            match &self.prog[pc] {
+            // An index past the end failed the `visited` lookup above already.
+            let Some(inst) = self.prog.get(pc) else {
+                continue;
+            };
+            match inst {
                 Inst::Match => return true,
                 Inst::Set(set) => {
                     if s.get(pos).is_some_and(|&c| set.contains(c)) {
@@ -184,8 +188,7 @@ fn emit(node: &Node, prog: &mut Vec<Inst>) {
             prog.push(Inst::Split(0, 0));
             emit(inner, prog);
             prog.push(Inst::Jmp(split));
-            let end = prog.len();
-            prog[split] = Inst::Split(split + 1, end);
+            patch_split(prog, split);
         }
         Node::Plus(inner) => {
             let start = prog.len();
@@ -197,9 +200,17 @@ fn emit(node: &Node, prog: &mut Vec<Inst>) {
             let split = prog.len();
             prog.push(Inst::Split(0, 0));
             emit(inner, prog);
-            let end = prog.len();
-            prog[split] = Inst::Split(split + 1, end);
+            patch_split(prog, split);
         }
+    }
+}
+
+/// Point the placeholder `Split` at `split` to the instruction after it and to the end of
+/// the program emitted so far.
+fn patch_split(prog: &mut [Inst], split: usize) {
+    let end = prog.len();
+    if let Some(inst) = prog.get_mut(split) {
+        *inst = Inst::Split(split + 1, end);
     }
 }
 
@@ -353,7 +364,7 @@ impl Parser<'_> {
     }
 
     fn repeat_spec_follows(&self) -> bool {
-        let rest: String = self.s[self.i..].iter().take(32).collect();
+        let rest: String = self.s.iter().skip(self.i).take(32).collect();
         let Some(body) = rest.strip_prefix('{') else {
             return false;
         };
@@ -499,7 +510,7 @@ impl Parser<'_> {
             first = false;
             // POSIX class `[:name:]`.
             if self.peek() == Some('[') && self.peek_at(1) == Some(':') {
-                let rest: String = self.s[self.i + 2..].iter().collect();
+                let rest: String = self.s.iter().skip(self.i + 2).collect();
                 if let Some(end) = rest.find(":]") {
                     let name = &rest[..end];
                     let (neg, name) = match name.strip_prefix('^') {

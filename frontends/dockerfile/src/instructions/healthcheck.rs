@@ -10,19 +10,18 @@ use crate::error::Result;
 
 pub(crate) fn parse(cx: &Cx<'_>) -> Result<Healthcheck> {
     let words = cx.words();
-    let Some(kind) = words.first() else {
+    let Some((kind, rest)) = words.split_first() else {
         return Err(cx
             .err("HEALTHCHECK requires at least one argument")
             .with_help("write HEALTHCHECK CMD <command> or HEALTHCHECK NONE"));
     };
-    let rest = &words[1..];
     // BuildKit declares no flags for NONE and never parses them; we still reject unknown ones.
     let fl = flags::parse(cx, flags::HEALTHCHECK)?;
     let upper = kind.to_ascii_uppercase();
     if upper == "NONE" {
-        if !rest.is_empty() {
+        if let Some(first) = rest.first() {
             return Err(cx
-                .err_at(rest[0], "HEALTHCHECK NONE takes no arguments")
+                .err_at(first, "HEALTHCHECK NONE takes no arguments")
                 .with_help("remove the arguments after NONE"));
         }
         return Ok(Healthcheck {

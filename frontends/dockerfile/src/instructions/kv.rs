@@ -23,8 +23,8 @@ pub(crate) fn parse_pairs(cx: &Cx<'_>) -> Result<Vec<KeyValue>> {
         return Err(cx.err(format!("Bad input to {name}, too many arguments")));
     }
     let mut pairs = Vec::with_capacity(words.len() / 3);
-    for triple in words.chunks_exact(3) {
-        let (key, value) = (triple[0], triple[1]);
+    let (triples, _) = words.as_chunks::<3>();
+    for &[key, value, _] in triples {
         if key.is_empty() {
             return Err(cx
                 .err_at(

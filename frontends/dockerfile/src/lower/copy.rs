@@ -87,10 +87,11 @@ impl Lowerer<'_> {
                 {
                     // A cycle is reported as one (BuildKit checks cycles first).
                     self.lower_stage(j, Some(span))?;
-                    let current = self.df.stages[st.index]
-                        .from
-                        .alias
-                        .clone()
+                    let current = self
+                        .df
+                        .stages
+                        .get(st.index)
+                        .and_then(|s| s.from.alias.clone())
                         .unwrap_or_else(|| format!("stage-{}", st.index));
                     return Err(err(
                         span,

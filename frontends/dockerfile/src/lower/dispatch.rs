@@ -152,7 +152,9 @@ impl<'a> Lowerer<'a> {
         }
         for i in 0..df.stages.len() {
             for d in l.stage_dependencies(i) {
-                l.uses[d] += 1;
+                if let Some(uses) = l.uses.get_mut(d) {
+                    *uses += 1;
+                }
             }
         }
         Ok(l)
@@ -161,9 +163,11 @@ impl<'a> Lowerer<'a> {
     /// Stage `j`'s result for one of its planned uses; the last use takes it out of the cache.
     pub fn take_stage(&mut self, j: usize, from: Option<Span>) -> Result<Rc<StageResult>> {
         let r = self.lower_stage(j, from)?;
-        self.uses[j] = self.uses[j].saturating_sub(1);
-        if self.uses[j] == 0 && self.target != Some(j) {
-            self.results[j] = None;
+        if let Some(uses) = self.uses.get_mut(j) {
+            *uses = uses.saturating_sub(1);
+            if *uses == 0 && self.target != Some(j) {
+                set_slot(&mut self.results, j, None);
+            }
         }
         Ok(r)
     }
@@ -240,8 +244,11 @@ impl<'a> Lowerer<'a> {
     pub fn find_stage(&self, name: &str, before: Option<usize>) -> Option<usize> {
         let limit = before.unwrap_or(self.df.stages.len());
         let lower = name.to_ascii_lowercase();
-        if let Some(i) = self.df.stages[..limit]
+        if let Some(i) = self
+            .df
+            .stages
             .iter()
+            .take(limit)
             .position(|s| s.from.alias.as_deref() == Some(lower.as_str()))
         {
             return Some(i);
@@ -259,7 +266,7 @@ impl<'a> Lowerer<'a> {
     /// deep. What the work list cannot foresee (a `--from` only a variable names) is still
     /// lowered on demand.
     pub fn lower_stage(&mut self, i: usize, from: Option<Span>) -> Result<Rc<StageResult>> {
-        if let Some(r) = &self.results[i] {
+        if let Some(Some(r)) = self.results.get(i) {
             return Ok(Rc::clone(r));
         }
         for dep in self.dependencies_first(i) {
@@ -274,7 +281,10 @@ impl<'a> Lowerer<'a> {
     fn dependencies_first(&self, root: usize) -> Vec<usize> {
         let mut order = Vec::new();
         let mut seen = vec![false; self.df.stages.len()];
-        seen[root] = true;
+        // Mark stage `s` seen; true when it was not yet.
+        let mut first_visit =
+            |s: usize| seen.get_mut(s).is_some_and(|v| !std::mem::replace(v, true));
+        first_visit(root);
         let mut stack = vec![(root, false)];
         while let Some((s, children_done)) = stack.pop() {
             if children_done {
@@ -285,8 +295,7 @@ impl<'a> Lowerer<'a> {
             }
             stack.push((s, true));
             for d in self.stage_dependencies(s) {
-                if !seen[d] && self.results[d].is_none() {
-                    seen[d] = true;
+                if self.results.get(d).is_some_and(Option::is_none) && first_visit(d) {
                     stack.push((d, false));
                 }
             }
@@ -297,8 +306,10 @@ impl<'a> Lowerer<'a> {
     /// The stages stage `i` names literally: its `FROM` (with the global args), `COPY
     /// --from` and `RUN --mount=from=`.
     fn stage_dependencies(&self, i: usize) -> Vec<usize> {
-        let stage = &self.df.stages[i];
         let mut deps = Vec::new();
+        let Some(stage) = self.df.stages.get(i) else {
+            return deps;
+        };
         if let Ok(image) = self.lex.process_word(&stage.from.image, &self.global)
             && let Some(j) = self.find_stage(&image, Some(i))
         {
@@ -334,11 +345,17 @@ impl<'a> Lowerer<'a> {
 
     /// Lower stage `i` itself (the stages it needs are normally lowered already).
     fn lower_one_stage(&mut self, i: usize, from: Option<Span>) -> Result<Rc<StageResult>> {
-        if let Some(r) = &self.results[i] {
+        if let Some(Some(r)) = self.results.get(i) {
             return Ok(Rc::clone(r));
         }
-        let stage = &self.df.stages[i];
-        if self.in_progress[i].is_some() {
+        let df: &'a Dockerfile = self.df;
+        let Some(stage) = df.stages.get(i) else {
+            return Err(err(
+                from.unwrap_or_default(),
+                format!("stage {i} does not exist"),
+            ));
+        };
+        if self.in_progress.get(i).is_some_and(Option::is_some) {
             let name = stage.from.alias.clone().unwrap_or_else(|| i.to_string());
             return Err(err(
                 from.unwrap_or(stage.span),
@@ -349,11 +366,11 @@ impl<'a> Lowerer<'a> {
                 stage.span.start_line
             )));
         }
-        self.in_progress[i] = Some(from.unwrap_or(stage.span));
+        set_slot(&mut self.in_progress, i, Some(from.unwrap_or(stage.span)));
         let r = self.lower_stage_body(i, stage);
-        self.in_progress[i] = None;
+        set_slot(&mut self.in_progress, i, None);
         let r = Rc::new(r?);
-        self.results[i] = Some(Rc::clone(&r));
+        set_slot(&mut self.results, i, Some(Rc::clone(&r)));
         Ok(r)
     }
 
@@ -773,6 +790,14 @@ impl StageState {
     }
 }
 
+/// `slots[i] = value` for the per-stage vectors, which are as long as the stage list, with
+/// `i` a stage index (from [`Lowerer::find_stage`] or the target).
+fn set_slot<T>(slots: &mut [T], i: usize, value: T) {
+    if let Some(slot) = slots.get_mut(i) {
+        *slot = value;
+    }
+}
+
 /// Whether an instruction is a numbered step (BuildKit counts ADD, COPY, RUN and WORKDIR).
 pub(super) fn counts_as_step(i: &Instruction) -> bool {
     matches!(
@@ -813,18 +838,19 @@ pub(super) fn resolve_path(workdir: &str, p: &str) -> String {
 
 /// `C:\\x\\y` → `/x/y`; `None` when `p` has no drive letter.
 fn windows_path(p: &str) -> Option<String> {
-    let b = p.as_bytes();
-    let drive = b.len() >= 2
-        && b[0].is_ascii_alphabetic()
-        && b[1] == b':'
-        && (b.len() == 2 || b[2] == b'\\' || b[2] == b'/');
-    drive.then(|| {
-        let rest = p[2..].replace('\\', "/");
-        if rest.is_empty() {
-            "/".to_string()
-        } else {
-            rest
-        }
+    let mut chars = p.chars();
+    let (Some(drive), Some(':')) = (chars.next(), chars.next()) else {
+        return None;
+    };
+    let rest = chars.as_str();
+    if !drive.is_ascii_alphabetic() || !(rest.is_empty() || rest.starts_with(['\\', '/'])) {
+        return None;
+    }
+    let rest = rest.replace('\\', "/");
+    Some(if rest.is_empty() {
+        "/".to_string()
+    } else {
+        rest
     })
 }
 

@@ -39,7 +39,9 @@ impl Lowerer<'_> {
         }
         // Mounts are applied in order of target depth by the executor; keep a canonical order so
         // the digest does not depend on the order flags were written in, beyond what matters.
-        mounts[1..].sort_by(|a, b| a.target.cmp(&b.target));
+        if let Some((_rootfs, others)) = mounts.split_first_mut() {
+            others.sort_by(|a, b| a.target.cmp(&b.target));
+        }
 
         let mut env = st.config.env.clone();
         let mut arg_pairs = Vec::new();
@@ -125,10 +127,9 @@ impl Lowerer<'_> {
             Command::Exec(args) => return Ok(args.clone()),
             Command::Shell(s) => s,
         };
-        if run.heredocs.is_empty() {
+        let Some(first) = run.heredocs.first() else {
             return Ok(shell.into_iter().chain([script.clone()]).collect());
-        }
-        let first = &run.heredocs[0];
+        };
         let only_heredoc = run.heredocs.len() == 1 && is_heredoc_marker(script.trim(), first);
         if only_heredoc {
             // As in BuildKit, a RUN heredoc body is not expanded here: the shell does that.

@@ -131,7 +131,12 @@ impl Scanner {
                 return None;
             }
         }
-        let text: String = self.chars[start..self.pos].iter().collect();
+        let text: String = self
+            .chars
+            .get(start..self.pos)
+            .unwrap_or_default()
+            .iter()
+            .collect();
         if text.parse::<f64>().is_ok_and(f64::is_infinite) {
             self.overflow = true;
         }

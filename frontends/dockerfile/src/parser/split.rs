@@ -166,6 +166,7 @@ pub(super) fn extract_flags(line: &str, escape: char) -> (Vec<String>, &str) {
 pub(super) fn parse_words(rest: &str, escape: char) -> Vec<String> {
     let chars: Vec<char> = replace_raw(rest).chars().collect();
     let n = chars.len();
+    let ch = |pos: usize| chars.get(pos).copied().unwrap_or('\0');
     let mut words = Vec::new();
     let mut phase = Phase::Spaces;
     let mut quote = '\0';
@@ -174,7 +175,7 @@ pub(super) fn parse_words(rest: &str, escape: char) -> Vec<String> {
     let mut pos = 0;
     while pos <= n {
         let end = pos == n;
-        let mut c = chars.get(pos).copied().unwrap_or('\0');
+        let mut c = ch(pos);
         if phase == Phase::Spaces {
             if end {
                 break;
@@ -213,7 +214,7 @@ pub(super) fn parse_words(rest: &str, escape: char) -> Vec<String> {
                 }
                 word.push(c);
                 pos += 1;
-                c = chars[pos];
+                c = ch(pos);
             }
             word.push(c);
             pos += 1;
@@ -231,7 +232,7 @@ pub(super) fn parse_words(rest: &str, escape: char) -> Vec<String> {
             }
             word.push(c);
             pos += 1;
-            c = chars[pos];
+            c = ch(pos);
         }
         word.push(c);
         pos += 1;
@@ -252,13 +253,13 @@ pub(super) fn split_health(rest: &str) -> (String, String) {
         .iter()
         .position(|&b| is_space_byte(b))
         .unwrap_or(bytes.len());
-    let next = bytes[sep..]
-        .iter()
-        .position(|&b| !is_space_byte(b))
-        .map_or(bytes.len(), |i| sep + i);
-    let first = super::raw::decode(&bytes[..sep]);
-    let remainder = super::raw::decode(&bytes[next..]);
-    (first, remainder)
+    let (first, mut remainder) = bytes.split_at(sep);
+    while let [b, after @ ..] = remainder
+        && is_space_byte(*b)
+    {
+        remainder = after;
+    }
+    (super::raw::decode(first), super::raw::decode(remainder))
 }
 
 /// Go's `strings.ToLower`: Unicode lower-casing, one rune at a time (so `İ` becomes plain `i`),

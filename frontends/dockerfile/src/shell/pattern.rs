@@ -141,7 +141,7 @@ pub(crate) fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<St
     let glob = compile_for_substitution(pattern, greedy)?;
     let chars: Vec<char> = value.chars().collect();
     Ok(match glob.match_at(&chars, 0) {
-        Some(end) => chars[end..].iter().collect(),
+        Some(end) => chars.get(end..).unwrap_or_default().iter().collect(),
         None => value.to_string(),
     })
 }
@@ -176,9 +176,9 @@ pub(crate) fn replace(
     if !all {
         return Ok(match glob.find_from(&s, 0) {
             Some((start, end)) => {
-                let mut out: String = s[..start].iter().collect();
+                let mut out: String = s.get(..start).unwrap_or_default().iter().collect();
                 out.push_str(replacement);
-                out.extend(&s[end..]);
+                out.extend(s.get(end..).unwrap_or_default());
                 out
             }
             None => value.to_string(),
@@ -191,9 +191,9 @@ pub(crate) fn replace(
         let Some((start, end)) = glob.find_from(&s, search) else {
             break;
         };
-        out.extend(&s[last_end..start]);
+        out.extend(s.get(last_end..start).unwrap_or_default());
         if end > last_end || start == 0 {
-            let matched: String = s[start..end].iter().collect();
+            let matched: String = s.get(start..end).unwrap_or_default().iter().collect();
             expand_template(&mut out, replacement, &matched);
         }
         last_end = end;
@@ -221,22 +221,19 @@ fn invalid_pattern(pattern: &str, err: &str) -> String {
 
 /// Reverse a pattern but keep each `\x` escape pair in its original order.
 fn reverse_pattern(pattern: &str) -> String {
-    let p: Vec<char> = pattern.chars().collect();
-    let mut out = vec!['\0'; p.len()];
-    let last = p.len().saturating_sub(1);
-    let mut i = 0;
-    while i < p.len() {
-        let out_idx = last - i;
-        if p[i] == '\\' && i != last {
-            out[out_idx - 1] = '\\';
-            out[out_idx] = p[i + 1];
-            i += 2;
-        } else {
-            out[out_idx] = p[i];
-            i += 1;
-        }
+    // Front to back: a character and, after a `\`, the one it escapes (if any).
+    let mut tokens: Vec<(char, Option<char>)> = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        let escaped = if c == '\\' { chars.next() } else { None };
+        tokens.push((c, escaped));
     }
-    out.into_iter().collect()
+    let mut out = String::with_capacity(pattern.len());
+    for (c, escaped) in tokens.into_iter().rev() {
+        out.push(c);
+        out.extend(escaped);
+    }
+    out
 }
 
 /// Go's `Regexp.Expand` for a regexp without capture groups.

@@ -27,20 +27,18 @@ pub(crate) fn is_digit(c: char) -> bool {
 /// Binary search over flattened, sorted `[first, last]` pairs.
 fn in_table(table: &[u32], c: char) -> bool {
     let c = u32::from(c);
-    let pairs = table.len() / 2;
-    let (mut lo, mut hi) = (0usize, pairs);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        let (first, last) = (table[2 * mid], table[2 * mid + 1]);
-        if c < first {
-            hi = mid;
-        } else if c > last {
-            lo = mid + 1;
-        } else {
-            return true;
-        }
-    }
-    false
+    let (pairs, _) = table.as_chunks::<2>();
+    pairs
+        .binary_search_by(|&[first, last]| {
+            if last < c {
+                std::cmp::Ordering::Less
+            } else if first > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
 /// Non-ASCII code points of general category L (Lu, Ll, Lt, Lm, Lo).
