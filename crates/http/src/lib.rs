@@ -19,6 +19,8 @@
 //! reported at once with the URL and the status. Nothing is published in the store unless
 //! the whole body arrived (and matched its checksum).
 
+#![deny(clippy::indexing_slicing)]
+
 use cairn_store::{HttpRecord, LayerId, LayerRecord, OciDigest, Store};
 use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};

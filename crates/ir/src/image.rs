@@ -2,7 +2,7 @@
 //! history. Kept out of vertex digests: it describes the result, it does not change its files.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Platform {
@@ -98,12 +98,14 @@ pub struct History {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ImageConfig {
     pub user: Option<String>,
-    pub exposed_ports: Vec<String>,
+    /// Sets (docker's config keeps them as map keys): adding one costs a lookup, whatever
+    /// a Dockerfile's `EXPOSE 1-65535` or thousands of `VOLUME` lines add up to.
+    pub exposed_ports: BTreeSet<String>,
     /// `KEY=value`, in definition order, one entry per key.
     pub env: Vec<String>,
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
-    pub volumes: Vec<String>,
+    pub volumes: BTreeSet<String>,
     pub working_dir: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub stop_signal: Option<String>,

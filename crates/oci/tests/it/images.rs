@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 fn full_config() -> ImageConfig {
     ImageConfig {
         user: Some("app".into()),
-        exposed_ports: vec!["80".into(), "53/udp".into()],
+        exposed_ports: ["80".into(), "53/udp".into()].into(),
         env: vec!["PATH=/usr/bin:/bin".into(), "A=1".into()],
         entrypoint: Some(vec!["/entry".into()]),
         cmd: Some(vec!["serve".into(), "--port=80".into()]),
-        volumes: vec!["/data".into()],
+        volumes: ["/data".into()].into(),
         working_dir: Some("/srv".into()),
         labels: BTreeMap::from([("org.example".into(), "yes".into())]),
         stop_signal: Some("SIGTERM".into()),
@@ -76,7 +76,7 @@ fn config_json_golden() -> TestResult {
     let parsed: ImageConfigFile = serde_json::from_str(&json)?;
     let (cfg, platform) = cairn_oci::from_config_file(&parsed);
     let mut want = full_config();
-    want.exposed_ports = vec!["53/udp".into(), "80/tcp".into()];
+    want.exposed_ports = ["53/udp".into(), "80/tcp".into()].into();
     assert_eq!(cfg, want);
     assert_eq!(platform.to_string(), "linux/arm64/v8");
     Ok(())
@@ -235,7 +235,7 @@ fn docker_archive_round_trip() -> TestResult {
     }
     let (config, platform) = image_config(&store_b, &got.record)?;
     let mut want = spec.config.clone();
-    want.exposed_ports = vec!["53/udp".into(), "80/tcp".into()];
+    want.exposed_ports = ["53/udp".into(), "80/tcp".into()].into();
     assert_eq!(config, want);
     assert_eq!(got.config, want);
     assert_eq!(platform, Platform::linux_amd64());

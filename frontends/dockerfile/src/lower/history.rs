@@ -19,9 +19,7 @@ pub fn go_list(items: &[String]) -> String {
 }
 
 /// Go's `%v` of a `map[string]struct{}` (keys sorted, as Go prints maps): `map[a:{} b:{}]`.
-pub fn go_set(keys: &[String]) -> String {
-    let mut keys = keys.to_vec();
-    keys.sort();
+pub fn go_set(keys: &std::collections::BTreeSet<String>) -> String {
     let parts: Vec<String> = keys.iter().map(|k| format!("{k}:{{}}")).collect();
     format!("map[{}]", parts.join(" "))
 }
@@ -107,7 +105,7 @@ mod tests {
         );
         assert_eq!(go_list(&["/data".into()]), "[/data]");
         assert_eq!(
-            go_set(&["8080/tcp".into(), "53/udp".into()]),
+            go_set(&["8080/tcp".into(), "53/udp".into()].into()),
             "map[53/udp:{} 8080/tcp:{}]"
         );
         assert_eq!(go_quote_rune(2), r"'\x02'");

@@ -40,21 +40,15 @@ impl Lowerer<'_> {
                 format!("USER {u}")
             }
             Instruction::Expose(ports) => {
-                let mut these = Vec::new();
+                let mut these = std::collections::BTreeSet::new();
                 for p in ports {
                     for word in self.expand_words(st, p, span)? {
-                        for port in expand_port_range(&word, span)? {
-                            if !these.contains(&port) {
-                                these.push(port.clone());
-                            }
-                            if !st.config.exposed_ports.contains(&port) {
-                                st.config.exposed_ports.push(port);
-                            }
-                        }
+                        these.extend(expand_port_range(&word, span)?);
                     }
                 }
-                st.config.exposed_ports.sort();
-                format!("EXPOSE {}", history::go_set(&these))
+                let shown = format!("EXPOSE {}", history::go_set(&these));
+                st.config.exposed_ports.extend(these);
+                shown
             }
             Instruction::Volume(vols) => {
                 let mut these = Vec::new();
@@ -64,11 +58,8 @@ impl Lowerer<'_> {
                         return Err(err(span, "VOLUME specified can not be an empty string"));
                     }
                     these.push(v.clone());
-                    if !st.config.volumes.contains(&v) {
-                        st.config.volumes.push(v);
-                    }
+                    st.config.volumes.insert(v);
                 }
-                st.config.volumes.sort();
                 format!("VOLUME {}", history::go_list(&these))
             }
             Instruction::Cmd(c) => {
