@@ -228,6 +228,93 @@ pub fn write_docker_archive(
     w.finish()
 }
 
+/// Write `img` as an OCI image layout *directory* (`-o type=oci,tar=false`): `oci-layout`,
+/// `blobs/sha256/<hex>` (a blob already there with the right content is kept; every blob
+/// written is verified as it streams, through a temp file and a rename) and `index.json`
+/// last, replacing any earlier one, so the directory names this image once it is complete.
+pub fn write_oci_layout_dir(
+    store: &Store,
+    img: &AssembledImage,
+    names: &[String],
+    dir: &std::path::Path,
+) -> Result<()> {
+    let blobs = dir.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+    let put = |name: &std::path::Path, write: &mut dyn FnMut(&mut std::fs::File) -> Result<()>| {
+        let tmp = name.with_extension("cairn-tmp");
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let written = write(&mut f).and_then(|()| f.sync_all().map_err(|e| Error::io(&tmp, e)));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        std::fs::rename(&tmp, name).map_err(|e| Error::io(name, e))
+    };
+    let small = |d: &OciDigest, data: &[u8]| {
+        let path = blobs.join(d.hex());
+        put(&path, &mut |f| {
+            f.write_all(data).map_err(|e| Error::io(&path, e))
+        })
+    };
+    small(&img.config, &img.config_bytes)?;
+    small(&img.manifest, &img.manifest_bytes)?;
+    let mut seen = HashSet::new();
+    for layer in &img.layers {
+        if !seen.insert(layer.digest.clone()) {
+            continue;
+        }
+        let path = blobs.join(layer.digest.hex());
+        if blob_file_matches(&path, &layer.digest) {
+            continue;
+        }
+        put(&path, &mut |f| {
+            // The store's reader checks the digest at the end of the stream.
+            let mut reader = store.open_blob(&layer.digest)?;
+            std::io::copy(&mut reader, f).map_err(|e| Error::io(&path, e))?;
+            Ok(())
+        })?;
+    }
+    let layout = to_json(
+        "oci-layout",
+        &OciLayout {
+            image_layout_version: "1.0.0".into(),
+        },
+    )?;
+    let layout_path = dir.join("oci-layout");
+    put(&layout_path, &mut |f| {
+        f.write_all(&layout).map_err(|e| Error::io(&layout_path, e))
+    })?;
+    let index = to_json("index.json", &index_for(img, names))?;
+    let index_path = dir.join("index.json");
+    put(&index_path, &mut |f| {
+        f.write_all(&index).map_err(|e| Error::io(&index_path, e))
+    })
+}
+
+/// Whether the file at `path` is a regular file whose sha256 is `digest`.
+fn blob_file_matches(path: &std::path::Path, digest: &OciDigest) -> bool {
+    use sha2::Digest as _;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(buf.get(..n).unwrap_or_default()),
+            Err(_) => return false,
+        }
+    }
+    hex::encode(h.finalize()) == digest.hex()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ mod unpack;
 mod walk;
 mod whiteout;
 
-pub use archive::{write_docker_archive, write_oci_archive};
+pub use archive::{write_docker_archive, write_oci_archive, write_oci_layout_dir};
 pub use assemble::{
     AssembledImage, ImageSpec, assemble_from_record, assemble_image, assemble_image_in_store,
     image_config,

@@ -127,6 +127,71 @@ fn skopeo_and_umoci_read_the_oci_output() {
 }
 
 #[test]
+fn oci_layout_directory_output_is_the_same_layout_untarred() {
+    let env = Env::new();
+    let ctx = context(&[("Dockerfile", DOCKERFILE)]);
+    let (t, tarball) = out_dir();
+    let dir = t.path().join("layout-dir");
+    env.build_ok(
+        ctx.path(),
+        &[
+            "-t",
+            "cairn-e2e/ocidir:v1",
+            &format!("--output=type=oci,dest={}", tarball.display()),
+            &format!("--output=type=oci,tar=false,dest={}", dir.display()),
+        ],
+    );
+    // The same files as the tar holds.
+    let untarred = t.path().join("untarred");
+    std::fs::create_dir_all(&untarred).expect("mkdir");
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&untarred));
+    for entry in ["oci-layout", "index.json"] {
+        assert_eq!(
+            std::fs::read(dir.join(entry)).expect(entry),
+            std::fs::read(untarred.join(entry)).expect(entry),
+            "{entry}"
+        );
+    }
+    let names = |d: &std::path::Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d.join("blobs/sha256"))
+            .expect("blobs")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&dir), names(&untarred));
+    // Real clients read it: skopeo as an oci: layout, umoci unpacks it.
+    let inspect = run(Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("oci:{}:v1", dir.display())));
+    assert!(inspect.contains("\"Layers\""), "{inspect}");
+    let bundle = t.path().join("bundle");
+    run(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:v1", dir.display()))
+        .arg(&bundle));
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("rootfs/greeting")).expect("greeting"),
+        "hello from cairn\n"
+    );
+    // A second export into the same directory keeps the blobs that are already right.
+    env.build_ok(
+        ctx.path(),
+        &[&format!(
+            "--output=type=oci,tar=false,dest={}",
+            dir.display()
+        )],
+    );
+    assert_eq!(names(&dir), names(&untarred));
+}
+
+#[test]
 fn tar_and_local_outputs_hold_the_final_filesystem() {
     let env = Env::new();
     let ctx = context(&[("Dockerfile", DOCKERFILE)]);

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 pub enum Output {
     /// OCI image layout tar.
     Oci(PathBuf),
+    /// OCI image layout directory (`type=oci,tar=false`).
+    OciDir(PathBuf),
     /// A tar `docker load` accepts.
     Docker(PathBuf),
     /// The final filesystem, as a directory. Device nodes only with `devices=true`.
@@ -26,6 +28,7 @@ pub fn parse_output(spec: &str) -> Result<Output> {
     let mut kind = None;
     let mut dest = None;
     let mut devices = None;
+    let mut tar = None;
     if spec.trim().is_empty() {
         bail!("empty output: expected type=oci|docker|local|tar,dest=PATH");
     }
@@ -40,6 +43,13 @@ pub fn parse_output(spec: &str) -> Result<Output> {
             Some(("type", v)) => kind = Some(v.to_string()),
             Some(("dest", "")) => bail!("invalid output {spec:?}: dest= is empty"),
             Some(("dest", v)) => dest = Some(PathBuf::from(v)),
+            Some(("tar", v)) => {
+                tar = Some(match v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => bail!("invalid output {spec:?}: tar= takes true or false"),
+                })
+            }
             Some(("devices", v)) => {
                 devices = Some(match v {
                     "true" | "1" => true,
@@ -55,7 +65,9 @@ pub fn parse_output(spec: &str) -> Result<Output> {
     }
     let dest = dest.with_context(|| format!("output {spec:?} needs dest=PATH"))?;
     let output = match kind.as_deref().unwrap_or("local") {
+        "oci" if tar == Some(false) => Output::OciDir(dest),
         "oci" => Output::Oci(dest),
+        _ if tar.is_some() => bail!("invalid output {spec:?}: tar= applies to type=oci only"),
         "docker" => Output::Docker(dest),
         "local" => Output::Local {
             dest,
@@ -75,7 +87,7 @@ pub fn parse_output(spec: &str) -> Result<Output> {
 
 impl Output {
     pub fn is_image(&self) -> bool {
-        matches!(self, Output::Oci(_) | Output::Docker(_))
+        matches!(self, Output::Oci(_) | Output::OciDir(_) | Output::Docker(_))
     }
 
     pub fn write_image(
@@ -91,6 +103,8 @@ impl Output {
             Output::Docker(p) => write_atomically(p, |w| {
                 Ok(cairn_oci::write_docker_archive(store, image, names, w)?)
             }),
+            Output::OciDir(p) => cairn_oci::write_oci_layout_dir(store, image, names, p)
+                .with_context(|| format!("cannot write the OCI layout {}", p.display())),
             Output::Local { .. } | Output::Tar { .. } => Ok(()),
         }
     }
@@ -126,7 +140,7 @@ impl Output {
                 })?;
                 Ok(omitted)
             }
-            Output::Oci(_) | Output::Docker(_) => Ok(Vec::new()),
+            Output::Oci(_) | Output::OciDir(_) | Output::Docker(_) => Ok(Vec::new()),
         }
     }
 }
@@ -180,6 +194,16 @@ mod tests {
             parse_output("type=oci,dest=out.tar").unwrap(),
             Output::Oci("out.tar".into())
         );
+        assert_eq!(
+            parse_output("type=oci,dest=layout,tar=false").unwrap(),
+            Output::OciDir("layout".into())
+        );
+        assert_eq!(
+            parse_output("type=oci,tar=true,dest=o.tar").unwrap(),
+            Output::Oci("o.tar".into())
+        );
+        assert!(parse_output("type=docker,dest=d,tar=false").is_err());
+        assert!(parse_output("type=oci,dest=d,tar=maybe").is_err());
         assert_eq!(
             parse_output("type=docker,dest=/x").unwrap(),
             Output::Docker("/x".into())
