@@ -110,10 +110,26 @@ fn percent_decode(s: &str) -> String {
 /// patterns; only matching files are ever read or hashed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalSource {
-    /// Name of the local directory as the client knows it (`context`, `dockerfile`).
+    /// Name of the local directory as the client knows it: [`LocalSource::MAIN`] for the build
+    /// context, `context:NAME` for a `--build-context NAME=DIR` ([`LocalSource::named`]).
     pub name: String,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
+}
+
+impl LocalSource {
+    /// The build context's name.
+    pub const MAIN: &'static str = "context";
+
+    /// The local name of the named build context `name`.
+    pub fn named(name: &str) -> String {
+        format!("context:{name}")
+    }
+
+    /// The named build context this source is, if it is one.
+    pub fn context_name(&self) -> Option<&str> {
+        self.name.strip_prefix("context:")
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -33,8 +33,13 @@ pub struct Rootfs {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MountSource {
-    /// A plain host directory (a build context, a cache directory...).
-    Dir(PathBuf),
+    /// A plain host directory (a build context), seen without what its `.dockerignore`
+    /// patterns match: absent from binds and never copied (as from a COPY).
+    Dir {
+        path: PathBuf,
+        #[serde(default)]
+        ignore: Vec<String>,
+    },
     /// Layer directories, bottom to top, seen through a read-only overlay. Empty means an empty
     /// directory.
     Layers(Vec<PathBuf>),
@@ -63,10 +68,6 @@ pub struct ExecJob {
     pub security: cairn_ir::SecurityMode,
     /// Mounts besides the rootfs.
     pub mounts: Vec<ExecMount>,
-    /// `.dockerignore` patterns of the build context: what they match is absent from every
-    /// bind mount of a `MountSource::Dir` (as from a COPY).
-    #[serde(default)]
-    pub context_ignore: Vec<String>,
     /// Extra `/etc/hosts` lines, the size of `/dev/shm`, resource limits.
     #[serde(default)]
     pub host_config: cairn_ir::HostConfig,
@@ -128,10 +129,6 @@ pub struct FileJob {
     pub rootfs: Rootfs,
     pub sources: Vec<MountSource>,
     pub actions: Vec<cairn_ir::FileAction>,
-    /// `.dockerignore` patterns of the build context: applied to every `MountSource::Dir`
-    /// source, so ignored files cannot be copied.
-    #[serde(default)]
-    pub context_ignore: Vec<String>,
 }
 
 /// How a job ended when the sandbox itself worked.

@@ -84,7 +84,6 @@ impl Fixture {
             network: NetworkMode::Default,
             security: cairn_ir::SecurityMode::Sandbox,
             mounts: vec![],
-            context_ignore: vec![],
             host_config: Default::default(),
         }
     }
@@ -231,7 +230,10 @@ async fn scratch_rootfs_gets_an_empty_lower() {
     job.mounts.push(ExecMount {
         target: "/bin".into(),
         kind: ExecMountKind::Bind {
-            source: MountSource::Dir(fx.base.join("bin")),
+            source: MountSource::Dir {
+                path: fx.base.join("bin"),
+                ignore: vec![],
+            },
             selector: String::new(),
             readonly: true,
         },
@@ -379,7 +381,10 @@ async fn readonly_bind_cannot_be_written() {
     job.mounts.push(ExecMount {
         target: "/mnt/src".into(),
         kind: ExecMountKind::Bind {
-            source: MountSource::Dir(src.clone()),
+            source: MountSource::Dir {
+                path: src.clone(),
+                ignore: vec![],
+            },
             selector: String::new(),
             readonly: true,
         },
@@ -387,7 +392,10 @@ async fn readonly_bind_cannot_be_written() {
     job.mounts.push(ExecMount {
         target: "/mnt/sub".into(),
         kind: ExecMountKind::Bind {
-            source: MountSource::Dir(src.clone()),
+            source: MountSource::Dir {
+                path: src.clone(),
+                ignore: vec![],
+            },
             selector: "sub".into(),
             readonly: true,
         },
@@ -410,7 +418,10 @@ async fn readwrite_bind_writes_are_discarded() {
     job.mounts.push(ExecMount {
         target: "/src".into(),
         kind: ExecMountKind::Bind {
-            source: MountSource::Dir(src.clone()),
+            source: MountSource::Dir {
+                path: src.clone(),
+                ignore: vec![],
+            },
             selector: String::new(),
             readonly: false,
         },
@@ -538,7 +549,10 @@ async fn file_job_copies_from_a_dir_source() {
     let upper = rootfs.upper.clone();
     let job = FileJob {
         rootfs,
-        sources: vec![MountSource::Dir(src)],
+        sources: vec![MountSource::Dir {
+            path: src,
+            ignore: vec![],
+        }],
         actions: vec![FileAction::Copy(CopyAction {
             source: 0,
             src: "hello.txt".into(),
@@ -555,7 +569,6 @@ async fn file_job_copies_from_a_dir_source() {
             unpack_archive: false,
             parents: false,
         })],
-        context_ignore: vec![],
     };
     let r = run_job(&fx, Job::File(job)).await;
     assert_eq!(r.code(), 0);
@@ -682,7 +695,6 @@ async fn file_job_errors_are_setup_errors() {
             unpack_archive: false,
             parents: false,
         })],
-        context_ignore: vec![],
     };
     match run_job(&fx, Job::File(job)).await.result {
         Err(SandboxError::Setup(m)) => assert!(m.contains("missing.txt"), "{m}"),

@@ -43,8 +43,8 @@ fn input_layers(inputs: &[Arc<VResult>], idx: Option<u32>) -> Result<&[String], 
         None => Ok(&[]),
         Some(i) => match inputs.get(i as usize).map(|r| &**r) {
             Some(VResult::Layers(l)) => Ok(l),
-            Some(VResult::Context) => Err(SolveError::Internal(
-                "the build context cannot be a root filesystem".into(),
+            Some(VResult::Local(_)) => Err(SolveError::Internal(
+                "a build context cannot be a root filesystem".into(),
             )),
             None => Err(SolveError::Internal(format!("input #{i} missing"))),
         },
@@ -58,13 +58,15 @@ fn mount_source<E>(
 ) -> Result<MountSource, SolveError> {
     match idx.and_then(|i| inputs.get(i as usize)).map(|r| &**r) {
         None => Ok(MountSource::Layers(vec![])),
-        Some(VResult::Context) => {
-            let dir = inner
+        Some(VResult::Local(name)) => {
+            let path = inner
                 .opts
-                .context_dir
-                .clone()
-                .ok_or_else(|| SolveError::Internal("no build context given".into()))?;
-            Ok(MountSource::Dir(dir))
+                .locals
+                .get(name)
+                .cloned()
+                .ok_or_else(|| SolveError::Internal(format!("no directory for {name}")))?;
+            let ignore = inner.local_ignore.get(name).cloned().unwrap_or_default();
+            Ok(MountSource::Dir { path, ignore })
         }
         Some(VResult::Layers(l)) => Ok(MountSource::Layers(
             l.iter().map(|id| inner.store.layer_dir(id)).collect(),
@@ -207,7 +209,6 @@ async fn exec<E: Executor + 'static>(
         network: x.network,
         security: x.security,
         mounts,
-        context_ignore: inner.context_ignore.clone(),
         host_config: x.host_config.clone(),
     });
     run_job(inner, d, &job, &x.args).await?;
@@ -234,7 +235,6 @@ async fn file<E: Executor + 'static>(
         },
         sources,
         actions: f.actions.clone(),
-        context_ignore: inner.context_ignore.clone(),
     });
     run_job(inner, d, &job, &[]).await?;
     commit(inner, staging, base).await

@@ -4,10 +4,12 @@
 use crate::keys::KeyContext;
 use cairn_context::ContextIndex;
 use cairn_store::Store;
+use std::collections::HashMap;
 
 pub struct StoreKeyContext<'a> {
     pub store: &'a Store,
-    pub context: Option<&'a ContextIndex>,
+    /// The scanned local sources, by name (`context`, `context:NAME`).
+    pub contexts: &'a HashMap<String, ContextIndex>,
 }
 
 impl KeyContext for StoreKeyContext<'_> {
@@ -42,14 +44,16 @@ impl KeyContext for StoreKeyContext<'_> {
 
     fn selection(
         &self,
+        local: &str,
         src: &str,
         exclude: &[String],
         ignore_mode: bool,
         ignore_owner: bool,
     ) -> Result<[u8; 32], String> {
         let index = self
-            .context
-            .ok_or("the build reads the build context, but none was given")?;
+            .contexts
+            .get(local)
+            .ok_or_else(|| format!("the build reads {local}, but it was not scanned"))?;
         index
             .selection_digest(src, exclude, ignore_mode, ignore_owner)
             .map_err(|e| e.to_string())

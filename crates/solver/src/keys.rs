@@ -28,9 +28,11 @@ pub trait KeyContext {
         filename: &str,
         checksum: Option<&str>,
     ) -> Result<String, String>;
-    /// The digest of the context files a copy (or bind mount) selects.
+    /// The digest of the files a copy (or bind mount) selects from the local source `local`
+    /// (`context`, `context:NAME`).
     fn selection(
         &self,
+        local: &str,
         src: &str,
         exclude: &[String],
         ignore_mode: bool,
@@ -48,11 +50,13 @@ pub struct KeyError {
 
 /// Per-vertex extra material for both keys (image manifests, context selections).
 pub fn extras(graph: &Graph, cx: &dyn KeyContext) -> Result<HashMap<Digest, Vec<u8>>, KeyError> {
-    let locals: std::collections::HashSet<Digest> = graph
+    let locals: HashMap<Digest, &str> = graph
         .vertices
         .iter()
-        .filter(|v| matches!(v.op, Op::Source(SourceOp::Local(_))))
-        .map(|v| v.digest)
+        .filter_map(|v| match &v.op {
+            Op::Source(SourceOp::Local(l)) => Some((v.digest, l.name.as_str())),
+            _ => None,
+        })
         .collect();
     let mut out = HashMap::new();
     for v in &graph.vertices {
@@ -67,10 +71,10 @@ pub fn extras(graph: &Graph, cx: &dyn KeyContext) -> Result<HashMap<Digest, Vec<
             vertex: name(),
             message,
         };
-        let is_local = |idx: u32| {
+        let local = |idx: u32| {
             v.inputs
                 .get(idx as usize)
-                .is_some_and(|i| locals.contains(&i.vertex))
+                .and_then(|i| locals.get(&i.vertex).copied())
         };
         let mut extra = Vec::new();
         match &v.op {
@@ -96,10 +100,16 @@ pub fn extras(graph: &Graph, cx: &dyn KeyContext) -> Result<HashMap<Digest, Vec<
             Op::File(f) => {
                 for a in &f.actions {
                     if let FileAction::Copy(c) = a
-                        && is_local(c.source)
+                        && let Some(name) = local(c.source)
                     {
                         let d = cx
-                            .selection(&c.src, &c.exclude, c.mode.is_some(), c.owner.is_some())
+                            .selection(
+                                name,
+                                &c.src,
+                                &c.exclude,
+                                c.mode.is_some(),
+                                c.owner.is_some(),
+                            )
                             .map_err(fail)?;
                         extra.extend_from_slice(&d);
                     }
@@ -107,8 +117,12 @@ pub fn extras(graph: &Graph, cx: &dyn KeyContext) -> Result<HashMap<Digest, Vec<
             }
             Op::Exec(x) => {
                 for m in &x.mounts {
-                    if matches!(m.kind, MountKind::Bind) && m.input.is_some_and(is_local) {
-                        let d = cx.selection(&m.selector, &[], false, false).map_err(fail)?;
+                    if matches!(m.kind, MountKind::Bind)
+                        && let Some(name) = m.input.and_then(local)
+                    {
+                        let d = cx
+                            .selection(name, &m.selector, &[], false, false)
+                            .map_err(fail)?;
                         extra.extend_from_slice(&d);
                     }
                 }

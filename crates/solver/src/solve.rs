@@ -21,8 +21,9 @@ pub struct SolveOptions {
     pub jobs: usize,
     /// Ignore the cache (results are still recorded).
     pub no_cache: bool,
-    /// The build context directory (for `Local` sources).
-    pub context_dir: Option<PathBuf>,
+    /// The directory of each local source, by its name (`context`, `context:NAME` for a
+    /// `--build-context NAME=DIR`).
+    pub locals: HashMap<String, PathBuf>,
     /// `--secret id=...` contents by id.
     pub secrets: HashMap<String, Vec<u8>>,
     /// Imported caches (`--cache-from`), asked after the local cache misses.
@@ -66,7 +67,7 @@ impl Default for SolveOptions {
         SolveOptions {
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
             no_cache: false,
-            context_dir: None,
+            locals: HashMap::new(),
             secrets: HashMap::new(),
             ssh: HashMap::new(),
             remotes: Vec::new(),
@@ -111,7 +112,8 @@ pub struct SolveOutput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum VResult {
     Layers(Vec<String>),
-    Context,
+    /// A local source (a build context), by name: read where it lies, never a layer.
+    Local(String),
 }
 
 type Cell = OnceCell<Result<Arc<VResult>, SolveError>>;
@@ -122,8 +124,8 @@ pub(crate) struct Inner<E> {
     pub executor: E,
     pub graph: Graph,
     pub opts: SolveOptions,
-    /// The `.dockerignore` patterns of the build context source (for file jobs).
-    pub context_ignore: Vec<String>,
+    /// The `.dockerignore` patterns of each local source, by name.
+    pub local_ignore: HashMap<String, Vec<String>>,
     index: HashMap<Digest, usize>,
     def_keys: HashMap<Digest, Key>,
     extras: HashMap<Digest, Vec<u8>>,
@@ -166,21 +168,21 @@ impl<E: Executor + 'static> Solver<E> {
             .map(|v| (v.digest, Arc::new(Cell::new())))
             .collect();
         let jobs = opts.jobs.max(1);
-        let context_ignore = graph
+        let local_ignore = graph
             .vertices
             .iter()
-            .find_map(|v| match &v.op {
-                Op::Source(SourceOp::Local(l)) => Some(l.exclude.clone()),
+            .filter_map(|v| match &v.op {
+                Op::Source(SourceOp::Local(l)) => Some((l.name.clone(), l.exclude.clone())),
                 _ => None,
             })
-            .unwrap_or_default();
+            .collect();
         Ok(Solver {
             inner: Arc::new(Inner {
                 store,
                 executor,
                 graph,
                 opts,
-                context_ignore,
+                local_ignore,
                 index,
                 def_keys,
                 extras,
@@ -222,9 +224,9 @@ impl<E: Executor + 'static> Solver<E> {
             None => Vec::new(),
             Some(r) => match &*Arc::clone(&self.inner).vertex(r.vertex).await? {
                 VResult::Layers(l) => l.clone(),
-                VResult::Context => {
+                VResult::Local(_) => {
                     return Err(SolveError::Unsupported(
-                        "the build result is the build context itself".into(),
+                        "the build result is a build context itself".into(),
                     ));
                 }
             },
@@ -401,8 +403,8 @@ impl<E: Executor + 'static> Inner<E> {
             .get(&d)
             .ok_or_else(|| SolveError::Internal(format!("unknown vertex {d}")))?;
         let v = &self.graph.vertices[idx];
-        if let Op::Source(SourceOp::Local(_)) = v.op {
-            return Ok(Arc::new(VResult::Context));
+        if let Op::Source(SourceOp::Local(l)) = &v.op {
+            return Ok(Arc::new(VResult::Local(l.name.clone())));
         }
         let def_key = self.def_keys.get(&d).copied().unwrap_or_default();
         let hidden = self.graph.meta.get(&d).is_some_and(|m| m.hidden);
@@ -446,7 +448,7 @@ impl<E: Executor + 'static> Inner<E> {
             .iter()
             .map(|r| match &**r {
                 VResult::Layers(l) => InputContent::Layers(l),
-                VResult::Context => InputContent::Context,
+                VResult::Local(_) => InputContent::Context,
             })
             .collect();
         let content_key = keys::content_key(&v.op, extra, &contents);

@@ -279,7 +279,6 @@ fn unsupported_buildx_flags_are_refused_by_name() {
     let unsupported: &[&[&str]] = &[
         &["--annotation", "a=b"],
         &["--attest", "type=sbom"],
-        &["--build-context", "x=."],
         &["--builder", "b"],
         &["--call", "check"],
         &["--cgroup-parent", "x"],

@@ -13,6 +13,7 @@ pub mod fixture;
 mod hostile;
 mod http_sources;
 mod layers;
+mod named_contexts;
 mod parallel;
 mod remote_cache;
 mod run_mounts;

@@ -5,13 +5,14 @@ use crate::commands::entitlements;
 use crate::commands::host_config;
 use crate::commands::images::{StoreArgs, normalize};
 use crate::commands::input::{BuildInput, BuildInputArgs};
+use crate::commands::named_contexts;
 use crate::commands::output::{Output, parse_output};
 use crate::commands::progress::{Progress, ProgressMode};
 use crate::commands::registry::{RegistryArgs, push_named, write_metadata};
 use crate::commands::resolver::StoreResolver;
 use crate::commands::stdin_context;
 use anyhow::{Context, Result, bail};
-use cairn_ir::{Graph, Op, SourceOp};
+use cairn_ir::{Graph, LocalSource, Op, SourceOp};
 use cairn_solver::{SolveError, SolveOptions, Solver, StoreKeyContext};
 use cairn_store::{Compression, Store};
 use clap::Args;
@@ -84,6 +85,10 @@ pub struct BuildArgs {
     /// Add a label to the image: KEY=VALUE (repeatable).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// A named context: NAME=DIR, NAME=docker-image://REF or NAME=oci-layout://DIR[:TAG]
+    /// (stands in for FROM NAME, COPY --from=NAME and a stage called NAME; repeatable).
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_contexts: Vec<String>,
     /// Add a line to /etc/hosts of every RUN step: HOST:IP (repeatable).
     #[arg(long = "add-host", value_name = "HOST:IP")]
     pub add_hosts: Vec<String>,
@@ -169,6 +174,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
         input.options.default_network = mode;
     }
     input.options.host_config = host_config;
+    let named = named_contexts::parse(&args.build_contexts, &store)?;
+    input.options.named_contexts = named.lower;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -210,15 +217,23 @@ pub fn run(args: BuildArgs) -> Result<()> {
             args.input.context.display()
         )
     })?;
-    let context = if reads_context(&graph) {
-        Some(scan_context(
-            &store,
-            &context_dir,
-            &input.options.ignore_patterns,
-        )?)
-    } else {
-        None
-    };
+    // Every local source the graph reads: the build context and named directories.
+    let mut locals = named.dirs;
+    locals.insert(LocalSource::MAIN.to_string(), context_dir);
+    let mut contexts = HashMap::new();
+    for v in &graph.vertices {
+        if let Op::Source(SourceOp::Local(l)) = &v.op
+            && !contexts.contains_key(&l.name)
+        {
+            let dir = locals.get(&l.name).with_context(|| {
+                format!(
+                    "the build reads the local source {:?}, which was not given",
+                    l.name
+                )
+            })?;
+            contexts.insert(l.name.clone(), scan_context(&store, dir, &l.exclude)?);
+        }
+    }
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -238,7 +253,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let opts = SolveOptions {
         jobs,
         no_cache: args.no_cache,
-        context_dir: Some(context_dir),
+        locals,
         secrets,
         remotes,
         ssh,
@@ -251,7 +266,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let keycx = StoreKeyContext {
         store: &store,
-        context: context.as_ref(),
+        contexts: &contexts,
     };
     let solver = Solver::new(store.clone(), executor, graph.clone(), &keycx, opts, tx)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -518,12 +533,6 @@ fn result_chain(g: &Graph) -> std::collections::HashSet<cairn_ir::Digest> {
         );
     }
     out
-}
-
-fn reads_context(g: &Graph) -> bool {
-    g.vertices
-        .iter()
-        .any(|v| matches!(v.op, Op::Source(SourceOp::Local(_))))
 }
 
 fn scan_context(

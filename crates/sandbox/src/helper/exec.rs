@@ -146,7 +146,7 @@ fn setup(
     let mut user_mounts: Vec<&ExecMount> = job.mounts.iter().collect();
     user_mounts.sort_by_key(|m| Path::new(&m.target).components().count());
     for m in user_mounts {
-        mount_one(m, tree, scratch, &job.context_ignore)?;
+        mount_one(m, tree, scratch)?;
     }
 
     rustix::system::sethostname(hostname.as_bytes()).ctx(|| "sethostname".into())?;
@@ -156,12 +156,7 @@ fn setup(
     Ok(())
 }
 
-fn mount_one(
-    m: &ExecMount,
-    tree: &mut Tree,
-    scratch: &Scratch,
-    context_ignore: &[String],
-) -> Result<(), HelperError> {
+fn mount_one(m: &ExecMount, tree: &mut Tree, scratch: &Scratch) -> Result<(), HelperError> {
     let in_target = |e: HelperError| HelperError::Msg(format!("mount {}: {e}", m.target));
     match &m.kind {
         ExecMountKind::Bind {
@@ -171,8 +166,10 @@ fn mount_one(
         } => {
             // The context is seen as a COPY sees it: `.dockerignore`d entries masked out.
             let lowers = match source {
-                MountSource::Dir(d) => ignore_view::mask_layer(d, context_ignore, scratch)?
-                    .map(|mask| vec![d.clone(), mask]),
+                MountSource::Dir { path, ignore } => {
+                    ignore_view::mask_layer(path, ignore, scratch)?
+                        .map(|mask| vec![path.clone(), mask])
+                }
                 MountSource::Layers(_) => None,
             };
             let root = match (lowers, *readonly) {
@@ -185,7 +182,7 @@ fn mount_one(
                 (None, true) => file::source_dir(source, scratch)?,
                 (None, false) => {
                     let lowers = match source {
-                        MountSource::Dir(d) => vec![d.clone()],
+                        MountSource::Dir { path, .. } => vec![path.clone()],
                         MountSource::Layers(l) => file::non_empty(l, scratch)?,
                     };
                     throwaway_overlay(&lowers, scratch)?

@@ -35,8 +35,8 @@ fn apply(job: &FileJob, scratch: &Scratch, merged: &std::path::Path) -> Result<(
         // A plain directory source is the build context: like `docker build`, its files are
         // copied as root-owned unless --chown says otherwise. Layer sources keep their owners.
         sources.push(match source {
-            MountSource::Dir(_) => {
-                cairn_fileop::Source::context(dir).with_ignore(job.context_ignore.clone())
+            MountSource::Dir { ignore, .. } => {
+                cairn_fileop::Source::context(dir).with_ignore(ignore.clone())
             }
             MountSource::Layers(_) => cairn_fileop::Source::new(dir),
         });
@@ -48,7 +48,7 @@ fn apply(job: &FileJob, scratch: &Scratch, merged: &std::path::Path) -> Result<(
 /// A read-only directory showing `source`: the directory itself, a single layer, or an overlay.
 pub(super) fn source_dir(source: &MountSource, scratch: &Scratch) -> Result<PathBuf, HelperError> {
     match source {
-        MountSource::Dir(d) => Ok(d.clone()),
+        MountSource::Dir { path, .. } => Ok(path.clone()),
         MountSource::Layers(layers) => match mounts::topmost_unique(layers).as_slice() {
             [] => scratch.dir("empty"),
             [one] => Ok(one.clone()),

@@ -3,15 +3,15 @@
 //! change the image config in `meta.rs`.
 
 use super::args::{EnvIndex, Scope, Vars, platform_args};
-use super::{ImageResolver, LowerOptions, Lowered, err};
+use super::{ImageResolver, LowerOptions, Lowered, NamedContext, err};
 use crate::error::{Error, Result, suggest};
 use crate::instructions::{Dockerfile, Instruction, Located, Stage};
 use crate::parser::Span;
 use crate::shell::Lexer;
 use cairn_ir::image::History;
 use cairn_ir::{
-    Digest, FileAction, FileOp, GraphBuilder, ImageConfig, Input, LocalSource, Op, Platform,
-    Reference, SourceOp, VertexMeta,
+    CopyAction, Digest, FileAction, FileOp, GraphBuilder, ImageConfig, Input, LocalSource, Op,
+    Platform, Reference, SourceOp, VertexMeta,
 };
 use std::collections::BTreeSet;
 use std::rc::Rc;
@@ -375,6 +375,19 @@ impl<'a> Lowerer<'a> {
     }
 
     fn lower_stage_body(&mut self, i: usize, stage: &'a Stage) -> Result<StageResult> {
+        // A named context called like the stage replaces it (BuildKit).
+        if let Some(alias) = &stage.from.alias
+            && let Some((key, nc)) = self.named_context(alias)
+        {
+            let platform = self.opts.target_platform.clone();
+            let (state, config) =
+                self.named_context_state(&key, &nc, &platform, true, stage.span)?;
+            return Ok(StageResult {
+                state,
+                config,
+                platform,
+            });
+        }
         // BuildKit's step names: `[name i/n]`, `stage-N` for an unnamed stage, no name at all
         // when the build has a single stage and no other image (`COPY --from=img`).
         let label = match &stage.from.alias {
@@ -426,6 +439,11 @@ impl<'a> Lowerer<'a> {
         } else if image.eq_ignore_ascii_case("scratch") {
             // Empty root filesystem; BuildKit's empty image config has WorkingDir "/".
             st.config.working_dir = Some("/".into());
+        } else if let Some((key, nc)) = self.named_context(&image) {
+            let (state, config) =
+                self.named_context_state(&key, &nc, &platform, true, stage.span)?;
+            st.state = state;
+            st.config = config;
         } else {
             let reference = Reference::parse(&image).map_err(|e| {
                 err(
@@ -657,7 +675,7 @@ impl<'a> Lowerer<'a> {
             return Ok(d);
         }
         let op = Op::Source(SourceOp::Local(LocalSource {
-            name: "context".into(),
+            name: LocalSource::MAIN.into(),
             include: vec![],
             exclude: self.opts.ignore_patterns.clone(),
         }));
@@ -669,6 +687,130 @@ impl<'a> Lowerer<'a> {
         let d = self.add(op, vec![], meta, Span::default())?;
         self.context = Some(d);
         Ok(d)
+    }
+
+    /// The `--build-context` that `name` (a FROM or `--from` word, a stage name) stands for:
+    /// by the name as written, else by its familiar form (`alpine` for
+    /// `docker.io/library/alpine:latest`, as BuildKit's `NamedContext` normalizes it).
+    fn named_context(&self, name: &str) -> Option<(String, NamedContext)> {
+        let contexts = &self.opts.named_contexts;
+        if contexts.is_empty() {
+            return None;
+        }
+        if let Some(nc) = contexts.get(name) {
+            return Some((name.to_string(), nc.clone()));
+        }
+        let r = Reference::parse(name).ok()?;
+        let full = r.to_string();
+        let familiar = cairn_ir::reference::familiar(&full);
+        let familiar = familiar.strip_suffix(":latest").unwrap_or(familiar);
+        contexts
+            .get(familiar)
+            .map(|nc| (familiar.to_string(), nc.clone()))
+    }
+
+    /// What a named context gives: for an image, its source and config; for a directory, its
+    /// local source — or, as a stage's root filesystem (`rootfs`), a copy of it into a layer
+    /// (with an empty config, as BuildKit gives a local context used in FROM).
+    fn named_context_state(
+        &mut self,
+        key: &str,
+        nc: &NamedContext,
+        platform: &Platform,
+        rootfs: bool,
+        span: Span,
+    ) -> Result<(Option<Input>, ImageConfig)> {
+        match nc {
+            NamedContext::Image(image) => {
+                let reference = Reference::parse(image).map_err(|e| {
+                    err(
+                        span,
+                        format!(
+                            "invalid image reference {image:?} of the build context {key:?}: {}",
+                            e.reason
+                        ),
+                    )
+                })?;
+                let resolved = self
+                    .resolver
+                    .resolve(&reference.to_string(), platform)
+                    .map_err(|e| {
+                        err(
+                            span,
+                            format!(
+                                "failed to resolve image {reference} (the build context {key:?}): {e}"
+                            ),
+                        )
+                    })?
+                    .unwrap_or_default();
+                let source = resolved.pinned.unwrap_or_else(|| reference.to_string());
+                let meta = VertexMeta {
+                    description: format!("[context {key}] FROM {source}"),
+                    ..self.meta("", span)
+                };
+                let d = self.add(
+                    Op::Source(SourceOp::Image {
+                        reference: source,
+                        platform: platform.clone(),
+                    }),
+                    vec![],
+                    meta,
+                    span,
+                )?;
+                Ok((Some(Input::of(d)), resolved.config))
+            }
+            NamedContext::Local { exclude } => {
+                let local = self.add(
+                    Op::Source(SourceOp::Local(LocalSource {
+                        name: LocalSource::named(key),
+                        include: vec![],
+                        exclude: exclude.clone(),
+                    })),
+                    vec![],
+                    VertexMeta {
+                        description: format!("[context {key}] load build context"),
+                        hidden: true,
+                        ..Default::default()
+                    },
+                    span,
+                )?;
+                if !rootfs {
+                    return Ok((Some(Input::of(local)), ImageConfig::default()));
+                }
+                let copy = self.add(
+                    Op::File(FileOp {
+                        base: None,
+                        actions: vec![FileAction::Copy(CopyAction {
+                            source: 0,
+                            src: "/".into(),
+                            dest: "/".into(),
+                            follow_symlinks: true,
+                            dir_contents_only: true,
+                            allow_wildcard: false,
+                            allow_empty_wildcard: false,
+                            create_dest_path: true,
+                            owner: None,
+                            mode: None,
+                            include: vec![],
+                            exclude: vec![],
+                            unpack_archive: false,
+                            parents: false,
+                        })],
+                    }),
+                    vec![Input::of(local)],
+                    VertexMeta {
+                        description: format!("[context {key}] FROM {key}"),
+                        ..self.meta("", span)
+                    },
+                    span,
+                )?;
+                let config = ImageConfig {
+                    working_dir: Some("/".into()),
+                    ..ImageConfig::default()
+                };
+                Ok((Some(Input::of(copy)), config))
+            }
+        }
     }
 
     /// The state named by `--from` / `from=`: a stage, or else an image.
@@ -692,6 +834,12 @@ impl<'a> Lowerer<'a> {
                     self.df.stages.len().saturating_sub(1)
                 )),
             );
+        }
+        if let Some((key, nc)) = self.named_context(&name) {
+            let platform = st.platform.clone();
+            return Ok(self
+                .named_context_state(&key, &nc, &platform, false, span)?
+                .0);
         }
         let reference = Reference::parse(&name).map_err(|e| {
             let names: Vec<&str> = self

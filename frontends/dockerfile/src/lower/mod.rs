@@ -77,6 +77,22 @@ pub struct LowerOptions {
     pub default_network: cairn_ir::NetworkMode,
     /// `--add-host`, `--shm-size`, `--ulimit`: set on every RUN step.
     pub host_config: cairn_ir::HostConfig,
+    /// `--build-context NAME=…`, by NAME as the user wrote it.
+    pub named_contexts: BTreeMap<String, NamedContext>,
+}
+
+/// A `--build-context` as the frontend sees it. It stands in for `FROM NAME`, `COPY
+/// --from=NAME` and `RUN --mount=from=NAME`, and replaces a stage called NAME altogether, as
+/// in BuildKit. NAME is matched as written and in docker's familiar form (`alpine` for
+/// `docker.io/library/alpine:latest`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// An image (`docker-image://REF`, or an `oci-layout://` the caller stored under REF).
+    Image(String),
+    /// A local directory (`NAME=DIR`), read as the local source
+    /// [`cairn_ir::LocalSource::named`]`(NAME)`
+    /// with these `.dockerignore` patterns.
+    Local { exclude: Vec<String> },
 }
 
 impl Default for LowerOptions {
@@ -91,6 +107,7 @@ impl Default for LowerOptions {
             escape: '\\',
             default_network: cairn_ir::NetworkMode::Default,
             host_config: cairn_ir::HostConfig::default(),
+            named_contexts: BTreeMap::new(),
         }
     }
 }
