@@ -99,6 +99,7 @@ mod tests {
                     file: Some("Dockerfile".into()),
                     lines: Some((1, 1)),
                     hidden: false,
+                    ignore_cache: false,
                 },
             )
             .unwrap();

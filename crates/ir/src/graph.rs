@@ -44,6 +44,10 @@ pub struct VertexMeta {
     pub lines: Option<(usize, usize)>,
     /// Set on vertices that need not produce a layer on their own (e.g. context sources).
     pub hidden: bool,
+    /// Run even when the cache has the result (`--no-cache-filter`, BuildKit's `IgnoreCache`);
+    /// the new result is recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_cache: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -204,6 +208,11 @@ impl GraphBuilder {
             self.index.insert(digest, self.vertices.len());
             self.vertices.push(Vertex { digest, op, inputs });
             self.meta.insert(digest, meta);
+        } else if meta.ignore_cache
+            && let Some(m) = self.meta.get_mut(&digest)
+        {
+            // Shared by a stage whose cache is ignored: ignored for it too.
+            m.ignore_cache = true;
         }
         Ok(digest)
     }

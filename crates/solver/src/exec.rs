@@ -74,6 +74,19 @@ fn mount_source<E>(
     }
 }
 
+/// `uid=`, `gid=`, `mode=` of a cache mount: when any is given, the mount's root gets them.
+fn cache_owner(
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Option<cairn_sandbox::CacheOwner> {
+    (mode.is_some() || uid.is_some() || gid.is_some()).then(|| cairn_sandbox::CacheOwner {
+        uid: uid.unwrap_or(0),
+        gid: gid.unwrap_or(0),
+        mode: mode.unwrap_or(0o755),
+    })
+}
+
 async fn exec<E: Executor + 'static>(
     inner: &Arc<Inner<E>>,
     d: Digest,
@@ -91,6 +104,8 @@ async fn exec<E: Executor + 'static>(
     env.extend(x.proxy_env.iter().cloned());
     let mut mounts = Vec::new();
     let mut locks: Vec<StoreLock> = Vec::new();
+    // Empty cache mounts of a step that ignores the cache; removed when it is done.
+    let mut throwaway: Vec<cairn_store::Staging> = Vec::new();
     for m in &x.mounts {
         let kind = match &m.kind {
             MountKind::Rootfs => continue,
@@ -106,6 +121,24 @@ async fn exec<E: Executor + 'static>(
                 uid,
                 gid,
             } => {
+                // A step whose cache is ignored (`--no-cache`, `--no-cache-filter`) gets an
+                // empty cache mount of its own and leaves the kept one as it was, as BuildKit's
+                // (testCacheMountModeNoCache).
+                if inner.opts.no_cache || inner.graph.meta.get(&d).is_some_and(|m| m.ignore_cache) {
+                    let fresh = inner.store.staging().map_err(store_err)?;
+                    let dir = fresh.upper().to_path_buf();
+                    throwaway.push(fresh);
+                    mounts.push(ExecMount {
+                        target: m.target.clone(),
+                        kind: ExecMountKind::Cache {
+                            dir,
+                            selector: m.selector.clone(),
+                            readonly: m.readonly,
+                            owner: cache_owner(*mode, *uid, *gid),
+                        },
+                    });
+                    continue;
+                }
                 let dir = inner.store.cache_mount_dir(id).map_err(store_err)?;
                 if matches!(sharing, CacheSharing::Locked | CacheSharing::Private) {
                     let lock = inner
@@ -115,18 +148,11 @@ async fn exec<E: Executor + 'static>(
                     locks.push(lock);
                 }
                 prime_cache_mount(inner, id, &dir).await?;
-                let owner = (mode.is_some() || uid.is_some() || gid.is_some()).then(|| {
-                    cairn_sandbox::CacheOwner {
-                        uid: uid.unwrap_or(0),
-                        gid: gid.unwrap_or(0),
-                        mode: mode.unwrap_or(0o755),
-                    }
-                });
                 ExecMountKind::Cache {
                     dir,
                     selector: m.selector.clone(),
                     readonly: m.readonly,
-                    owner,
+                    owner: cache_owner(*mode, *uid, *gid),
                 }
             }
             MountKind::Tmpfs { size } => ExecMountKind::Tmpfs { size: *size },
@@ -213,6 +239,7 @@ async fn exec<E: Executor + 'static>(
     });
     run_job(inner, d, &job, &x.args).await?;
     drop(locks);
+    drop(throwaway);
     commit(inner, staging, base).await
 }
 

@@ -126,6 +126,9 @@ pub(crate) struct Inner<E> {
     pub opts: SolveOptions,
     /// The `.dockerignore` patterns of each local source, by name.
     pub local_ignore: HashMap<String, Vec<String>>,
+    /// Vertices with an ignored-cache step (`--no-cache-filter`) among their inputs, however
+    /// deep: their definition keys cannot be trusted, their content keys can.
+    downstream_of_ignored: std::collections::HashSet<Digest>,
     index: HashMap<Digest, usize>,
     def_keys: HashMap<Digest, Key>,
     extras: HashMap<Digest, Vec<u8>>,
@@ -176,6 +179,16 @@ impl<E: Executor + 'static> Solver<E> {
                 _ => None,
             })
             .collect();
+        // Inputs come first in `graph.vertices`: one pass.
+        let mut downstream_of_ignored = std::collections::HashSet::new();
+        for v in &graph.vertices {
+            if v.inputs.iter().any(|i| {
+                downstream_of_ignored.contains(&i.vertex)
+                    || graph.meta.get(&i.vertex).is_some_and(|m| m.ignore_cache)
+            }) {
+                downstream_of_ignored.insert(v.digest);
+            }
+        }
         Ok(Solver {
             inner: Arc::new(Inner {
                 store,
@@ -183,6 +196,7 @@ impl<E: Executor + 'static> Solver<E> {
                 graph,
                 opts,
                 local_ignore,
+                downstream_of_ignored,
                 index,
                 def_keys,
                 extras,
@@ -319,7 +333,7 @@ impl<E: Executor + 'static> Inner<E> {
     }
 
     async fn cache_lookup(&self, d: Digest, key: &Key) -> Result<Option<Vec<String>>, SolveError> {
-        if self.opts.no_cache {
+        if self.opts.no_cache || self.graph.meta.get(&d).is_some_and(|m| m.ignore_cache) {
             return Ok(None);
         }
         let rec = self
@@ -408,7 +422,13 @@ impl<E: Executor + 'static> Inner<E> {
         }
         let def_key = self.def_keys.get(&d).copied().unwrap_or_default();
         let hidden = self.graph.meta.get(&d).is_some_and(|m| m.hidden);
-        if let Some(layers) = self.cache_lookup(d, &def_key).await? {
+        let by_definition = if self.downstream_of_ignored.contains(&d) {
+            // What an ignored-cache step makes anew may differ: only its content tells.
+            None
+        } else {
+            self.cache_lookup(d, &def_key).await?
+        };
+        if let Some(layers) = by_definition {
             // Like BuildKit, a hit reports every step behind it as cached too, though none of
             // them needs to be looked at.
             self.announce_cached(d);

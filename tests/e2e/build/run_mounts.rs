@@ -241,3 +241,34 @@ fn ssh_mounts_reach_the_forwarded_agent() {
     assert!(!bad.success);
     assert!(bad.stderr.contains("not an agent socket"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_step_that_ignores_the_cache_gets_an_empty_cache_mount() {
+    // BuildKit's testCacheMountModeNoCache (moby/buildkit#5305).
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox AS base\nARG FOO=abc\n\
+         RUN --mount=type=cache,target=/cache,mode=0773 touch /cache/$FOO && ls -l /cache | wc -l > /out\n\
+         FROM scratch\nCOPY --from=base /out /\n",
+    )]);
+    let out_of = |args: &[&str]| {
+        let (_t, out) = out_dir();
+        let mut all = args.to_vec();
+        let dest = format!("--output=type=local,dest={}", out.display());
+        all.push(&dest);
+        env.build_ok(c.path(), &all);
+        std::fs::read_to_string(out.join("out"))
+            .expect("out")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(out_of(&[]), "2");
+    assert_eq!(out_of(&["--no-cache", "--build-arg", "FOO=def"]), "2");
+    assert_eq!(
+        out_of(&["--no-cache-filter", "base", "--build-arg", "FOO=xyz"]),
+        "2"
+    );
+    // The kept mount never saw def or xyz.
+    assert_eq!(out_of(&["--build-arg", "FOO=ghi"]), "3");
+}

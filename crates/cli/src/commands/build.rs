@@ -85,6 +85,10 @@ pub struct BuildArgs {
     /// Add a label to the image: KEY=VALUE (repeatable).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// Run these stages' steps even when they are cached (stage names; repeatable, or
+    /// comma-separated).
+    #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
     /// A named context: NAME=DIR, NAME=docker-image://REF or NAME=oci-layout://DIR[:TAG]
     /// (stands in for FROM NAME, COPY --from=NAME and a stage called NAME; repeatable).
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
@@ -174,6 +178,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         input.options.default_network = mode;
     }
     input.options.host_config = host_config;
+    input.options.no_cache_stages = args.no_cache_filter.clone();
     let named = named_contexts::parse(&args.build_contexts, &store)?;
     input.options.named_contexts = named.lower;
     let jobs = args

@@ -102,6 +102,8 @@ pub(super) struct Lowerer<'a> {
     context: Option<Digest>,
     pub used_build_args: BTreeSet<String>,
     pub warnings: Vec<String>,
+    /// Lowering a stage named in `--no-cache-filter`: its vertices ignore the cache.
+    ignore_cache: bool,
 }
 
 impl<'a> Lowerer<'a> {
@@ -127,6 +129,7 @@ impl<'a> Lowerer<'a> {
             in_progress: vec![None; df.stages.len()],
             context: None,
             used_build_args: BTreeSet::new(),
+            ignore_cache: false,
             warnings: Vec::new(),
         };
         for (decl, span) in &df.global_args {
@@ -193,6 +196,19 @@ impl<'a> Lowerer<'a> {
                 "build args were not consumed by any used stage: {}",
                 names.join(", ")
             ));
+        }
+        for name in &self.opts.no_cache_stages {
+            let known = self.df.stages.iter().any(|s| {
+                s.from
+                    .alias
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(name))
+            });
+            if !known {
+                self.warnings.push(format!(
+                    "--no-cache-filter {name}: this Dockerfile has no stage of that name"
+                ));
+            }
         }
         self.results.clear();
         let result = Rc::unwrap_or_clone(result);
@@ -367,7 +383,15 @@ impl<'a> Lowerer<'a> {
             )));
         }
         set_slot(&mut self.in_progress, i, Some(from.unwrap_or(stage.span)));
+        let outer = self.ignore_cache;
+        self.ignore_cache = stage.from.alias.as_deref().is_some_and(|a| {
+            self.opts
+                .no_cache_stages
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(a))
+        });
         let r = self.lower_stage_body(i, stage);
+        self.ignore_cache = outer;
         set_slot(&mut self.in_progress, i, None);
         let r = Rc::new(r?);
         set_slot(&mut self.results, i, Some(Rc::clone(&r)));
@@ -655,6 +679,10 @@ impl<'a> Lowerer<'a> {
         meta: VertexMeta,
         span: Span,
     ) -> Result<Digest> {
+        let meta = VertexMeta {
+            ignore_cache: meta.ignore_cache || self.ignore_cache,
+            ..meta
+        };
         self.b
             .add(op, inputs, meta)
             .map_err(|e| err(span, format!("internal error building the graph: {e}")))
@@ -666,6 +694,7 @@ impl<'a> Lowerer<'a> {
             file: Some(self.opts.dockerfile_name.clone()),
             lines: Some((span.start_line, span.end_line)),
             hidden: false,
+            ignore_cache: false,
         }
     }
 

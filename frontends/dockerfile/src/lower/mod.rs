@@ -77,6 +77,8 @@ pub struct LowerOptions {
     pub default_network: cairn_ir::NetworkMode,
     /// `--add-host`, `--shm-size`, `--ulimit`: set on every RUN step.
     pub host_config: cairn_ir::HostConfig,
+    /// `--no-cache-filter`: stages (by name, any case) whose steps run even when cached.
+    pub no_cache_stages: Vec<String>,
     /// `--build-context NAME=…`, by NAME as the user wrote it.
     pub named_contexts: BTreeMap<String, NamedContext>,
 }
@@ -108,6 +110,7 @@ impl Default for LowerOptions {
             default_network: cairn_ir::NetworkMode::Default,
             host_config: cairn_ir::HostConfig::default(),
             named_contexts: BTreeMap::new(),
+            no_cache_stages: Vec::new(),
         }
     }
 }
