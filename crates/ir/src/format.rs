@@ -139,10 +139,50 @@ mod tests {
                 VertexMeta::default(),
             )
             .unwrap();
+        // Every optional field set, so a field a format cannot carry shows here.
+        let run = b
+            .add(
+                Op::Exec(ExecOp {
+                    args: vec!["sh".into(), "-c".into(), "make".into()],
+                    env: vec!["A=1".into()],
+                    cwd: "/app".into(),
+                    user: "1000".into(),
+                    hostname: Some("builder".into()),
+                    network: NetworkMode::None,
+                    security: SecurityMode::Sandbox,
+                    mounts: vec![Mount {
+                        target: "/".into(),
+                        input: Some(0),
+                        selector: "/".into(),
+                        readonly: false,
+                        kind: MountKind::Rootfs,
+                    }],
+                    proxy_env: vec!["HTTP_PROXY=http://proxy".into()],
+                    host_config: HostConfig {
+                        extra_hosts: vec![HostEntry {
+                            host: "db".into(),
+                            ip: "10.0.0.2".into(),
+                        }],
+                        shm_size: Some(1 << 27),
+                        ulimits: vec![Ulimit {
+                            name: "nofile".into(),
+                            soft: 1024,
+                            hard: Ulimit::UNLIMITED,
+                        }],
+                    },
+                }),
+                vec![Input::of(copy)],
+                VertexMeta {
+                    ignore_cache: true,
+                    hidden: true,
+                    ..VertexMeta::default()
+                },
+            )
+            .unwrap();
         let mut image = ImageConfig::default();
         image.env_set("PATH", "/bin");
         image.cmd = Some(vec!["sh".into()]);
-        b.finish(Some(Input::of(copy)), Platform::linux_amd64(), image)
+        b.finish(Some(Input::of(run)), Platform::linux_amd64(), image)
     }
 
     #[test]
@@ -164,8 +204,11 @@ mod tests {
     #[test]
     fn wrong_version_and_tampering_are_rejected() {
         let g = sample();
-        let s = to_json(&g).replace("\"version\": 1", "\"version\": 99");
-        assert!(matches!(from_json(&s), Err(GraphError::Version(99, 1))));
+        let s = to_json(&g).replace(&format!("\"version\": {FORMAT_VERSION}"), "\"version\": 99");
+        assert!(matches!(
+            from_json(&s),
+            Err(GraphError::Version(99, FORMAT_VERSION))
+        ));
         let s = to_json(&g).replace("/app/", "/other/");
         assert!(matches!(
             from_json(&s),

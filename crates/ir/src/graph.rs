@@ -46,7 +46,7 @@ pub struct VertexMeta {
     pub hidden: bool,
     /// Run even when the cache has the result (`--no-cache-filter`, BuildKit's `IgnoreCache`);
     /// the new result is recorded.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub ignore_cache: bool,
 }
 

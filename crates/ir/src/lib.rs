@@ -38,4 +38,4 @@ pub use op::*;
 pub use reference::{Reference, ReferenceError};
 
 /// Version of the JSON / binary graph format. Bump on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;

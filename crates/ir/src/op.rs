@@ -152,7 +152,7 @@ pub struct ExecOp {
     pub proxy_env: Vec<String>,
     /// `--add-host`, `--shm-size`, `--ulimit` of the build (BuildKit's `Meta.ExtraHosts`,
     /// `ShmSize`, `Ulimit`): part of the digest, as in BuildKit.
-    #[serde(default, skip_serializing_if = "HostConfig::is_default")]
+    #[serde(default)]
     pub host_config: HostConfig,
 }
 
@@ -160,13 +160,13 @@ pub struct ExecOp {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostConfig {
     /// Extra `/etc/hosts` lines, in order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub extra_hosts: Vec<HostEntry>,
     /// Size of `/dev/shm` in bytes (docker's default, 64 MiB, when `None`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub shm_size: Option<u64>,
     /// Resource limits set before the command starts.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub ulimits: Vec<Ulimit>,
 }
 
