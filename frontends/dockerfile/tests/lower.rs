@@ -279,6 +279,34 @@ fn targetstage_is_the_target_or_default_once_declared() {
 }
 
 #[test]
+fn expose_history_is_current_buildkits_list() {
+    // testExportedHistory: `EXPOSE [1234/udp 2375/tcp 5000/tcp]`, a list, no longer a Go map.
+    let l = lower("FROM scratch\nEXPOSE 2375 5000 1234/udp\nEXPOSE 80 80/TCP\n");
+    let h: Vec<&str> = l
+        .graph
+        .image
+        .history
+        .iter()
+        .map(|h| h.created_by.as_str())
+        .collect();
+    // The words are sorted as BuildKit's parser sorts them, then expanded in that order.
+    assert_eq!(
+        h,
+        [
+            "EXPOSE [1234/udp 2375/tcp 5000/tcp]",
+            "EXPOSE [80/tcp 80/tcp]"
+        ]
+    );
+    assert!(
+        l.graph
+            .image
+            .exposed_ports
+            .iter()
+            .eq(["1234/udp", "2375/tcp", "5000/tcp", "80/tcp"])
+    );
+}
+
+#[test]
 fn huge_port_ranges_and_many_volumes_lower_in_linear_time() {
     // Found by the fuzzer: adding each port with a list lookup took 91 s for two full ranges.
     let mut src = String::from("FROM scratch\nEXPOSE 1-65535/udp 1-65535/tcp\nEXPOSE 1-65535\n");

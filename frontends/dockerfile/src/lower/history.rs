@@ -18,12 +18,6 @@ pub fn go_list(items: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
-/// Go's `%v` of a `map[string]struct{}` (keys sorted, as Go prints maps): `map[a:{} b:{}]`.
-pub fn go_set(keys: &std::collections::BTreeSet<String>) -> String {
-    let parts: Vec<String> = keys.iter().map(|k| format!("{k}:{{}}")).collect();
-    format!("map[{}]", parts.join(" "))
-}
-
 /// Go's `%q` of an int: a quoted rune literal (`'\x02'`, `'A'`).
 fn go_quote_rune(n: u32) -> String {
     match char::from_u32(n) {
@@ -104,10 +98,6 @@ mod tests {
             r#"["/bin/sh" "-c"]"#
         );
         assert_eq!(go_list(&["/data".into()]), "[/data]");
-        assert_eq!(
-            go_set(&["8080/tcp".into(), "53/udp".into()].into()),
-            "map[53/udp:{} 8080/tcp:{}]"
-        );
         assert_eq!(go_quote_rune(2), r"'\x02'");
         assert_eq!(go_quote_rune(65), "'A'");
         assert_eq!(go_duration(30_000_000_000), "30s");

@@ -40,13 +40,15 @@ impl Lowerer<'_> {
                 format!("USER {u}")
             }
             Instruction::Expose(ports) => {
-                let mut these = std::collections::BTreeSet::new();
+                // Current BuildKit's history: the ports as parsed, in order (`EXPOSE [8080/tcp
+                // 53/udp]`; docker 20.10's BuildKit wrote a sorted `map[...]`).
+                let mut these = Vec::new();
                 for p in ports {
                     for word in self.expand_words(st, p, span)? {
                         these.extend(expand_port_range(&word, span)?);
                     }
                 }
-                let shown = format!("EXPOSE {}", history::go_set(&these));
+                let shown = format!("EXPOSE {}", history::go_list(&these));
                 st.config.exposed_ports.extend(these);
                 shown
             }
