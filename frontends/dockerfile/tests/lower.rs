@@ -357,7 +357,19 @@ fn run_heredoc_forms() {
     );
     let x = execs(&l.graph);
     assert_eq!(x[0].args, vec!["/bin/sh", "-c", "echo one\n"]);
-    assert_eq!(x[1].args, vec!["/dev/pipes/EOF"]);
+    // As current BuildKit: the shell is prepended even to a script with an interpreter line.
+    assert_eq!(x[1].args, vec!["/bin/sh", "-c", "/dev/pipes/EOF"]);
+    let history: Vec<&str> = l
+        .graph
+        .image
+        .history
+        .iter()
+        .map(|h| h.created_by.as_str())
+        .collect();
+    assert!(
+        history.contains(&"RUN /bin/sh -c /dev/pipes/EOF # buildkit"),
+        "{history:?}"
+    );
     assert!(
         x[1].mounts
             .iter()

@@ -160,7 +160,9 @@ impl Lowerer<'_> {
                     readonly: true,
                     kind: MountKind::Bind,
                 });
-                return Ok(vec![path]);
+                // BuildKit still prepends the shell: `/bin/sh -c /dev/pipes/EOF` (args and
+                // history); the kernel runs the script by its interpreter line.
+                return Ok(shell.into_iter().chain([path]).collect());
             }
             return Ok(shell.into_iter().chain([first.content.clone()]).collect());
         }
