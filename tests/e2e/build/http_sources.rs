@@ -132,7 +132,8 @@ fn add_url_is_a_0600_file_with_the_servers_mtime_never_unpacked() {
              ADD {u} /dl/\n\
              ADD {u} /renamed.tar\n\
              ADD --chmod=644 --chown=1000:1000 {u} /owned/\n\
-             ADD {q} /query/\n",
+             ADD {q} /query/\n\
+             ADD --unpack=true {u} /unpacked/\n",
             u = server.url("/files/app.tar"),
             q = server.url("/files/?x=1"),
         ),
@@ -153,6 +154,12 @@ fn add_url_is_a_0600_file_with_the_servers_mtime_never_unpacked() {
     let owned = std::fs::metadata(out.join("owned/app.tar")).expect("owned");
     assert_eq!(owned.mode() & 0o7777, 0o644);
     assert_eq!((owned.uid(), owned.gid()), (1000, 1000));
+    // Unpacked only when asked, as BuildKit's `--unpack=true`.
+    assert_eq!(
+        std::fs::read(out.join("unpacked/inner")).expect("unpacked"),
+        b"hi"
+    );
+    assert!(!out.join("unpacked/app.tar").exists());
     // BuildKit names the file after the last path segment (here the directory).
     assert!(
         out.join("query/files").is_file(),

@@ -152,7 +152,8 @@ impl Lowerer<'_> {
                         &owner,
                         &mode,
                         &exclude,
-                        false,
+                        // A download is never unpacked unless asked (`--unpack=true`).
+                        c.unpack == Some(true),
                     ));
                 }
                 SourceKind::Git(url) => {
