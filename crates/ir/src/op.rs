@@ -82,6 +82,35 @@ impl SourceOp {
     }
 }
 
+impl SourceOp {
+    /// Whether a Dockerfile source word (or a build context) is a git repository, as
+    /// BuildKit tells: `git@…`, `git://…`, or a URL whose path ends in `.git`.
+    pub fn is_git_url(w: &str) -> bool {
+        let base = w.split('#').next().unwrap_or(w);
+        w.starts_with("git@")
+            || w.starts_with("git://")
+            || base.ends_with(".git") && (base.contains("://") || base.contains('@'))
+    }
+
+    /// `REMOTE#REF:SUBDIR` split into its parts (empty parts are `None`).
+    pub fn split_git_url(url: &str) -> (String, Option<String>, Option<String>) {
+        match url.split_once('#') {
+            None => (url.to_string(), None, None),
+            Some((remote, frag)) => {
+                let (r, sub) = match frag.split_once(':') {
+                    Some((r, s)) => (r, Some(s.to_string()).filter(|s| !s.is_empty())),
+                    None => (frag, None),
+                };
+                (
+                    remote.to_string(),
+                    Some(r.to_string()).filter(|s| !s.is_empty()),
+                    sub,
+                )
+            }
+        }
+    }
+}
+
 /// `%XX` sequences decoded (invalid ones kept as written; invalid UTF-8 replaced).
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();

@@ -1,8 +1,9 @@
-//! The [`KeyContext`] of a real build: image manifests and fetched HTTP sources from the store,
-//! file selections from the scanned build context.
+//! The [`KeyContext`] of a real build: image manifests from the store, the layers remote
+//! sources were fetched into, file selections from the scanned build contexts.
 
 use crate::keys::KeyContext;
 use cairn_context::ContextIndex;
+use cairn_ir::Digest;
 use cairn_store::Store;
 use std::collections::HashMap;
 
@@ -10,6 +11,8 @@ pub struct StoreKeyContext<'a> {
     pub store: &'a Store,
     /// The scanned local sources, by name (`context`, `context:NAME`).
     pub contexts: &'a HashMap<String, ContextIndex>,
+    /// The layers remote sources (HTTP, git) were fetched into, by vertex.
+    pub fetched: &'a HashMap<Digest, String>,
 }
 
 impl KeyContext for StoreKeyContext<'_> {
@@ -24,22 +27,11 @@ impl KeyContext for StoreKeyContext<'_> {
         }
     }
 
-    fn http_layer(
-        &self,
-        url: &str,
-        filename: &str,
-        checksum: Option<&str>,
-    ) -> Result<String, String> {
-        match self.store.http_get(url, filename) {
-            Ok(Some(rec)) if checksum.is_none_or(|c| c == rec.digest.as_str()) => Ok(rec.layer),
-            Ok(Some(rec)) => Err(format!(
-                "{url} changed while this build ran: it is now {}, --checksum asked for {}",
-                rec.digest,
-                checksum.unwrap_or_default()
-            )),
-            Ok(None) => Err(format!("{url} was not fetched before solving")),
-            Err(e) => Err(e.to_string()),
-        }
+    fn remote_layer(&self, vertex: &Digest) -> Result<String, String> {
+        self.fetched
+            .get(vertex)
+            .cloned()
+            .ok_or_else(|| "this remote source was not fetched before solving".to_string())
     }
 
     fn selection(

@@ -4,7 +4,7 @@
 //!
 //! * **Definition key** — `H("cairn-cache/def/v1", vertex digest, extra, input definition keys)`
 //!   where *extra* is what the graph alone does not pin: for an image source, the manifest digest
-//!   of the image in the store; for an HTTP source, the layer its fetch made; for a copy or bind mount from the build context, the digest of
+//!   of the image in the store; for an HTTP or git source, the layer its fetch made; for a copy or bind mount from the build context, the digest of
 //!   exactly the files it selects (content, mode and ownership, never mtimes; mode and ownership
 //!   left out when `--chmod` / `--chown` replace them).
 //! * **Content key** — `H("cairn-cache/content/v1", op digest, extra, for each input its layer
@@ -20,14 +20,9 @@ pub type Key = [u8; 32];
 pub trait KeyContext {
     /// The manifest digest of a stored image, by normalized reference.
     fn image_manifest(&self, reference: &str) -> Result<String, String>;
-    /// The layer holding an HTTP source's file as fetched for this build (sources are fetched
-    /// before solving: `cairn_http`).
-    fn http_layer(
-        &self,
-        url: &str,
-        filename: &str,
-        checksum: Option<&str>,
-    ) -> Result<String, String>;
+    /// The layer a remote source (HTTP, git) vertex was fetched into for this build (remote
+    /// sources are fetched before solving: `cairn_http`, `cairn_git`).
+    fn remote_layer(&self, vertex: &Digest) -> Result<String, String>;
     /// The digest of the files a copy (or bind mount) selects from the local source `local`
     /// (`context`, `context:NAME`).
     fn selection(
@@ -83,17 +78,8 @@ pub fn extras(graph: &Graph, cx: &dyn KeyContext) -> Result<HashMap<Digest, Vec<
                 extra.extend_from_slice(&(m.len() as u64).to_le_bytes());
                 extra.extend_from_slice(m.as_bytes());
             }
-            Op::Source(SourceOp::Http {
-                url,
-                checksum,
-                filename,
-            }) => {
-                let filename = filename
-                    .clone()
-                    .unwrap_or_else(|| SourceOp::http_default_filename(url));
-                let layer = cx
-                    .http_layer(url, &filename, checksum.as_deref())
-                    .map_err(fail)?;
+            Op::Source(SourceOp::Http { .. } | SourceOp::Git { .. }) => {
+                let layer = cx.remote_layer(&v.digest).map_err(fail)?;
                 // The layer id, as the source's result: `Solver::source` reads it back.
                 extra.extend_from_slice(layer.as_bytes());
             }

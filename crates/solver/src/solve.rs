@@ -524,7 +524,7 @@ impl<E: Executor + 'static> Inner<E> {
                 Ok(rec.layers)
             }
             SourceOp::Local(_) => Ok(Vec::new()),
-            SourceOp::Http { url, .. } => {
+            SourceOp::Http { url: what, .. } | SourceOp::Git { remote: what, .. } => {
                 // Fetched before solving; its key material is the layer (`keys::extras`).
                 let layer = self
                     .extras
@@ -532,14 +532,10 @@ impl<E: Executor + 'static> Inner<E> {
                     .and_then(|e| std::str::from_utf8(e).ok())
                     .filter(|id| cairn_store::is_layer_id(id))
                     .ok_or_else(|| {
-                        SolveError::Internal(format!("{url} was not fetched before solving"))
+                        SolveError::Internal(format!("{what} was not fetched before solving"))
                     })?;
                 Ok(vec![layer.to_string()])
             }
-            SourceOp::Git { remote, .. } => Err(SolveError::Unsupported(format!(
-                "{}: ADD from git ({remote}) is not supported yet",
-                self.name(&d)
-            ))),
         }
     }
 }

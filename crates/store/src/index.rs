@@ -48,6 +48,18 @@ pub struct HttpRecord {
     pub last_modified: Option<String>,
 }
 
+/// A git source checked out at a commit (`ADD https://host/repo.git#ref:subdir`), under
+/// `git/<hash of remote, commit, subdir and keep_git_dir>`: the layer that holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitRecord {
+    pub remote: String,
+    /// The full commit id the reference resolved to.
+    pub commit: String,
+    pub subdir: Option<String>,
+    pub keep_git_dir: bool,
+    pub layer: LayerId,
+}
+
 /// What `images/<escaped>` holds: the name too, so the file is self-describing (long names are
 /// stored under a hashed file name).
 #[derive(Serialize, Deserialize)]
@@ -193,6 +205,43 @@ impl Store {
     pub fn http_put(&self, rec: &HttpRecord) -> Result<()> {
         let path = self.http_path(&rec.url, &rec.filename);
         atomic::write_record(&self.layout().tmp, &path, Kind::Http, rec, Replace::Yes)?;
+        Ok(())
+    }
+
+    fn git_path(&self, remote: &str, commit: &str, subdir: Option<&str>, keep: bool) -> PathBuf {
+        let key = format!("{remote}\0{commit}\0{}\0{keep}", subdir.unwrap_or_default());
+        self.layout().git.join(escape::hashed(&key))
+    }
+
+    /// The checkout of `remote` at `commit` (its `subdir`, with or without `.git`), if stored.
+    pub fn git_get(
+        &self,
+        remote: &str,
+        commit: &str,
+        subdir: Option<&str>,
+        keep_git_dir: bool,
+    ) -> Result<Option<GitRecord>> {
+        let rec: Option<GitRecord> = atomic::read_record(
+            &self.git_path(remote, commit, subdir, keep_git_dir),
+            Kind::Git,
+        )?;
+        Ok(rec.filter(|r| {
+            r.remote == remote
+                && r.commit == commit
+                && r.subdir.as_deref() == subdir
+                && r.keep_git_dir == keep_git_dir
+        }))
+    }
+
+    /// Record a checkout (last writer wins).
+    pub fn git_put(&self, rec: &GitRecord) -> Result<()> {
+        let path = self.git_path(
+            &rec.remote,
+            &rec.commit,
+            rec.subdir.as_deref(),
+            rec.keep_git_dir,
+        );
+        atomic::write_record(&self.layout().tmp, &path, Kind::Git, rec, Replace::Yes)?;
         Ok(())
     }
 

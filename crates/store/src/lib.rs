@@ -12,6 +12,7 @@
 //! images/<escaped name>   image names
 //! stat/<key>              context stat caches
 //! http/<key>              HTTP sources (`ADD <url>`): validators and the layer of the last fetch
+//! git/<key>               git sources (`ADD <repo>.git`): the layer of each commit checked out
 //! mounts/<escaped id>/    RUN --mount=type=cache directories
 //! tmp/                    in-progress writes and staging dirs (garbage unless locked)
 //! locks/                  flock files for named locks
@@ -44,7 +45,7 @@ pub use blob::{BlobReader, BlobWriter};
 pub use check::CheckReport;
 pub use digest::{CacheKey, LayerId, OciDigest, is_layer_id};
 pub use error::{Error, Result};
-pub use index::{CacheRecord, HttpRecord, ImageRecord};
+pub use index::{CacheRecord, GitRecord, HttpRecord, ImageRecord};
 pub use layer::{Compression, LayerBlob, LayerRecord, Staging};
 pub use lock::StoreLock;
 

@@ -30,6 +30,7 @@ pub(crate) enum Kind {
     Layer = 3,
     Stat = 4,
     Http = 5,
+    Git = 6,
 }
 
 /// Why a record could not be decoded.

@@ -66,6 +66,7 @@ pub(crate) struct Layout {
     pub images: PathBuf,
     pub stat: PathBuf,
     pub http: PathBuf,
+    pub git: PathBuf,
     pub mounts: PathBuf,
     pub locks: PathBuf,
     pub tmp: TmpArea,
@@ -81,6 +82,7 @@ impl Layout {
             images: root.join("images"),
             stat: root.join("stat"),
             http: root.join("http"),
+            git: root.join("git"),
             mounts: root.join("mounts"),
             tmp: TmpArea::new(root.join("tmp"), &locks),
             locks,
@@ -103,6 +105,7 @@ impl Layout {
             &self.images,
             &self.stat,
             &self.http,
+            &self.git,
             &self.mounts,
             &self.locks,
         ] {

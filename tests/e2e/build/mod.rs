@@ -10,6 +10,7 @@ mod docker_parity;
 mod failures;
 mod fidelity;
 pub mod fixture;
+mod git_sources;
 mod hostile;
 mod http_sources;
 mod layers;

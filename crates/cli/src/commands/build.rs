@@ -165,6 +165,36 @@ pub fn run(args: BuildArgs) -> Result<()> {
         input_args.file = input_args.file.map(|f| sc.dockerfile(&f)).transpose()?;
         input_args.context = sc.dir().to_path_buf();
         Some(sc)
+    } else if SourceOp::is_git_url(&input_args.context.to_string_lossy()) {
+        // A git repository as the context (`docker build https://host/repo.git#ref:dir`):
+        // checked out into the store like an `ADD` of it; -f names a file inside it.
+        let url = input_args.context.to_string_lossy().into_owned();
+        let (remote, reference, subdir) = SourceOp::split_git_url(&url);
+        let fetched = cairn_git::Fetcher::new(store.clone())
+            .fetch(&cairn_git::Source {
+                remote,
+                reference,
+                subdir,
+                keep_git_dir: false,
+            })
+            .with_context(|| format!("cannot use the git context {url}"))?;
+        let dir = store.layer_dir(&fetched.layer);
+        if let Some(f) = &input_args.file
+            && f.as_os_str() != "-"
+        {
+            if f.is_absolute()
+                || f.components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                bail!(
+                    "with a git context, -f names a file inside the repository: {} is not",
+                    f.display()
+                );
+            }
+            input_args.file = Some(dir.join(f));
+        }
+        input_args.context = dir;
+        None
     } else {
         None
     };
@@ -267,11 +297,12 @@ pub fn run(args: BuildArgs) -> Result<()> {
         .context("cannot find the cairn executable for the sandbox helper")?;
     let executor = cairn_sandbox::ReexecExecutor::new(exe, vec!["__sandbox".into()]);
 
-    crate::commands::sources::fetch_http(&graph, &store, &runtime, &progress)?;
+    let fetched = crate::commands::sources::fetch_remote(&graph, &store, &runtime, &progress)?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let keycx = StoreKeyContext {
         store: &store,
         contexts: &contexts,
+        fetched: &fetched,
     };
     let solver = Solver::new(store.clone(), executor, graph.clone(), &keycx, opts, tx)
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -1,36 +1,55 @@
-//! HTTP sources (`ADD <url>`), fetched into the store before the build is solved, as base
-//! images are resolved before it: the solver's keys then name exactly what was fetched.
+//! Remote sources — HTTP (`ADD <url>`) and git (`ADD <repo>.git#ref:dir`) — fetched into the
+//! store before the build is solved, as base images are resolved before it: the solver's keys
+//! then name exactly the layer each fetch gave.
 
 use crate::commands::progress::Progress;
 use anyhow::{Result, anyhow};
-use cairn_ir::{Graph, Op, SourceOp};
+use cairn_ir::{Digest, Graph, Op, SourceOp};
 use cairn_store::Store;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-/// Fetch (or revalidate) every HTTP source of `graph`, all at once.
-pub fn fetch_http(
+/// What one remote source is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Remote {
+    Http(cairn_http::Source),
+    Git(cairn_git::Source),
+}
+
+/// Fetch (or revalidate) every remote source of `graph`, all at once: the layer of each
+/// source vertex.
+pub fn fetch_remote(
     graph: &Graph,
     store: &Store,
     runtime: &tokio::runtime::Runtime,
     progress: &Progress,
-) -> Result<()> {
+) -> Result<HashMap<Digest, String>> {
     // One fetch per source, named by the first step that uses it.
-    let mut sources: BTreeMap<cairn_http::Source, String> = BTreeMap::new();
+    let mut sources: BTreeMap<Remote, (String, Vec<Digest>)> = BTreeMap::new();
     for v in &graph.vertices {
-        let Op::Source(SourceOp::Http {
-            url,
-            checksum,
-            filename,
-        }) = &v.op
-        else {
-            continue;
-        };
-        let src = cairn_http::Source {
-            url: url.clone(),
-            filename: filename
-                .clone()
-                .unwrap_or_else(|| SourceOp::http_default_filename(url)),
-            checksum: checksum.clone(),
+        let remote = match &v.op {
+            Op::Source(SourceOp::Http {
+                url,
+                checksum,
+                filename,
+            }) => Remote::Http(cairn_http::Source {
+                url: url.clone(),
+                filename: filename
+                    .clone()
+                    .unwrap_or_else(|| SourceOp::http_default_filename(url)),
+                checksum: checksum.clone(),
+            }),
+            Op::Source(SourceOp::Git {
+                remote,
+                reference,
+                subdir,
+                keep_git_dir,
+            }) => Remote::Git(cairn_git::Source {
+                remote: remote.clone(),
+                reference: reference.clone(),
+                subdir: subdir.clone(),
+                keep_git_dir: *keep_git_dir,
+            }),
+            _ => continue,
         };
         let place = match graph.meta.get(&v.digest) {
             Some(m) => match (&m.file, m.lines) {
@@ -39,30 +58,76 @@ pub fn fetch_http(
             },
             None => String::new(),
         };
-        sources.entry(src).or_insert(place);
+        sources
+            .entry(remote)
+            .or_insert_with(|| (place, Vec::new()))
+            .1
+            .push(v.digest);
     }
+    let mut fetched = HashMap::new();
     if sources.is_empty() {
-        return Ok(());
+        return Ok(fetched);
     }
-    let fetcher = cairn_http::Fetcher::new(store.clone(), cairn_http::Timeouts::default())
+    let http = cairn_http::Fetcher::new(store.clone(), cairn_http::Timeouts::default())
         .map_err(|e| anyhow!(e))?;
-    let results = runtime.block_on(futures_util::future::join_all(
-        sources.keys().map(|src| fetcher.fetch(src)),
-    ));
-    for ((src, place), result) in sources.iter().zip(results) {
+    let git = cairn_git::Fetcher::new(store.clone());
+    let results = runtime.block_on(futures_util::future::join_all(sources.keys().map(|r| {
+        let http = http.clone();
+        let git = git.clone();
+        async move {
+            match r {
+                Remote::Http(src) => http
+                    .fetch(src)
+                    .await
+                    .map(|f| {
+                        let shown = match f.downloaded {
+                            Some(n) => format!(
+                                "[internal] load remote {}: {n} bytes, {}",
+                                src.url, f.digest
+                            ),
+                            None => format!(
+                                "[internal] load remote {}: unchanged, {}",
+                                src.url, f.digest
+                            ),
+                        };
+                        (f.layer, shown)
+                    })
+                    .map_err(|e| anyhow!("ADD {e}")),
+                Remote::Git(src) => {
+                    let src = src.clone();
+                    let shown_remote = src.remote.clone();
+                    tokio::task::spawn_blocking(move || git.fetch(&src))
+                        .await
+                        .map_err(|e| anyhow!("git fetch stopped: {e}"))?
+                        .map(|f| {
+                            let how = if f.checked_out {
+                                "checked out"
+                            } else {
+                                "unchanged"
+                            };
+                            (
+                                f.layer,
+                                format!(
+                                    "[internal] load git source {shown_remote}: {how} at {}",
+                                    f.commit
+                                ),
+                            )
+                        })
+                        .map_err(|e| anyhow!("ADD {e}"))
+                }
+            }
+        }
+    })));
+    for ((_, (place, vertices)), result) in sources.iter().zip(results) {
         match result {
-            Ok(f) => progress.info(&match f.downloaded {
-                Some(n) => format!(
-                    "[internal] load remote {}: {n} bytes, {}",
-                    src.url, f.digest
-                ),
-                None => format!(
-                    "[internal] load remote {}: unchanged, {}",
-                    src.url, f.digest
-                ),
-            }),
-            Err(e) => return Err(anyhow!("{place}ADD {e}")),
+            Ok((layer, shown)) => {
+                progress.info(&shown);
+                for v in vertices {
+                    fetched.insert(*v, layer.clone());
+                }
+            }
+            Err(e) => return Err(anyhow!("{place}{e}")),
         }
     }
-    Ok(())
+    Ok(fetched)
 }

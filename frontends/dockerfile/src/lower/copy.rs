@@ -157,7 +157,7 @@ impl Lowerer<'_> {
                     ));
                 }
                 SourceKind::Git(url) => {
-                    let (remote, reference, subdir) = split_git_url(&url);
+                    let (remote, reference, subdir) = SourceOp::split_git_url(&url);
                     let op = Op::Source(SourceOp::Git {
                         remote,
                         reference,
@@ -260,7 +260,7 @@ impl Lowerer<'_> {
         }
         let w = self.expand(st, word, span)?;
         if c.add && c.from.is_none() {
-            if is_git_url(&w) {
+            if SourceOp::is_git_url(&w) {
                 return Ok(SourceKind::Git(w));
             }
             if w.starts_with("http://") || w.starts_with("https://") {
@@ -346,31 +346,6 @@ fn check_chmod(m: &str, span: Span) -> crate::error::Result<String> {
     }
 }
 
-fn is_git_url(w: &str) -> bool {
-    let base = w.split('#').next().unwrap_or(w);
-    w.starts_with("git@")
-        || w.starts_with("git://")
-        || base.ends_with(".git") && (base.contains("://") || base.contains('@'))
-}
-
-/// `remote#ref:subdir`.
-fn split_git_url(url: &str) -> (String, Option<String>, Option<String>) {
-    match url.split_once('#') {
-        None => (url.to_string(), None, None),
-        Some((remote, frag)) => {
-            let (r, sub) = match frag.split_once(':') {
-                Some((r, s)) => (r, Some(s.to_string()).filter(|s| !s.is_empty())),
-                None => (frag, None),
-            };
-            (
-                remote.to_string(),
-                Some(r.to_string()).filter(|s| !s.is_empty()),
-                sub,
-            )
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,11 +362,13 @@ mod tests {
         ] {
             assert_eq!(SourceOp::http_default_filename(url), name, "{url}");
         }
-        assert!(is_git_url("https://github.com/moby/buildkit.git#v0.12"));
-        assert!(is_git_url("git@github.com:moby/buildkit.git"));
-        assert!(!is_git_url("https://example.com/file.tar"));
+        assert!(SourceOp::is_git_url(
+            "https://github.com/moby/buildkit.git#v0.12"
+        ));
+        assert!(SourceOp::is_git_url("git@github.com:moby/buildkit.git"));
+        assert!(!SourceOp::is_git_url("https://example.com/file.tar"));
         assert_eq!(
-            split_git_url("https://h/x.git#main:sub/dir"),
+            SourceOp::split_git_url("https://h/x.git#main:sub/dir"),
             (
                 "https://h/x.git".into(),
                 Some("main".into()),

@@ -1,0 +1,444 @@
+//! git sources: `ADD https://host/repo.git#ref:subdir` (and a git URL as the build context),
+//! checked out into the store as a layer before the build is solved, one layer per commit.
+//!
+//! Why the `git` command and not a library: it is what BuildKit runs too, it speaks every
+//! transport and server quirk, and Debian ships it. It runs confined to what a hostile
+//! Dockerfile may ask for: only `https://`, `http://` and `git://` remotes
+//! (`GIT_ALLOW_PROTOCOL`, which also binds submodules — no `file://`, no `ext::`), no
+//! system or user configuration, no credential prompts, and a fresh repository of its own
+//! (no hooks from anywhere).
+//!
+//! Every build asks the remote what the reference points at (`git ls-remote`, one round
+//! trip); a commit already checked out reuses its layer, so the steps after it stay cached.
+//! A reference is a branch, a tag (annotated ones peeled) or a full commit id; none means
+//! the remote's HEAD. The checkout has every file's mtime at the commit's time (BuildKit
+//! leaves the time of the checkout; a commit time keeps the layer the same on every machine),
+//! `.git` only with `--keep-git-dir`, submodules checked out.
+
+#![deny(clippy::indexing_slicing)]
+
+use cairn_store::{GitRecord, LayerId, LayerRecord, Store};
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A git source as a build names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Source {
+    pub remote: String,
+    /// Branch, tag or full commit id; `None`: the remote's HEAD.
+    pub reference: Option<String>,
+    /// Only this directory of the repository.
+    pub subdir: Option<String>,
+    pub keep_git_dir: bool,
+}
+
+/// A source as it is in the store now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub layer: LayerId,
+    pub commit: String,
+    /// False when the commit's checkout was already stored.
+    pub checked_out: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{remote}: {reason}")]
+    BadSource { remote: String, reason: String },
+    #[error("{remote}: {what} failed: {detail}")]
+    Git {
+        remote: String,
+        what: String,
+        detail: String,
+    },
+    #[error("{remote}: {context}: {source}")]
+    Io {
+        remote: String,
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("{remote}: {source}")]
+    Store {
+        remote: String,
+        source: cairn_store::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The transports a build may use (`GIT_ALLOW_PROTOCOL`).
+const ALLOWED_PROTOCOLS: &str = "https:http:git";
+
+/// Checks git sources out into a store.
+#[derive(Clone, Debug)]
+pub struct Fetcher {
+    store: Store,
+    git: PathBuf,
+}
+
+impl Fetcher {
+    pub fn new(store: Store) -> Fetcher {
+        Fetcher {
+            store,
+            git: PathBuf::from("git"),
+        }
+    }
+
+    /// Make `src` present in the store: the stored checkout of the commit its reference
+    /// points at now, else a new one. Blocking (it runs `git`).
+    pub fn fetch(&self, src: &Source) -> Result<Fetched> {
+        check_source(src)?;
+        let remote = &src.remote;
+        let store_err = |source| Error::Store {
+            remote: remote.clone(),
+            source,
+        };
+        let commit = self.resolve(src)?;
+        if let Some(rec) = self
+            .store
+            .git_get(remote, &commit, src.subdir.as_deref(), src.keep_git_dir)
+            .map_err(store_err)?
+            && self.store.layer(&rec.layer).map_err(store_err)?.is_some()
+        {
+            return Ok(Fetched {
+                layer: rec.layer,
+                commit,
+                checked_out: false,
+            });
+        }
+        let layer = self.check_out(src, &commit)?;
+        self.store
+            .git_put(&GitRecord {
+                remote: remote.clone(),
+                commit: commit.clone(),
+                subdir: src.subdir.clone(),
+                keep_git_dir: src.keep_git_dir,
+                layer: layer.clone(),
+            })
+            .map_err(store_err)?;
+        Ok(Fetched {
+            layer,
+            commit,
+            checked_out: true,
+        })
+    }
+
+    /// `git` with the confinement every call gets.
+    fn git(&self, dir: Option<&Path>) -> Command {
+        let mut c = Command::new(&self.git);
+        if let Some(d) = dir {
+            c.arg("-C").arg(d);
+        }
+        c.env("GIT_ALLOW_PROTOCOL", ALLOWED_PROTOCOLS)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_ASKPASS", "/bin/false")
+            .env("SSH_ASKPASS", "/bin/false")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_SSH_COMMAND")
+            .env_remove("GIT_PROXY_COMMAND")
+            .args([
+                "-c",
+                "core.hooksPath=/dev/null",
+                "-c",
+                "protocol.file.allow=never",
+            ])
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Run `cmd`; its stdout, or an error naming `what` with git's own words.
+    fn run(&self, remote: &str, what: &str, mut cmd: Command) -> Result<String> {
+        let out = cmd.output().map_err(|source| Error::Io {
+            remote: remote.to_string(),
+            context: format!("running git ({what}); is git installed?"),
+            source,
+        })?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::Git {
+                remote: remote.to_string(),
+                what: what.to_string(),
+                detail: stderr
+                    .trim()
+                    .lines()
+                    .last()
+                    .unwrap_or("no output")
+                    .to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The commit the source's reference points at on the remote now.
+    fn resolve(&self, src: &Source) -> Result<String> {
+        let remote = &src.remote;
+        if let Some(r) = &src.reference
+            && is_commit_id(r)
+        {
+            return Ok(r.to_ascii_lowercase());
+        }
+        let mut cmd = self.git(None);
+        cmd.args(["ls-remote", "--", remote]);
+        let listing = self.run(remote, "git ls-remote", cmd)?;
+        let refs: Vec<(&str, &str)> = listing.lines().filter_map(|l| l.split_once('\t')).collect();
+        let find = |name: &str| refs.iter().find(|(_, r)| *r == name).map(|(c, _)| *c);
+        let found = match &src.reference {
+            None => find("HEAD"),
+            Some(r) => find(&format!("refs/tags/{r}^{{}}"))
+                .or_else(|| find(&format!("refs/tags/{r}")))
+                .or_else(|| find(&format!("refs/heads/{r}")))
+                .or_else(|| find(r)),
+        };
+        match found {
+            Some(c) if is_commit_id(c) => Ok(c.to_ascii_lowercase()),
+            _ => Err(Error::BadSource {
+                remote: remote.clone(),
+                reason: format!(
+                    "no branch, tag or ref {:?} on the remote",
+                    src.reference.as_deref().unwrap_or("HEAD")
+                ),
+            }),
+        }
+    }
+
+    /// Fetch `commit` into a fresh repository, check it out, and commit the wanted part as a
+    /// layer.
+    fn check_out(&self, src: &Source, commit: &str) -> Result<LayerId> {
+        let remote = &src.remote;
+        let store_err = |source| Error::Store {
+            remote: remote.clone(),
+            source,
+        };
+        let io = |context: &str| {
+            let context = context.to_string();
+            move |source| Error::Io {
+                remote: remote.clone(),
+                context,
+                source,
+            }
+        };
+        let scratch = self.store.staging().map_err(store_err)?;
+        let repo = scratch.work().join("repo");
+        let mut init = self.git(None);
+        init.args(["init", "-q"]).arg(&repo);
+        self.run(remote, "git init", init)?;
+        // By name when the reference has one (any server serves that); by id otherwise,
+        // falling back to everything when the server will not hand out a bare commit.
+        let wanted = match &src.reference {
+            Some(r) if !is_commit_id(r) => r.clone(),
+            _ => commit.to_string(),
+        };
+        let mut fetch = self.git(Some(&repo));
+        fetch.args([
+            "fetch",
+            "-q",
+            "--depth=1",
+            "--no-tags",
+            "--",
+            remote,
+            &wanted,
+        ]);
+        if let Err(first) = self.run(remote, "git fetch", fetch) {
+            let mut all = self.git(Some(&repo));
+            all.args([
+                "fetch",
+                "-q",
+                "--no-tags",
+                "--",
+                remote,
+                "+refs/heads/*:refs/remotes/origin/*",
+                "+refs/tags/*:refs/tags/*",
+            ]);
+            self.run(remote, "git fetch", all).map_err(|_| first)?;
+        }
+        let mut checkout = self.git(Some(&repo));
+        checkout.args(["-c", "advice.detachedHead=false", "checkout", "-q", commit]);
+        self.run(remote, &format!("checking out {commit}"), checkout)?;
+        if repo.join(".gitmodules").exists() {
+            let mut sub = self.git(Some(&repo));
+            sub.args([
+                "submodule",
+                "update",
+                "-q",
+                "--init",
+                "--recursive",
+                "--depth=1",
+            ]);
+            self.run(remote, "git submodule update", sub)?;
+        }
+        let mut time = self.git(Some(&repo));
+        time.args(["show", "-s", "--format=%ct", commit]);
+        let commit_time: i64 = self
+            .run(remote, "reading the commit time", time)?
+            .trim()
+            .parse()
+            .unwrap_or(0);
+
+        // The part of the checkout the build gets, moved (same file system) into the layer.
+        let from = match &src.subdir {
+            None => repo.clone(),
+            Some(sub) => {
+                let dir = repo.join(sub);
+                let real = dir.canonicalize().map_err(|_| Error::BadSource {
+                    remote: remote.clone(),
+                    reason: format!("the repository has no directory {sub:?} at {commit}"),
+                })?;
+                let root = repo.canonicalize().map_err(io("resolving the checkout"))?;
+                if !real.starts_with(&root) || !real.is_dir() || real.starts_with(root.join(".git"))
+                {
+                    return Err(Error::BadSource {
+                        remote: remote.clone(),
+                        reason: format!("{sub:?} is not a directory of the repository"),
+                    });
+                }
+                real
+            }
+        };
+        let upper = scratch.upper().to_path_buf();
+        for entry in std::fs::read_dir(&from).map_err(io("reading the checkout"))? {
+            let entry = entry.map_err(io("reading the checkout"))?;
+            let name = entry.file_name();
+            if name == ".git" && !(src.keep_git_dir && src.subdir.is_none()) {
+                continue;
+            }
+            std::fs::rename(entry.path(), upper.join(&name)).map_err(io("moving the checkout"))?;
+        }
+        set_times(&upper, commit_time).map_err(io("setting the checkout's times"))?;
+        let layer = scratch.upper().to_path_buf();
+        let id = cairn_oci::content_digest(&layer).map_err(|e| Error::BadSource {
+            remote: remote.clone(),
+            reason: format!("hashing the checkout: {e}"),
+        })?;
+        self.store
+            .commit_layer(scratch, &id, LayerRecord::default())
+            .map_err(store_err)?;
+        Ok(id)
+    }
+}
+
+/// Every entry under `dir` (and `dir` itself) gets `secs` as its mtime and atime; symlinks
+/// themselves, never what they point at.
+fn set_times(dir: &Path, secs: i64) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
+    let t = Timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    };
+    let times = Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    let mut stack = vec![dir.to_path_buf()];
+    let mut dirs = Vec::new();
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                stack.push(path.clone());
+                dirs.push(path);
+            } else {
+                utimensat(CWD, &path, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+            }
+        }
+    }
+    // Directories last, deepest first: writing into one changes its mtime.
+    dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    dirs.push(dir.to_path_buf());
+    for d in dirs {
+        utimensat(CWD, &d, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+    }
+    Ok(())
+}
+
+/// A full (40 hex, sha1) or sha256 (64 hex) commit id.
+fn is_commit_id(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Only the transports a build may use, and a subdirectory that stays inside.
+fn check_source(src: &Source) -> Result<()> {
+    let bad = |reason: String| Error::BadSource {
+        remote: src.remote.clone(),
+        reason,
+    };
+    let scheme = src
+        .remote
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("https" | "http" | "git") => {}
+        _ if src.remote.starts_with("git@") || scheme.as_deref() == Some("ssh") => {
+            return Err(bad(
+                "git over ssh is not supported yet: use an https:// or git:// URL".into(),
+            ));
+        }
+        _ => {
+            return Err(bad(
+                "only https://, http:// and git:// remotes can be fetched".into(),
+            ));
+        }
+    }
+    if src.remote.starts_with('-') {
+        return Err(bad("not a URL".into()));
+    }
+    if let Some(r) = &src.reference
+        && (r.starts_with('-') || r.contains(char::is_whitespace) || r.contains(".."))
+    {
+        return Err(bad(format!("{r:?} is not a branch, tag or commit")));
+    }
+    if let Some(sub) = &src.subdir
+        && Path::new(sub)
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(bad(format!(
+            "{sub:?} is not a directory inside the repository"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(remote: &str, reference: Option<&str>, subdir: Option<&str>) -> Source {
+        Source {
+            remote: remote.into(),
+            reference: reference.map(str::to_string),
+            subdir: subdir.map(str::to_string),
+            keep_git_dir: false,
+        }
+    }
+
+    #[test]
+    fn only_network_transports_and_inside_subdirs() {
+        assert!(check_source(&src("https://h/r.git", Some("v1"), Some("docs"))).is_ok());
+        assert!(check_source(&src("git://127.0.0.1:9418/r.git", None, None)).is_ok());
+        for bad in [
+            src("file:///etc", None, None),
+            src("ext::sh -c touch% /tmp/pwned", None, None),
+            src("/srv/repo.git", None, None),
+            src("git@github.com:moby/buildkit.git", None, None),
+            src("ssh://git@h/r.git", None, None),
+            src("https://h/r.git", Some("--upload-pack=touch"), None),
+            src("https://h/r.git", Some("a..b"), None),
+            src("https://h/r.git", None, Some("../..")),
+            src("https://h/r.git", None, Some("/etc")),
+        ] {
+            assert!(check_source(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn commit_ids() {
+        assert!(is_commit_id(&"a".repeat(40)));
+        assert!(is_commit_id(&"0".repeat(64)));
+        assert!(!is_commit_id("main"));
+        assert!(!is_commit_id(&"g".repeat(40)));
+    }
+}
