@@ -39,7 +39,7 @@ pub(super) fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn inspect(tag: &str) -> (Value, Vec<Value>) {
+pub(super) fn inspect(tag: &str) -> (Value, Vec<Value>) {
     let v: Value = serde_json::from_str(&docker(&["image", "inspect", tag])).expect("inspect json");
     let history = docker(&[
         "image",
@@ -147,29 +147,30 @@ fn config_and_history_match_docker_build() {
         d["RootFS"]["Layers"].as_array().map(Vec::len),
         "layer count"
     );
-    // One known difference of versions: docker 20.10's BuildKit (v0.8) recorded EXPOSE as a
-    // sorted Go map (`EXPOSE map[53/udp:{} 8080/tcp:{}]`), current BuildKit — and cairn — as
-    // the list in order (`EXPOSE [8080/tcp 53/udp]`). Both are compared as the set of ports.
-    let expose = |s: &str| -> String {
-        let Some(rest) = s.strip_prefix("EXPOSE ") else {
-            return s.to_string();
-        };
-        let inner = rest
-            .trim_start_matches("map[")
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let mut ports: Vec<&str> = inner
-            .split_whitespace()
-            .map(|p| p.trim_end_matches(":{}"))
-            .collect();
-        ports.sort_unstable();
-        ports.dedup();
-        format!("EXPOSE {{{}}}", ports.join(" "))
-    };
     let created_by = |h: &[Value]| {
         h.iter()
-            .map(|e| expose(e["CreatedBy"].as_str().unwrap_or_default()))
+            .map(|e| normalize_expose(e["CreatedBy"].as_str().unwrap_or_default()))
             .collect::<Vec<_>>()
     };
     assert_eq!(created_by(&ch), created_by(&dh), "history (newest first)");
+}
+
+/// One known difference of versions: docker 20.10's BuildKit (v0.8) recorded EXPOSE as a sorted
+/// Go map (`EXPOSE map[53/udp:{} 8080/tcp:{}]`), current BuildKit — and cairn — as a list
+/// (`EXPOSE [53/udp 8080/tcp]`). Both are compared as the set of ports.
+pub(super) fn normalize_expose(s: &str) -> String {
+    let Some(rest) = s.strip_prefix("EXPOSE ") else {
+        return s.to_string();
+    };
+    let inner = rest
+        .trim_start_matches("map[")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let mut ports: Vec<&str> = inner
+        .split_whitespace()
+        .map(|p| p.trim_end_matches(":{}"))
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    format!("EXPOSE {{{}}}", ports.join(" "))
 }

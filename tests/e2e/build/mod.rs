@@ -16,5 +16,6 @@ mod http_sources;
 mod layers;
 mod named_contexts;
 mod parallel;
+mod parity;
 mod remote_cache;
 mod run_mounts;

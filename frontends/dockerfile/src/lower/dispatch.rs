@@ -38,6 +38,9 @@ pub(super) struct StageState {
     pub config: ImageConfig,
     /// Build args declared in this stage, with their values (declared without value: absent).
     pub args: Vars,
+    /// Every ARG the stage declared, in the order first declared, valueless ones as `""`:
+    /// what BuildKit lists before a RUN's command in its history (`|2 A=1 B= ...`).
+    pub declared_args: Vars,
     /// Names declared in this stage (with or without value).
     pub declared: BTreeSet<String>,
     pub platform: Platform,
@@ -450,6 +453,7 @@ impl<'a> Lowerer<'a> {
             state: None,
             config: ImageConfig::default(),
             args: Vars::default(),
+            declared_args: Vars::default(),
             declared: BTreeSet::new(),
             platform: platform.clone(),
             cmd_set: false,
@@ -628,6 +632,8 @@ impl<'a> Lowerer<'a> {
                 Some(v) => format!("{name}={v}"),
                 None => name.clone(),
             });
+            st.declared_args
+                .set(name, value.clone().unwrap_or_default());
             if let Some(v) = value {
                 st.args.set(name, v);
             }

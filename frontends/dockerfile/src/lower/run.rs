@@ -44,13 +44,18 @@ impl Lowerer<'_> {
         }
 
         let mut env = st.config.env.clone();
-        let mut arg_pairs = Vec::new();
         for (k, v) in st.args.iter() {
             if st.env_get(k).is_none() {
                 env.push(format!("{k}={v}"));
             }
-            arg_pairs.push(format!("{k}={v}"));
         }
+        // BuildKit's `runCommandString`: every declared ARG, valueless ones too (`B=`), each
+        // with the value the step sees (an ENV of the same name wins).
+        let arg_pairs: Vec<String> = st
+            .declared_args
+            .iter()
+            .map(|(k, v)| format!("{k}={}", st.env_get(k).unwrap_or(v)))
+            .collect();
         // BuildKit's proxy env: `http_proxy` or `HTTP_PROXY` given as a build arg sets both
         // spellings for the step (unless the Dockerfile declares it as an ARG).
         let mut proxies: std::collections::BTreeMap<String, &String> = Default::default();
