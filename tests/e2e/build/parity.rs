@@ -146,18 +146,17 @@ fn mount_stubs(dockerfile: &str) -> Vec<String> {
 }
 
 /// Every difference between the two builds of one case, as lines.
-fn differences(
-    stubs: &[String],
-    ours: &Path,
-    theirs: &Path,
-    c: &Value,
-    d: &Value,
-    ch: &[Value],
-    dh: &[Value],
-    since: u64,
-) -> Vec<String> {
+/// One side's result: its `type=tar` output, its `docker inspect`, its history.
+struct Built<'a> {
+    tar: &'a Path,
+    inspect: &'a Value,
+    history: &'a [Value],
+}
+
+fn differences(stubs: &[String], ours: &Built<'_>, theirs: &Built<'_>, since: u64) -> Vec<String> {
+    let (c, ch, d, dh) = (ours.inspect, ours.history, theirs.inspect, theirs.history);
     let mut out = Vec::new();
-    let (a, b) = (tree(ours, since), tree(theirs, since));
+    let (a, b) = (tree(ours.tar, since), tree(theirs.tar, since));
     let is_empty_dir = |p: &str| {
         b.get(p).is_some_and(|d| d.starts_with("dir "))
             && !b.keys().any(|k| k.starts_with(&format!("{p}/")))
@@ -308,12 +307,16 @@ fn every_parity_case_builds_as_buildkit_builds_it() {
         let dockerfile = std::fs::read_to_string(case.join("Dockerfile")).expect("Dockerfile");
         let diffs = differences(
             &mount_stubs(&dockerfile),
-            &ours,
-            &theirs,
-            &c,
-            &d,
-            &ch,
-            &dh,
+            &Built {
+                tar: &ours,
+                inspect: &c,
+                history: &ch,
+            },
+            &Built {
+                tar: &theirs,
+                inspect: &d,
+                history: &dh,
+            },
             since,
         );
         let reason = std::fs::read_to_string(case.join("known-difference")).ok();
