@@ -28,7 +28,7 @@ pub enum ContextError {
     #[error("{path}: .dockerignore: {source}")]
     Ignore { path: String, source: PatternError },
     /// A `COPY` source selects nothing (and has no wildcard).
-    #[error("file not found in build context: {src}")]
+    #[error("\"{src}\": not found in the build context")]
     NotFound { src: String },
     /// A source path, or a symlink on the way to it, leads outside the context.
     #[error("{path}: points outside the build context")]

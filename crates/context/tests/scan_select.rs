@@ -349,7 +349,7 @@ fn wildcards_select_matching_entries() {
     assert!(matches!(err, ContextError::NotFound { .. }));
     assert_eq!(
         err.to_string(),
-        "file not found in build context: missing.txt"
+        "\"missing.txt\": not found in the build context"
     );
     let err = index.files_for("src/[", &[]).expect_err("bad pattern");
     assert!(matches!(err, ContextError::BadSource { .. }), "{err}");

@@ -170,7 +170,7 @@ async fn exec<E: Executor + 'static>(
                             inner,
                             d,
                             format!(
-                                "secret {id} is required but was not given (use --secret id={id},src=FILE)"
+                                "secret {id}: not found (it is required: give it with --secret id={id},src=FILE)"
                             ),
                             None,
                             vec![],

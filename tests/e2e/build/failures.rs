@@ -171,3 +171,18 @@ fn interrupt_stops_the_step_and_leaves_no_mounts() {
         "the step was not stopped"
     );
 }
+
+#[test]
+fn copy_of_a_missing_file_names_the_line_and_the_path() {
+    // BuildKit: `Dockerfile:2 ... "/missing.txt": not found`.
+    let env = super::fixture::Env::new();
+    let c = super::fixture::context(&[("Dockerfile", "FROM busybox\nCOPY missing.txt /x\n")]);
+    let b = env.build(c.path(), &[]);
+    assert!(!b.success);
+    assert!(b.stderr.contains("Dockerfile:2"), "{}", b.stderr);
+    assert!(
+        b.stderr.contains("\"/missing.txt\": not found"),
+        "{}",
+        b.stderr
+    );
+}

@@ -272,3 +272,50 @@ fn a_step_that_ignores_the_cache_gets_an_empty_cache_mount() {
     // The kept mount never saw def or xyz.
     assert_eq!(out_of(&["--build-arg", "FOO=ghi"]), "3");
 }
+
+#[test]
+fn secret_mounts_as_files_and_env_never_reach_the_layer() {
+    let env = Env::new();
+    let secret = tempfile::NamedTempFile::new().expect("secret file");
+    std::fs::write(secret.path(), "pw").expect("write");
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN --mount=type=secret,id=s cat /run/secrets/s > /from-file\n\
+         RUN --mount=type=secret,id=s,env=S echo \"$S\" > /from-env\n\
+         RUN --mount=type=secret,id=absent ls /run/secrets > /optional 2>&1 || echo none > /optional\n",
+    )]);
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[
+            "--secret",
+            &format!("id=s,src={}", secret.path().display()),
+            &format!("--output=type=local,dest={}", out.display()),
+        ],
+    );
+    let read =
+        |f: &str| std::fs::read_to_string(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    assert_eq!(read("from-file"), "pw");
+    assert_eq!(read("from-env"), "pw\n");
+    assert_eq!(
+        read("optional"),
+        "none\n",
+        "a missing optional secret is not mounted"
+    );
+    assert!(!out.join("run/secrets/s").exists(), "never in the layer");
+
+    // A required secret that was not given: BuildKit's words, with the Dockerfile line.
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=secret,id=mysecret,required=true true\n",
+    )]);
+    let b = env.build(c.path(), &[]);
+    assert!(!b.success);
+    assert!(
+        b.stderr.contains("secret mysecret: not found"),
+        "{}",
+        b.stderr
+    );
+    assert!(b.stderr.contains("Dockerfile:2"), "{}", b.stderr);
+}

@@ -305,7 +305,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         fetched: &fetched,
     };
     let solver = Solver::new(store.clone(), executor, graph.clone(), &keycx, opts, tx)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| report_failure(&input, &graph, e))?;
     let result = runtime.block_on(async {
         let printer = tokio::spawn(progress.clone().run(rx));
         // SIGINT, SIGTERM and SIGHUP all stop the build the same way: the solver is dropped,
@@ -688,14 +688,17 @@ fn source_date_epoch(build_arg: Option<&String>) -> Result<Option<i64>> {
 
 /// A failed step, shown like BuildKit shows it: the Dockerfile lines, then the cause.
 fn report_failure(input: &BuildInput, graph: &Graph, e: SolveError) -> anyhow::Error {
-    let SolveError::Step {
-        vertex,
-        message,
-        last_lines,
-        ..
-    } = &e
-    else {
-        return anyhow::anyhow!("{e}");
+    let no_lines = Vec::new();
+    let (vertex, message, last_lines) = match &e {
+        SolveError::Step {
+            vertex,
+            message,
+            last_lines,
+            ..
+        } => (vertex, message, last_lines),
+        // A key that cannot be computed (a COPY source that is not there) names its step too.
+        SolveError::Key(k) => (&k.vertex, &k.message, &no_lines),
+        _ => return anyhow::anyhow!("{e}"),
     };
     let mut out = String::new();
     if !last_lines.is_empty() {
