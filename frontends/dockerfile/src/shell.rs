@@ -111,6 +111,22 @@ impl Lexer {
         Ok((e.word, e.matched))
     }
 
+    /// A step's text as BuildKit shows it (`processCmdEnv` with `RawQuotes` and
+    /// `SkipUnsetEnv`): variables the step sees expanded, quotes kept, unset variables left
+    /// as written; the text itself when it does not expand.
+    pub fn display(&self, text: &str, env: &dyn Env) -> String {
+        if !text.contains(['$', self.escape]) {
+            return text.to_string();
+        }
+        match expand::Expander::new(text, env, self.escape)
+            .for_display()
+            .run()
+        {
+            Ok(o) => o.word,
+            Err(_) => text.to_string(),
+        }
+    }
+
     /// True when `word` has nothing to expand, unquote or unescape: it is its own result.
     /// (Most Dockerfile words are like this; they skip the expander entirely.)
     fn is_literal(&self, word: &str) -> bool {

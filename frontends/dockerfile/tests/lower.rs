@@ -307,6 +307,34 @@ fn expose_history_is_current_buildkits_list() {
 }
 
 #[test]
+fn step_names_show_variables_as_buildkit_does() {
+    // processCmdEnv: RUN with quotes and unset variables kept, a secret's variable masked
+    // (testSecretAsEnviron); WORKDIR expanded.
+    let l = lower(
+        "FROM busybox\nENV X=1 BASE=/srv SECRET_ENV=foo\n\
+         RUN echo \"$X\" $UNSET '$X' ${X}\n\
+         RUN --mount=type=secret,id=mysecret,env=SECRET_ENV [ \"$SECRET_ENV\" == \"pw\" ]\n\
+         WORKDIR $BASE/app\n",
+    );
+    let names: Vec<&str> = l
+        .graph
+        .meta
+        .values()
+        .map(|m| m.description.as_str())
+        .collect();
+    for want in [
+        "RUN echo \"1\" $UNSET '$X' 1",
+        "RUN --mount=type=secret,id=mysecret,env=SECRET_ENV [ \"****\" == \"pw\" ]",
+        "WORKDIR /srv/app",
+    ] {
+        assert!(
+            names.iter().any(|n| n.ends_with(want)),
+            "{want:?} in {names:?}"
+        );
+    }
+}
+
+#[test]
 fn huge_port_ranges_and_many_volumes_lower_in_linear_time() {
     // Found by the fuzzer: adding each port with a list lookup took 91 s for two full ranges.
     let mut src = String::from("FROM scratch\nEXPOSE 1-65535/udp 1-65535/tcp\nEXPOSE 1-65535\n");

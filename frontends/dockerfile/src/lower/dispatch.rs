@@ -594,7 +594,12 @@ impl<'a> Lowerer<'a> {
             Some(s) => (Some(0), vec![s]),
             None => (None, vec![]),
         };
-        let meta = self.meta(&st.describe(&cmd.original), cmd.span);
+        // BuildKit names the step with its variables expanded (`processCmdEnv`).
+        let shown = self
+            .lex
+            .process_word(&cmd.original, &st.expansion_env())
+            .unwrap_or_else(|_| cmd.original.clone());
+        let meta = self.meta(&st.describe(&shown), cmd.span);
         let d = self.add(
             Op::File(FileOp {
                 base,

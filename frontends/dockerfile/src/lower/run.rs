@@ -10,6 +10,22 @@ use cairn_ir::{
     SecurityMode,
 };
 
+/// A step's environment with the variables that secrets set shown as `****`.
+struct Masked<'a> {
+    base: &'a dyn crate::shell::Env,
+    secrets: &'a [&'a str],
+}
+
+impl crate::shell::Env for Masked<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        if self.secrets.contains(&name) {
+            Some("****")
+        } else {
+            self.base.get(name)
+        }
+    }
+}
+
 /// Where heredoc scripts with an interpreter line are mounted (as BuildKit does).
 const HEREDOC_DIR: &str = "/dev/pipes";
 
@@ -97,7 +113,22 @@ impl Lowerer<'_> {
             proxy_env,
             host_config: self.opts.host_config.clone(),
         };
-        let meta = self.meta(&st.describe(&cmd.original), span);
+        // BuildKit names the step with the variables it sees expanded, quotes and unset ones
+        // kept, and a secret's env var shown as `****` (`processCmdEnv`, `withSecretEnvMask`).
+        let secret_vars: Vec<&str> = exec
+            .mounts
+            .iter()
+            .filter_map(|m| match &m.kind {
+                MountKind::Secret { env: Some(var), .. } => Some(var.as_str()),
+                _ => None,
+            })
+            .collect();
+        let masked = Masked {
+            base: &st.expansion_env(),
+            secrets: &secret_vars,
+        };
+        let shown_name = self.lex.display(&cmd.original, &masked);
+        let meta = self.meta(&st.describe(&shown_name), span);
         let d = self.add(Op::Exec(exec), inputs, meta, span)?;
         st.state = Some(Input::of(d));
         let shown = if arg_pairs.is_empty() {

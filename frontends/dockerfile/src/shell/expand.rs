@@ -106,6 +106,10 @@ pub(crate) struct Expander<'a> {
     env: &'a dyn Env,
     escape: char,
     raw_escapes: bool,
+    /// Quotes are kept in the output (BuildKit's `RawQuotes`, for step names).
+    raw_quotes: bool,
+    /// An unset `$X` / `${X}` stays as written (BuildKit's `SkipUnsetEnv`, for step names).
+    skip_unset: bool,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
     /// Current `${...}` nesting depth; capped so hostile input cannot overflow the stack.
@@ -128,10 +132,19 @@ impl<'a> Expander<'a> {
             env,
             escape,
             raw_escapes: false,
+            raw_quotes: false,
+            skip_unset: false,
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
             depth: 0,
         }
+    }
+
+    /// The form BuildKit shows a step in: quotes kept, unset variables left as written.
+    pub(crate) fn for_display(mut self) -> Self {
+        self.raw_quotes = true;
+        self.skip_unset = true;
+        self
     }
 
     /// Expand the whole word.
@@ -239,6 +252,9 @@ impl<'a> Expander<'a> {
     fn process_single_quote(&mut self) -> Res<String> {
         self.scanner.next();
         let mut result = String::new();
+        if self.raw_quotes {
+            result.push('\'');
+        }
         loop {
             match self.scanner.next() {
                 None => {
@@ -246,7 +262,12 @@ impl<'a> Expander<'a> {
                         "unexpected end of statement while looking for matching single-quote",
                     );
                 }
-                Some('\'') => return Ok(result),
+                Some('\'') => {
+                    if self.raw_quotes {
+                        result.push('\'');
+                    }
+                    return Ok(result);
+                }
                 Some(c) => result.push(c),
             }
         }
@@ -257,6 +278,9 @@ impl<'a> Expander<'a> {
     fn process_double_quote(&mut self) -> Res<String> {
         self.scanner.next();
         let mut result = String::new();
+        if self.raw_quotes {
+            result.push('"');
+        }
         loop {
             match self.scanner.peek() {
                 None => {
@@ -266,6 +290,9 @@ impl<'a> Expander<'a> {
                 }
                 Some('"') => {
                     self.scanner.next();
+                    if self.raw_quotes {
+                        result.push('"');
+                    }
                     return Ok(result);
                 }
                 Some('$') => {
@@ -303,7 +330,11 @@ impl<'a> Expander<'a> {
             if name.is_empty() {
                 return Ok("$".to_string());
             }
-            return Ok(self.get_env(&name).0);
+            let (value, set) = self.get_env(&name);
+            if !set && self.skip_unset {
+                return Ok(format!("${name}"));
+            }
+            return Ok(value);
         }
         self.scanner.next();
         match self.scanner.peek() {
@@ -314,7 +345,13 @@ impl<'a> Expander<'a> {
         let name = self.process_name();
         let ch = self.scanner.next();
         match ch {
-            Some('}') => Ok(self.get_env(&name).0),
+            Some('}') => {
+                let (value, set) = self.get_env(&name);
+                if !set && self.skip_unset {
+                    return Ok(format!("${{{name}}}"));
+                }
+                Ok(value)
+            }
             Some(':') => {
                 let modifier = self.scanner.next();
                 self.process_modifier(&name, modifier, true)
