@@ -57,6 +57,9 @@ pub(crate) fn copy(root: &Path, sources: &[Source], a: &CopyAction) -> Result<()
 
     let mut includes = a.include.clone();
     let mut src = a.src.clone();
+    // `--parents` with a wildcard before the pivot (`/a/b*/./c`): each directory it matches
+    // is a pivot of its own, as in BuildKit (testCopyRelativeParents).
+    let mut pivots = None;
     if a.parents {
         // `--parents`: copy from the pivot (`a/./b` → `a`, else the source root), keeping the
         // path below it by using it as an include pattern.
@@ -65,13 +68,17 @@ pub(crate) fn copy(root: &Path, sources: &[Source], a: &CopyAction) -> Result<()
             None => ("/".to_string(), clean_abs(&src)),
         };
         let rel = rel.trim_start_matches('/').to_string();
-        if !rel.is_empty() {
-            if !has_wildcards(&rel) {
-                let host = resolve_in_root(src_root, format!("{base}/{rel}"), false)?;
-                if let Err(e) = fs::symlink_metadata(&host) {
-                    return Err(not_found_or_io(e, input, &rel, src_root, &host));
-                }
+        if has_wildcards(&base) {
+            let found =
+                pattern::resolve_wildcards(src_root, &base, a.follow_symlinks)?.unwrap_or_default();
+            pivots = Some(found);
+        } else if !rel.is_empty() && !has_wildcards(&rel) {
+            let host = resolve_in_root(src_root, format!("{base}/{rel}"), false)?;
+            if let Err(e) = fs::symlink_metadata(&host) {
+                return Err(not_found_or_io(e, input, &rel, src_root, &host));
             }
+        }
+        if !rel.is_empty() {
             includes.push(rel);
         }
         src = base;
@@ -102,7 +109,9 @@ pub(crate) fn copy(root: &Path, sources: &[Source], a: &CopyAction) -> Result<()
         }
     }
 
-    let matches = if a.allow_wildcard && !a.parents && has_wildcards(&src) {
+    let matches = if let Some(pivots) = pivots {
+        pivots
+    } else if a.allow_wildcard && !a.parents && has_wildcards(&src) {
         match pattern::resolve_wildcards(src_root, &src, a.follow_symlinks)? {
             Some(m) => m,
             None => {

@@ -247,13 +247,15 @@ fn cache_mounts_travel_with_mounts_true() {
             cache.display()
         )],
     );
-    // Another machine re-runs the step (--no-cache) but starts from the exported cache mount.
+    // Another machine runs a step with that cache mount (a changed one, so it is not a cache
+    // hit) and starts from the exported mount. (`--no-cache` would not: a step that ignores
+    // the cache gets an empty cache mount, as in BuildKit.)
+    let again = context(&[("Dockerfile", &df.replace("echo run", "echo again"))]);
     let (_t2, out) = out_dir();
     build(
         &Env::new(),
-        c.path(),
+        again.path(),
         &[
-            "--no-cache",
             &format!("--cache-from=type=local,src={}", cache.display()),
             &format!("--output=type=local,dest={}", out.display()),
         ],
