@@ -23,6 +23,38 @@ mod text_tests;
 mod types;
 
 pub use healthcheck::duration_nanos;
+
+/// Parse a `--mount` value whose variables lowering has expanded ([`MountSpec::deferred`]);
+/// errors point at `span`.
+pub fn parse_mount(value: &str, span: crate::parser::Span) -> Result<MountSpec> {
+    struct AtSpan(crate::parser::Span);
+    impl mount::ErrAt for AtSpan {
+        fn err_at(&self, _word: &str, message: String) -> crate::error::Error {
+            crate::error::Error::new(self.0, message)
+        }
+    }
+    mount::parse(&AtSpan(span), value)
+}
+
+/// A `--mount` value written back as one CSV record (fields with `,` or `"` quoted).
+pub fn mount_record(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| {
+            if f.contains([',', '"', '\n']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The fields of a `--mount` value.
+pub fn mount_fields(value: &str) -> std::result::Result<Vec<String>, String> {
+    mount::split_csv(value)
+}
 pub use types::*;
 
 use crate::error::{Result, suggest};

@@ -439,3 +439,142 @@ eot
         ],
     );
 }
+
+/// Build `dockerfile` with context `files`; it must succeed (the checks run inside it).
+fn build_passes(dockerfile: &str, files: &[(&str, &str)]) {
+    let env = Env::new();
+    let mut all = vec![("Dockerfile", dockerfile)];
+    all.extend_from_slice(files);
+    let c = context(&all);
+    env.build_ok(c.path(), &[]);
+}
+
+/// Build `dockerfile`; it must fail, saying `says`.
+fn build_fails(dockerfile: &str, says: &str) {
+    let env = Env::new();
+    let c = context(&[("Dockerfile", dockerfile)]);
+    let b = env.build(c.path(), &[]);
+    assert!(!b.success, "built, but BuildKit refuses it");
+    assert!(b.stderr.contains(says), "{says:?} not in {}", b.stderr);
+}
+
+#[test]
+fn mounts_context_tmpfs_cache_user_and_default_id() {
+    // testMountContext, testMountTmpfs, testCacheMountUser, testCacheMountDefaultID.
+    build_passes(
+        "FROM busybox\nRUN --mount=target=/context [ \"$(cat /context/testfile)\" == \"contents0\" ]\n",
+        &[("testfile", "contents0")],
+    );
+    build_passes(
+        "FROM busybox\nRUN --mount=target=/mytmp,type=tmpfs touch /mytmp/foo\nRUN [ ! -f /mytmp/foo ]\n",
+        &[],
+    );
+    build_passes(
+        "FROM busybox\nRUN --mount=type=cache,target=/mycache,uid=1001,gid=1002,mode=0751 [ \"$(stat -c \"%u %g %f\" /mycache)\" == \"1001 1002 41e9\" ]\n",
+        &[],
+    );
+    build_passes(
+        "FROM busybox\n\
+         RUN --mount=type=cache,target=/mycache touch /mycache/foo\n\
+         RUN --mount=type=cache,target=/mycache2 [ ! -f /mycache2/foo ]\n\
+         RUN --mount=type=cache,target=/mycache [ -f /mycache/foo ]\n",
+        &[],
+    );
+}
+
+#[test]
+fn mount_options_expand_env_args_and_meta_args() {
+    // testMountEnvVar, testMountArg, testMountEnvAcrossStages, testMountMetaArg.
+    build_passes(
+        "FROM busybox\nENV SOME_PATH=/mycache\n\
+         RUN --mount=type=cache,target=/mycache touch /mycache/foo\n\
+         RUN --mount=type=cache,target=$SOME_PATH [ -f $SOME_PATH/foo ]\n",
+        &[],
+    );
+    build_passes(
+        "FROM busybox\nARG MNT_TYPE=cache\n\
+         RUN --mount=type=$MNT_TYPE,target=/mycache2 touch /mycache2/foo\n\
+         RUN --mount=type=cache,target=/mycache2 [ -f /mycache2/foo ]\n",
+        &[],
+    );
+    build_passes(
+        "FROM busybox as stage1\n\nENV MNT_ID=mycache\nENV MNT_TYPE2=cache\n\
+         RUN --mount=type=cache,id=mycache,target=/abcabc touch /abcabc/foo\n\
+         RUN --mount=type=$MNT_TYPE2,id=$MNT_ID,target=/cbacba [ -f /cbacba/foo ]\n\n\
+         FROM stage1\n\
+         RUN --mount=type=$MNT_TYPE2,id=$MNT_ID,target=/whatever [ -f /whatever/foo ]\n",
+        &[],
+    );
+    build_passes(
+        "ARG META_PATH=/tmp/meta\n\nFROM busybox\nARG META_PATH\n\
+         RUN --mount=type=cache,id=mycache,target=/tmp/meta touch /tmp/meta/foo\n\
+         RUN --mount=type=cache,id=mycache,target=$META_PATH [ -f /tmp/meta/foo ]\n",
+        &[],
+    );
+}
+
+#[test]
+fn mount_tmpfs_size_and_duplicate_sources() {
+    // testMountTmpfsSize, testMountDuplicate.
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox AS base\n\
+         RUN --mount=type=tmpfs,target=/dev/shm,size=128m mount | grep /dev/shm > /tmpfssize\n\
+         FROM scratch\nCOPY --from=base /tmpfssize /\n",
+    )]);
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    let mounts = std::fs::read_to_string(out.join("tmpfssize")).expect("tmpfssize");
+    assert!(mounts.contains("size=131072k"), "{mounts}");
+
+    let env = Env::new();
+    let c = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox AS base\n\
+             RUN --mount=source=.,target=/tmp/test \\\n  --mount=source=b.txt,target=/tmp/b.txt \\\n  cat /tmp/test/a.txt /tmp/b.txt > /combined.txt\n\
+             FROM scratch\nCOPY --from=base /combined.txt /\n",
+        ),
+        ("a.txt", "foo\n"),
+        ("b.txt", "bar\n"),
+    ]);
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("combined.txt")).expect("combined"),
+        "foo\nbar\n"
+    );
+}
+
+#[test]
+fn mount_refusals() {
+    // testMountFromError, testCacheMountSourceEscape.
+    build_fails(
+        "FROM busybox as test\nRUN touch /tmp/test\n\nFROM busybox\nENV ttt=test\n\
+         RUN --mount=from=$ttt,type=cache,target=/tmp ls\n",
+        "'from' doesn't support variable expansion, define alias stage instead",
+    );
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox AS init\n\
+         RUN --mount=type=cache,id=sourceescape,target=/cache mkdir -p /cache/sel && echo benign > /cache/sel/benign.txt\n\n\
+         FROM init AS link\n\
+         RUN --mount=type=cache,id=sourceescape,target=/cache rm -rf /cache/sel && ln -s /etc /cache/sel\n\n\
+         FROM link AS victim\n\
+         RUN --mount=type=cache,id=sourceescape,source=sel,target=/victim cat /victim/hostname\n\n\
+         FROM scratch\nCOPY --from=victim /etc/hostname /hostname\n",
+    )]);
+    let b = env.build(c.path(), &[]);
+    assert!(
+        !b.success,
+        "a cache source= through a link outside the cache must fail"
+    );
+}

@@ -41,8 +41,19 @@ const KEYS: &[&str] = &[
 const TYPES: &[&str] = &["bind", "cache", "tmpfs", "secret", "ssh"];
 const SHARINGS: &[&str] = &["shared", "private", "locked"];
 
+/// Where parse errors point: a column of the instruction (`Cx`), or just its line.
+pub(crate) trait ErrAt {
+    fn err_at(&self, word: &str, message: String) -> crate::error::Error;
+}
+
+impl ErrAt for Cx<'_> {
+    fn err_at(&self, word: &str, message: String) -> crate::error::Error {
+        Cx::err_at(self, word, message)
+    }
+}
+
 /// Parses one `--mount` value.
-pub(crate) fn parse(cx: &Cx<'_>, value: &str) -> Result<MountSpec> {
+pub(crate) fn parse(cx: &dyn ErrAt, value: &str) -> Result<MountSpec> {
     let flag_word = format!("--mount={value}");
     let fields = split_csv(value).map_err(|e| {
         cx.err_at(&flag_word, format!("failed to parse csv mounts: {e}"))
@@ -62,6 +73,7 @@ pub(crate) fn parse(cx: &Cx<'_>, value: &str) -> Result<MountSpec> {
         gid: None,
         size: None,
         env: None,
+        deferred: None,
     };
     let mut ro_auto = true;
     let mut sharing_set = false;
@@ -132,10 +144,21 @@ pub(crate) fn parse(cx: &Cx<'_>, value: &str) -> Result<MountSpec> {
                 | "required"
         );
         if typed && has_expansion(value) {
-            return Err(at(format!(
-                "variable expansion is not supported for mount key '{key}'"
-            ))
-            .with_help(format!("write a literal value for {key}")));
+            // Read once the step's variables are known (lowering expands and parses again);
+            // `from=` is still checked in every field first.
+            let from_var = fields.iter().find_map(|f| {
+                let (k, v) = f.split_once('=')?;
+                (k.eq_ignore_ascii_case("from") && has_expansion(v)).then_some(f.clone())
+            });
+            if let Some(f) = from_var {
+                return Err(cx.err_at(
+                    &f,
+                    "'from' doesn't support variable expansion, define alias stage instead"
+                        .to_string(),
+                ));
+            }
+            m.deferred = Some(value_of_flag(&flag_word).to_string());
+            return Ok(m);
         }
         let bool_value =
             || parse_go_bool(value).ok_or_else(|| at(format!("invalid value for {key}: {value}")));
@@ -260,9 +283,14 @@ pub(crate) fn kind_name(kind: MountKind) -> &'static str {
     }
 }
 
+/// The `--mount` value of `--mount=VALUE`.
+fn value_of_flag(flag_word: &str) -> &str {
+    flag_word.strip_prefix("--mount=").unwrap_or(flag_word)
+}
+
 /// The checks BuildKit runs after all fields, then the defaults.
 fn finish(
-    cx: &Cx<'_>,
+    cx: &dyn ErrAt,
     word: &str,
     mut m: MountSpec,
     ro_auto: bool,
@@ -607,6 +635,13 @@ mod tests {
     fn variables() {
         assert_eq!(ok("target=$T,source=${S}").target.as_deref(), Some("$T"));
         assert_eq!(ok("target=/x,from=stage$").from.as_deref(), Some("stage$"));
+        // A typed key with a variable: read after expansion, in lowering (testMountArg).
+        assert_eq!(
+            ok("type=$T,target=/x").deferred.as_deref(),
+            Some("type=$T,target=/x")
+        );
+        // `from=` with a variable is refused wherever it stands.
+        assert!(mount("type=$T,from=$S,target=/x").is_err());
     }
 
     #[test]
@@ -738,11 +773,6 @@ mod tests {
                 "target=/x,from=$STAGE",
                 "'from' doesn't support variable expansion, define alias stage instead",
                 Some("declare `FROM <image> AS <name>` with the variable and mount from=<name>"),
-            ),
-            (
-                "type=$T,target=/x",
-                "variable expansion is not supported for mount key 'type'",
-                Some("write a literal value for type"),
             ),
             (
                 r#"target="/x"#,

@@ -55,6 +55,10 @@ pub struct MountSpec {
     pub size: Option<u64>,
     /// secret: `env=` (expose the secret as an environment variable).
     pub env: Option<Raw>,
+    /// The whole `--mount` value, when a key whose value is typed here (`type`, `mode`, ...)
+    /// holds a variable: BuildKit expands every value with the step's environment before
+    /// reading them, so lowering expands it and parses it again ([`super::parse_mount`]).
+    pub deferred: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

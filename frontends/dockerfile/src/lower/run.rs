@@ -50,7 +50,31 @@ impl Lowerer<'_> {
         }];
         let args = self.run_args(st, run, span, &mut inputs, &mut mounts)?;
         for spec in &run.mounts {
-            let m = self.mount(st, spec, span, &mut inputs)?;
+            let m = match &spec.deferred {
+                None => self.mount(st, spec, span, &mut inputs)?,
+                Some(raw) => {
+                    // A typed key held a variable: expand every value with the step's
+                    // environment, as BuildKit does, then read the mount.
+                    let fields = ins::mount_fields(raw).map_err(|e| {
+                        super::err(span, format!("failed to parse csv mounts: {e}"))
+                    })?;
+                    let mut expanded = Vec::with_capacity(fields.len());
+                    for f in &fields {
+                        expanded.push(match f.split_once('=') {
+                            Some((k, v)) => format!("{k}={}", self.expand(st, v, span)?),
+                            None => f.clone(),
+                        });
+                    }
+                    let spec = ins::parse_mount(&ins::mount_record(&expanded), span)?;
+                    if spec.deferred.is_some() {
+                        return Err(super::err(
+                            span,
+                            format!("--mount={raw}: a value still holds a variable once expanded"),
+                        ));
+                    }
+                    self.mount(st, &spec, span, &mut inputs)?
+                }
+            };
             mounts.push(m);
         }
         // Mounts are applied in order of target depth by the executor; keep a canonical order so
