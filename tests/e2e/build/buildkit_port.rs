@@ -578,3 +578,102 @@ fn mount_refusals() {
         "a cache source= through a link outside the cache must fail"
     );
 }
+
+/// Debian's busybox-static has no `adduser`: the lines BuildKit's tests run it for.
+const ADD_USER: &str = "RUN echo 'user:x:1001:1001::/home/user:/bin/sh' >> /etc/passwd && echo 'user:x:1001:' >> /etc/group";
+
+#[test]
+fn workdir_creates_dirs_owned_by_the_user() {
+    // testWorkdirCreatesDir, testWorkdirUser, testWorkdirCopyIgnoreRelative, testWorkdirExists.
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM scratch\nWORKDIR /foo\nWORKDIR /\n")]);
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    assert!(out.join("foo").is_dir());
+    build_passes(
+        &format!(
+            "FROM busybox\n{ADD_USER}\nUSER user\nWORKDIR /mydir\n\
+             RUN [ \"$(stat -c \"%U %G\" /mydir)\" == \"user user\" ]\n"
+        ),
+        &[],
+    );
+    build_passes(
+        "FROM busybox AS base\nWORKDIR /foo\nCOPY Dockerfile /\nFROM busybox\n\
+         # relative path still loaded as absolute\nCOPY --from=base Dockerfile .\n",
+        &[],
+    );
+    build_passes(
+        &format!(
+            "FROM busybox\n{ADD_USER}\nRUN mkdir /mydir && chown user:user /mydir\nWORKDIR /mydir\n\
+             RUN [ \"$(stat -c \"%U %G\" /mydir)\" == \"user user\" ]\n"
+        ),
+        &[],
+    );
+}
+
+#[test]
+fn multistage_implicit_from_case_and_order() {
+    // testMultiStageImplicitFrom, testMultiStageCaseInsensitive, testOutOfOrderStage,
+    // testEmptyStages.
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM scratch\nCOPY --from=busybox /etc/passwd test\n",
+    )]);
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    assert!(
+        std::fs::read_to_string(out.join("test"))
+            .expect("test")
+            .contains("root")
+    );
+    build_expecting(
+        "FROM busybox AS golang\nRUN mkdir -p /usr/bin && echo -n foo > /usr/bin/go\n\
+         FROM scratch\nCOPY --from=golang /usr/bin/go go\n",
+        &[("go", "foo")],
+    );
+    let env = Env::new();
+    let c = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox AS STAge0\nCOPY foo bar\nFROM busybox AS staGE1\n\
+             COPY --from=staGE0 bar baz\nFROM busybox\nCOPY --from=stage1 baz bax\n",
+        ),
+        ("foo", "foo-contents"),
+    ]);
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("bax")).expect("bax"),
+        "foo-contents"
+    );
+    for src in ["/", "/d2"] {
+        let env = Env::new();
+        let c = context(&[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox AS target\nCOPY --from=build {src} /out\n\n\
+                 FROM busybox AS build\nCOPY /Dockerfile /d2\n\nFROM target\n"
+            ),
+        )]);
+        let b = env.build(c.path(), &[]);
+        assert!(!b.success, "{src}");
+        assert!(
+            b.stderr.contains("cannot copy from stage")
+                && b.stderr
+                    .contains("needs to be defined before current stage"),
+            "{}",
+            b.stderr
+        );
+    }
+    build_fails("ARG foo=bar", "dockerfile contains no stages to build");
+}
