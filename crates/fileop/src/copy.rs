@@ -100,6 +100,7 @@ pub(crate) fn copy(root: &Path, sources: &[Source], a: &CopyAction) -> Result<()
         ignore: matcher("ignore", &source.ignore)?,
         inodes: HashMap::new(),
         pending: Vec::new(),
+        sockets_as_files: source.ownership == SourceOwnership::Root,
     };
 
     if !a.create_dest_path {
@@ -216,6 +217,9 @@ struct Copier<'a> {
     /// Source (dev, inode) of multiply-linked files → where the first copy went.
     inodes: HashMap<(u64, u64), PathBuf>,
     pending: Vec<Pending>,
+    /// The build context: a socket in it arrives as an empty regular file, as docker's
+    /// context transfer sends it (BuildKit's testCopySocket).
+    sockets_as_files: bool,
 }
 
 impl Copier<'_> {
@@ -363,6 +367,14 @@ impl Copier<'_> {
         let shown = || show(self.root, target);
         if ft.is_file() {
             self.copy_file(src, target, &fi)?;
+        } else if ft.is_socket() && self.sockets_as_files {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(OFlags::NOFOLLOW.bits() as i32)
+                .mode(fi.mode() & 0o7777)
+                .open(target)
+                .map_err(|e| Error::io("create", shown(), e))?;
         } else if ft.is_symlink() {
             let link = fs::read_link(src)
                 .map_err(|e| Error::io("readlink", show(self.src_root, src), e))?;

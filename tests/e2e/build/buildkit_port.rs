@@ -677,3 +677,165 @@ fn multistage_implicit_from_case_and_order() {
     }
     build_fails("ARG foo=bar", "dockerfile contains no stages to build");
 }
+
+/// Build `dockerfile` with context `files` and flags `args` to a local directory.
+fn build_out(
+    dockerfile: &str,
+    files: &[(&str, &str)],
+    args: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let env = Env::new();
+    let mut all = vec![("Dockerfile", dockerfile)];
+    all.extend_from_slice(files);
+    let c = context(&all);
+    let (t, out) = out_dir();
+    let dest = format!("--output=type=local,dest={}", out.display());
+    let mut flags = args.to_vec();
+    flags.push(&dest);
+    env.build_ok(c.path(), &flags);
+    (t, out)
+}
+
+#[test]
+fn copy_destinations_relative_empty_and_slash() {
+    // testCopyLinkEmptyDestDir, testEmptyDestDir, testPreserveDestDirSlash, testCopyRelative,
+    // testCopyVarSubstitution, testCopyOverrideFiles.
+    build_passes(
+        "FROM busybox\nWORKDIR /var/www\nENV empty=\"\"\nCOPY --link testfile $empty\n\
+         RUN [ \"$(cat testfile)\" == \"contents0\" ]\n",
+        &[("testfile", "contents0")],
+    );
+    build_passes(
+        "FROM busybox\nENV empty=\"\"\nCOPY testfile $empty\nRUN [ \"$(cat testfile)\" == \"contents0\" ]\n",
+        &[("testfile", "contents0")],
+    );
+    build_passes(
+        "FROM busybox\nCOPY testfile /sample/\nRUN [ \"$(cat /sample/testfile)\" == \"contents0\" ]\n",
+        &[("testfile", "contents0")],
+    );
+    build_passes(
+        r#"
+FROM busybox
+WORKDIR /test1
+WORKDIR test2
+RUN sh -c "[ "$PWD" = '/test1/test2' ]"
+COPY foo ./
+RUN sh -c "[ $(cat /test1/test2/foo) = 'hello' ]"
+ADD foo ./bar/baz
+RUN sh -c "[ $(cat /test1/test2/bar/baz) = 'hello' ]"
+COPY foo ./bar/baz2
+RUN sh -c "[ $(cat /test1/test2/bar/baz2) = 'hello' ]"
+WORKDIR ..
+COPY foo ./
+RUN sh -c "[ $(cat /test1/foo) = 'hello' ]"
+COPY foo /test3/
+RUN sh -c "[ $(cat /test3/foo) = 'hello' ]"
+WORKDIR /test4
+COPY . .
+RUN sh -c "[ $(cat /test4/foo) = 'hello' ]"
+WORKDIR /test5/test6
+COPY foo ../
+RUN sh -c "[ $(cat /test5/foo) = 'hello' ]"
+"#,
+        &[("foo", "hello")],
+    );
+    let (_t, out) = build_out(
+        "FROM scratch AS base\nENV FOO bar\nCOPY $FOO baz\n",
+        &[("bar", "bar-contents")],
+        &[],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("baz")).expect("baz"),
+        "bar-contents"
+    );
+    let (_t, out) = build_out(
+        "FROM scratch AS base\nCOPY sub sub\nCOPY sub sub\nCOPY files/foo.go dest/foo.go\n\
+         COPY files/foo.go dest/foo.go\nCOPY files dest\n",
+        &[
+            ("sub/dir1/dir2/foo", "foo-contents"),
+            ("files/foo.go", "foo.go-contents"),
+        ],
+        &[],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("sub/dir1/dir2/foo")).expect("foo"),
+        "foo-contents"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("dest/foo.go")).expect("foo.go"),
+        "foo.go-contents"
+    );
+}
+
+#[test]
+fn copy_chmod_and_chown() {
+    // testCopyChmod, testCopyChownCreateDest.
+    let (_t, out) = build_out(
+        r#"
+FROM busybox AS base
+
+RUN mkdir -m 0777 /out
+COPY --chmod=0644 foo /
+COPY --chmod=777 bar /baz
+COPY --chmod=0 foo /foobis
+COPY --chmod=777 foo /parent/foo
+COPY --chmod=770 foo /parent/sub/foo
+
+ARG mode
+COPY --chmod=${mode} foo /footer
+
+RUN stat -c "%04a" /foo  > /out/fooperm
+RUN stat -c "%04a" /baz  > /out/barperm
+RUN stat -c "%04a" /foobis  > /out/foobisperm
+RUN stat -c "%04a" /parent  > /out/parentperm
+RUN stat -c "%04a" /parent/sub  > /out/subparentperm
+RUN stat -c "%04a" /footer  > /out/footerperm
+FROM scratch
+COPY --from=base /out /
+"#,
+        &[("foo", "foo-contents"), ("bar", "bar-contents")],
+        &["--build-arg", "mode=755"],
+    );
+    for (file, mode) in [
+        ("fooperm", "0644\n"),
+        ("barperm", "0777\n"),
+        ("foobisperm", "0000\n"),
+        ("parentperm", "0755\n"),
+        ("subparentperm", "0755\n"),
+        ("footerperm", "0755\n"),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(out.join(file)).expect(file),
+            mode,
+            "{file}"
+        );
+    }
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nARG group\nENV owner user01\n{ADD_USER}\n\
+             RUN echo 'user01:x:1002:1002::/home/user01:/bin/sh' >> /etc/passwd && echo 'user01:x:1002:' >> /etc/group\n\
+             COPY --chown=user:user . /dest\nCOPY --chown=${{owner}}:${{group}} . /dest01\n\
+             RUN [ \"$(stat -c \"%U %G\" /dest)\" == \"user user\" ]\n\
+             RUN [ \"$(stat -c \"%U %G\" /dest01)\" == \"user01 user\" ]\n"
+        ),
+    )]);
+    env.build_ok(c.path(), &["--build-arg", "group=user"]);
+}
+
+#[test]
+fn copy_of_a_socket_is_an_empty_file() {
+    // testCopySocket: BuildKit copies a socket in the context as a regular file.
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM scratch\nCOPY . /\n")]);
+    let _listener =
+        std::os::unix::net::UnixListener::bind(c.path().join("socket.sock")).expect("socket");
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    let meta = std::fs::symlink_metadata(out.join("socket.sock")).expect("socket.sock");
+    assert!(meta.file_type().is_file(), "{:?}", meta.file_type());
+}

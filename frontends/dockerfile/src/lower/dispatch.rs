@@ -1017,7 +1017,8 @@ pub(super) fn resolve_path(workdir: &str, p: &str) -> String {
         format!("{}/{}", workdir.trim_end_matches('/'), p)
     };
     let mut cleaned = clean_path(&joined);
-    let wants_dir = p.ends_with('/') || p.ends_with("/.") || p == ".";
+    // BuildKit: an empty destination, like `.`, is the directory itself.
+    let wants_dir = p.is_empty() || p.ends_with('/') || p.ends_with("/.") || p == ".";
     if wants_dir && !cleaned.ends_with('/') {
         cleaned.push('/');
     }
