@@ -839,3 +839,61 @@ fn copy_of_a_socket_is_an_empty_file() {
     let meta = std::fs::symlink_metadata(out.join("socket.sock")).expect("socket.sock");
     assert!(meta.file_type().is_file(), "{:?}", meta.file_type());
 }
+
+/// Build `dockerfile` with `args`; it must fail, saying `says`.
+fn build_fails_with(dockerfile: &str, args: &[&str], says: &str) {
+    let env = Env::new();
+    let c = context(&[("Dockerfile", dockerfile)]);
+    let b = env.build(c.path(), args);
+    assert!(!b.success, "built, but BuildKit refuses it");
+    assert!(b.stderr.contains(says), "{says:?} not in {}", b.stderr);
+}
+
+/// Build `dockerfile` with `args`; it must succeed.
+fn build_passes_with(dockerfile: &str, args: &[&str]) {
+    let env = Env::new();
+    let c = context(&[("Dockerfile", dockerfile)]);
+    env.build_ok(c.path(), args);
+}
+
+#[test]
+fn global_args_defaults_and_errors() {
+    // testGlobalArg, testGlobalArgErrors, testArgDefaultExpansion.
+    build_passes_with(
+        "ARG tag=nosuchtag\nFROM busybox:${tag}\n",
+        &["--build-arg", "tag=latest"],
+    );
+    let df = "ARG FOO=${FOO:?\"custom error\"}\nFROM busybox\n";
+    build_fails_with(df, &[], "FOO: custom error");
+    build_passes_with(df, &["--build-arg", "FOO=bar"]);
+    let df = "FROM scratch\nARG FOO\nARG BAR=${FOO:?\"foo missing\"}\n";
+    build_fails_with(df, &[], "FOO: foo missing");
+    build_passes_with(df, &["--build-arg", "FOO=123"]);
+    build_passes_with(df, &["--build-arg", "BAR=123"]);
+}
+
+#[test]
+fn multi_and_quoted_meta_args() {
+    // testMultiArgs, testQuotedMetaArgs.
+    let (_t, out) = build_out(
+        "ARG a1=\"foo bar\" a2=box\nARG a3=\"$a2-foo\"\nFROM busy$a2 AS build\n\
+         ARG a3 a4=\"123 456\" a1\nRUN echo -n \"$a1:$a3:$a4\" > /out\n\
+         FROM scratch\nCOPY --from=build /out .\n",
+        &[],
+        &[],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("out")).expect("out"),
+        "foo bar:box-foo:123 456"
+    );
+    let (_t, out) = build_out(
+        "ARG a1=\"box\"\nARG a2=\"$a1-foo\"\nFROM busy$a1 AS build\nARG a2\nARG a3=\"bar-$a2\"\n\
+         RUN echo -n $a3 > /out\nFROM scratch\nCOPY --from=build /out .\n",
+        &[],
+        &[],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("out")).expect("out"),
+        "bar-box-foo"
+    );
+}
