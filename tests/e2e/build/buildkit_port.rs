@@ -897,3 +897,54 @@ fn multi_and_quoted_meta_args() {
         "bar-box-foo"
     );
 }
+
+#[test]
+fn builtin_proxy_args_do_not_split_the_cache() {
+    // testBuiltinArgs.
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox AS build\nARG FOO\nARG BAR\nARG BAZ=bazcontent\n\
+         RUN echo -n $HTTP_PROXY::$NO_PROXY::$FOO::$BAR::$BAZ > /out\n\
+         FROM scratch\nCOPY --from=build /out /\n",
+    )]);
+    let out_with = |args: &[&str]| {
+        let (_t, out) = out_dir();
+        let dest = format!("--output=type=local,dest={}", out.display());
+        let mut all = args.to_vec();
+        all.push(&dest);
+        env.build_ok(c.path(), &all);
+        std::fs::read_to_string(out.join("out")).expect("out")
+    };
+    assert_eq!(
+        out_with(&[
+            "--build-arg",
+            "FOO=foocontents",
+            "--build-arg",
+            "http_proxy=hpvalue",
+            "--build-arg",
+            "NO_PROXY=npvalue",
+        ]),
+        "hpvalue::npvalue::foocontents::::bazcontent"
+    );
+    // Other proxy values: the cached result (proxies are not part of the step).
+    assert_eq!(
+        out_with(&[
+            "--build-arg",
+            "FOO=foocontents",
+            "--build-arg",
+            "http_proxy=hpvalue2"
+        ]),
+        "hpvalue::npvalue::foocontents::::bazcontent"
+    );
+    // Another value of a declared arg: run again.
+    assert_eq!(
+        out_with(&[
+            "--build-arg",
+            "FOO=foocontents2",
+            "--build-arg",
+            "http_proxy=hpvalue2"
+        ]),
+        "hpvalue2::::foocontents2::::bazcontent"
+    );
+}
