@@ -948,3 +948,61 @@ fn builtin_proxy_args_do_not_split_the_cache() {
         "hpvalue2::::foocontents2::::bazcontent"
     );
 }
+
+#[test]
+fn dockerignore_plain_invalid_and_per_dockerfile() {
+    // testDockerignore, testDockerignoreInvalid, testDockerignoreOverride.
+    let (_t, out) = build_out(
+        "FROM scratch\nCOPY . .\n",
+        &[
+            ("foo", "foo-contents"),
+            ("bar", "bar-contents"),
+            ("baz", "baz-contents"),
+            ("bay", "bay-contents"),
+            (".dockerignore", "\nba*\nDockerfile\n!bay\n.dockerignore\n"),
+        ],
+        &[],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("foo")).expect("foo"),
+        "foo-contents"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("bay")).expect("bay"),
+        "bay-contents"
+    );
+    for gone in [".dockerignore", "Dockerfile", "bar", "baz"] {
+        assert!(!out.join(gone).exists(), "{gone}");
+    }
+
+    // An invalid .dockerignore is an error, not a hang.
+    let env = Env::new();
+    let c = context(&[
+        ("Dockerfile", "FROM scratch\nCOPY . .\n"),
+        (".dockerignore", "!\n"),
+    ]);
+    let start = std::time::Instant::now();
+    let b = env.build(c.path(), &[]);
+    assert!(!b.success, "an invalid .dockerignore must fail the build");
+    assert!(start.elapsed() < std::time::Duration::from_secs(15));
+
+    // Each Dockerfile's own NAME.dockerignore wins over the context's.
+    let env = Env::new();
+    let c = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY . .\nRUN [ -f foo ] && [ ! -f bar ]\n",
+        ),
+        ("Dockerfile.dockerignore", "\nbar\n"),
+        (
+            "Dockerfile2",
+            "FROM busybox\nCOPY . .\nRUN [ ! -f foo ] && [ -f bar ]\n",
+        ),
+        ("Dockerfile2.dockerignore", "\nfoo\n"),
+        ("foo", "contents0"),
+        ("bar", "contents0"),
+    ]);
+    env.build_ok(c.path(), &[]);
+    let df2 = c.path().join("Dockerfile2").display().to_string();
+    env.build_ok(c.path(), &["-f", &df2]);
+}
