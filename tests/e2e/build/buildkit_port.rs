@@ -1006,3 +1006,34 @@ fn dockerignore_plain_invalid_and_per_dockerfile() {
     let df2 = c.path().join("Dockerfile2").display().to_string();
     env.build_ok(c.path(), &["-f", &df2]);
 }
+
+#[test]
+fn exec_form_runs_ignore_entrypoint_and_invalid_json_is_shell_form() {
+    // testIgnoreEntrypoint, testInvalidJSONCommands.
+    build_passes(
+        "FROM busybox\nENTRYPOINT [\"/nosuchcmd\"]\nRUN [\"ls\"]\n",
+        &[],
+    );
+    build_fails(
+        "FROM busybox\nRUN [\"echo\", \"hello\"]this is invalid\n",
+        "this is invalid",
+    );
+    // Not JSON: the shell form, as the image's entrypoint says.
+    let c = context(&[("Dockerfile", "FROM busybox\nENTRYPOINT []random string\n")]);
+    let out = crate::util::cairn()
+        .args(["plan", "--format", "json"])
+        .arg(c.path())
+        .output()
+        .expect("plan");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        plan["graph"]["image"]["entrypoint"],
+        serde_json::json!(["/bin/sh", "-c", "[]random string"]),
+        "{plan}"
+    );
+}
