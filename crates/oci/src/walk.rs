@@ -150,6 +150,38 @@ fn read_entry(abs: PathBuf, rel: Vec<u8>) -> Result<Entry> {
     })
 }
 
+/// Whether the overlay-form layer at `layer` can change what is seen at `selector` (a path
+/// inside the image) when stacked over others: it holds the path itself, or a whiteout,
+/// non-directory or opaque directory on the way to it. A layer with nothing there — only plain
+/// directories above, or not even those — leaves the selected tree as its lower layers made
+/// it. Anything unreadable counts as a change.
+pub fn layer_touches(layer: &Path, selector: &str) -> bool {
+    let parts: Vec<&str> = selector
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.is_empty() || parts.contains(&"..") {
+        return true;
+    }
+    let mut p = layer.to_path_buf();
+    let last = parts.len() - 1;
+    for (i, part) in parts.iter().enumerate() {
+        p.push(part);
+        match std::fs::symlink_metadata(&p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+            Err(_) => return true,
+            Ok(_) if i == last => return true,
+            Ok(m) if !m.is_dir() => return true,
+            Ok(_) => {
+                if is_opaque(&p).unwrap_or(true) {
+                    return true;
+                }
+            }
+        }
+    }
+    true
+}
+
 fn is_opaque(dir: &Path) -> Result<bool> {
     for name in [OPAQUE_XATTR, USER_OPAQUE_XATTR] {
         if get_xattr(dir, name.as_bytes())?.as_deref() == Some(b"y") {

@@ -144,6 +144,71 @@ pub fn definition_keys(graph: &Graph, extras: &HashMap<Digest, Vec<u8>>) -> Hash
     keys
 }
 
+/// How an op reads each of its inputs: `None` as a whole (a root filesystem, a merge, the base
+/// of a file op), `Some(paths)` only below these paths (a bind mount's selector, a copy's
+/// source directory). A layer of the input that cannot change what is seen there is left out
+/// of the content key: a step mounting `out/` of a stage does not re-run when the stage only
+/// changed other files (BuildKit's testMountRWCache).
+pub fn input_reads(op: &Op, inputs: usize) -> Vec<Option<Vec<String>>> {
+    let mut reads: Vec<Option<Vec<String>>> = vec![Some(Vec::new()); inputs];
+    let mut read = |idx: Option<u32>, path: Option<String>| {
+        let Some(slot) = idx.and_then(|i| reads.get_mut(i as usize)) else {
+            return;
+        };
+        match (slot.as_mut(), path) {
+            (Some(paths), Some(p)) => paths.push(p),
+            (_, None) => *slot = None,
+            (None, Some(_)) => {}
+        }
+    };
+    match op {
+        Op::Exec(x) => {
+            for m in &x.mounts {
+                match m.kind {
+                    MountKind::Bind => read(m.input, Some(m.selector.clone())),
+                    _ => read(m.input, None),
+                }
+            }
+        }
+        Op::File(f) => {
+            read(f.base, None);
+            for a in &f.actions {
+                if let FileAction::Copy(c) = a {
+                    read(Some(c.source), Some(static_prefix(&c.src)));
+                }
+            }
+        }
+        _ => {
+            for i in 0..inputs {
+                read(u32::try_from(i).ok(), None);
+            }
+        }
+    }
+    // An input no action names (nothing reads it) still counts whole.
+    for slot in &mut reads {
+        if slot.as_ref().is_some_and(Vec::is_empty) {
+            *slot = None;
+        }
+    }
+    reads
+}
+
+/// The directory a copy source can only read below: its path up to the first wildcard or
+/// `--parents` pivot, without the last component when that holds the wildcard.
+fn static_prefix(src: &str) -> String {
+    // `--parents`: only below the pivot's directory.
+    let src = src.split("/./").next().unwrap_or(src);
+    match src.find(['*', '?', '[', '\\']) {
+        // The component holding the wildcard is not a fixed directory.
+        Some(i) => src
+            .get(..i)
+            .and_then(|fixed| fixed.rsplit_once('/'))
+            .map_or("", |(dir, _)| dir)
+            .to_string(),
+        None => src.to_string(),
+    }
+}
+
 /// What an input contributes to a content key.
 pub enum InputContent<'a> {
     /// A stack of layers (bottom to top).
@@ -155,7 +220,7 @@ pub enum InputContent<'a> {
 /// The content key of an op given its inputs' actual content.
 pub fn content_key(op: &Op, extra: &[u8], inputs: &[InputContent<'_>]) -> Key {
     let mut h = blake3::Hasher::new();
-    h.update(b"cairn-cache/content/v1\0");
+    h.update(b"cairn-cache/content/v2\0");
     h.update(cairn_ir::canon::op_digest(op).as_bytes());
     h.update(&(extra.len() as u64).to_le_bytes());
     h.update(extra);
@@ -176,4 +241,18 @@ pub fn content_key(op: &Op, extra: &[u8], inputs: &[InputContent<'_>]) -> Key {
         }
     }
     *h.finalize().as_bytes()
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+
+    #[test]
+    fn copies_read_below_their_fixed_directory() {
+        assert_eq!(static_prefix("/out/a.txt"), "/out/a.txt");
+        assert_eq!(static_prefix("/out/*.txt"), "/out");
+        assert_eq!(static_prefix("/test/a/b*/./c"), "/test/a");
+        assert_eq!(static_prefix("/test/a/./b"), "/test/a");
+        assert_eq!(static_prefix("*"), "");
+    }
 }

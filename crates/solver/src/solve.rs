@@ -464,11 +464,31 @@ impl<E: Executor + 'static> Inner<E> {
             .collect::<Result<_, _>>()?;
 
         let extra = self.extras.get(&d).map(Vec::as_slice).unwrap_or_default();
+        // Only the layers that can change what the op reads of each input.
+        let reads = keys::input_reads(&v.op, inputs.len());
+        let read_layers: Vec<Option<Vec<String>>> = inputs
+            .iter()
+            .zip(&reads)
+            .map(|(r, read)| match (&**r, read) {
+                (VResult::Layers(l), Some(paths)) => Some(
+                    l.iter()
+                        .filter(|id| {
+                            let dir = self.store.layer_dir(id);
+                            paths.iter().any(|p| cairn_oci::layer_touches(&dir, p))
+                        })
+                        .cloned()
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect();
         let contents: Vec<InputContent<'_>> = inputs
             .iter()
-            .map(|r| match &**r {
-                VResult::Layers(l) => InputContent::Layers(l),
-                VResult::Local(_) => InputContent::Context,
+            .zip(&read_layers)
+            .map(|(r, read)| match (&**r, read) {
+                (VResult::Layers(_), Some(only)) => InputContent::Layers(only),
+                (VResult::Layers(l), None) => InputContent::Layers(l),
+                (VResult::Local(_), _) => InputContent::Context,
             })
             .collect();
         let content_key = keys::content_key(&v.op, extra, &contents);

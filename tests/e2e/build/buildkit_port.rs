@@ -1037,3 +1037,24 @@ fn exec_form_runs_ignore_entrypoint_and_invalid_json_is_shell_form() {
         "{plan}"
     );
 }
+
+#[test]
+fn a_mount_of_another_stage_is_keyed_on_what_it_mounts() {
+    // testMountRWCache: the mounted folder did not change, so the step stays cached.
+    let dockerfile = "from busybox AS build\ncopy cachebust /\nrun mkdir out && echo foo > out/foo\n\
+                      from busybox as second\n\
+                      RUN --mount=from=build,src=out,target=/out,rw touch /out/bar && cat /dev/urandom | head -c 100 | sha256sum > /unique\n\
+                      from scratch\nCOPY --from=second /unique /unique\n";
+    let env = Env::new();
+    let unique = |bust: &str| {
+        let c = context(&[("Dockerfile", dockerfile), ("cachebust", bust)]);
+        let (_t, out) = out_dir();
+        env.build_ok(
+            c.path(),
+            &[&format!("--output=type=local,dest={}", out.display())],
+        );
+        std::fs::read_to_string(out.join("unique")).expect("unique")
+    };
+    let first = unique("0");
+    assert_eq!(unique("1"), first, "the mounted out/ did not change");
+}
