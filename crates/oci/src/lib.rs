@@ -45,7 +45,7 @@ pub use layer_tar::{
 };
 pub use time::{now_unix, parse_rfc3339, rfc3339};
 pub use unpack::unpack_layer;
-pub use walk::layer_touches;
+pub use walk::{PathEffect, layer_path_effect};
 pub use whiteout::{OPAQUE_MARKER, WH_PREFIX};
 
 use cairn_store::OciDigest;

@@ -150,36 +150,46 @@ fn read_entry(abs: PathBuf, rel: Vec<u8>) -> Result<Entry> {
     })
 }
 
-/// Whether the overlay-form layer at `layer` can change what is seen at `selector` (a path
-/// inside the image) when stacked over others: it holds the path itself, or a whiteout,
-/// non-directory or opaque directory on the way to it. A layer with nothing there — only plain
-/// directories above, or not even those — leaves the selected tree as its lower layers made
-/// it. Anything unreadable counts as a change.
-pub fn layer_touches(layer: &Path, selector: &str) -> bool {
+/// What an overlay-form layer does to the view at a path inside the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathEffect {
+    /// Nothing there (only plain directories above it, or not even those): the selected tree
+    /// is what the lower layers made it.
+    None,
+    /// It holds the path itself, or a whiteout, file or opaque directory on the way to it.
+    Changes,
+    /// A symlink on the way (or at the path): what is read there may be anywhere.
+    Redirects,
+}
+
+/// What the layer at `layer` does to what is seen at `selector` when stacked over others.
+/// Anything unreadable counts as [`PathEffect::Redirects`] (the caller then reads all).
+pub fn layer_path_effect(layer: &Path, selector: &str) -> PathEffect {
     let parts: Vec<&str> = selector
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")
         .collect();
     if parts.is_empty() || parts.contains(&"..") {
-        return true;
+        return PathEffect::Redirects;
     }
     let mut p = layer.to_path_buf();
     let last = parts.len() - 1;
     for (i, part) in parts.iter().enumerate() {
         p.push(part);
         match std::fs::symlink_metadata(&p) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
-            Err(_) => return true,
-            Ok(_) if i == last => return true,
-            Ok(m) if !m.is_dir() => return true,
-            Ok(_) => {
-                if is_opaque(&p).unwrap_or(true) {
-                    return true;
-                }
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return PathEffect::None,
+            Err(_) => return PathEffect::Redirects,
+            Ok(m) if m.file_type().is_symlink() => return PathEffect::Redirects,
+            Ok(_) if i == last => return PathEffect::Changes,
+            Ok(m) if !m.is_dir() => return PathEffect::Changes,
+            Ok(_) => match is_opaque(&p) {
+                Ok(false) => {}
+                Ok(true) => return PathEffect::Changes,
+                Err(_) => return PathEffect::Redirects,
+            },
         }
     }
-    true
+    PathEffect::Changes
 }
 
 fn is_opaque(dir: &Path) -> Result<bool> {

@@ -7,8 +7,11 @@
 //!   of the image in the store; for an HTTP or git source, the layer its fetch made; for a copy or bind mount from the build context, the digest of
 //!   exactly the files it selects (content, mode and ownership, never mtimes; mode and ownership
 //!   left out when `--chmod` / `--chown` replace them).
-//! * **Content key** — `H("cairn-cache/content/v1", op digest, extra, for each input its layer
-//!   list)`: the op alone (not its inputs' definitions) plus what its inputs actually contain.
+//! * **Content key** — `H("cairn-cache/content/v2", op digest, extra, for each input its layer
+//!   list)`: the op alone (not its inputs' definitions) plus what its inputs actually contain —
+//!   of an input read only below some paths (a bind mount's selector, a copy's source), only
+//!   the layers that can change what is there ([`input_reads`]; all of them when a symlink is
+//!   on the way).
 
 use cairn_ir::{Digest, FileAction, Graph, MountKind, Op, SourceOp};
 use std::collections::HashMap;

@@ -470,15 +470,35 @@ impl<E: Executor + 'static> Inner<E> {
             .iter()
             .zip(&reads)
             .map(|(r, read)| match (&**r, read) {
-                (VResult::Layers(l), Some(paths)) => Some(
-                    l.iter()
-                        .filter(|id| {
+                (VResult::Layers(l), Some(paths)) => {
+                    use cairn_oci::PathEffect;
+                    let effects: Vec<Vec<PathEffect>> = l
+                        .iter()
+                        .map(|id| {
                             let dir = self.store.layer_dir(id);
-                            paths.iter().any(|p| cairn_oci::layer_touches(&dir, p))
+                            paths
+                                .iter()
+                                .map(|p| cairn_oci::layer_path_effect(&dir, p))
+                                .collect()
                         })
-                        .cloned()
-                        .collect(),
-                ),
+                        .collect();
+                    // A symlink on the way anywhere: the read may land in any layer.
+                    if effects
+                        .iter()
+                        .flatten()
+                        .any(|e| *e == PathEffect::Redirects)
+                    {
+                        None
+                    } else {
+                        Some(
+                            l.iter()
+                                .zip(&effects)
+                                .filter(|(_, e)| e.contains(&PathEffect::Changes))
+                                .map(|(id, _)| id.clone())
+                                .collect(),
+                        )
+                    }
+                }
                 _ => None,
             })
             .collect();

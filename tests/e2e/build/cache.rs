@@ -1,6 +1,6 @@
 //! The cache does exactly the work a change requires.
 
-use super::fixture::{Env, context};
+use super::fixture::{Env, context, out_dir};
 use std::time::{Duration, SystemTime};
 
 const DOCKERFILE: &str = "\
@@ -356,4 +356,28 @@ fn check_finds_and_repairs_store_damage() {
         ],
     );
     assert!(again.is_file());
+}
+
+#[test]
+fn reads_through_a_symlink_see_every_layer() {
+    // Keys count only the layers that can change what a mount or copy reads — but a symlink
+    // on the way (`/out -> /data`) may send the read to any layer: then every layer counts.
+    let env = Env::new();
+    let dockerfile = "FROM busybox AS build\nRUN mkdir /data && ln -s /data /out\nCOPY val /data/f\n\
+                      FROM busybox\nRUN --mount=from=build,src=out,target=/m cat /m/f > /mounted\n\
+                      COPY --from=build /out/f /copied\n";
+    let seen = |val: &str| {
+        let c = context(&[("Dockerfile", dockerfile), ("val", val)]);
+        let (_t, out) = out_dir();
+        env.build_ok(
+            c.path(),
+            &[&format!("--output=type=local,dest={}", out.display())],
+        );
+        (
+            std::fs::read_to_string(out.join("mounted")).expect("mounted"),
+            std::fs::read_to_string(out.join("copied")).expect("copied"),
+        )
+    };
+    assert_eq!(seen("one"), ("one".to_string(), "one".to_string()));
+    assert_eq!(seen("two"), ("two".to_string(), "two".to_string()));
 }
