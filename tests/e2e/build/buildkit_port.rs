@@ -1058,3 +1058,87 @@ fn a_mount_of_another_stage_is_keyed_on_what_it_mounts() {
     let first = unique("0");
     assert_eq!(unique("1"), first, "the mounted out/ did not change");
 }
+
+#[test]
+fn user_groups_and_sandbox_hostname() {
+    // testUserAdditionalGids (the test busybox's /etc files get busybox's wheel and daemon
+    // first), testDockerfileCheckHostname (the build-arg case).
+    build_passes(
+        "FROM busybox\n\
+         RUN echo 'wheel:x:10:root' >> /etc/group && echo 'daemon:x:1:' >> /etc/group \
+         && echo 'daemon:x:1:1:daemon:/usr/sbin:/bin/false' >> /etc/passwd\n\
+         SHELL [\"/bin/sh\", \"-euxc\"]\n\
+         RUN [ \"$(id)\" = \"uid=0(root) gid=0(root) groups=0(root),10(wheel)\" ]\n\
+         USER 1234\n\
+         RUN [ \"$(id)\" = \"uid=1234 gid=0(root) groups=0(root)\" ]\n\
+         USER 1234:1234\n\
+         RUN [ \"$(id)\" = \"uid=1234 gid=1234 groups=1234\" ]\n\
+         USER daemon\n\
+         RUN [ \"$(id)\" = \"uid=1(daemon) gid=1(daemon) groups=1(daemon)\" ]\n",
+        &[],
+    );
+    build_passes_with(
+        "FROM busybox\nRUN cat /etc/hosts | grep foo\nRUN echo $(hostname) | grep foo\n",
+        &["--build-arg", "BUILDKIT_SANDBOX_HOSTNAME=foo"],
+    );
+}
+
+#[test]
+fn context_dir_to_file_and_symlink_destinations() {
+    // testContextChangeDirToFile, testSymlinkDestination, testDockerfileDirs (first part).
+    let env = Env::new();
+    let c = context(&[
+        ("Dockerfile", "FROM scratch\nCOPY foo /\n"),
+        ("foo/bar", "contents"),
+    ]);
+    env.build_ok(c.path(), &[]);
+    let c = context(&[
+        ("Dockerfile", "FROM scratch\nCOPY foo /\n"),
+        ("foo", "contents2"),
+    ]);
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("foo")).expect("foo"),
+        "contents2"
+    );
+
+    // A symlink from an archive, then a COPY through it.
+    let tar = {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o755);
+        b.append_link(&mut h, "symlink", "../tmp/symlink-target")
+            .expect("link");
+        b.into_inner().expect("tar")
+    };
+    let env = Env::new();
+    let c = context(&[
+        (
+            "Dockerfile",
+            "FROM scratch\nADD t.tar /\nCOPY foo /symlink/\n",
+        ),
+        ("foo", "content0"),
+    ]);
+    std::fs::write(c.path().join("t.tar"), tar).expect("t.tar");
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[&format!("--output=type=local,dest={}", out.display())],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("tmp/symlink-target/foo")).expect("foo"),
+        "content0"
+    );
+
+    build_passes(
+        "FROM busybox\nCOPY foo /foo2\nCOPY foo /\nRUN echo -n bar > foo3\nRUN test -f foo\n\
+         RUN cmp -s foo foo2\nRUN cmp -s foo foo3\n",
+        &[("foo", "bar")],
+    );
+}
