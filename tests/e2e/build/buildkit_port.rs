@@ -1142,3 +1142,82 @@ fn context_dir_to_file_and_symlink_destinations() {
         &[("foo", "bar")],
     );
 }
+
+/// The image config of `dockerfile` built with `args`, as `cairn plan --format json` has it
+/// (the same config the build writes).
+fn planned_image(dockerfile: &str, args: &[&str]) -> serde_json::Value {
+    let c = context(&[("Dockerfile", dockerfile)]);
+    let out = crate::util::cairn()
+        .args(["plan", "--format", "json"])
+        .args(args)
+        .arg(c.path())
+        .output()
+        .expect("plan");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    plan["graph"]["image"].clone()
+}
+
+#[test]
+fn step_names_expose_expansion_and_labels() {
+    // testStepNames, testExposeExpansion, testLabels.
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox AS base\nWORKDIR /out\nRUN echo \"base\" > base\n\
+         FROM scratch\nCOPY --from=base --chmod=0644 /out /out\n",
+    )]);
+    let b = env.build_ok(c.path(), &[]);
+    let names = b.ran();
+    for want in [
+        "[base 3/3] RUN echo \"base\" > base",
+        "[stage-1 1/1] COPY --from=base --chmod=0644 /out /out",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want:?} in {names:?}");
+    }
+    let image = planned_image(
+        "FROM scratch\nARG PORTS=\"3000 4000/udp\"\nEXPOSE $PORTS\nEXPOSE 5000\n",
+        &[],
+    );
+    assert_eq!(
+        image["exposed_ports"],
+        serde_json::json!(["3000/tcp", "4000/udp", "5000/tcp"]),
+        "{image}"
+    );
+    // `label:bar=baz` is `--label bar=baz` on the command line.
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM scratch\nLABEL foo=bar\n")]);
+    let (_t, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[
+            "--label",
+            "bar=baz",
+            &format!("--output=type=oci,tar=false,dest={}", out.display()),
+        ],
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).expect("index"))
+            .expect("json");
+    let blob = |d: &serde_json::Value| {
+        let hex = d["digest"]
+            .as_str()
+            .expect("digest")
+            .trim_start_matches("sha256:")
+            .to_string();
+        serde_json::from_slice::<serde_json::Value>(
+            &std::fs::read(out.join("blobs/sha256").join(hex)).expect("blob"),
+        )
+        .expect("json")
+    };
+    let manifest = blob(&index["manifests"][0]);
+    let config = blob(&manifest["config"]);
+    assert_eq!(
+        config["config"]["Labels"],
+        serde_json::json!({"foo": "bar", "bar": "baz"})
+    );
+}
