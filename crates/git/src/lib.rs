@@ -20,6 +20,28 @@
 use cairn_store::{GitRecord, LayerId, LayerRecord, Store};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Everything `r` gives until its end, keeping at most `cap` bytes (the rest is read and
+/// dropped, so the writer never blocks); whether there was more.
+fn kept(mut r: impl std::io::Read, cap: usize) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    let mut overflow = false;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => return (out, overflow),
+            Ok(n) => {
+                let room = cap.saturating_sub(out.len());
+                let chunk = buf.get(..n).unwrap_or_default();
+                if chunk.len() > room {
+                    overflow = true;
+                }
+                out.extend_from_slice(chunk.get(..room.min(n)).unwrap_or_default());
+            }
+        }
+    }
+}
 
 /// A git source as a build names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,6 +88,32 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// How long `git` may take: asking the remote what a reference points at, and fetching; and
+/// how long an http(s) transfer may stall. A remote that accepts and never answers fails
+/// within `ask`, not never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub ask: Duration,
+    pub fetch: Duration,
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            ask: Duration::from_secs(60),
+            fetch: Duration::from_secs(600),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The most of `git`'s standard output kept (a listing of refs; the checkout itself goes to
+/// disk): a remote that lists refs without end fails instead of filling memory.
+const MAX_OUTPUT: usize = 64 << 20;
+/// The most of `git`'s error output kept for messages.
+const MAX_ERRORS: usize = 64 << 10;
+
 /// The transports a build may use (`GIT_ALLOW_PROTOCOL`).
 const ALLOWED_PROTOCOLS: &str = "https:http:git";
 
@@ -74,13 +122,15 @@ const ALLOWED_PROTOCOLS: &str = "https:http:git";
 pub struct Fetcher {
     store: Store,
     git: PathBuf,
+    timeouts: Timeouts,
 }
 
 impl Fetcher {
-    pub fn new(store: Store) -> Fetcher {
+    pub fn new(store: Store, timeouts: Timeouts) -> Fetcher {
         Fetcher {
             store,
             git: PathBuf::from("git"),
+            timeouts,
         }
     }
 
@@ -139,6 +189,12 @@ impl Fetcher {
             .env_remove("GIT_WORK_TREE")
             .env_remove("GIT_SSH_COMMAND")
             .env_remove("GIT_PROXY_COMMAND")
+            // An http(s) transfer slower than a byte a second for `idle` gives up.
+            .env("GIT_HTTP_LOW_SPEED_LIMIT", "1")
+            .env(
+                "GIT_HTTP_LOW_SPEED_TIME",
+                self.timeouts.idle.as_secs().max(1).to_string(),
+            )
             .args([
                 "-c",
                 "core.hooksPath=/dev/null",
@@ -149,27 +205,86 @@ impl Fetcher {
         c
     }
 
-    /// Run `cmd`; its stdout, or an error naming `what` with git's own words.
-    fn run(&self, remote: &str, what: &str, mut cmd: Command) -> Result<String> {
-        let out = cmd.output().map_err(|source| Error::Io {
+    /// Run `cmd` for at most `limit`; its stdout, or an error naming `what` with git's own
+    /// words. git runs in a process group of its own, so a timeout also stops the transport
+    /// helpers it started; output past [`MAX_OUTPUT`] is an error.
+    fn run_for(
+        &self,
+        remote: &str,
+        what: &str,
+        mut cmd: Command,
+        limit: Duration,
+    ) -> Result<String> {
+        use std::os::unix::process::CommandExt as _;
+        let failed = |detail: String| Error::Git {
+            remote: remote.to_string(),
+            what: what.to_string(),
+            detail,
+        };
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd.spawn().map_err(|source| Error::Io {
             remote: remote.to_string(),
             context: format!("running git ({what}); is git installed?"),
             source,
         })?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(Error::Git {
-                remote: remote.to_string(),
-                what: what.to_string(),
-                detail: stderr
+        let stdout = child
+            .stdout
+            .take()
+            .map(|o| std::thread::spawn(move || kept(o, MAX_OUTPUT)));
+        let stderr = child
+            .stderr
+            .take()
+            .map(|e| std::thread::spawn(move || kept(e, MAX_ERRORS)));
+        let started = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if started.elapsed() < limit => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+                        let _ =
+                            rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                    }
+                    let _ = child.wait();
+                    break None;
+                }
+            }
+        };
+        let (out, out_overflow) = stdout.and_then(|t| t.join().ok()).unwrap_or_default();
+        let (err, _) = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+        let Some(status) = status else {
+            return Err(failed(format!(
+                "no result within {} s (the remote may be silent)",
+                limit.as_secs()
+            )));
+        };
+        if !status.success() {
+            let stderr = String::from_utf8_lossy(&err);
+            return Err(failed(
+                stderr
                     .trim()
                     .lines()
                     .last()
                     .unwrap_or("no output")
                     .to_string(),
-            });
+            ));
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        if out_overflow {
+            return Err(failed(format!(
+                "its answer is larger than {} MiB",
+                MAX_OUTPUT >> 20
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Run a quick `cmd` (asking the remote, local steps): within `Timeouts::ask`.
+    fn run(&self, remote: &str, what: &str, cmd: Command) -> Result<String> {
+        self.run_for(remote, what, cmd, self.timeouts.ask)
     }
 
     /// The commit the source's reference points at on the remote now.
@@ -241,7 +356,7 @@ impl Fetcher {
             remote,
             &wanted,
         ]);
-        if let Err(first) = self.run(remote, "git fetch", fetch) {
+        if let Err(first) = self.run_for(remote, "git fetch", fetch, self.timeouts.fetch) {
             let mut all = self.git(Some(&repo));
             all.args([
                 "fetch",
@@ -252,11 +367,17 @@ impl Fetcher {
                 "+refs/heads/*:refs/remotes/origin/*",
                 "+refs/tags/*:refs/tags/*",
             ]);
-            self.run(remote, "git fetch", all).map_err(|_| first)?;
+            self.run_for(remote, "git fetch", all, self.timeouts.fetch)
+                .map_err(|_| first)?;
         }
         let mut checkout = self.git(Some(&repo));
         checkout.args(["-c", "advice.detachedHead=false", "checkout", "-q", commit]);
-        self.run(remote, &format!("checking out {commit}"), checkout)?;
+        self.run_for(
+            remote,
+            &format!("checking out {commit}"),
+            checkout,
+            self.timeouts.fetch,
+        )?;
         if repo.join(".gitmodules").exists() {
             let mut sub = self.git(Some(&repo));
             sub.args([
@@ -267,7 +388,7 @@ impl Fetcher {
                 "--recursive",
                 "--depth=1",
             ]);
-            self.run(remote, "git submodule update", sub)?;
+            self.run_for(remote, "git submodule update", sub, self.timeouts.fetch)?;
         }
         let mut time = self.git(Some(&repo));
         time.args(["show", "-s", "--format=%ct", commit]);

@@ -106,7 +106,12 @@ const ATTEMPTS: u32 = 3;
 pub struct Fetcher {
     store: Store,
     client: reqwest::Client,
+    max_size: u64,
 }
+
+/// The largest download a build takes by default (a server that streams without end is cut
+/// off here rather than filling the disk; BuildKit has no limit).
+pub const MAX_SIZE: u64 = 16 << 30;
 
 /// How one attempt failed.
 enum Failure {
@@ -123,7 +128,16 @@ impl Fetcher {
             .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("making an http client: {e}"))?;
-        Ok(Fetcher { store, client })
+        Ok(Fetcher {
+            store,
+            client,
+            max_size: MAX_SIZE,
+        })
+    }
+
+    /// The same fetcher with another size limit.
+    pub fn with_max_size(self, max_size: u64) -> Fetcher {
+        Fetcher { max_size, ..self }
     }
 
     /// Make `src` present in the store: the stored fetch if it is still good, else a new one.
@@ -209,6 +223,17 @@ impl Fetcher {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
+        if let Some(n) = response.content_length()
+            && n > self.max_size
+        {
+            return Err(Failure::Fatal(Error::BadSource {
+                url: url.clone(),
+                reason: format!(
+                    "the download is larger than {} bytes: refused",
+                    self.max_size
+                ),
+            }));
+        }
         let etag = header("etag");
         let last_modified = header("last-modified");
         let fatal = |e| Failure::Fatal(e);
@@ -241,6 +266,15 @@ impl Fetcher {
             let chunk = chunk.map_err(|e| transient(&e))?;
             hasher.update(&chunk);
             size += chunk.len() as u64;
+            if size > self.max_size {
+                return Err(fatal(Error::BadSource {
+                    url: url.clone(),
+                    reason: format!(
+                        "the download is larger than {} bytes: refused",
+                        self.max_size
+                    ),
+                }));
+            }
             file.write_all(&chunk).await.map_err(io_err)?;
         }
         file.flush().await.map_err(io_err)?;
@@ -378,6 +412,56 @@ mod tests {
             url: url.into(),
             filename: filename.into(),
             checksum: checksum.map(str::to_string),
+        }
+    }
+
+    /// A server on 127.0.0.1 that answers every request with `head` and then spaces, for as
+    /// long as anyone reads.
+    fn endless_server(head: &'static str) -> u16 {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf);
+                    if s.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
+                    while s.write_all(chunk.as_bytes()).is_ok() {}
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn an_endless_or_huge_download_is_cut_off_and_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let fetcher = Fetcher::new(store.clone(), Timeouts::default())
+            .expect("fetcher")
+            .with_max_size(1 << 20);
+        for head in [
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n",
+        ] {
+            let port = endless_server(head);
+            let url = format!("http://127.0.0.1:{port}/f");
+            let err = fetcher
+                .fetch(&src(&url, "f", None))
+                .await
+                .expect_err("refused");
+            assert!(
+                err.to_string().contains("larger than 1048576 bytes"),
+                "{err}"
+            );
+            assert!(
+                store.http_get(&url, "f").expect("read").is_none(),
+                "nothing recorded"
+            );
         }
     }
 

@@ -223,3 +223,35 @@ fn a_git_repository_as_the_build_context() {
         assert!(out.join(file).is_file(), "{url}");
     }
 }
+
+#[test]
+fn a_silent_git_remote_fails_within_the_timeout() {
+    // Accepts connections and never says a word (git has no timeout of its own).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        &format!("FROM busybox\nADD git://127.0.0.1:{port}/repo.git#main /src\n"),
+    )]);
+    let start = std::time::Instant::now();
+    let b = env.build(c.path(), &["--registry-timeout", "3"]);
+    let took = start.elapsed();
+    assert!(!b.success);
+    assert!(
+        b.stderr.contains("Dockerfile:2") && b.stderr.contains("no result within 3 s"),
+        "{}",
+        b.stderr
+    );
+    // A liveness bound, not a speed claim: 3 s asked; without it, for ever.
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "gave up after {took:?}"
+    );
+}

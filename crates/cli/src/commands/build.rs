@@ -170,7 +170,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
         // checked out into the store like an `ADD` of it; -f names a file inside it.
         let url = input_args.context.to_string_lossy().into_owned();
         let (remote, reference, subdir) = SourceOp::split_git_url(&url);
-        let fetched = cairn_git::Fetcher::new(store.clone())
+        let timeouts = crate::commands::sources::git_timeouts(args.registry.timeouts()?);
+        let fetched = cairn_git::Fetcher::new(store.clone(), timeouts)
             .fetch(&cairn_git::Source {
                 remote,
                 reference,
@@ -297,7 +298,13 @@ pub fn run(args: BuildArgs) -> Result<()> {
         .context("cannot find the cairn executable for the sandbox helper")?;
     let executor = cairn_sandbox::ReexecExecutor::new(exe, vec!["__sandbox".into()]);
 
-    let fetched = crate::commands::sources::fetch_remote(&graph, &store, &runtime, &progress)?;
+    let fetched = crate::commands::sources::fetch_remote(
+        &graph,
+        &store,
+        &runtime,
+        args.registry.timeouts()?,
+        &progress,
+    )?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let keycx = StoreKeyContext {
         store: &store,

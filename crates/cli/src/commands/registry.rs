@@ -14,7 +14,7 @@ pub struct RegistryArgs {
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
     /// Give up on a registry request after this many seconds without success (connect and
-    /// idle timeouts scale with it).
+    /// idle timeouts scale with it); the same bounds HTTP and git sources (`ADD <url>`).
     /// (Default 60.)
     #[arg(long = "registry-timeout", value_name = "SECONDS")]
     pub timeout_secs: Option<u64>,
@@ -29,18 +29,25 @@ impl RegistryArgs {
         {
             anyhow::bail!("invalid --insecure-registry {bad:?}: expected HOST[:PORT]");
         }
+        let opts = RegistryOptions {
+            insecure: self.insecure.clone(),
+            timeouts: self.timeouts()?,
+            ..RegistryOptions::default()
+        };
+        Registry::new(opts).context("cannot set up the registry client")
+    }
+}
+
+impl RegistryArgs {
+    /// The network timeouts `--registry-timeout` sets (registries and remote sources).
+    pub fn timeouts(&self) -> Result<cairn_registry::Timeouts> {
         let timeout_secs = self.timeout_secs.unwrap_or(60);
         if timeout_secs == 0 {
             anyhow::bail!("--registry-timeout must be at least 1 second");
         }
-        let opts = RegistryOptions {
-            insecure: self.insecure.clone(),
-            timeouts: cairn_registry::Timeouts::within(std::time::Duration::from_secs(
-                timeout_secs,
-            )),
-            ..RegistryOptions::default()
-        };
-        Registry::new(opts).context("cannot set up the registry client")
+        Ok(cairn_registry::Timeouts::within(
+            std::time::Duration::from_secs(timeout_secs),
+        ))
     }
 }
 

@@ -8,6 +8,15 @@ use cairn_ir::{Digest, Graph, Op, SourceOp};
 use cairn_store::Store;
 use std::collections::{BTreeMap, HashMap};
 
+/// git's bounds from the network timeouts: asking within the deadline, fetching within ten.
+pub fn git_timeouts(t: cairn_registry::Timeouts) -> cairn_git::Timeouts {
+    cairn_git::Timeouts {
+        ask: t.deadline,
+        fetch: t.deadline.saturating_mul(10),
+        idle: t.idle,
+    }
+}
+
 /// What one remote source is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Remote {
@@ -21,6 +30,7 @@ pub fn fetch_remote(
     graph: &Graph,
     store: &Store,
     runtime: &tokio::runtime::Runtime,
+    timeouts: cairn_registry::Timeouts,
     progress: &Progress,
 ) -> Result<HashMap<Digest, String>> {
     // One fetch per source, named by the first step that uses it.
@@ -68,9 +78,15 @@ pub fn fetch_remote(
     if sources.is_empty() {
         return Ok(fetched);
     }
-    let http = cairn_http::Fetcher::new(store.clone(), cairn_http::Timeouts::default())
-        .map_err(|e| anyhow!(e))?;
-    let git = cairn_git::Fetcher::new(store.clone());
+    let http = cairn_http::Fetcher::new(
+        store.clone(),
+        cairn_http::Timeouts {
+            connect: timeouts.connect,
+            idle: timeouts.idle,
+        },
+    )
+    .map_err(|e| anyhow!(e))?;
+    let git = cairn_git::Fetcher::new(store.clone(), git_timeouts(timeouts));
     let results = runtime.block_on(futures_util::future::join_all(sources.keys().map(|r| {
         let http = http.clone();
         let git = git.clone();
