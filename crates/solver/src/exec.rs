@@ -124,7 +124,7 @@ async fn exec<E: Executor + 'static>(
                 // A step whose cache is ignored (`--no-cache`, `--no-cache-filter`) gets an
                 // empty cache mount of its own and leaves the kept one as it was, as BuildKit's
                 // (testCacheMountModeNoCache).
-                if inner.opts.no_cache || inner.graph.meta.get(&d).is_some_and(|m| m.ignore_cache) {
+                if inner.ignores_cache(d) {
                     let fresh = inner.store.staging().map_err(store_err)?;
                     let dir = fresh.upper().to_path_buf();
                     throwaway.push(fresh);

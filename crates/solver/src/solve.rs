@@ -332,8 +332,13 @@ impl<E: Executor + 'static> Inner<E> {
         });
     }
 
+    /// Whether `d` runs even when cached (`--no-cache`, or `--no-cache-filter` on its stage).
+    pub(crate) fn ignores_cache(&self, d: Digest) -> bool {
+        self.opts.no_cache || self.graph.meta.get(&d).is_some_and(|m| m.ignore_cache)
+    }
+
     async fn cache_lookup(&self, d: Digest, key: &Key) -> Result<Option<Vec<String>>, SolveError> {
-        if self.opts.no_cache || self.graph.meta.get(&d).is_some_and(|m| m.ignore_cache) {
+        if self.ignores_cache(d) {
             return Ok(None);
         }
         let rec = self

@@ -23,6 +23,7 @@ mod text_tests;
 mod types;
 
 pub use healthcheck::duration_nanos;
+pub use mount::ram_in_bytes;
 
 /// Parse a `--mount` value whose variables lowering has expanded ([`MountSpec::deferred`]);
 /// errors point at `span`.

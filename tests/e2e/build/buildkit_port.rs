@@ -27,15 +27,32 @@ fn build_targets(dockerfile: &str, targets: &[&str]) {
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
+/// Build `dockerfile` with context `files` and flags `args` to a local directory.
+fn build_out(
+    dockerfile: &str,
+    files: &[(&str, &str)],
+    args: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let mut all = vec![("Dockerfile", dockerfile)];
+    all.extend_from_slice(files);
+    build_out_of(&all, args)
+}
+
+/// Like [`build_out`], with the Dockerfile among `files`.
+fn build_out_of(files: &[(&str, &str)], args: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let env = Env::new();
+    let c = context(files);
+    let (t, out) = out_dir();
+    let dest = format!("--output=type=local,dest={}", out.display());
+    let mut flags = args.to_vec();
+    flags.push(&dest);
+    env.build_ok(c.path(), &flags);
+    (t, out)
+}
+
 /// Build `dockerfile` to a local directory; every file of `want` must hold its content.
 fn build_expecting(dockerfile: &str, want: &[(&str, &str)]) {
-    let env = Env::new();
-    let c = context(&[("Dockerfile", dockerfile)]);
-    let (_t, out) = out_dir();
-    env.build_ok(
-        c.path(),
-        &[&format!("--output=type=local,dest={}", out.display())],
-    );
+    let (_t, out) = build_out(dockerfile, &[], &[]);
     let mut wrong = Vec::new();
     for (name, content) in want {
         match std::fs::read_to_string(out.join(name)) {
@@ -516,36 +533,30 @@ fn mount_options_expand_env_args_and_meta_args() {
 #[test]
 fn mount_tmpfs_size_and_duplicate_sources() {
     // testMountTmpfsSize, testMountDuplicate.
-    let env = Env::new();
-    let c = context(&[(
-        "Dockerfile",
-        "FROM busybox AS base\n\
+    let (_t, out) = build_out_of(
+        &[(
+            "Dockerfile",
+            "FROM busybox AS base\n\
          RUN --mount=type=tmpfs,target=/dev/shm,size=128m mount | grep /dev/shm > /tmpfssize\n\
          FROM scratch\nCOPY --from=base /tmpfssize /\n",
-    )]);
-    let (_t, out) = out_dir();
-    env.build_ok(
-        c.path(),
-        &[&format!("--output=type=local,dest={}", out.display())],
+        )],
+        &[],
     );
     let mounts = std::fs::read_to_string(out.join("tmpfssize")).expect("tmpfssize");
     assert!(mounts.contains("size=131072k"), "{mounts}");
 
-    let env = Env::new();
-    let c = context(&[
-        (
-            "Dockerfile",
-            "FROM busybox AS base\n\
+    let (_t, out) = build_out_of(
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox AS base\n\
              RUN --mount=source=.,target=/tmp/test \\\n  --mount=source=b.txt,target=/tmp/b.txt \\\n  cat /tmp/test/a.txt /tmp/b.txt > /combined.txt\n\
              FROM scratch\nCOPY --from=base /combined.txt /\n",
-        ),
-        ("a.txt", "foo\n"),
-        ("b.txt", "bar\n"),
-    ]);
-    let (_t, out) = out_dir();
-    env.build_ok(
-        c.path(),
-        &[&format!("--output=type=local,dest={}", out.display())],
+            ),
+            ("a.txt", "foo\n"),
+            ("b.txt", "bar\n"),
+        ],
+        &[],
     );
     assert_eq!(
         std::fs::read_to_string(out.join("combined.txt")).expect("combined"),
@@ -585,12 +596,9 @@ const ADD_USER: &str = "RUN echo 'user:x:1001:1001::/home/user:/bin/sh' >> /etc/
 #[test]
 fn workdir_creates_dirs_owned_by_the_user() {
     // testWorkdirCreatesDir, testWorkdirUser, testWorkdirCopyIgnoreRelative, testWorkdirExists.
-    let env = Env::new();
-    let c = context(&[("Dockerfile", "FROM scratch\nWORKDIR /foo\nWORKDIR /\n")]);
-    let (_t, out) = out_dir();
-    env.build_ok(
-        c.path(),
-        &[&format!("--output=type=local,dest={}", out.display())],
+    let (_t, out) = build_out_of(
+        &[("Dockerfile", "FROM scratch\nWORKDIR /foo\nWORKDIR /\n")],
+        &[],
     );
     assert!(out.join("foo").is_dir());
     build_passes(
@@ -618,15 +626,12 @@ fn workdir_creates_dirs_owned_by_the_user() {
 fn multistage_implicit_from_case_and_order() {
     // testMultiStageImplicitFrom, testMultiStageCaseInsensitive, testOutOfOrderStage,
     // testEmptyStages.
-    let env = Env::new();
-    let c = context(&[(
-        "Dockerfile",
-        "FROM scratch\nCOPY --from=busybox /etc/passwd test\n",
-    )]);
-    let (_t, out) = out_dir();
-    env.build_ok(
-        c.path(),
-        &[&format!("--output=type=local,dest={}", out.display())],
+    let (_t, out) = build_out_of(
+        &[(
+            "Dockerfile",
+            "FROM scratch\nCOPY --from=busybox /etc/passwd test\n",
+        )],
+        &[],
     );
     assert!(
         std::fs::read_to_string(out.join("test"))
@@ -638,19 +643,16 @@ fn multistage_implicit_from_case_and_order() {
          FROM scratch\nCOPY --from=golang /usr/bin/go go\n",
         &[("go", "foo")],
     );
-    let env = Env::new();
-    let c = context(&[
-        (
-            "Dockerfile",
-            "FROM busybox AS STAge0\nCOPY foo bar\nFROM busybox AS staGE1\n\
+    let (_t, out) = build_out_of(
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox AS STAge0\nCOPY foo bar\nFROM busybox AS staGE1\n\
              COPY --from=staGE0 bar baz\nFROM busybox\nCOPY --from=stage1 baz bax\n",
-        ),
-        ("foo", "foo-contents"),
-    ]);
-    let (_t, out) = out_dir();
-    env.build_ok(
-        c.path(),
-        &[&format!("--output=type=local,dest={}", out.display())],
+            ),
+            ("foo", "foo-contents"),
+        ],
+        &[],
     );
     assert_eq!(
         std::fs::read_to_string(out.join("bax")).expect("bax"),
@@ -676,24 +678,6 @@ fn multistage_implicit_from_case_and_order() {
         );
     }
     build_fails("ARG foo=bar", "dockerfile contains no stages to build");
-}
-
-/// Build `dockerfile` with context `files` and flags `args` to a local directory.
-fn build_out(
-    dockerfile: &str,
-    files: &[(&str, &str)],
-    args: &[&str],
-) -> (tempfile::TempDir, std::path::PathBuf) {
-    let env = Env::new();
-    let mut all = vec![("Dockerfile", dockerfile)];
-    all.extend_from_slice(files);
-    let c = context(&all);
-    let (t, out) = out_dir();
-    let dest = format!("--output=type=local,dest={}", out.display());
-    let mut flags = args.to_vec();
-    flags.push(&dest);
-    env.build_ok(c.path(), &flags);
-    (t, out)
 }
 
 #[test]

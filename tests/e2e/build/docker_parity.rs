@@ -39,6 +39,40 @@ pub(super) fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The same busybox base for docker and cairn: imported into dockerd (`docker import`) and
+/// into `env`'s store under one name, which is returned.
+pub(super) fn shared_base(env: &Env) -> String {
+    let base = format!("cairn-parity-base:{}", std::process::id());
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(busybox_rootfs())
+        .args(["-c", "."])
+        .output()
+        .expect("tar");
+    let mut import = Command::new("/usr/bin/docker")
+        .args(["import", "-", &base])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("docker import");
+    std::io::Write::write_all(&mut import.stdin.take().expect("stdin"), &tar.stdout)
+        .expect("write");
+    assert!(import.wait().expect("wait").success());
+    let out = crate::util::cairn()
+        .args(["import", "--root"])
+        .arg(env.root())
+        .arg(busybox_rootfs())
+        .arg(&base)
+        .output()
+        .expect("import");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    base
+}
+
 pub(super) fn inspect(tag: &str) -> (Value, Vec<Value>) {
     let v: Value = serde_json::from_str(&docker(&["image", "inspect", tag])).expect("inspect json");
     let history = docker(&[
@@ -58,23 +92,8 @@ pub(super) fn inspect(tag: &str) -> (Value, Vec<Value>) {
 #[test]
 fn config_and_history_match_docker_build() {
     let id = std::process::id();
-    // The same busybox base for both: dockerd gets it through `docker import`.
-    let base = format!("cairn-parity-base:{id}");
-    let tar = Command::new("tar")
-        .arg("-C")
-        .arg(busybox_rootfs())
-        .args(["-c", "."])
-        .output()
-        .expect("tar");
-    let mut import = Command::new("/usr/bin/docker")
-        .args(["import", "-", &base])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("docker import");
-    std::io::Write::write_all(&mut import.stdin.take().expect("stdin"), &tar.stdout)
-        .expect("write");
-    assert!(import.wait().expect("wait").success());
+    let env = Env::new();
+    let base = shared_base(&env);
 
     let df = DOCKERFILE.replace("busybox:latest", &base);
     let ctx = context(&[("Dockerfile", &df), ("greeting.txt", "hi\n")]);
@@ -88,20 +107,6 @@ fn config_and_history_match_docker_build() {
         &ctx.path().to_string_lossy(),
     ]);
 
-    let env = Env::new();
-    // cairn's store needs the same base under the same name.
-    let out = crate::util::cairn()
-        .args(["import", "--root"])
-        .arg(env.root())
-        .arg(busybox_rootfs())
-        .arg(&base)
-        .output()
-        .expect("import");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let (_t, archive) = out_dir();
     let cairn_tag = format!("cairn-parity/cairn:{id}");
     env.build_ok(

@@ -17,8 +17,8 @@
 //! The reference is docker 20.10's builder (BuildKit 0.8); where current BuildKit changed
 //! behaviour since, the case says so in `known-difference`.
 
-use super::docker_parity::{docker, inspect, normalize_expose};
-use super::fixture::{Env, busybox_rootfs};
+use super::docker_parity::{docker, inspect, normalize_expose, shared_base};
+use super::fixture::Env;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -242,35 +242,8 @@ fn cases() -> Vec<PathBuf> {
 #[test]
 fn every_parity_case_builds_as_buildkit_builds_it() {
     let id = std::process::id();
-    let base = format!("cairn-parity-base:{id}");
-    let tar = Command::new("tar")
-        .arg("-C")
-        .arg(busybox_rootfs())
-        .args(["-c", "."])
-        .output()
-        .expect("tar");
-    let mut import = Command::new("/usr/bin/docker")
-        .args(["import", "-", &base])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("docker import");
-    std::io::Write::write_all(&mut import.stdin.take().expect("stdin"), &tar.stdout)
-        .expect("write");
-    assert!(import.wait().expect("wait").success());
     let env = Env::new();
-    let out = crate::util::cairn()
-        .args(["import", "--root"])
-        .arg(env.root())
-        .arg(busybox_rootfs())
-        .arg(&base)
-        .output()
-        .expect("import");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let base = shared_base(&env);
     // Anything older than this did not come from the builds' clocks.
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -4,7 +4,7 @@ use crate::commands::cache;
 use crate::commands::entitlements;
 use crate::commands::host_config;
 use crate::commands::images::{StoreArgs, normalize};
-use crate::commands::input::{BuildInput, BuildInputArgs};
+use crate::commands::input::{self, BuildInput, BuildInputArgs};
 use crate::commands::named_contexts;
 use crate::commands::output::{Output, parse_output};
 use crate::commands::progress::{Progress, ProgressMode};
@@ -162,7 +162,10 @@ pub fn run(args: BuildArgs) -> Result<()> {
             );
         }
         let sc = stdin_context::read(&store)?;
-        input_args.file = input_args.file.map(|f| sc.dockerfile(&f)).transpose()?;
+        input_args.file = input_args
+            .file
+            .map(|f| input::file_inside(sc.dir(), &f, "the context on stdin"))
+            .transpose()?;
         input_args.context = sc.dir().to_path_buf();
         Some(sc)
     } else if SourceOp::is_git_url(&input_args.context.to_string_lossy()) {
@@ -183,16 +186,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         if let Some(f) = &input_args.file
             && f.as_os_str() != "-"
         {
-            if f.is_absolute()
-                || f.components()
-                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
-            {
-                bail!(
-                    "with a git context, -f names a file inside the repository: {} is not",
-                    f.display()
-                );
-            }
-            input_args.file = Some(dir.join(f));
+            input_args.file = Some(input::file_inside(&dir, f, "a git context")?);
         }
         input_args.context = dir;
         None

@@ -54,32 +54,13 @@ fn parse_host(s: &str) -> Result<HostEntry> {
     })
 }
 
-/// docker's `RAMInBytes`: a number with an optional binary unit (`b`, `k`, `m`, `g`, `t`,
-/// `p`, optionally followed by `i` and/or `b`).
+/// docker's `RAMInBytes` (the frontend's reading of `--mount size=`), more than zero.
 fn parse_size(s: &str) -> Result<u64> {
-    let bad = || anyhow::anyhow!("invalid --shm-size {s:?}: expected a size like 64m or 1g");
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let num: f64 = num.parse().map_err(|_| bad())?;
-    let unit = unit.trim_start().to_ascii_lowercase();
-    let unit = unit.trim_end_matches('b').trim_end_matches('i');
-    let factor: u64 = match unit {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        "p" => 1 << 50,
-        _ => return Err(bad()),
-    };
-    let bytes = num * factor as f64;
-    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
-        bail!("invalid --shm-size {s:?}: must be more than 0 and less than 16 EiB");
+    match cairn_dockerfile::instructions::ram_in_bytes(s.trim()) {
+        Some(0) => bail!("invalid --shm-size {s:?}: must be more than 0 and less than 16 EiB"),
+        Some(n) => Ok(n),
+        None => bail!("invalid --shm-size {s:?}: expected a size like 64m or 1g"),
     }
-    Ok(bytes as u64)
 }
 
 /// `NAME=SOFT[:HARD]` (go-units' `ParseUlimit`); `-1` is unlimited.

@@ -49,6 +49,49 @@ pub fn read_input_file(path: &std::path::Path) -> Result<Vec<u8>> {
     read_capped(file, &path.display().to_string())
 }
 
+/// The patterns of the `.dockerignore` at `path` (checked), `None` when there is none.
+pub fn read_ignore_patterns(path: &std::path::Path) -> Result<Option<Vec<String>>> {
+    match read_input_file(path) {
+        Ok(bytes) => {
+            let patterns =
+                cairn_context::ignore::read_ignore_file(&String::from_utf8_lossy(&bytes));
+            cairn_context::ignore::IgnoreMatcher::new(&patterns)
+                .with_context(|| format!("invalid pattern in {}", path.display()))?;
+            Ok(Some(patterns))
+        }
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.context(format!("cannot read {}", path.display()))),
+    }
+}
+
+/// `-f FILE` of a build whose context is not a directory the user named (stdin, a git
+/// repository): a path inside that context.
+pub fn file_inside(
+    context: &std::path::Path,
+    file: &std::path::Path,
+    what: &str,
+) -> Result<PathBuf> {
+    if file.is_absolute()
+        || file.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+    {
+        bail!(
+            "with {what}, -f names a file inside it: {} is not a relative path within it",
+            file.display()
+        );
+    }
+    Ok(context.join(file))
+}
+
 pub struct BuildInput {
     pub dockerfile_path: PathBuf,
     pub dockerfile: Vec<u8>,
@@ -89,23 +132,9 @@ impl BuildInput {
         for candidate in
             cairn_context::ignore::ignore_file_candidates(&dockerfile_path, &args.context)
         {
-            match read_input_file(&candidate) {
-                Ok(bytes) => {
-                    ignore_patterns =
-                        cairn_context::ignore::read_ignore_file(&String::from_utf8_lossy(&bytes));
-                    cairn_context::ignore::IgnoreMatcher::new(&ignore_patterns)
-                        .with_context(|| format!("invalid pattern in {}", candidate.display()))?;
-                    break;
-                }
-                Err(e)
-                    if e.downcast_ref::<std::io::Error>()
-                        .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
-                {
-                    continue;
-                }
-                Err(e) => {
-                    return Err(e.context(format!("cannot read {}", candidate.display())));
-                }
+            if let Some(patterns) = read_ignore_patterns(&candidate)? {
+                ignore_patterns = patterns;
+                break;
             }
         }
         let mut build_args = BTreeMap::new();

@@ -3,7 +3,7 @@
 //! (with its own `.dockerignore`). The frontend sees them as `NamedContext`s; local ones also
 //! name the directory the solver reads for the local source `context:NAME`.
 
-use crate::commands::input::read_input_file;
+use crate::commands::input::read_ignore_patterns;
 use anyhow::{Context, Result, bail};
 use cairn_dockerfile::lower::NamedContext;
 use cairn_ir::LocalSource;
@@ -56,34 +56,14 @@ pub fn parse(specs: &[String], store: &Store) -> Result<NamedContexts> {
                     dir.display()
                 );
             }
-            let exclude = ignore_patterns(&dir)?;
+            // The directory's own `.dockerignore`, as BuildKit applies it.
+            let exclude = read_ignore_patterns(&dir.join(".dockerignore"))?.unwrap_or_default();
             out.dirs.insert(LocalSource::named(name), dir);
             NamedContext::Local { exclude }
         };
         out.lower.insert(name.to_string(), context);
     }
     Ok(out)
-}
-
-/// The directory's own `.dockerignore`, as BuildKit applies it to a named local context.
-fn ignore_patterns(dir: &std::path::Path) -> Result<Vec<String>> {
-    let path = dir.join(".dockerignore");
-    match read_input_file(&path) {
-        Ok(bytes) => {
-            let patterns =
-                cairn_context::ignore::read_ignore_file(&String::from_utf8_lossy(&bytes));
-            cairn_context::ignore::IgnoreMatcher::new(&patterns)
-                .with_context(|| format!("invalid pattern in {}", path.display()))?;
-            Ok(patterns)
-        }
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
-        {
-            Ok(Vec::new())
-        }
-        Err(e) => Err(e.context(format!("cannot read {}", path.display()))),
-    }
 }
 
 /// Import the layout at `DIR[:TAG|@DIGEST]` and name the chosen image for the build.

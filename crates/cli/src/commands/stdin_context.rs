@@ -9,7 +9,7 @@
 use crate::commands::input::{MAX_INPUT_FILE, read_input_file};
 use anyhow::{Context, Result, bail};
 use cairn_store::{Staging, Store};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 /// A context read from stdin; dropping it removes it.
 pub struct StdinContext {
@@ -20,22 +20,6 @@ impl StdinContext {
     /// The context directory.
     pub fn dir(&self) -> &Path {
         self.staging.upper()
-    }
-
-    /// Where `-f FILE` points inside this context (docker reads it from the archive).
-    pub fn dockerfile(&self, file: &Path) -> Result<PathBuf> {
-        if file.is_absolute()
-            || file
-                .components()
-                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        {
-            bail!(
-                "with the context on stdin, -f names a file inside it: {} is not a relative \
-                 path within the archive",
-                file.display()
-            );
-        }
-        Ok(self.dir().join(file))
     }
 }
 

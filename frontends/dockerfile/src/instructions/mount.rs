@@ -459,7 +459,7 @@ pub(crate) fn split_csv(s: &str) -> std::result::Result<Vec<String>, String> {
 }
 
 /// go-units' `RAMInBytes`: `<number>[ ][kmgtp][i][b]`, binary multiples, case-insensitive.
-pub(crate) fn ram_in_bytes(s: &str) -> Option<u64> {
+pub fn ram_in_bytes(s: &str) -> Option<u64> {
     let num_end = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());

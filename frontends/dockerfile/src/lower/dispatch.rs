@@ -495,16 +495,7 @@ impl<'a> Lowerer<'a> {
                 .unwrap_or_else(|| reference.to_string());
             let description = st.describe(&format!("FROM {source}"));
             let meta = self.meta(&description, stage.span);
-            let d = self.add(
-                Op::Source(SourceOp::Image {
-                    reference: source,
-                    platform: platform.clone(),
-                }),
-                vec![],
-                meta,
-                stage.span,
-            )?;
-            st.state = Some(Input::of(d));
+            st.state = Some(self.image_source(source, &platform, meta, stage.span)?);
             st.config = resolved.config;
         }
         st.reindex_env();
@@ -788,16 +779,8 @@ impl<'a> Lowerer<'a> {
                     description: format!("[context {key}] FROM {source}"),
                     ..self.meta("", span)
                 };
-                let d = self.add(
-                    Op::Source(SourceOp::Image {
-                        reference: source,
-                        platform: platform.clone(),
-                    }),
-                    vec![],
-                    meta,
-                    span,
-                )?;
-                Ok((Some(Input::of(d)), resolved.config))
+                let input = self.image_source(source, platform, meta, span)?;
+                Ok((Some(input), resolved.config))
             }
             NamedContext::Local { exclude } => {
                 let local = self.add(
@@ -932,16 +915,27 @@ impl<'a> Lowerer<'a> {
             description: format!("[internal] image {source}"),
             ..self.meta("", span)
         };
+        Ok(Some(self.image_source(source, &st.platform, meta, span)?))
+    }
+
+    /// The source vertex of an image (`reference` as resolved: pinned when known).
+    fn image_source(
+        &mut self,
+        reference: String,
+        platform: &Platform,
+        meta: VertexMeta,
+        span: Span,
+    ) -> Result<Input> {
         let d = self.add(
             Op::Source(SourceOp::Image {
-                reference: source,
-                platform: st.platform.clone(),
+                reference,
+                platform: platform.clone(),
             }),
             vec![],
             meta,
             span,
         )?;
-        Ok(Some(Input::of(d)))
+        Ok(Input::of(d))
     }
 
     /// Record a history entry (`created_by` in docker's BuildKit style).
