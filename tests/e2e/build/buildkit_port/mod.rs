@@ -3,10 +3,13 @@
 //! → the test's busybox), each target stage built by cairn. Where a BuildKit test checks from
 //! inside the build (`RUN [ -f ... ]`), a passing build is the check.
 
+mod args_cmd;
+mod onbuild;
+
 use super::fixture::{Env, context, out_dir};
 
 /// Build each of `targets` of `dockerfile`; every one must succeed.
-fn build_targets(dockerfile: &str, targets: &[&str]) {
+pub(super) fn build_targets(dockerfile: &str, targets: &[&str]) {
     let env = Env::new();
     let c = context(&[("Dockerfile", dockerfile)]);
     let mut failed = Vec::new();
@@ -28,7 +31,7 @@ fn build_targets(dockerfile: &str, targets: &[&str]) {
 }
 
 /// Build `dockerfile` with context `files` and flags `args` to a local directory.
-fn build_out(
+pub(super) fn build_out(
     dockerfile: &str,
     files: &[(&str, &str)],
     args: &[&str],
@@ -39,7 +42,10 @@ fn build_out(
 }
 
 /// Like [`build_out`], with the Dockerfile among `files`.
-fn build_out_of(files: &[(&str, &str)], args: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+pub(super) fn build_out_of(
+    files: &[(&str, &str)],
+    args: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf) {
     let env = Env::new();
     let c = context(files);
     let (t, out) = out_dir();
@@ -51,7 +57,7 @@ fn build_out_of(files: &[(&str, &str)], args: &[&str]) -> (tempfile::TempDir, st
 }
 
 /// Build `dockerfile` to a local directory; every file of `want` must hold its content.
-fn build_expecting(dockerfile: &str, want: &[(&str, &str)]) {
+pub(super) fn build_expecting(dockerfile: &str, want: &[(&str, &str)]) {
     let (_t, out) = build_out(dockerfile, &[], &[]);
     let mut wrong = Vec::new();
     for (name, content) in want {
@@ -458,7 +464,7 @@ eot
 }
 
 /// Build `dockerfile` with context `files`; it must succeed (the checks run inside it).
-fn build_passes(dockerfile: &str, files: &[(&str, &str)]) {
+pub(super) fn build_passes(dockerfile: &str, files: &[(&str, &str)]) {
     let env = Env::new();
     let mut all = vec![("Dockerfile", dockerfile)];
     all.extend_from_slice(files);
@@ -467,7 +473,7 @@ fn build_passes(dockerfile: &str, files: &[(&str, &str)]) {
 }
 
 /// Build `dockerfile`; it must fail, saying `says`.
-fn build_fails(dockerfile: &str, says: &str) {
+pub(super) fn build_fails(dockerfile: &str, says: &str) {
     let env = Env::new();
     let c = context(&[("Dockerfile", dockerfile)]);
     let b = env.build(c.path(), &[]);
@@ -825,7 +831,7 @@ fn copy_of_a_socket_is_an_empty_file() {
 }
 
 /// Build `dockerfile` with `args`; it must fail, saying `says`.
-fn build_fails_with(dockerfile: &str, args: &[&str], says: &str) {
+pub(super) fn build_fails_with(dockerfile: &str, args: &[&str], says: &str) {
     let env = Env::new();
     let c = context(&[("Dockerfile", dockerfile)]);
     let b = env.build(c.path(), args);
@@ -834,7 +840,7 @@ fn build_fails_with(dockerfile: &str, args: &[&str], says: &str) {
 }
 
 /// Build `dockerfile` with `args`; it must succeed.
-fn build_passes_with(dockerfile: &str, args: &[&str]) {
+pub(super) fn build_passes_with(dockerfile: &str, args: &[&str]) {
     let env = Env::new();
     let c = context(&[("Dockerfile", dockerfile)]);
     env.build_ok(c.path(), args);
@@ -1129,7 +1135,7 @@ fn context_dir_to_file_and_symlink_destinations() {
 
 /// The image config of `dockerfile` built with `args`, as `cairn plan --format json` has it
 /// (the same config the build writes).
-fn planned_image(dockerfile: &str, args: &[&str]) -> serde_json::Value {
+pub(super) fn planned_image(dockerfile: &str, args: &[&str]) -> serde_json::Value {
     let c = context(&[("Dockerfile", dockerfile)]);
     let out = crate::util::cairn()
         .args(["plan", "--format", "json"])
@@ -1204,4 +1210,29 @@ fn step_names_expose_expansion_and_labels() {
         config["config"]["Labels"],
         serde_json::json!({"foo": "bar", "bar": "baz"})
     );
+}
+
+/// The image config `cairn build ARGS` writes for `files`, read from an OCI layout export.
+pub(super) fn built_config(env: &Env, files: &[(&str, &str)], args: &[&str]) -> serde_json::Value {
+    let c = context(files);
+    let layout = tempfile::tempdir().expect("tmp");
+    let dir = layout.path().join("l");
+    let dest = format!("--output=type=oci,tar=false,dest={}", dir.display());
+    let mut flags = args.to_vec();
+    flags.push(&dest);
+    env.build_ok(c.path(), &flags);
+    let json = |p: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(
+            &std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+        )
+        .expect("json")
+    };
+    let blob = |d: &serde_json::Value| {
+        let d = d.as_str().expect("digest");
+        dir.join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let index = json(dir.join("index.json"));
+    let manifest = json(blob(&index["manifests"][0]["digest"]));
+    json(blob(&manifest["config"]["digest"]))
 }
