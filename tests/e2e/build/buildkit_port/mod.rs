@@ -4,6 +4,7 @@
 //! inside the build (`RUN [ -f ... ]`), a passing build is the check.
 
 mod args_cmd;
+mod copy;
 mod onbuild;
 
 use super::fixture::{Env, context, out_dir};
