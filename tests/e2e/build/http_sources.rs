@@ -11,26 +11,28 @@ use std::sync::{Arc, Mutex};
 #[derive(Default)]
 struct State {
     body: Vec<u8>,
+    /// Bodies (and Last-Modified) served on these paths instead of `body`.
+    routes: Vec<(String, Vec<u8>, Option<String>)>,
     etag: String,
     last_modified: Option<String>,
     /// (path, If-None-Match sent, status answered).
     log: Vec<(String, Option<String>, u16)>,
 }
 
-struct Server {
+pub(super) struct Server {
     port: u16,
     state: Arc<Mutex<State>>,
 }
 
 impl Server {
-    fn start(body: &[u8], etag: &str, last_modified: Option<&str>) -> Server {
+    pub(super) fn start(body: &[u8], etag: &str, last_modified: Option<&str>) -> Server {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let state = Arc::new(Mutex::new(State {
             body: body.to_vec(),
             etag: etag.into(),
             last_modified: last_modified.map(str::to_string),
-            log: Vec::new(),
+            ..State::default()
         }));
         let shared = state.clone();
         std::thread::spawn(move || {
@@ -42,7 +44,17 @@ impl Server {
         Server { port, state }
     }
 
-    fn url(&self, path: &str) -> String {
+    /// Serve `body` (with `Last-Modified: last_modified`) on `path`.
+    pub(super) fn route(&self, path: &str, body: &[u8], last_modified: Option<&str>) {
+        let mut s = self.state.lock().expect("state");
+        s.routes.push((
+            path.into(),
+            body.to_vec(),
+            last_modified.map(str::to_string),
+        ));
+    }
+
+    pub(super) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
@@ -81,11 +93,15 @@ fn serve(stream: &std::net::TcpStream, state: &Mutex<State>) {
     } else if inm.as_deref() == Some(s.etag.as_str()) {
         (304, "HTTP/1.1 304 Not Modified\r\n".to_string(), Vec::new())
     } else {
+        let (body, last_modified) = match s.routes.iter().find(|r| r.0 == path) {
+            Some((_, body, lm)) => (body.clone(), lm.clone()),
+            None => (s.body.clone(), s.last_modified.clone()),
+        };
         let mut head = format!("HTTP/1.1 200 OK\r\nETag: {}\r\n", s.etag);
-        if let Some(lm) = &s.last_modified {
+        if let Some(lm) = &last_modified {
             head.push_str(&format!("Last-Modified: {lm}\r\n"));
         }
-        (200, head, s.body.clone())
+        (200, head, body)
     };
     s.log.push((path, inm, status));
     drop(s);
@@ -232,7 +248,7 @@ fn add_url_checksum_is_verified_and_pins_the_fetch() {
     let b = env.build(c.path(), &[]);
     assert!(!b.success);
     assert!(
-        b.stderr.contains("Dockerfile:3") && b.stderr.contains("checksum mismatch"),
+        b.stderr.contains("Dockerfile:3") && b.stderr.contains("digest mismatch for"),
         "{}",
         b.stderr
     );

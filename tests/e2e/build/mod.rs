@@ -13,7 +13,7 @@ mod fidelity;
 pub mod fixture;
 mod git_sources;
 mod hostile;
-mod http_sources;
+pub(crate) mod http_sources;
 mod layers;
 mod named_contexts;
 mod parallel;

@@ -247,13 +247,16 @@ impl<'a> Lowerer<'a> {
             .iter()
             .filter_map(|s| s.from.alias.as_deref())
             .collect();
+        // BuildKit's wording, suggestion included, which CI scripts grep for.
+        let suggestion = suggest(&t, names.iter().copied());
+        let hint = suggestion
+            .map(|s| format!(" (did you mean {s}?)"))
+            .unwrap_or_default();
         let mut e = err(
             Span::default(),
-            format!("target stage {target:?} could not be found"),
+            format!("target stage {target:?} could not be found{hint}"),
         );
-        if let Some(s) = suggest(&t, names.iter().copied()) {
-            e = e.with_help(format!("did you mean {s:?}?"));
-        } else if !names.is_empty() {
+        if suggestion.is_none() && !names.is_empty() {
             e = e.with_help(format!("stages are: {}", names.join(", ")));
         }
         Err(e)

@@ -3,8 +3,10 @@
 //! → the test's busybox), each target stage built by cairn. Where a BuildKit test checks from
 //! inside the build (`RUN [ -f ... ]`), a passing build is the check.
 
+mod add;
 mod args_cmd;
 mod copy;
+mod core;
 mod onbuild;
 
 use super::fixture::{Env, context, out_dir};
