@@ -14,8 +14,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A named (non-wildcard) source does not exist in its input.
-    #[error("COPY failed: file not found in source input {input}: {path}")]
+    /// A named (non-wildcard) source does not exist in its input. BuildKit's words
+    /// (`"/path": not found`), which CI scripts grep for; `input` is for debugging only.
+    #[error("\"/{}\": not found", path.trim_start_matches('/'))]
     SourceNotFound { input: u32, path: String },
     /// A wildcard matched nothing and `allow_empty_wildcard` is off.
     #[error(

@@ -234,10 +234,7 @@ fn empty_and_missing_sources() {
     assert!(err.contains("no source files were specified"), "{err}");
 
     let err = e.copy(cp("/app/x", "/o/")).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "COPY failed: file not found in source input 0: app/x"
-    );
+    assert_eq!(err.to_string(), "\"/app/x\": not found");
     let err = e.copy(cp("/nodir/*.txt", "/o/")).unwrap_err();
     assert!(
         matches!(err, Error::SourceNotFound { ref path, .. } if path == "nodir"),

@@ -17,7 +17,7 @@
 
 #![deny(clippy::indexing_slicing)]
 
-use cairn_store::{GitRecord, LayerId, LayerRecord, Store};
+use cairn_store::{GitCheckout, GitRecord, LayerId, LayerRecord, Store};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,6 +52,11 @@ pub struct Source {
     /// Only this directory of the repository.
     pub subdir: Option<String>,
     pub keep_git_dir: bool,
+    /// A commit id, or a prefix of one, the resolved commit must match (`--checksum`,
+    /// `?commit=`).
+    pub checksum: Option<String>,
+    /// Whether submodules are checked out (`?submodules=false` says no).
+    pub submodules: bool,
 }
 
 /// A source as it is in the store now.
@@ -144,10 +149,14 @@ impl Fetcher {
             source,
         };
         let commit = self.resolve(src)?;
-        if let Some(rec) = self
-            .store
-            .git_get(remote, &commit, src.subdir.as_deref(), src.keep_git_dir)
-            .map_err(store_err)?
+        let checkout = GitCheckout {
+            remote: remote.clone(),
+            commit: commit.clone(),
+            subdir: src.subdir.clone(),
+            keep_git_dir: src.keep_git_dir,
+            submodules: src.submodules,
+        };
+        if let Some(rec) = self.store.git_get(&checkout).map_err(store_err)?
             && self.store.layer(&rec.layer).map_err(store_err)?.is_some()
         {
             return Ok(Fetched {
@@ -159,10 +168,7 @@ impl Fetcher {
         let layer = self.check_out(src, &commit)?;
         self.store
             .git_put(&GitRecord {
-                remote: remote.clone(),
-                commit: commit.clone(),
-                subdir: src.subdir.clone(),
-                keep_git_dir: src.keep_git_dir,
+                checkout,
                 layer: layer.clone(),
             })
             .map_err(store_err)?;
@@ -287,12 +293,31 @@ impl Fetcher {
         self.run_for(remote, what, cmd, self.timeouts.ask)
     }
 
-    /// The commit the source's reference points at on the remote now.
+    /// The commit the source's reference points at on the remote now, matched as BuildKit's
+    /// git source matches it: a full commit id is taken as is; otherwise `refs/REF`, then the
+    /// branch `refs/heads/REF`, then the tag `refs/tags/REF` (an annotated tag peeled). A
+    /// checksum must be a prefix of the commit (or of the annotated tag's object).
     fn resolve(&self, src: &Source) -> Result<String> {
         let remote = &src.remote;
+        let mismatch = |got: &str| Error::BadSource {
+            remote: remote.clone(),
+            reason: format!(
+                "expected checksum to match {}, got {got}",
+                src.checksum.as_deref().unwrap_or_default()
+            ),
+        };
+        let matches = |sha: &str| {
+            src.checksum.as_deref().is_none_or(|c| {
+                sha.to_ascii_lowercase()
+                    .starts_with(&c.to_ascii_lowercase())
+            })
+        };
         if let Some(r) = &src.reference
             && is_commit_id(r)
         {
+            if !matches(r) {
+                return Err(mismatch(r));
+            }
             return Ok(r.to_ascii_lowercase());
         }
         let mut cmd = self.git(None);
@@ -300,23 +325,40 @@ impl Fetcher {
         let listing = self.run(remote, "git ls-remote", cmd)?;
         let refs: Vec<(&str, &str)> = listing.lines().filter_map(|l| l.split_once('\t')).collect();
         let find = |name: &str| refs.iter().find(|(_, r)| *r == name).map(|(c, _)| *c);
-        let found = match &src.reference {
-            None => find("HEAD"),
-            Some(r) => find(&format!("refs/tags/{r}^{{}}"))
-                .or_else(|| find(&format!("refs/tags/{r}")))
-                .or_else(|| find(&format!("refs/heads/{r}")))
-                .or_else(|| find(r)),
+        let (object, peeled) = match &src.reference {
+            None => (find("HEAD"), None),
+            Some(r) => {
+                let name = r.strip_prefix("refs/").unwrap_or(r);
+                let branch = r.strip_prefix("refs/heads/").unwrap_or(r);
+                let tag = format!("refs/tags/{}", r.strip_prefix("refs/tags/").unwrap_or(r));
+                match find(&format!("refs/{name}"))
+                    .or_else(|| find(&format!("refs/heads/{branch}")))
+                {
+                    Some(sha) => (Some(sha), None),
+                    None => (find(&tag), find(&format!("{tag}^{{}}"))),
+                }
+            }
         };
-        match found {
-            Some(c) if is_commit_id(c) => Ok(c.to_ascii_lowercase()),
-            _ => Err(Error::BadSource {
+        let Some(object) = object else {
+            return Err(Error::BadSource {
                 remote: remote.clone(),
                 reason: format!(
-                    "no branch, tag or ref {:?} on the remote",
+                    "repository does not contain ref {}",
                     src.reference.as_deref().unwrap_or("HEAD")
                 ),
-            }),
+            });
+        };
+        if !matches(object) && !peeled.is_some_and(matches) {
+            return Err(mismatch(object));
         }
+        let commit = peeled.unwrap_or(object);
+        if !is_commit_id(commit) {
+            return Err(Error::BadSource {
+                remote: remote.clone(),
+                reason: format!("invalid commit sha {commit:?}"),
+            });
+        }
+        Ok(commit.to_ascii_lowercase())
     }
 
     /// Fetch `commit` into a fresh repository, check it out, and commit the wanted part as a
@@ -338,7 +380,12 @@ impl Fetcher {
         let scratch = self.store.staging().map_err(store_err)?;
         let repo = scratch.work().join("repo");
         let mut init = self.git(None);
-        init.args(["init", "-q"]).arg(&repo);
+        init.args(["init", "-q"]);
+        if commit.len() == 64 {
+            // A sha256 repository fetches only into one.
+            init.arg("--object-format=sha256");
+        }
+        init.arg(&repo);
         self.run(remote, "git init", init)?;
         // By name when the reference has one (any server serves that); by id otherwise,
         // falling back to everything when the server will not hand out a bare commit.
@@ -378,7 +425,7 @@ impl Fetcher {
             checkout,
             self.timeouts.fetch,
         )?;
-        if repo.join(".gitmodules").exists() {
+        if src.submodules && repo.join(".gitmodules").exists() {
             let mut sub = self.git(Some(&repo));
             sub.args([
                 "submodule",
@@ -388,7 +435,15 @@ impl Fetcher {
                 "--recursive",
                 "--depth=1",
             ]);
-            self.run_for(remote, "git submodule update", sub, self.timeouts.fetch)?;
+            if let Err(first) =
+                self.run_for(remote, "git submodule update", sub, self.timeouts.fetch)
+            {
+                // A server without shallow fetches (git's "dumb" http): whole histories.
+                let mut whole = self.git(Some(&repo));
+                whole.args(["submodule", "update", "-q", "--init", "--recursive"]);
+                self.run_for(remote, "git submodule update", whole, self.timeouts.fetch)
+                    .map_err(|_| first)?;
+            }
         }
         let mut time = self.git(Some(&repo));
         time.args(["show", "-s", "--format=%ct", commit]);
@@ -511,6 +566,13 @@ fn check_source(src: &Source) -> Result<()> {
     {
         return Err(bad(format!("{r:?} is not a branch, tag or commit")));
     }
+    if let Some(c) = &src.checksum
+        && (c.is_empty() || !c.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(bad(format!(
+            "invalid checksum {c} for Git URL, expected hex commit hash"
+        )));
+    }
     if let Some(sub) = &src.subdir
         && Path::new(sub)
             .components()
@@ -533,6 +595,8 @@ mod tests {
             reference: reference.map(str::to_string),
             subdir: subdir.map(str::to_string),
             keep_git_dir: false,
+            checksum: None,
+            submodules: true,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The canonical encoding that vertex digests are computed from.
 //!
 //! Rules (version [`ENCODING_VERSION`]):
-//! * the stream starts with the domain tag `cairn-ir/vertex/v2\0`;
+//! * the stream starts with the domain tag `cairn-ir/vertex/v3\0`;
 //! * integers are fixed-width little-endian (`u8`, `u32`, `u64`); `bool` is one byte 0/1;
 //! * strings and byte strings are a `u64` length followed by the bytes;
 //! * `Option` is a byte 0 (none) or 1 followed by the value; lists are a `u64` count followed by
@@ -15,8 +15,8 @@
 use crate::op::*;
 use crate::{Digest, Platform};
 
-pub const ENCODING_VERSION: u32 = 2;
-const DOMAIN: &[u8] = b"cairn-ir/vertex/v2\0";
+pub const ENCODING_VERSION: u32 = 3;
+const DOMAIN: &[u8] = b"cairn-ir/vertex/v3\0";
 
 /// Collects canonical values, then hashes them in one blake3 call (vertex encodings are small,
 /// and one call over a buffer is much cheaper than many tiny updates).
@@ -163,12 +163,16 @@ impl Canonical for SourceOp {
                 reference,
                 subdir,
                 keep_git_dir,
+                checksum,
+                submodules,
             } => {
                 e.u8(4)
                     .str(remote)
                     .opt_str(reference.as_deref())
                     .opt_str(subdir.as_deref())
-                    .bool(*keep_git_dir);
+                    .bool(*keep_git_dir)
+                    .opt_str(checksum.as_deref())
+                    .bool(*submodules);
             }
         }
     }
@@ -449,8 +453,19 @@ mod tests {
     fn encoding_is_stable() {
         let d = vertex_digest(&exec(&["/bin/sh", "-c", "true"]), &[]);
         assert_eq!(d.to_string(), STABLE_DIGEST);
+        let git = Op::Source(SourceOp::Git {
+            remote: "https://h/x.git".into(),
+            reference: Some("main".into()),
+            subdir: Some("sub".into()),
+            keep_git_dir: true,
+            checksum: Some("abc".into()),
+            submodules: false,
+        });
+        assert_eq!(vertex_digest(&git, &[]).to_string(), STABLE_GIT_DIGEST);
     }
 
     const STABLE_DIGEST: &str =
-        "blake3:f6e436bc461ec77a62011b21d611d3afdd2e8759e88328547c9539501c3b3132";
+        "blake3:9e7ef5702633b1a667f71786057670b7d799cd93cd7370f274cbfeeeed2cdc13";
+    const STABLE_GIT_DIGEST: &str =
+        "blake3:f93a8b70487b90049912223d8fc3b019b7ba58376c849e481c2ea20e0f6a8609";
 }

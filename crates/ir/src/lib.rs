@@ -26,16 +26,18 @@
 pub mod canon;
 mod digest;
 pub mod format;
+mod git_ref;
 mod graph;
 pub mod image;
 pub mod op;
 pub mod reference;
 
 pub use digest::{Digest, DigestParseError};
+pub use git_ref::{GitRef, is_commit_sha};
 pub use graph::{Graph, GraphBuilder, GraphError, Input, Vertex, VertexMeta};
 pub use image::{ImageConfig, Platform};
 pub use op::*;
 pub use reference::{Reference, ReferenceError};
 
 /// Version of the JSON / binary graph format. Bump on any incompatible change.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;

@@ -54,12 +54,16 @@ pub enum SourceOp {
         checksum: Option<String>,
         filename: Option<String>,
     },
-    /// A git repository (`ADD https://github.com/x/y.git#ref:subdir`).
+    /// A git repository (`ADD https://github.com/x/y.git#ref:subdir`, see
+    /// [`crate::GitRef`]). `checksum`: a commit id or prefix the resolved commit must match;
+    /// `submodules`: whether submodules are checked out.
     Git {
         remote: String,
         reference: Option<String>,
         subdir: Option<String>,
         keep_git_dir: bool,
+        checksum: Option<String>,
+        submodules: bool,
     },
 }
 
@@ -82,37 +86,8 @@ impl SourceOp {
     }
 }
 
-impl SourceOp {
-    /// Whether a Dockerfile source word (or a build context) is a git repository, as
-    /// BuildKit tells: `git@…`, `git://…`, or a URL whose path ends in `.git`.
-    pub fn is_git_url(w: &str) -> bool {
-        let base = w.split('#').next().unwrap_or(w);
-        w.starts_with("git@")
-            || w.starts_with("git://")
-            || base.ends_with(".git") && (base.contains("://") || base.contains('@'))
-    }
-
-    /// `REMOTE#REF:SUBDIR` split into its parts (empty parts are `None`).
-    pub fn split_git_url(url: &str) -> (String, Option<String>, Option<String>) {
-        match url.split_once('#') {
-            None => (url.to_string(), None, None),
-            Some((remote, frag)) => {
-                let (r, sub) = match frag.split_once(':') {
-                    Some((r, s)) => (r, Some(s.to_string()).filter(|s| !s.is_empty())),
-                    None => (frag, None),
-                };
-                (
-                    remote.to_string(),
-                    Some(r.to_string()).filter(|s| !s.is_empty()),
-                    sub,
-                )
-            }
-        }
-    }
-}
-
 /// `%XX` sequences decoded (invalid ones kept as written; invalid UTF-8 replaced).
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -48,15 +48,22 @@ pub struct HttpRecord {
     pub last_modified: Option<String>,
 }
 
-/// A git source checked out at a commit (`ADD https://host/repo.git#ref:subdir`), under
-/// `git/<hash of remote, commit, subdir and keep_git_dir>`: the layer that holds it.
+/// What a checkout of a git source is: the commit and what of it was kept.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GitRecord {
+pub struct GitCheckout {
     pub remote: String,
     /// The full commit id the reference resolved to.
     pub commit: String,
     pub subdir: Option<String>,
     pub keep_git_dir: bool,
+    pub submodules: bool,
+}
+
+/// A git source checked out at a commit (`ADD https://host/repo.git#ref:subdir`), under
+/// `git/<hash of its checkout>`: the layer that holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitRecord {
+    pub checkout: GitCheckout,
     pub layer: LayerId,
 }
 
@@ -208,39 +215,27 @@ impl Store {
         Ok(())
     }
 
-    fn git_path(&self, remote: &str, commit: &str, subdir: Option<&str>, keep: bool) -> PathBuf {
-        let key = format!("{remote}\0{commit}\0{}\0{keep}", subdir.unwrap_or_default());
+    fn git_path(&self, c: &GitCheckout) -> PathBuf {
+        let key = format!(
+            "{}\0{}\0{}\0{}\0{}",
+            c.remote,
+            c.commit,
+            c.subdir.as_deref().unwrap_or_default(),
+            c.keep_git_dir,
+            c.submodules
+        );
         self.layout().git.join(escape::hashed(&key))
     }
 
-    /// The checkout of `remote` at `commit` (its `subdir`, with or without `.git`), if stored.
-    pub fn git_get(
-        &self,
-        remote: &str,
-        commit: &str,
-        subdir: Option<&str>,
-        keep_git_dir: bool,
-    ) -> Result<Option<GitRecord>> {
-        let rec: Option<GitRecord> = atomic::read_record(
-            &self.git_path(remote, commit, subdir, keep_git_dir),
-            Kind::Git,
-        )?;
-        Ok(rec.filter(|r| {
-            r.remote == remote
-                && r.commit == commit
-                && r.subdir.as_deref() == subdir
-                && r.keep_git_dir == keep_git_dir
-        }))
+    /// The stored checkout `checkout`, if any.
+    pub fn git_get(&self, checkout: &GitCheckout) -> Result<Option<GitRecord>> {
+        let rec: Option<GitRecord> = atomic::read_record(&self.git_path(checkout), Kind::Git)?;
+        Ok(rec.filter(|r| r.checkout == *checkout))
     }
 
     /// Record a checkout (last writer wins).
     pub fn git_put(&self, rec: &GitRecord) -> Result<()> {
-        let path = self.git_path(
-            &rec.remote,
-            &rec.commit,
-            rec.subdir.as_deref(),
-            rec.keep_git_dir,
-        );
+        let path = self.git_path(&rec.checkout);
         atomic::write_record(&self.layout().tmp, &path, Kind::Git, rec, Replace::Yes)?;
         Ok(())
     }

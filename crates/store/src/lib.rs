@@ -45,7 +45,7 @@ pub use blob::{BlobReader, BlobWriter};
 pub use check::CheckReport;
 pub use digest::{CacheKey, LayerId, OciDigest, is_layer_id};
 pub use error::{Error, Result};
-pub use index::{CacheRecord, GitRecord, HttpRecord, ImageRecord};
+pub use index::{CacheRecord, GitCheckout, GitRecord, HttpRecord, ImageRecord};
 pub use layer::{Compression, LayerBlob, LayerRecord, Staging};
 pub use lock::StoreLock;
 

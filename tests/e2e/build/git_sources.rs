@@ -7,7 +7,7 @@ use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(super) fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -161,7 +161,12 @@ fn bad_git_sources_are_clear_errors_naming_the_line() {
     for (source, says) in [
         (served.url("#no-such-branch"), "no-such-branch"),
         (served.url("#main:no/such/dir"), "no directory"),
-        ("file:///etc/repo.git".to_string(), "only https://"),
+        // Not a git transport: a local path, as BuildKit reads it (never fetched).
+        ("file:///etc/repo.git".to_string(), "not found"),
+        (
+            "ssh://git@127.0.0.1/repo.git".to_string(),
+            "not supported yet",
+        ),
         (
             format!("git://127.0.0.1:{}/missing.git", served.port),
             "git ls-remote failed",

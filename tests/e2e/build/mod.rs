@@ -11,7 +11,7 @@ mod docker_parity;
 mod failures;
 mod fidelity;
 pub mod fixture;
-mod git_sources;
+pub(crate) mod git_sources;
 mod hostile;
 pub(crate) mod http_sources;
 mod layers;

@@ -7,12 +7,12 @@ use crate::commands::images::{StoreArgs, normalize};
 use crate::commands::input::{self, BuildInput, BuildInputArgs};
 use crate::commands::named_contexts;
 use crate::commands::output::{Output, parse_output};
+use crate::commands::packed_context::{self, PackedContext};
 use crate::commands::progress::{Progress, ProgressMode};
 use crate::commands::registry::{RegistryArgs, push_named, write_metadata};
 use crate::commands::resolver::StoreResolver;
-use crate::commands::stdin_context;
-use anyhow::{Context, Result, bail};
-use cairn_ir::{Graph, LocalSource, Op, SourceOp};
+use anyhow::{Context, Result, anyhow, bail};
+use cairn_ir::{GitRef, Graph, LocalSource, Op, SourceOp};
 use cairn_solver::{SolveError, SolveOptions, Solver, StoreKeyContext};
 use cairn_store::{Compression, Store};
 use clap::Args;
@@ -155,31 +155,49 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let store = args.store.open()?;
     // `cairn build -`: the context (or a Dockerfile alone) on stdin; kept until the build ends.
     let mut input_args = args.input.clone();
-    let _stdin_context = if input_args.context.as_os_str() == "-" {
+    // A context given as one file (stdin or a URL that is not a git repository); a lone
+    // Dockerfile is the Dockerfile whatever -f says, as BuildKit takes a URL's.
+    let use_packed = |input_args: &mut BuildInputArgs, pc: PackedContext, what: &str| {
+        input_args.file = if pc.lone_dockerfile {
+            None
+        } else {
+            input_args
+                .file
+                .take()
+                .map(|f| input::file_inside(pc.dir(), &f, what))
+                .transpose()?
+        };
+        input_args.context = pc.dir().to_path_buf();
+        anyhow::Ok(Some(pc))
+    };
+    let context_word = input_args.context.to_string_lossy().into_owned();
+    let _packed_context = if context_word == "-" {
         if input_args.file.as_deref() == Some(std::path::Path::new("-")) {
             bail!(
                 "the context and the Dockerfile cannot both be read from stdin (-f - with context -)"
             );
         }
-        let sc = stdin_context::read(&store)?;
-        input_args.file = input_args
-            .file
-            .map(|f| input::file_inside(sc.dir(), &f, "the context on stdin"))
-            .transpose()?;
-        input_args.context = sc.dir().to_path_buf();
-        Some(sc)
-    } else if SourceOp::is_git_url(&input_args.context.to_string_lossy()) {
+        let pc = packed_context::from_stdin(&store)?;
+        use_packed(&mut input_args, pc, "the context on stdin")?
+    } else if (context_word.starts_with("http://") || context_word.starts_with("https://"))
+        && !GitRef::is_git_url(&context_word)
+    {
+        let pc = packed_context::from_url(&store, &context_word, args.registry.timeouts()?)?;
+        use_packed(&mut input_args, pc, "the context at a URL")?
+    } else if GitRef::is_git_url(&input_args.context.to_string_lossy()) {
         // A git repository as the context (`docker build https://host/repo.git#ref:dir`):
         // checked out into the store like an `ADD` of it; -f names a file inside it.
         let url = input_args.context.to_string_lossy().into_owned();
-        let (remote, reference, subdir) = SourceOp::split_git_url(&url);
+        let g = GitRef::parse(&url).map_err(|e| anyhow!("the git context {url}: {e}"))?;
         let timeouts = crate::commands::sources::git_timeouts(args.registry.timeouts()?);
         let fetched = cairn_git::Fetcher::new(store.clone(), timeouts)
             .fetch(&cairn_git::Source {
-                remote,
-                reference,
-                subdir,
-                keep_git_dir: false,
+                remote: g.remote,
+                reference: g.reference,
+                subdir: g.subdir,
+                keep_git_dir: g.keep_git_dir.unwrap_or(false),
+                checksum: g.checksum,
+                submodules: g.submodules.unwrap_or(true),
             })
             .with_context(|| format!("cannot use the git context {url}"))?;
         let dir = store.layer_dir(&fetched.layer);

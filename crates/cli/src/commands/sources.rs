@@ -53,11 +53,15 @@ pub fn fetch_remote(
                 reference,
                 subdir,
                 keep_git_dir,
+                checksum,
+                submodules,
             }) => Remote::Git(cairn_git::Source {
                 remote: remote.clone(),
                 reference: reference.clone(),
                 subdir: subdir.clone(),
                 keep_git_dir: *keep_git_dir,
+                checksum: checksum.clone(),
+                submodules: *submodules,
             }),
             _ => continue,
         };

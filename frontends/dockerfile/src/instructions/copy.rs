@@ -69,7 +69,7 @@ pub(crate) fn parse(cx: &Cx<'_>, add: bool) -> Result<Copy> {
         parents: fl.bool("parents").unwrap_or(false),
         exclude: fl.strings("exclude"),
         checksum,
-        keep_git_dir: fl.bool("keep-git-dir").unwrap_or(false),
+        keep_git_dir: fl.bool("keep-git-dir"),
         unpack: fl.bool("unpack"),
     })
 }
@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(c.chmod.as_deref(), Some("0644"));
         assert!(c.link && c.parents);
         assert_eq!(c.exclude, vec!["*.md", ".git"]);
-        assert_eq!((c.checksum, c.keep_git_dir, c.unpack), (None, false, None));
+        assert_eq!((c.checksum, c.keep_git_dir, c.unpack), (None, None, None));
     }
 
     #[test]
@@ -219,11 +219,14 @@ mod tests {
         );
         assert!(c.add);
         assert_eq!(c.checksum.as_deref(), Some("sha256:abc"));
-        assert!(c.keep_git_dir && c.link);
+        assert!(c.keep_git_dir == Some(true) && c.link);
         assert_eq!(c.unpack, Some(false));
         assert_eq!(c.chmod.as_deref(), Some("u=rwx,go=rx"));
         assert_eq!(copy("ADD --unpack a.tar /").unpack, Some(true));
-        assert!(copy("ADD --keep-git-dir=true git@github.com:a/b.git /").keep_git_dir);
+        assert_eq!(
+            copy("ADD --keep-git-dir=true git@github.com:a/b.git /").keep_git_dir,
+            Some(true)
+        );
         assert_eq!(
             copy("ADD --checksum=sha256:x git@github.com:a/b.git /")
                 .checksum

@@ -132,7 +132,8 @@ pub struct Copy {
     pub exclude: Vec<Raw>,
     /// ADD only.
     pub checksum: Option<Raw>,
-    pub keep_git_dir: bool,
+    /// `--keep-git-dir` as written (`None`: not given).
+    pub keep_git_dir: Option<bool>,
     /// ADD `--unpack=true|false`; None = default (unpack local archives, not remote ones).
     pub unpack: Option<bool>,
 }

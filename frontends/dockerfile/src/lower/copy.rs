@@ -7,7 +7,9 @@ use super::err;
 use super::run::{clean_selector, context_selector, push_input};
 use crate::instructions::{self as ins, Located};
 use crate::parser::Span;
-use cairn_ir::{CopyAction, FileAction, FileOp, Input, MergeOp, Op, Owner, SourceOp, VertexMeta};
+use cairn_ir::{
+    CopyAction, FileAction, FileOp, GitRef, Input, MergeOp, Op, Owner, SourceOp, VertexMeta,
+};
 
 /// Where a COPY/ADD source word comes from.
 enum SourceKind<'s> {
@@ -157,13 +159,10 @@ impl Lowerer<'_> {
                     ));
                 }
                 SourceKind::Git(url) => {
-                    let (remote, reference, subdir) = SourceOp::split_git_url(&url);
-                    let op = Op::Source(SourceOp::Git {
-                        remote,
-                        reference,
-                        subdir,
-                        keep_git_dir: c.keep_git_dir,
-                    });
+                    let op = Op::Source(
+                        git_source(&url, c.keep_git_dir, checksum.as_deref())
+                            .map_err(|e| err(span, e))?,
+                    );
                     let d = self.add(
                         op,
                         vec![],
@@ -260,12 +259,16 @@ impl Lowerer<'_> {
         }
         let w = self.expand(st, word, span)?;
         if c.add && c.from.is_none() {
-            if SourceOp::is_git_url(&w) {
+            if GitRef::is_git_url(&w) {
                 return Ok(SourceKind::Git(w));
             }
             if w.starts_with("http://") || w.starts_with("https://") {
                 return Ok(SourceKind::Url(w));
             }
+        }
+        if !c.add && c.from.is_none() && GitRef::is_git_url(&w) {
+            return Err(err(span, "source can't be a git ref for COPY")
+                .with_help("use ADD to check out a git repository"));
         }
         if !c.add && (w.starts_with("http://") || w.starts_with("https://")) && c.from.is_none() {
             return Err(err(span, format!("source can't be a URL for COPY: {w}"))
@@ -346,6 +349,34 @@ fn check_chmod(m: &str, span: Span) -> crate::error::Result<String> {
     }
 }
 
+/// The source op of `ADD <git url>`: the URL's own options merged with `--keep-git-dir` and
+/// `--checksum` as BuildKit merges them (`convert_copy.go`): a conflict is an error.
+fn git_source(
+    url: &str,
+    keep_git_dir: Option<bool>,
+    checksum: Option<&str>,
+) -> Result<SourceOp, String> {
+    let g = GitRef::parse(url)?;
+    if let (Some(flag), Some(in_url)) = (keep_git_dir, g.keep_git_dir)
+        && flag != in_url
+    {
+        return Err("inconsistent keep-git-dir configuration".into());
+    }
+    if let (Some(flag), Some(in_url)) = (checksum, g.checksum.as_deref())
+        && flag != in_url
+    {
+        return Err(format!("checksum mismatch {flag:?} != {in_url:?}"));
+    }
+    Ok(SourceOp::Git {
+        remote: g.remote,
+        reference: g.reference,
+        subdir: g.subdir,
+        keep_git_dir: keep_git_dir.or(g.keep_git_dir).unwrap_or(false),
+        checksum: checksum.map(str::to_string).or(g.checksum),
+        submodules: g.submodules.unwrap_or(true),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,19 +393,40 @@ mod tests {
         ] {
             assert_eq!(SourceOp::http_default_filename(url), name, "{url}");
         }
-        assert!(SourceOp::is_git_url(
-            "https://github.com/moby/buildkit.git#v0.12"
-        ));
-        assert!(SourceOp::is_git_url("git@github.com:moby/buildkit.git"));
-        assert!(!SourceOp::is_git_url("https://example.com/file.tar"));
+    }
+
+    #[test]
+    fn git_flags_merge_with_the_urls_options() {
+        let op = git_source(
+            "https://h/x.git?keep-git-dir&commit=ab12#main:sub",
+            None,
+            None,
+        )
+        .expect("merge");
         assert_eq!(
-            SourceOp::split_git_url("https://h/x.git#main:sub/dir"),
-            (
-                "https://h/x.git".into(),
-                Some("main".into()),
-                Some("sub/dir".into())
-            )
+            op,
+            SourceOp::Git {
+                remote: "https://h/x.git".into(),
+                reference: Some("main".into()),
+                subdir: Some("sub".into()),
+                keep_git_dir: true,
+                checksum: Some("ab12".into()),
+                submodules: true,
+            }
         );
+        assert_eq!(
+            git_source("https://h/x.git?keep-git-dir=false", Some(true), None),
+            Err("inconsistent keep-git-dir configuration".into())
+        );
+        assert_eq!(
+            git_source("https://h/x.git?commit=ab", None, Some("cd")),
+            Err("checksum mismatch \"cd\" != \"ab\"".into())
+        );
+        let op = git_source("https://h/x.git?submodules=false", Some(true), Some("ef"));
+        assert!(matches!(
+            op,
+            Ok(SourceOp::Git { keep_git_dir: true, submodules: false, checksum: Some(c), .. }) if c == "ef"
+        ));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod add;
 mod args_cmd;
 mod copy;
 mod core;
+mod git;
 mod onbuild;
 
 use super::fixture::{Env, context, out_dir};
