@@ -24,7 +24,10 @@ fn unknown_instruction_suggests_the_right_one() {
     assert!(e.contains("Dockerfile:2:1"), "{e}");
     assert!(e.contains("2 | COPPY . /app"), "{e}");
     assert!(e.contains("^^^^^"), "{e}");
-    assert!(e.contains("help: did you mean COPY"), "{e}");
+    assert!(
+        e.contains("unknown instruction: COPPY (did you mean COPY?)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -51,9 +54,11 @@ fn a_from_flag_near_a_stage_name_is_an_image() {
 #[test]
 fn bad_flag_suggests_the_right_one() {
     let e = plan_error("FROM busybox\nCOPY --form=x /a /b\n", &[]);
-    assert!(e.contains("--form"), "{e}");
     assert!(e.contains("Dockerfile:2"), "{e}");
-    assert!(e.contains("--from"), "{e}");
+    assert!(
+        e.contains("unknown flag: --form (did you mean from?)"),
+        "{e}"
+    );
 }
 
 #[test]

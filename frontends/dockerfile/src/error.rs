@@ -29,6 +29,13 @@ impl Error {
         self
     }
 
+    /// A typo's likely meaning, written into the message as BuildKit writes it
+    /// (`unknown flag: --mont (did you mean mount?)`): CI scripts grep for that text.
+    pub fn with_suggestion(mut self, word: &str) -> Self {
+        self.message = format!("{} (did you mean {word}?)", self.message);
+        self
+    }
+
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self

@@ -59,6 +59,9 @@ pub fn parse(input: &[u8]) -> Result<Ast, Error> {
         match directive_parser.parse_line(token) {
             Ok(Outcome::None) => {}
             Ok(Outcome::Directive(found)) => {
+                if found.name == "syntax" {
+                    directives.syntax_line = start;
+                }
                 directives::apply(&mut directives, found).map_err(|m| {
                     Error::new(Span::line(start), m).with_help("use `# escape=\\` (the default) or `# escape=``")
                 })?;

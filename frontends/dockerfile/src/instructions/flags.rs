@@ -204,7 +204,7 @@ fn unknown_flag(cx: &Cx<'_>, name: &str, defs: &[Def]) -> crate::error::Error {
         ));
     }
     match suggest(name, defs.iter().map(|d| d.name)) {
-        Some(s) => err.with_help(format!("did you mean --{s}?")),
+        Some(s) => err.with_suggestion(s),
         None => err.with_help(accepted),
     }
 }
@@ -263,8 +263,8 @@ mod tests {
             (
                 "COPY --form=x a b",
                 COPY,
-                "unknown flag: --form",
-                Some("did you mean --from?"),
+                "unknown flag: --form (did you mean from?)",
+                None,
                 Some(5),
             ),
             (

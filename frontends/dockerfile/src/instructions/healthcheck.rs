@@ -267,8 +267,8 @@ mod tests {
             ),
             (
                 "HEALTHCHECK --intervall=5s CMD x",
-                "unknown flag: --intervall",
-                Some("did you mean --interval?"),
+                "unknown flag: --intervall (did you mean interval?)",
+                None,
             ),
             (
                 "HEALTHCHECK --interval=1s --interval=2s CMD x",

@@ -113,7 +113,7 @@ pub(crate) fn parse(cx: &dyn ErrAt, value: &str) -> Result<MountSpec> {
                         suggest(field, KEYS.iter().copied())
                     };
                     return Err(match close {
-                        Some(k) => err.with_help(format!("did you mean {k}?")),
+                        Some(k) => err.with_suggestion(k),
                         None => err.with_help("write it as key=value, e.g. target=/path"),
                     });
                 }
@@ -173,7 +173,7 @@ pub(crate) fn parse(cx: &dyn ErrAt, value: &str) -> Result<MountSpec> {
                     _ => {
                         let err = at(format!("unsupported mount type \"{value}\""));
                         return Err(match suggest(value, TYPES.iter().copied()) {
-                            Some(t) => err.with_help(format!("did you mean {t}?")),
+                            Some(t) => err.with_suggestion(t),
                             None => err.with_help(format!("mount types are {}", TYPES.join(", "))),
                         });
                     }
@@ -211,7 +211,7 @@ pub(crate) fn parse(cx: &dyn ErrAt, value: &str) -> Result<MountSpec> {
                     _ => {
                         let err = at(format!("unsupported sharing value \"{value}\""));
                         return Err(match suggest(value, SHARINGS.iter().copied()) {
-                            Some(s) => err.with_help(format!("did you mean {s}?")),
+                            Some(s) => err.with_suggestion(s),
                             None => err.with_help("sharing is shared, private or locked"),
                         });
                     }
@@ -245,7 +245,7 @@ pub(crate) fn parse(cx: &dyn ErrAt, value: &str) -> Result<MountSpec> {
             _ => {
                 let err = at(format!("unexpected key '{key}' in '{field}'"));
                 return Err(match suggest(&key, KEYS.iter().copied()) {
-                    Some(k) => err.with_help(format!("did you mean {k}?")),
+                    Some(k) => err.with_suggestion(k),
                     None => err,
                 });
             }
@@ -649,8 +649,8 @@ mod tests {
         let cases: &[(&str, &str, Option<&str>)] = &[
             (
                 "type=cahce,target=/c",
-                "unsupported mount type \"cahce\"",
-                Some("did you mean cache?"),
+                "unsupported mount type \"cahce\" (did you mean cache?)",
+                None,
             ),
             (
                 "type=volume,target=/c",
@@ -659,8 +659,8 @@ mod tests {
             ),
             (
                 "targte=/x",
-                "unexpected key 'targte' in 'targte=/x'",
-                Some("did you mean target?"),
+                "unexpected key 'targte' in 'targte=/x' (did you mean target?)",
+                None,
             ),
             (
                 "bogusbogus=1,target=/x",
@@ -669,8 +669,8 @@ mod tests {
             ),
             (
                 "type=cache,target=/c,sharing=lockd",
-                "unsupported sharing value \"lockd\"",
-                Some("did you mean locked?"),
+                "unsupported sharing value \"lockd\" (did you mean locked?)",
+                None,
             ),
             (
                 "type=cache,target=/c,sharing=zzzzzzz",
@@ -716,8 +716,8 @@ mod tests {
             ),
             (
                 "target=/x,readonyl",
-                "invalid field 'readonyl' must be a key=value pair",
-                Some("did you mean readonly?"),
+                "invalid field 'readonyl' must be a key=value pair (did you mean readonly?)",
+                None,
             ),
             (
                 "target",

@@ -132,14 +132,14 @@ mod tests {
             ),
             (
                 "ONBUILD COPPY a b",
-                "unknown instruction: COPPY",
-                Some("did you mean COPY?"),
+                "unknown instruction: COPPY (did you mean COPY?)",
+                None,
                 Some(8),
             ),
             (
                 "ONBUILD COPY --form=a b c",
-                "unknown flag: --form",
-                Some("did you mean --from?"),
+                "unknown flag: --form (did you mean from?)",
+                None,
                 Some(13),
             ),
             (

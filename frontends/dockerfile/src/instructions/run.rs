@@ -241,13 +241,13 @@ mod tests {
             ),
             (
                 "RUN --mnt=type=cache x",
-                "unknown flag: --mnt",
-                "did you mean --mount?",
+                "unknown flag: --mnt (did you mean mount?)",
+                "",
             ),
             (
                 "RUN --mout=type=cache x",
-                "unknown flag: --mout",
-                "did you mean --mount?",
+                "unknown flag: --mout (did you mean mount?)",
+                "",
             ),
             (
                 "RUN --device=,required x",

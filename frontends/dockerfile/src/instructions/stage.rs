@@ -193,8 +193,8 @@ mod tests {
             ),
             (
                 "FROM --platfrom=x a",
-                "unknown flag: --platfrom",
-                Some("did you mean --platform?"),
+                "unknown flag: --platfrom (did you mean platform?)",
+                None,
                 Some(5),
             ),
             (

@@ -159,15 +159,15 @@ fn errors_from_text() {
         (
             "FROM a\nCOPPY a b\n",
             2,
-            "unknown instruction: COPPY",
-            Some("did you mean COPY?"),
+            "unknown instruction: COPPY (did you mean COPY?)",
+            None,
             Some(0),
         ),
         (
             "FROM a\nCOPY --form=b x y\n",
             2,
-            "unknown flag: --form",
-            Some("did you mean --from?"),
+            "unknown flag: --form (did you mean from?)",
+            None,
             Some(5),
         ),
         (
@@ -194,15 +194,15 @@ fn errors_from_text() {
         (
             "FROM a\nRUN --mount=type=cahce,target=/c x\n",
             2,
-            "unsupported mount type \"cahce\"",
-            Some("did you mean cache?"),
+            "unsupported mount type \"cahce\" (did you mean cache?)",
+            None,
             Some(12),
         ),
         (
             "FROM a\nRUN --mount=type=cache,target=/c,sharing=lockd x\n",
             2,
-            "unsupported sharing value \"lockd\"",
-            Some("did you mean locked?"),
+            "unsupported sharing value \"lockd\" (did you mean locked?)",
+            None,
             Some(33),
         ),
         (

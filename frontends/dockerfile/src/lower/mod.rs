@@ -139,6 +139,10 @@ pub fn lower_source(
     resolver: &dyn ImageResolver,
 ) -> Result<Lowered> {
     let ast = crate::parser::parse(src)?;
+    if let Some(syntax) = &ast.directives.syntax {
+        check_syntax(syntax)
+            .map_err(|m| err(crate::parser::Span::line(ast.directives.syntax_line), m))?;
+    }
     let df = crate::instructions::from_ast(&ast)?;
     let opts = LowerOptions {
         escape: ast.directives.escape,
@@ -147,6 +151,55 @@ pub fn lower_source(
     lower(&df, &opts, resolver)
 }
 
+/// `# syntax=` must name the Dockerfile frontend (`docker/dockerfile` or
+/// `docker/dockerfile-upstream`, any registry prefix `docker.io/`, any tag or channel such as
+/// `1`, `1.7`, `1-labs`, `labs`, `latest`, any digest): cairn builds those with its built-in
+/// frontend, offline, never pulling. Any other frontend is refused, never silently replaced.
+fn check_syntax(syntax: &str) -> std::result::Result<(), String> {
+    let name = syntax.split('@').next().unwrap_or_default();
+    let name = name.strip_prefix("docker.io/").unwrap_or(name);
+    let repo = match name.rsplit_once(':') {
+        Some((repo, tag)) if !repo.contains('/') || !tag.contains('/') => repo,
+        _ => name,
+    };
+    if matches!(repo, "docker/dockerfile" | "docker/dockerfile-upstream") {
+        Ok(())
+    } else {
+        Err(format!(
+            "unsupported syntax {syntax:?}: cairn builds only docker/dockerfile (its built-in frontend); other frontend images are not supported yet"
+        ))
+    }
+}
+
 pub(crate) fn err(span: crate::parser::Span, msg: impl Into<String>) -> Error {
     Error::new(span, msg)
+}
+
+#[cfg(test)]
+mod syntax_tests {
+    use super::check_syntax;
+
+    #[test]
+    fn the_dockerfile_frontend_in_every_channel_is_built_in() {
+        for ok in [
+            "docker/dockerfile",
+            "docker/dockerfile:1",
+            "docker/dockerfile:1.7",
+            "docker/dockerfile:1.7.1-labs",
+            "docker/dockerfile:labs",
+            "docker.io/docker/dockerfile:1",
+            "docker/dockerfile-upstream:master",
+            "docker/dockerfile:1@sha256:ac85f380a63b13dfcefa89046420e1781752bab202122f8f50032edf31be0021",
+        ] {
+            assert_eq!(check_syntax(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "foobar",
+            "tonistiigi/dockerfile:1",
+            "docker/dockerfilex",
+            "example.com/docker/dockerfile:1",
+        ] {
+            assert!(check_syntax(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -27,6 +27,9 @@ impl Span {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Directives {
     pub syntax: Option<String>,
+    /// The line of `# syntax=` (for errors about it).
+    #[serde(skip)]
+    pub syntax_line: usize,
     /// The escape token: `\` (default) or `` ` ``.
     pub escape: char,
     pub check: Option<String>,
@@ -36,6 +39,7 @@ impl Default for Directives {
     fn default() -> Self {
         Directives {
             syntax: None,
+            syntax_line: 0,
             escape: '\\',
             check: None,
         }

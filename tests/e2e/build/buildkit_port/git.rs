@@ -9,7 +9,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 
 /// Serve the files under `root` on 127.0.0.1 (GET only; 404 for anything missing).
-fn serve_dir(root: &Path) -> String {
+pub(super) fn serve_dir(root: &Path) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let root = root.to_path_buf();

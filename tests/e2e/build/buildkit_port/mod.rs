@@ -8,6 +8,7 @@ mod args_cmd;
 mod copy;
 mod core;
 mod git;
+mod misc;
 mod onbuild;
 
 use super::fixture::{Env, context, out_dir};
