@@ -248,15 +248,16 @@ fn query_repo() -> QueryRepo {
     }
 }
 
-/// testGitQueryString's cases: (name, url suffix, target, Ok(out) or Err(message part)).
-fn query_cases(
-    r: &QueryRepo,
-) -> Vec<(
+/// One case of testGitQueryString: name, URL suffix, target, Ok(out) or Err(message part).
+type QueryCase = (
     &'static str,
     String,
     Option<&'static str>,
     Result<String, &'static str>,
-)> {
+);
+
+/// testGitQueryString's cases.
+fn query_cases(r: &QueryRepo) -> Vec<QueryCase> {
     let (v2, latest) = (&r.v2, &r.latest);
     let short = |s: &str| s.get(..8).unwrap_or_default().to_string();
     vec![
