@@ -10,6 +10,7 @@ mod executor;
 mod helper;
 mod job;
 pub mod protocol;
+mod socket_proxy;
 
 use std::io;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ pub use helper::helper_main;
 pub use job::{
     CacheOwner, ExecJob, ExecMount, ExecMountKind, FileJob, Job, JobOutcome, MountSource, Rootfs,
 };
+pub use socket_proxy::SocketProxy;
 
 /// Why a job could not be run (as opposed to a command exiting non-zero, which is a
 /// successful [`JobOutcome`]).

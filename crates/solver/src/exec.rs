@@ -103,6 +103,8 @@ async fn exec<E: Executor + 'static>(
     let mut env = x.env.clone();
     env.extend(x.proxy_env.iter().cloned());
     let mut mounts = Vec::new();
+    // Forwarding sockets of ssh mounts: they live until the step ends.
+    let mut proxies = Vec::new();
     let mut locks: Vec<StoreLock> = Vec::new();
     // Empty cache mounts of a step that ignores the cache; removed when it is done.
     let mut throwaway: Vec<cairn_store::Staging> = Vec::new();
@@ -191,7 +193,13 @@ async fn exec<E: Executor + 'static>(
                     gid: *gid,
                 }
             }
-            MountKind::Ssh { id, required, .. } => {
+            MountKind::Ssh {
+                id,
+                required,
+                mode,
+                uid,
+                gid,
+            } => {
                 let Some(socket) = inner.opts.ssh.get(id) else {
                     if *required {
                         return Err(step_error(
@@ -211,9 +219,20 @@ async fn exec<E: Executor + 'static>(
                 if !env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK=")) {
                     env.push(format!("SSH_AUTH_SOCK={}", m.target));
                 }
-                ExecMountKind::Socket {
-                    path: socket.clone(),
-                }
+                // A socket of the step's own, with the owner and mode it asked for.
+                let proxy =
+                    cairn_sandbox::SocketProxy::start(socket, *uid, *gid, *mode).map_err(|e| {
+                        step_error(
+                            inner,
+                            d,
+                            format!("ssh agent {} ({id}): {e}", socket.display()),
+                            None,
+                            vec![],
+                        )
+                    })?;
+                let path = proxy.path();
+                proxies.push(proxy);
+                ExecMountKind::Socket { path }
             }
         };
         mounts.push(ExecMount {
@@ -238,6 +257,7 @@ async fn exec<E: Executor + 'static>(
         host_config: x.host_config.clone(),
     });
     run_job(inner, d, &job, &x.args).await?;
+    drop(proxies);
     drop(locks);
     drop(throwaway);
     commit(inner, staging, base).await

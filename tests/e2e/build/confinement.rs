@@ -553,7 +553,7 @@ fn the_default_network_cannot_reach_the_hosts_loopback() {
             "FROM busybox\n\
              RUN for a in 127.0.0.1 10.0.2.2 10.0.2.3; do \
                    echo hi | nc -w 2 $a {port} && echo REACHED $a; done; \
-                 ip addr show tap0 | grep -q 10.0.2.100 && echo OWN-NETNS; \
+                 ip addr show eth0 | grep -q 10.0.2.100 && echo OWN-NETNS; \
                  cat /etc/resolv.conf; true\n"
         ),
     )]);

@@ -236,10 +236,26 @@ fn ssh_mounts_reach_the_forwarded_agent() {
         "{:?}",
         b.logs()
     );
-    // A key file is not an agent: a clear error.
-    let bad = env.build(c.path(), &["--ssh", &format!("default={}", key.display())]);
+    // A key file (as buildx takes it): loaded into an agent cairn runs for the build.
+    let from_key = env.build(
+        c.path(),
+        &["--no-cache", "--ssh", &format!("default={}", key.display())],
+    );
+    assert!(from_key.success, "{}", from_key.stderr);
+    assert!(
+        from_key.logs().iter().any(|l| l == "identities: 1"),
+        "{:?}",
+        from_key.logs()
+    );
+    // Neither a socket nor a file: a clear error.
+    let bad = env.build(c.path(), &["--ssh", "default=/dev/null"]);
     assert!(!bad.success);
-    assert!(bad.stderr.contains("not an agent socket"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("neither an agent socket nor a key file"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]

@@ -43,9 +43,10 @@ pub struct BuildArgs {
     /// A secret for RUN --mount=type=secret: id=ID,src=PATH (or env=VAR).
     #[arg(long = "secret")]
     pub secrets: Vec<String>,
-    /// Forward an ssh-agent to RUN --mount=type=ssh: `default` ($SSH_AUTH_SOCK) or
-    /// ID=SOCKET (repeatable). Agent sockets only: load keys with ssh-add.
-    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    /// Forward an ssh-agent to RUN --mount=type=ssh: `default` ($SSH_AUTH_SOCK),
+    /// ID=SOCKET, or ID=KEY[,KEY] (key files, loaded into an agent cairn runs for the build).
+    /// Repeatable.
+    #[arg(long = "ssh", value_name = "default|ID[=SOCKET|KEY[,KEY]]")]
     pub ssh: Vec<String>,
     /// Output: type=oci|docker|local|tar,dest=PATH (repeatable). type=local and type=tar leave
     /// out device nodes unless given devices=true (a node from an image would otherwise open
@@ -148,7 +149,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
     }
     let host_config = host_config::parse(&args.add_hosts, args.shm_size.as_deref(), &args.ulimits)?;
     let secrets = read_secrets(&args.secrets)?;
-    let ssh = ssh_agents(&args.ssh)?;
+    // Kept until the build ends: agents started for key files stop when it drops.
+    let ssh_agents = crate::commands::ssh::agents(&args.ssh)?;
+    let ssh = ssh_agents.sockets.clone();
     // Scratch directories of builders that were killed outright.
     cairn_sandbox::remove_stale_scratch();
 
@@ -614,36 +617,6 @@ fn scan_context(
         store.stat_cache_save(&key, &cache.to_bytes())?;
     }
     Ok(index)
-}
-
-/// `--ssh` values: agent sockets by id.
-fn ssh_agents(specs: &[String]) -> Result<HashMap<String, PathBuf>> {
-    let mut out = HashMap::new();
-    for spec in specs {
-        let (id, path) = match spec.split_once('=') {
-            Some((id, paths)) => (id, PathBuf::from(paths.split(',').next().unwrap_or(""))),
-            None => {
-                let sock = std::env::var_os("SSH_AUTH_SOCK").with_context(|| {
-                    format!("--ssh {spec}: SSH_AUTH_SOCK is not set (start ssh-agent, or give {spec}=SOCKET)")
-                })?;
-                (spec.as_str(), PathBuf::from(sock))
-            }
-        };
-        if id.is_empty() {
-            bail!("invalid --ssh {spec:?}: the id is empty");
-        }
-        let meta = std::fs::metadata(&path)
-            .with_context(|| format!("--ssh {spec}: cannot reach {}", path.display()))?;
-        if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
-            bail!(
-                "--ssh {spec}: {} is not an agent socket (cairn forwards ssh-agent sockets; \
-                 load a key file with ssh-add)",
-                path.display()
-            );
-        }
-        out.insert(id.to_string(), path);
-    }
-    Ok(out)
 }
 
 fn read_secrets(specs: &[String]) -> Result<HashMap<String, Vec<u8>>> {

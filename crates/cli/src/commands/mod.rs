@@ -16,3 +16,4 @@ pub mod progress;
 pub mod registry;
 pub mod resolver;
 pub mod sources;
+pub mod ssh;

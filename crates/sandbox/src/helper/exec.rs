@@ -120,7 +120,11 @@ fn setup(
     };
     // /proc is mounted by the init (it must be in the new pid namespace); make the mount point.
     drop(tree.target("proc", Kind::Dir)?);
-    mounts::setup_dev(tree, job.host_config.shm_size)?;
+    mounts::setup_dev(
+        tree,
+        job.host_config.shm_size,
+        job.security == SecurityMode::Insecure,
+    )?;
     mounts::setup_sys(tree)?;
 
     let etc = scratch.dir("etc")?;

@@ -268,7 +268,13 @@ const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 /// bound in (each bind is a mount of the host's devtmpfs, so they work), a private devpts,
 /// `/dev/shm` and the usual symlinks. `tty` opens only a controlling terminal, which no step
 /// has (the init calls `setsid`). `/dev/shm` is `shm_size` bytes (docker's 64 MiB by default).
-pub fn setup_dev(tree: &mut Tree, shm_size: Option<u64>) -> Result<(), HelperError> {
+/// With `host_devices` (an entitled `--security=insecure` step, as BuildKit's
+/// `WithHostDevices`): every other device node of the host's `/dev` too.
+pub fn setup_dev(
+    tree: &mut Tree,
+    shm_size: Option<u64>,
+    host_devices: bool,
+) -> Result<(), HelperError> {
     let shm_options = format!("mode=1777,size={}", shm_size.unwrap_or(64 << 20));
     let dev = tree.target("dev", Kind::Dir)?;
     mount_tmpfs(
@@ -322,6 +328,58 @@ pub fn setup_dev(tree: &mut Tree, shm_size: Option<u64>) -> Result<(), HelperErr
         ("ptmx", "pts/ptmx"),
     ] {
         rustix::fs::symlinkat(to, &dev, link).ctx(|| format!("creating /dev/{link}"))?;
+    }
+    if host_devices {
+        bind_host_devices(&dev, Path::new("/dev"), 0)?;
+    }
+    Ok(())
+}
+
+/// Bind every character and block device under `host` (a directory of the host's `/dev`) into
+/// `dir`, as containerd's `HostDevices` lists them: not the console, nothing under `pts`,
+/// `shm`, `fd` or `mqueue`, at most two directories deep, nothing already there.
+fn bind_host_devices(dir: &OwnedFd, host: &Path, depth: usize) -> Result<(), HelperError> {
+    const SKIP: [&str; 5] = ["pts", "shm", "fd", "mqueue", "console"];
+    let entries = std::fs::read_dir(host)
+        .map_err(|e| HelperError::Msg(format!("reading {}: {e}", host.display())))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(text) = name.to_str() else { continue };
+        if SKIP.contains(&text) || text.starts_with('.') {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        use std::os::unix::fs::FileTypeExt as _;
+        if kind.is_dir() && depth < 2 {
+            match rustix::fs::mkdirat(dir, text, Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(e.ctx_err(|| format!("creating {}", path.display()))),
+            }
+            let sub = rustix::fs::openat(
+                dir,
+                text,
+                OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ctx(|| format!("opening {}", path.display()))?;
+            bind_host_devices(&sub, &path, depth + 1)?;
+        } else if kind.is_char_device() || kind.is_block_device() {
+            let node = match rustix::fs::openat(
+                dir,
+                text,
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            ) {
+                Ok(n) => n,
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => return Err(e.ctx_err(|| format!("creating {}", path.display()))),
+            };
+            rustix::mount::mount_bind(&path, fd_path(&node))
+                .ctx(|| format!("binding {}", path.display()))?;
+        }
     }
     Ok(())
 }

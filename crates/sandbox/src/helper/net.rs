@@ -4,7 +4,7 @@
 //! docker's builder gives every step its own network namespace on a bridge; a daemonless
 //! builder has no bridge, and a step sharing the host's namespace could reach every service
 //! listening on the host's 127.0.0.1 (registries, databases, metadata proxies). slirp4netns
-//! (Debian package `slirp4netns`) gives the namespace a `tap0` with 10.0.2.100/24, a gateway
+//! (Debian package `slirp4netns`) gives the namespace an `eth0` (the name BuildKit's steps see) with 10.0.2.100/24, a gateway
 //! and a DNS forwarder at 10.0.2.3, and makes the step's connections as ordinary sockets of its
 //! own in the host's namespace — so `apt-get` and `pip` work, while
 //! `--disable-host-loopback` refuses the gateway's mapping to the host's 127.0.0.1. It runs
@@ -121,7 +121,7 @@ pub fn start(host_ns: &OwnedFd, scratch: &Scratch) -> Result<UserNet, HelperErro
         std::process::id(),
         step_ns.as_raw_fd()
     ))
-    .arg("tap0")
+    .arg("eth0")
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(log);
@@ -146,7 +146,7 @@ pub fn start(host_ns: &OwnedFd, scratch: &Scratch) -> Result<UserNet, HelperErro
 }
 
 impl UserNet {
-    /// Wait until `tap0` is configured (at most [`READY_TIMEOUT_SECS`]).
+    /// Wait until `eth0` is configured (at most [`READY_TIMEOUT_SECS`]).
     pub fn wait_ready(&mut self) -> Result<(), HelperError> {
         let Some(ready) = self.ready.take() else {
             return Ok(());

@@ -10,6 +10,7 @@ mod core;
 mod git;
 mod misc;
 mod onbuild;
+mod run_options;
 
 use super::fixture::{Env, context, out_dir};
 
