@@ -89,6 +89,11 @@ pub struct HealthConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct History {
+    /// RFC 3339; set on a base image's entries (kept as they came), `None` on the entries a
+    /// build adds (stamped when the image is assembled: SOURCE_DATE_EPOCH, or the time the
+    /// step's layer was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
     pub created_by: String,
     pub comment: Option<String>,
     /// True when the step produced no layer (ENV, LABEL, CMD...).

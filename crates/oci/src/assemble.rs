@@ -2,9 +2,19 @@
 //! the config JSON and the manifest JSON, all content-addressed in the store.
 //!
 //! The JSON is compact serde output of structs with a fixed field order and sorted maps, so
-//! the same `ImageSpec` always yields the same config and manifest digests. `created` is
-//! whatever the caller puts in `ImageSpec::created` (SOURCE_DATE_EPOCH or the current time);
-//! `None` leaves it out, which keeps the digest independent of the clock.
+//! the same `ImageSpec` (and store) always yields the same config and manifest digests.
+//!
+//! Times, as BuildKit's image exporter sets them: a base image's history entries keep their
+//! `created`; under SOURCE_DATE_EPOCH every entry the build added gets the epoch, and so does
+//! the image. Without it, an entry that made a layer gets the time the store made that layer
+//! (a cached step keeps its time, so a fully cached rebuild gives the same image id), an entry
+//! without one the time of the first new layer or of the entry before it, and the image the
+//! time of its last entry.
+//!
+//! Layers the build made under SOURCE_DATE_EPOCH are tarred with every mtime at the epoch;
+//! their manifest descriptors say so with BuildKit's `buildkit/rewritten-timestamp`
+//! annotation, and the manifest carries the epoch as `org.opencontainers.image.created`: that
+//! is how a stored image is re-tarred identically for export.
 
 use crate::convert::{from_config_file, to_config_file};
 use crate::error::{Error, Result};
@@ -19,8 +29,9 @@ pub struct ImageSpec {
     pub platform: cairn_ir::Platform,
     pub config: cairn_ir::ImageConfig,
     pub layers: Vec<LayerId>,
-    /// Unix seconds for `created`, also the clamp for layer mtimes (SOURCE_DATE_EPOCH).
-    pub created: Option<i64>,
+    /// SOURCE_DATE_EPOCH (Unix seconds): the image's and new history entries' `created`, and
+    /// the clamp for layer mtimes.
+    pub epoch: Option<i64>,
     /// How many of `layers` (from the bottom) are the base image's, exported as they came.
     /// Under SOURCE_DATE_EPOCH the others — the layers the build made — get every mtime at
     /// the epoch ([`crate::Stamp::Fixed`]), so the image depends on content and epoch only.
@@ -51,8 +62,22 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]
     })
 }
 
-/// Build the manifest JSON for a config blob and layer blobs.
-pub(crate) fn manifest_for(config: &OciDigest, config_size: u64, layers: &[LayerBlob]) -> Manifest {
+/// BuildKit's annotation on the descriptor of a layer whose mtimes were set to the epoch.
+pub const REWRITTEN_TIMESTAMP: &str = "buildkit/rewritten-timestamp";
+
+/// The manifest annotation (OCI's) holding SOURCE_DATE_EPOCH, when the image was built under
+/// one: the clamp its layers were tarred with.
+pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+
+/// Build the manifest JSON for a config blob and layer blobs; `rewritten[i]` is the epoch
+/// layer `i`'s mtimes were set to, if they were; `epoch` the build's SOURCE_DATE_EPOCH.
+pub(crate) fn manifest_for(
+    config: &OciDigest,
+    config_size: u64,
+    layers: &[LayerBlob],
+    rewritten: &[Option<i64>],
+    epoch: Option<i64>,
+) -> Manifest {
     Manifest {
         schema_version: 2,
         media_type: Some(MEDIA_TYPE_MANIFEST.into()),
@@ -65,15 +90,23 @@ pub(crate) fn manifest_for(config: &OciDigest, config_size: u64, layers: &[Layer
         },
         layers: layers
             .iter()
-            .map(|b| Descriptor {
+            .enumerate()
+            .map(|(i, b)| Descriptor {
                 media_type: layer_media_type(b.compression).into(),
                 digest: b.digest.to_string(),
                 size: b.size,
-                annotations: None,
+                annotations: rewritten.get(i).copied().flatten().map(|epoch| {
+                    std::collections::BTreeMap::from([(
+                        REWRITTEN_TIMESTAMP.to_string(),
+                        epoch.to_string(),
+                    )])
+                }),
                 platform: None,
             })
             .collect(),
-        annotations: None,
+        annotations: epoch.map(|e| {
+            std::collections::BTreeMap::from([(CREATED_ANNOTATION.to_string(), rfc3339(e))])
+        }),
     }
 }
 
@@ -87,11 +120,11 @@ pub fn assemble_image(
         .layers
         .iter()
         .enumerate()
-        .map(|(i, id)| match img.created {
+        .map(|(i, id)| match img.epoch {
             Some(epoch) if i >= img.base_layers => {
                 crate::layer_tar::write_built_layer_blob(store, id, compression, epoch)
             }
-            _ => write_layer_blob(store, id, compression, img.created),
+            _ => write_layer_blob(store, id, compression, img.epoch),
         })
         .collect::<Result<Vec<_>>>()?;
     finish_image(store, img, layers)
@@ -106,11 +139,11 @@ pub fn assemble_image_in_store(store: &Store, img: &ImageSpec) -> Result<Assembl
         .layers
         .iter()
         .enumerate()
-        .map(|(i, id)| match img.created {
+        .map(|(i, id)| match img.epoch {
             Some(epoch) if i >= img.base_layers => {
                 crate::layer_tar::built_layer_uncompressed_descriptor(store, id, epoch)
             }
-            _ => crate::layer_tar::layer_uncompressed_descriptor(store, id, img.created),
+            _ => crate::layer_tar::layer_uncompressed_descriptor(store, id, img.epoch),
         })
         .collect::<Result<Vec<_>>>()?;
     finish_image(store, img, layers)
@@ -118,15 +151,21 @@ pub fn assemble_image_in_store(store: &Store, img: &ImageSpec) -> Result<Assembl
 
 fn finish_image(store: &Store, img: &ImageSpec, layers: Vec<LayerBlob>) -> Result<AssembledImage> {
     let diff_ids = layers.iter().map(|b| b.diff_id.to_string()).collect();
-    let file = to_config_file(
-        &img.config,
-        &img.platform,
-        img.created.map(rfc3339),
-        diff_ids,
-    );
+    let mut config = img.config.clone();
+    let created = stamp_history(store, &img.layers, img.epoch, &mut config.history);
+    let file = to_config_file(&config, &img.platform, created, diff_ids);
     let config_bytes = to_json("image config", &file)?;
     let config = store.put_blob(&config_bytes)?;
-    let manifest = manifest_for(&config, config_bytes.len() as u64, &layers);
+    let rewritten: Vec<Option<i64>> = (0..layers.len())
+        .map(|i| img.epoch.filter(|_| i >= img.base_layers))
+        .collect();
+    let manifest = manifest_for(
+        &config,
+        config_bytes.len() as u64,
+        &layers,
+        &rewritten,
+        img.epoch,
+    );
     let manifest_bytes = to_json("image manifest", &manifest)?;
     let manifest = store.put_blob(&manifest_bytes)?;
     Ok(AssembledImage {
@@ -136,6 +175,54 @@ fn finish_image(store: &Store, img: &ImageSpec, layers: Vec<LayerBlob>) -> Resul
         config_bytes,
         layers,
     })
+}
+
+/// Give every history entry without a `created` one (see the module documentation); the
+/// image's `created`.
+fn stamp_history(
+    store: &Store,
+    layers: &[LayerId],
+    epoch: Option<i64>,
+    history: &mut [cairn_ir::image::History],
+) -> Option<String> {
+    if let Some(epoch) = epoch {
+        let t = rfc3339(epoch);
+        for h in history.iter_mut().filter(|h| h.created.is_none()) {
+            h.created = Some(t.clone());
+        }
+        return Some(t);
+    }
+    // Entries that made a layer: that layer's time. Layers and such entries pair up in order.
+    let mut layer = layers.iter();
+    for h in history.iter_mut().filter(|h| !h.empty_layer) {
+        let id = layer.next();
+        if h.created.is_none() {
+            h.created = id.and_then(|id| store.layer_created(id)).map(rfc3339);
+        }
+    }
+    // The others: the first new layer's time, then the time of the entry before.
+    let first_new = history
+        .iter()
+        .skip_while(|h| h.created.is_some())
+        .find_map(|h| h.created.clone())
+        .or_else(|| history.iter().rev().find_map(|h| h.created.clone()));
+    let mut fill = first_new;
+    let mut seen_gap = false;
+    for h in history.iter_mut() {
+        match &h.created {
+            Some(t) if seen_gap => fill = Some(t.clone()),
+            Some(_) => {}
+            None => {
+                seen_gap = true;
+                h.created = fill.clone();
+            }
+        }
+    }
+    history
+        .iter()
+        .rev()
+        .find_map(|h| h.created.clone())
+        .or_else(|| Some(rfc3339(crate::time::now_unix())))
 }
 
 /// Read a stored image's config (for the frontend's ImageResolver).
@@ -150,8 +237,9 @@ pub fn image_config(
 
 /// Re-assemble a stored image for export or push: the *same* config blob (so the image id does
 /// not change), with each layer as a `compression` blob (written once, then reused). The layer
-/// tars are made with the config's `created` as the time clamp, exactly as when the image was
-/// built, so their diff ids match the config's.
+/// tars are made as when the image was built — a layer its stored manifest says was
+/// rewritten to an epoch with every mtime at it, the others clamped to that epoch — so their
+/// diff ids match the config's.
 pub fn assemble_from_record(
     store: &Store,
     rec: &ImageRecord,
@@ -159,11 +247,43 @@ pub fn assemble_from_record(
 ) -> Result<AssembledImage> {
     let config_bytes = store.read_blob(&rec.config)?;
     let file: ImageConfigFile = from_json(&format!("image config {}", rec.config), &config_bytes)?;
-    let epoch = file.created.as_deref().and_then(crate::time::parse_rfc3339);
+    let stored: Manifest = from_json(
+        &format!("image manifest {}", rec.manifest),
+        &store.read_blob(&rec.manifest)?,
+    )?;
+    let rewritten: Vec<Option<i64>> = (0..rec.layers.len())
+        .map(|i| {
+            stored
+                .layers
+                .get(i)
+                .and_then(|d| d.annotations.as_ref())
+                .and_then(|a| a.get(REWRITTEN_TIMESTAMP))
+                .and_then(|v| v.parse().ok())
+        })
+        .collect();
+    let epoch = stored
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CREATED_ANNOTATION))
+        .and_then(|v| crate::time::parse_rfc3339(v))
+        .or_else(|| rewritten.iter().flatten().copied().max());
     let layers = rec
         .layers
         .iter()
-        .map(|id| write_layer_blob(store, id, compression, epoch))
+        .zip(&rewritten)
+        .map(|(id, r)| {
+            // A layer with a blob (pulled, loaded, exported before) is that blob, transcoded
+            // if need be; only one without is tarred again, as its build tarred it.
+            let has_blob = store
+                .layer(id)?
+                .is_some_and(|l| l.blobs.iter().any(|b| store.has_blob(&b.digest)));
+            match r {
+                Some(at) if !has_blob => {
+                    crate::layer_tar::write_built_layer_blob(store, id, compression, *at)
+                }
+                _ => write_layer_blob(store, id, compression, epoch),
+            }
+        })
         .collect::<Result<Vec<_>>>()?;
     let expected: Vec<String> = file.rootfs.diff_ids.clone();
     let actual: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
@@ -173,7 +293,13 @@ pub fn assemble_from_record(
             rec.config
         )));
     }
-    let manifest = manifest_for(&rec.config, config_bytes.len() as u64, &layers);
+    let manifest = manifest_for(
+        &rec.config,
+        config_bytes.len() as u64,
+        &layers,
+        &rewritten,
+        epoch,
+    );
     let manifest_bytes = to_json("image manifest", &manifest)?;
     let manifest = store.put_blob(&manifest_bytes)?;
     Ok(AssembledImage {

@@ -14,8 +14,8 @@ fn port_key(p: &str) -> String {
     }
 }
 
-/// The JSON config for `cfg` on `platform`. `created` (RFC 3339) is stamped on the image and
-/// every history entry; `diff_ids` fill `rootfs`.
+/// The JSON config for `cfg` on `platform`: `created` (RFC 3339) is the image's, each history
+/// entry keeps its own; `diff_ids` fill `rootfs`.
 pub fn to_config_file(
     cfg: &ImageConfig,
     platform: &Platform,
@@ -23,7 +23,7 @@ pub fn to_config_file(
     diff_ids: Vec<String>,
 ) -> ImageConfigFile {
     ImageConfigFile {
-        created: created.clone(),
+        created,
         author: cfg.author.clone(),
         architecture: platform.architecture.clone(),
         variant: platform.variant.clone(),
@@ -62,7 +62,7 @@ pub fn to_config_file(
             .history
             .iter()
             .map(|h| HistoryEntry {
-                created: created.clone(),
+                created: h.created.clone(),
                 created_by: Some(h.created_by.clone()).filter(|s| !s.is_empty()),
                 author: None,
                 comment: h.comment.clone(),
@@ -105,6 +105,7 @@ pub fn from_config_file(f: &ImageConfigFile) -> (ImageConfig, Platform) {
             .history
             .iter()
             .map(|h| History {
+                created: h.created.clone(),
                 created_by: h.created_by.clone().unwrap_or_default(),
                 comment: h.comment.clone(),
                 empty_layer: h.empty_layer,

@@ -448,7 +448,7 @@ fn import_one(
     let manifest = match f.manifest {
         Some(m) => m,
         None => {
-            let m = manifest_for(&f.config, bytes.len() as u64, &blobs);
+            let m = manifest_for(&f.config, bytes.len() as u64, &blobs, &[], None);
             store.put_blob(&to_json("image manifest", &m)?)?
         }
     };
@@ -495,6 +495,7 @@ pub fn import_rootfs(store: &Store, src: &Path, name: &str) -> Result<ImportedIm
     let mut config = cairn_ir::ImageConfig::default();
     config.env_set("PATH", DEFAULT_PATH);
     config.history.push(cairn_ir::image::History {
+        created: None,
         created_by: String::new(),
         comment: Some(format!("Imported from {}", src.display())),
         empty_layer: false,
@@ -507,13 +508,11 @@ pub fn import_rootfs(store: &Store, src: &Path, name: &str) -> Result<ImportedIm
         // The imported rootfs is the image's own layer, kept as it was made.
         base_layers: 1,
         // SOURCE_DATE_EPOCH makes an import reproducible (two machines importing the same
-        // rootfs get the same image, hence the same cache keys); otherwise now, as docker does.
-        created: Some(
-            std::env::var("SOURCE_DATE_EPOCH")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(crate::time::now_unix),
-        ),
+        // rootfs get the same image, hence the same cache keys); otherwise the time of the
+        // import, as docker's.
+        epoch: std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.parse().ok()),
     };
     let img = assemble_image(store, &spec, cairn_store::Compression::Gzip)?;
     let record = ImageRecord {

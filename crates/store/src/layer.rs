@@ -137,6 +137,17 @@ fn rename_noreplace(from: &Path, to: &Path) -> Result<bool> {
 impl Store {
     /// The diff directory of layer `id`. Ids are not checked here; an id that is not 64 hex
     /// characters maps to a path under `layers/` that never exists (no path escapes the store).
+    /// When the store made layer `id` (Unix seconds): its directory's change time, set when
+    /// the layer was committed (renamed into place) and untouched since — a cached step's
+    /// layer keeps it. `None` for a missing layer.
+    pub fn layer_created(&self, id: &str) -> Option<i64> {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::symlink_metadata(self.layer_dir(id))
+            .ok()
+            .filter(|m| m.is_dir())
+            .map(|m| m.ctime())
+    }
+
     pub fn layer_dir(&self, id: &str) -> PathBuf {
         let layers = &self.layout().layers;
         if is_layer_id(id) {

@@ -225,7 +225,7 @@ fn source_date_epoch_as_a_build_arg() {
     let bad = env.build(c.path(), &["--build-arg", "SOURCE_DATE_EPOCH=yesterday"]);
     assert!(!bad.success);
     assert!(
-        bad.stderr.contains("invalid --build-arg SOURCE_DATE_EPOCH"),
+        bad.stderr.contains("invalid SOURCE_DATE_EPOCH: yesterday"),
         "{}",
         bad.stderr
     );

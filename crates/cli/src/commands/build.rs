@@ -219,7 +219,6 @@ pub fn run(args: BuildArgs) -> Result<()> {
         ..args
     };
     let mut input = BuildInput::load(&args.input)?;
-    let epoch = source_date_epoch(input.options.build_args.get("SOURCE_DATE_EPOCH"))?;
     if let Some(mode) = network_override {
         input.options.default_network = mode;
     }
@@ -238,6 +237,10 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let registry = args.registry.client()?;
     let resolver = StoreResolver::new(&store).with_registry(&registry, &runtime, args.pull);
     let lowered = input.lower(&resolver)?;
+    let epoch = match lowered.source_date_epoch {
+        Some(e) => Some(e),
+        None => env_source_date_epoch()?,
+    };
     let progress = Progress::new(if args.quiet {
         ProgressMode::Quiet
     } else {
@@ -409,7 +412,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         platform: graph.platform.clone(),
         config: graph.image.clone(),
         layers: out.layers.clone(),
-        created: epoch,
+        epoch,
         base_layers: base_layer_count(&graph, &store, &out.layers)?,
     };
     let exports_image = outputs.iter().any(Output::is_image);
@@ -656,26 +659,20 @@ fn read_secrets(specs: &[String]) -> Result<HashMap<String, Vec<u8>>> {
     Ok(out)
 }
 
-/// The epoch of a reproducible build: the `SOURCE_DATE_EPOCH` build arg (how buildx passes it),
-/// else the environment variable; a value that is not a number of seconds is an error.
-fn source_date_epoch(build_arg: Option<&String>) -> Result<Option<i64>> {
-    let (value, origin) = match build_arg {
-        Some(v) => (v.clone(), "--build-arg SOURCE_DATE_EPOCH"),
-        None => (
-            std::env::var("SOURCE_DATE_EPOCH").unwrap_or_default(),
-            "SOURCE_DATE_EPOCH",
-        ),
-    };
+/// The epoch of a reproducible build when the Dockerfile and build args give none: the
+/// `SOURCE_DATE_EPOCH` environment variable (what reproducible-builds tooling sets); a value
+/// that is not a number of seconds is an error.
+fn env_source_date_epoch() -> Result<Option<i64>> {
+    let value = std::env::var("SOURCE_DATE_EPOCH").unwrap_or_default();
     if value.is_empty() {
         return Ok(None);
     }
-    let epoch: i64 = value
-        .parse()
-        .with_context(|| format!("invalid {origin} {value:?}: expected seconds since 1970"))?;
-    if epoch < 0 {
-        bail!("invalid {origin} {value:?}: expected seconds since 1970");
+    match value.parse::<i64>() {
+        Ok(e) if e >= 0 => Ok(Some(e)),
+        _ => bail!(
+            "invalid SOURCE_DATE_EPOCH: {value} (the environment variable: expected seconds since 1970)"
+        ),
     }
-    Ok(Some(epoch))
 }
 
 /// A failed step, shown like BuildKit shows it: the Dockerfile lines, then the cause.

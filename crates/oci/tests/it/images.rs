@@ -38,11 +38,13 @@ fn full_config() -> ImageConfig {
         args_escaped: true,
         history: vec![
             History {
+                created: Some("2024-01-02T03:04:05Z".into()),
                 created_by: "COPY . / # buildkit".into(),
                 comment: Some("buildkit.dockerfile.v0".into()),
                 empty_layer: false,
             },
             History {
+                created: Some("2024-01-02T03:04:05Z".into()),
                 created_by: "CMD [\"serve\"]".into(),
                 comment: None,
                 empty_layer: true,
@@ -127,6 +129,7 @@ fn spec(store: &Store) -> ImageSpec {
     config.history.insert(
         0,
         History {
+            created: None,
             created_by: "base".into(),
             comment: None,
             empty_layer: false,
@@ -136,7 +139,7 @@ fn spec(store: &Store) -> ImageSpec {
         platform: Platform::linux_amd64(),
         config,
         layers: vec![base, top],
-        created: Some(1_700_000_000),
+        epoch: Some(1_700_000_000),
         base_layers: 2,
     }
 }
@@ -236,6 +239,10 @@ fn docker_archive_round_trip() -> TestResult {
     let (config, platform) = image_config(&store_b, &got.record)?;
     let mut want = spec.config.clone();
     want.exposed_ports = ["53/udp".into(), "80/tcp".into()].into();
+    // The entry the build added is stamped with SOURCE_DATE_EPOCH.
+    for h in want.history.iter_mut().filter(|h| h.created.is_none()) {
+        h.created = Some("2023-11-14T22:13:20Z".into());
+    }
     assert_eq!(config, want);
     assert_eq!(got.config, want);
     assert_eq!(platform, Platform::linux_amd64());

@@ -93,7 +93,7 @@ pub fn seed_image(
         config: config.unwrap_or_default(),
         base_layers: ids.len(),
         layers: ids,
-        created: Some(0),
+        epoch: Some(0),
     };
     cairn_oci::assemble_image(store, &spec, compression).expect("assemble image")
 }

@@ -216,8 +216,27 @@ impl<'a> Lowerer<'a> {
         self.results.clear();
         let result = Rc::unwrap_or_clone(result);
         let graph = self.b.finish(result.state, result.platform, result.config);
+        let declared = self.global.get("SOURCE_DATE_EPOCH");
+        let given = self
+            .opts
+            .build_args
+            .get("SOURCE_DATE_EPOCH")
+            .map(String::as_str);
+        let source_date_epoch = match declared.or(given) {
+            None | Some("") => None,
+            Some(v) => Some(v.parse::<i64>().ok().filter(|e| *e >= 0).ok_or_else(|| {
+                let span = self
+                    .df
+                    .global_args
+                    .iter()
+                    .find(|(d, _)| d.name == "SOURCE_DATE_EPOCH")
+                    .map_or(Span::default(), |(_, s)| *s);
+                err(span, format!("invalid SOURCE_DATE_EPOCH: {v}"))
+            })?),
+        };
         Ok(Lowered {
             graph,
+            source_date_epoch,
             warnings: self.warnings,
         })
     }
@@ -944,6 +963,7 @@ impl<'a> Lowerer<'a> {
     /// Record a history entry (`created_by` in docker's BuildKit style).
     pub fn history(&self, st: &mut StageState, created_by: String, empty_layer: bool) {
         st.config.history.push(History {
+            created: None,
             created_by,
             comment: Some("buildkit.dockerfile.v0".into()),
             empty_layer,

@@ -119,6 +119,9 @@ impl Default for LowerOptions {
 #[derive(Debug, Clone)]
 pub struct Lowered {
     pub graph: Graph,
+    /// SOURCE_DATE_EPOCH as the Dockerfile gives it, as BuildKit's frontend reads it: the
+    /// build arg, else the default of a global `ARG SOURCE_DATE_EPOCH=…` (seconds).
+    pub source_date_epoch: Option<i64>,
     /// Non-fatal findings (unused build args, ...), each with its line when it has one.
     pub warnings: Vec<String>,
 }

@@ -166,6 +166,7 @@ impl Lowerer<'_> {
             )
         };
         st.config.history.push(cairn_ir::image::History {
+            created: None,
             created_by: format!("RUN {shown} # buildkit"),
             comment: Some("buildkit.dockerfile.v0".into()),
             empty_layer: false,

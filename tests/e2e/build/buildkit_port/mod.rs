@@ -8,6 +8,7 @@ mod args_cmd;
 mod copy;
 mod core;
 mod git;
+mod history;
 mod misc;
 mod onbuild;
 mod run_options;
