@@ -111,7 +111,7 @@ fn dockerfile_from_stdin() {
 }
 
 /// `cairn build [ARGS] -` with `stdin` on its standard input.
-fn build_stdin(env: &Env, args: &[&str], stdin: &[u8]) -> std::process::Output {
+pub(super) fn build_stdin(env: &Env, args: &[&str], stdin: &[u8]) -> std::process::Output {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
         .args(["build", "--root"])
         .arg(env.root())

@@ -4,7 +4,7 @@
 mod buildkit_port;
 mod cache;
 mod cases;
-mod ci_flags;
+pub(crate) mod ci_flags;
 mod compat;
 mod confinement;
 mod docker_parity;

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// OCI image layout tar.
-    Oci(PathBuf),
+    /// OCI image layout tar; the image's names (`name=`, else the `-t` tags).
+    Oci(PathBuf, Vec<String>),
     /// OCI image layout directory (`type=oci,tar=false`).
-    OciDir(PathBuf),
+    OciDir(PathBuf, Vec<String>),
     /// A tar `docker load` accepts.
-    Docker(PathBuf),
+    Docker(PathBuf, Vec<String>),
     /// The final filesystem, as a directory. Device nodes only with `devices=true`.
     Local { dest: PathBuf, devices: bool },
     /// The final filesystem, as a tar. Device nodes only with `devices=true`.
@@ -29,11 +29,13 @@ pub fn parse_output(spec: &str) -> Result<Output> {
     let mut dest = None;
     let mut devices = None;
     let mut tar = None;
+    let mut names = Vec::new();
     if spec.trim().is_empty() {
         bail!("empty output: expected type=oci|docker|local|tar,dest=PATH");
     }
     let mut seen = std::collections::HashSet::new();
-    for part in spec.split(',') {
+    let fields = csv_fields(spec).with_context(|| format!("invalid output {spec:?}"))?;
+    for part in fields.iter().map(String::as_str) {
         if let Some((key, _)) = part.split_once('=')
             && !seen.insert(key)
         {
@@ -43,6 +45,11 @@ pub fn parse_output(spec: &str) -> Result<Output> {
             Some(("type", v)) => kind = Some(v.to_string()),
             Some(("dest", "")) => bail!("invalid output {spec:?}: dest= is empty"),
             Some(("dest", v)) => dest = Some(PathBuf::from(v)),
+            Some(("name", v)) => {
+                for n in v.split(',').filter(|n| !n.is_empty()) {
+                    names.push(crate::commands::images::normalize(n)?);
+                }
+            }
             Some(("tar", v)) => {
                 tar = Some(match v {
                     "true" | "1" => true,
@@ -65,10 +72,13 @@ pub fn parse_output(spec: &str) -> Result<Output> {
     }
     let dest = dest.with_context(|| format!("output {spec:?} needs dest=PATH"))?;
     let output = match kind.as_deref().unwrap_or("local") {
-        "oci" if tar == Some(false) => Output::OciDir(dest),
-        "oci" => Output::Oci(dest),
+        "oci" if tar == Some(false) => Output::OciDir(dest, names),
+        "oci" => Output::Oci(dest, names),
         _ if tar.is_some() => bail!("invalid output {spec:?}: tar= applies to type=oci only"),
-        "docker" => Output::Docker(dest),
+        "docker" => Output::Docker(dest, names),
+        _ if !names.is_empty() => {
+            bail!("invalid output {spec:?}: name= applies to type=oci and type=docker only")
+        }
         "local" => Output::Local {
             dest,
             devices: devices.unwrap_or(false),
@@ -87,23 +97,39 @@ pub fn parse_output(spec: &str) -> Result<Output> {
 
 impl Output {
     pub fn is_image(&self) -> bool {
-        matches!(self, Output::Oci(_) | Output::OciDir(_) | Output::Docker(_))
+        matches!(
+            self,
+            Output::Oci(..) | Output::OciDir(..) | Output::Docker(..)
+        )
     }
 
+    /// Write an image output, naming the image by the output's `name=`, else by `tags`.
     pub fn write_image(
         &self,
         store: &Store,
         image: &AssembledImage,
-        names: &[String],
+        tags: &[String],
     ) -> Result<()> {
+        let pick = |own: &'_ [String]| -> Vec<String> {
+            if own.is_empty() {
+                tags.to_vec()
+            } else {
+                own.to_vec()
+            }
+        };
         match self {
-            Output::Oci(p) => write_atomically(p, |w| {
-                Ok(cairn_oci::write_oci_archive(store, image, names, w)?)
+            Output::Oci(p, own) => write_atomically(p, |w| {
+                Ok(cairn_oci::write_oci_archive(store, image, &pick(own), w)?)
             }),
-            Output::Docker(p) => write_atomically(p, |w| {
-                Ok(cairn_oci::write_docker_archive(store, image, names, w)?)
+            Output::Docker(p, own) => write_atomically(p, |w| {
+                Ok(cairn_oci::write_docker_archive(
+                    store,
+                    image,
+                    &pick(own),
+                    w,
+                )?)
             }),
-            Output::OciDir(p) => cairn_oci::write_oci_layout_dir(store, image, names, p)
+            Output::OciDir(p, own) => cairn_oci::write_oci_layout_dir(store, image, &pick(own), p)
                 .with_context(|| format!("cannot write the OCI layout {}", p.display())),
             Output::Local { .. } | Output::Tar { .. } => Ok(()),
         }
@@ -140,8 +166,53 @@ impl Output {
                 })?;
                 Ok(omitted)
             }
-            Output::Oci(_) | Output::OciDir(_) | Output::Docker(_) => Ok(Vec::new()),
+            Output::Oci(..) | Output::OciDir(..) | Output::Docker(..) => Ok(Vec::new()),
         }
+    }
+}
+
+/// The fields of a comma-separated output spec, read as buildx reads it (Go's
+/// `encoding/csv`): a field in double quotes may hold commas, `""` in it is a quote.
+fn csv_fields(spec: &str) -> Result<Vec<String>> {
+    let mut fields = Vec::new();
+    let mut chars = spec.chars().peekable();
+    loop {
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => field.push(c),
+                    None => bail!("a quoted field is not closed"),
+                }
+            }
+            match chars.next() {
+                None => {
+                    fields.push(field);
+                    return Ok(fields);
+                }
+                Some(',') => {}
+                Some(c) => bail!("{c:?} after a closing quote"),
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    Some(',') => break,
+                    Some('"') => bail!("a quote inside a field that does not start with one"),
+                    Some(c) => field.push(c),
+                    None => {
+                        fields.push(field);
+                        return Ok(fields);
+                    }
+                }
+            }
+        }
+        fields.push(field);
     }
 }
 
@@ -192,21 +263,21 @@ mod tests {
     fn parses_buildkit_output_syntax() {
         assert_eq!(
             parse_output("type=oci,dest=out.tar").unwrap(),
-            Output::Oci("out.tar".into())
+            Output::Oci("out.tar".into(), vec![])
         );
         assert_eq!(
             parse_output("type=oci,dest=layout,tar=false").unwrap(),
-            Output::OciDir("layout".into())
+            Output::OciDir("layout".into(), vec![])
         );
         assert_eq!(
             parse_output("type=oci,tar=true,dest=o.tar").unwrap(),
-            Output::Oci("o.tar".into())
+            Output::Oci("o.tar".into(), vec![])
         );
         assert!(parse_output("type=docker,dest=d,tar=false").is_err());
         assert!(parse_output("type=oci,dest=d,tar=maybe").is_err());
         assert_eq!(
             parse_output("type=docker,dest=/x").unwrap(),
-            Output::Docker("/x".into())
+            Output::Docker("/x".into(), vec![])
         );
         assert_eq!(
             parse_output("dest=dir").unwrap(),
@@ -236,5 +307,18 @@ mod tests {
         assert!(parse_output("type=local,dest=x,devices=maybe").is_err());
         assert!(parse_output("type=nope,dest=x").is_err());
         assert!(parse_output("type=oci").is_err());
+        assert_eq!(
+            parse_output("type=oci,dest=o,\"name=org/repo:a,org/repo:b\"").unwrap(),
+            Output::Oci(
+                "o".into(),
+                vec!["docker.io/org/repo:a".into(), "docker.io/org/repo:b".into()]
+            )
+        );
+        assert_eq!(
+            parse_output("\"type=docker\",\"dest=a,b\"").unwrap(),
+            Output::Docker("a,b".into(), vec![])
+        );
+        assert!(parse_output("type=local,dest=x,name=a").is_err());
+        assert!(parse_output("type=oci,dest=\"x").is_err());
     }
 }

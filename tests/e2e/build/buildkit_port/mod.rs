@@ -9,6 +9,7 @@ mod copy;
 mod core;
 mod git;
 mod history;
+mod image_export;
 mod misc;
 mod onbuild;
 mod run_options;
