@@ -774,6 +774,14 @@ impl<'a> Lowerer<'a> {
         span: Span,
     ) -> Result<(Option<Input>, ImageConfig)> {
         match nc {
+            // `docker-image://scratch`: the empty image, as `FROM scratch` (BuildKit's too).
+            NamedContext::Image(image) if image.eq_ignore_ascii_case("scratch") => {
+                let config = ImageConfig {
+                    working_dir: Some("/".into()),
+                    ..ImageConfig::default()
+                };
+                Ok((None, config))
+            }
             NamedContext::Image(image) => {
                 let reference = Reference::parse(image).map_err(|e| {
                     err(

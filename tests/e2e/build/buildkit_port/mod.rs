@@ -11,6 +11,7 @@ mod git;
 mod history;
 mod image_export;
 mod misc;
+mod namedcontext;
 mod onbuild;
 mod run_options;
 
