@@ -407,6 +407,7 @@ fn import_layer(
         size: dir_size(staging.upper())?,
         diff_id: Some(diff_id),
         blobs: vec![lb.clone()],
+        created: None,
     };
     store.commit_layer(staging, &id, record)?;
     Ok((id, lb))
@@ -490,6 +491,7 @@ pub fn import_rootfs(store: &Store, src: &Path, name: &str) -> Result<ImportedIm
         size: dir_size(staging.upper())?,
         diff_id: None,
         blobs: Vec::new(),
+        created: None,
     };
     store.commit_layer(staging, &id, record)?;
     let mut config = cairn_ir::ImageConfig::default();

@@ -152,6 +152,7 @@ fn unpack_blob(
             digest: digest.clone(),
             size,
         }],
+        created: None,
     };
     store.commit_layer(staging, &id, record)?;
     Ok(id)

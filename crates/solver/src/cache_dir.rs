@@ -12,8 +12,11 @@
 //!   cached layers as gzip tar blobs;
 //! * the cache index (`application/vnd.cairn.cache.index.v1+json`):
 //!   `{"version": 1, "records": [{"key": "<hex>", "layers": ["<layer id>", ...]}],
-//!   "layers": {"<layer id>": {"digest": "sha256:...", "size": N}}}` — cache key to layer
-//!   stack, and each layer id (cairn's content digest) to its blob.
+//!   "layers": {"<layer id>": {"digest": "sha256:...", "size": N, "created": T}}}` — cache key
+//!   to layer stack, and each layer id (cairn's content digest) to its blob and the time it
+//!   was made (Unix seconds; optional), which an importer keeps as BuildKit keeps
+//!   `buildkit/createdat`: the image built from imported layers has the history times — and
+//!   so the image id — of the exporter's.
 //!
 //! Base-image layers (those of the build's `FROM` images) are named in record stacks but carry no
 //! blob: every importer has them, because a build resolves (pulls) its base images before it
@@ -58,6 +61,8 @@ struct IndexRecord {
 struct LayerBlobRef {
     digest: String,
     size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created: Option<i64>,
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> String {
@@ -156,6 +161,7 @@ pub fn assemble(store: &Store, set: &ExportSet<'_>) -> Result<CacheArtifact, Str
             LayerBlobRef {
                 digest: blob.digest.to_string(),
                 size: blob.size,
+                created: store.layer_created(id),
             },
         );
     }
@@ -166,6 +172,7 @@ pub fn assemble(store: &Store, set: &ExportSet<'_>) -> Result<CacheArtifact, Str
             LayerBlobRef {
                 digest: blob.digest.to_string(),
                 size: blob.size,
+                created: None,
             },
         );
         blobs.push(blob);
@@ -282,6 +289,8 @@ pub struct MissingLayer {
     pub id: String,
     pub digest: OciDigest,
     pub size: u64,
+    /// When the exporter made it.
+    pub created: Option<i64>,
 }
 
 /// The records and layer table of a cache index blob.
@@ -336,6 +345,7 @@ impl ParsedIndex {
                 id: id.clone(),
                 digest,
                 size,
+                created: self.layers.get(id).and_then(|l| l.created),
             });
         }
         Ok(Some(out))
@@ -367,8 +377,10 @@ pub fn parse_index(bytes: &[u8]) -> Result<ParsedIndex, String> {
 }
 
 /// Unpack layer `id` from its (verified) gzip blob already in the store, checking that it
-/// unpacks to the content it is named after, and commit it.
-pub fn install_layer(store: &Store, id: &str, digest: &OciDigest, size: u64) -> Result<(), String> {
+/// unpacks to the content it is named after, and commit it (made at `created`, when the
+/// exporter said).
+pub fn install_layer(store: &Store, layer: &MissingLayer) -> Result<(), String> {
+    let (id, digest, size) = (&layer.id, &layer.digest, layer.size);
     if store.layer(id).map_err(|e| e.to_string())?.is_some() {
         return Ok(());
     }
@@ -379,13 +391,17 @@ pub fn install_layer(store: &Store, id: &str, digest: &OciDigest, size: u64) -> 
     )
     .map_err(|e| e.to_string())?;
     let actual = cairn_oci::content_digest(staging.upper()).map_err(|e| e.to_string())?;
-    if actual != id {
+    if actual != *id {
         return Err(format!(
             "cached layer {id} unpacks to different content ({actual})"
         ));
     }
+    let record = cairn_store::LayerRecord {
+        created: layer.created,
+        ..Default::default()
+    };
     store
-        .commit_layer(staging, id, cairn_store::LayerRecord::default())
+        .commit_layer(staging, id, record)
         .map_err(|e| e.to_string())?;
     let record = cairn_store::LayerBlob {
         compression: Compression::Gzip,
@@ -477,9 +493,9 @@ impl RemoteCache for DirCache {
         let Some(missing) = self.index.missing(store, layers)? else {
             return Ok(false);
         };
-        for MissingLayer { id, digest, size } in missing {
-            self.copy_blob(store, &digest)?;
-            install_layer(store, &id, &digest, size)?;
+        for layer in missing {
+            self.copy_blob(store, &layer.digest)?;
+            install_layer(store, &layer)?;
         }
         Ok(true)
     }

@@ -144,6 +144,26 @@ pub(crate) fn read_record<T: DeserializeOwned>(path: &Path, kind: Kind) -> Resul
     }
 }
 
+/// Like [`read_record`], also reading a payload in the record's previous layout `Old` (a
+/// record that gained a trailing field: postcard cannot skip a missing one).
+pub(crate) fn read_record_or_old<T, Old>(path: &Path, kind: Kind) -> Result<Option<T>>
+where
+    T: DeserializeOwned,
+    Old: DeserializeOwned + Into<T>,
+{
+    let Some((bytes, meta)) = read_with_meta(path)? else {
+        return Ok(None);
+    };
+    match record::decode::<T>(kind, &bytes) {
+        Ok(value) => Ok(Some(value)),
+        Err(DecodeError::Torn(_)) => match record::decode::<Old>(kind, &bytes) {
+            Ok(old) => Ok(Some(old.into())),
+            Err(e) => torn_or_error(path, &meta, e),
+        },
+        Err(e) => torn_or_error(path, &meta, e),
+    }
+}
+
 fn torn_or_error<T>(path: &Path, meta: &Metadata, e: DecodeError) -> Result<Option<T>> {
     match e {
         DecodeError::Torn(_) => {

@@ -51,6 +51,29 @@ pub struct LayerRecord {
     pub diff_id: Option<OciDigest>,
     /// Exported blobs of this layer, oldest first, unique by `digest`.
     pub blobs: Vec<LayerBlob>,
+    /// When the layer was made (Unix seconds): by a build step, or on the machine whose cache
+    /// it was imported from. The history time of the step that made it (see cairn-oci).
+    /// Last, so records written before it existed still read ([`LayerRecordV1`]).
+    pub created: Option<i64>,
+}
+
+/// A layer record as written before [`LayerRecord::created`].
+#[derive(Deserialize)]
+struct LayerRecordV1 {
+    size: u64,
+    diff_id: Option<OciDigest>,
+    blobs: Vec<LayerBlob>,
+}
+
+impl From<LayerRecordV1> for LayerRecord {
+    fn from(v: LayerRecordV1) -> Self {
+        LayerRecord {
+            size: v.size,
+            diff_id: v.diff_id,
+            blobs: v.blobs,
+            created: None,
+        }
+    }
 }
 
 impl LayerRecord {
@@ -58,6 +81,9 @@ impl LayerRecord {
     fn absorb(&mut self, other: LayerRecord) {
         if self.diff_id.is_none() {
             self.diff_id = other.diff_id;
+        }
+        if self.created.is_none() {
+            self.created = other.created;
         }
         for blob in other.blobs {
             self.add_blob(blob);
@@ -137,11 +163,17 @@ fn rename_noreplace(from: &Path, to: &Path) -> Result<bool> {
 impl Store {
     /// The diff directory of layer `id`. Ids are not checked here; an id that is not 64 hex
     /// characters maps to a path under `layers/` that never exists (no path escapes the store).
-    /// When the store made layer `id` (Unix seconds): its directory's change time, set when
-    /// the layer was committed (renamed into place) and untouched since — a cached step's
-    /// layer keeps it. `None` for a missing layer.
+    /// When layer `id` was made (Unix seconds): its record's time, or for a layer recorded
+    /// before records had one, its directory's change time (set when it was committed).
+    /// `None` for a missing layer.
     pub fn layer_created(&self, id: &str) -> Option<i64> {
         use std::os::unix::fs::MetadataExt as _;
+        if let Ok(Some(LayerRecord {
+            created: Some(t), ..
+        })) = self.layer(id)
+        {
+            return Some(t);
+        }
         std::fs::symlink_metadata(self.layer_dir(id))
             .ok()
             .filter(|m| m.is_dir())
@@ -164,7 +196,10 @@ impl Store {
     /// The record of a committed layer; `None` unless both its directory and record exist.
     pub fn layer(&self, id: &str) -> Result<Option<LayerRecord>> {
         check_layer_id(id)?;
-        let rec = atomic::read_record(&self.layer_record_path(id), Kind::Layer)?;
+        let rec = atomic::read_record_or_old::<LayerRecord, LayerRecordV1>(
+            &self.layer_record_path(id),
+            Kind::Layer,
+        )?;
         Ok(rec.filter(|_| self.layer_dir(id).is_dir()))
     }
 
@@ -204,17 +239,22 @@ impl Store {
         drop(staging);
         let _lock = self.lock(&format!("layer-record:{id}"))?;
         let path = self.layer_record_path(id);
-        let merged = match atomic::read_record::<LayerRecord>(&path, Kind::Layer)? {
-            None => record,
-            Some(mut existing) => {
-                let before = existing.clone();
-                existing.absorb(record);
-                if existing == before {
-                    return Ok(());
+        let mut record = record;
+        if record.created.is_none() {
+            record.created = Some(now_unix());
+        }
+        let merged =
+            match atomic::read_record_or_old::<LayerRecord, LayerRecordV1>(&path, Kind::Layer)? {
+                None => record,
+                Some(mut existing) => {
+                    let before = existing.clone();
+                    existing.absorb(record);
+                    if existing == before {
+                        return Ok(());
+                    }
+                    existing
                 }
-                existing
-            }
-        };
+            };
         atomic::write_record(
             &self.layout().tmp,
             &path,
@@ -254,5 +294,50 @@ impl Store {
             atomic::write_record(&self.layout().tmp, &path, Kind::Layer, &rec, Replace::Yes)?;
         }
         Ok(())
+    }
+}
+
+/// Now, in Unix seconds.
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod record_layout_tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct V1 {
+        size: u64,
+        diff_id: Option<OciDigest>,
+        blobs: Vec<LayerBlob>,
+    }
+
+    #[test]
+    fn a_layer_record_written_before_created_still_reads() {
+        let t = tempfile::tempdir().expect("tmp");
+        let store = Store::open(t.path()).expect("store");
+        let id = "9".repeat(64);
+        let staging = store.staging().expect("staging");
+        fs::write(staging.upper().join("f"), "old").expect("write");
+        store
+            .commit_layer(staging, &id, LayerRecord::default())
+            .expect("commit");
+        let old = V1 {
+            size: 7,
+            diff_id: None,
+            blobs: vec![],
+        };
+        let bytes = crate::record::encode(Kind::Layer, &old).expect("encode");
+        fs::write(store.layer_record_path(&id), bytes).expect("write");
+        let got = store
+            .layer(&id)
+            .expect("read")
+            .expect("an old record reads");
+        assert_eq!((got.size, got.created), (7, None));
+        // The directory's change time stands in.
+        assert!(store.layer_created(&id).is_some_and(|t| t > 0));
     }
 }

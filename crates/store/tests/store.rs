@@ -237,10 +237,23 @@ fn staging_commits_a_layer() {
         size: 3,
         diff_id: None,
         blobs: vec![],
+        created: None,
     };
+    let before = now();
     store.commit_layer(staging, &id, rec.clone()).unwrap();
     assert!(!staging_path.exists(), "staging dir removed after commit");
-    assert_eq!(store.layer(&id).unwrap(), Some(rec));
+    let got = store.layer(&id).unwrap().expect("record");
+    // The commit stamps when the layer was made.
+    let created = got.created.expect("created");
+    assert!(created >= before && created <= now(), "{created}");
+    assert_eq!(
+        LayerRecord {
+            created: None,
+            ..got
+        },
+        rec
+    );
+    assert_eq!(store.layer_created(&id), Some(created));
     let dir = store.layer_dir(&id);
     assert_eq!(dir, store.root().join("layers").join(&id));
     assert_eq!(fs::read_to_string(dir.join("file")).unwrap(), "one");
@@ -263,6 +276,7 @@ fn committing_the_same_layer_twice_keeps_the_first_and_merges_records() {
         size: 3,
         diff_id: None,
         blobs: vec![],
+        created: None,
     };
     store
         .commit_layer(staged(&store, "first"), &id, first)
@@ -271,6 +285,7 @@ fn committing_the_same_layer_twice_keeps_the_first_and_merges_records() {
         size: 3,
         diff_id: None,
         blobs: vec![blob_info(1)],
+        created: None,
     };
     store
         .commit_layer(staged(&store, "second"), &id, second)
@@ -296,7 +311,22 @@ fn layer_dir_without_record_is_adopted() {
     store
         .commit_layer(staged(&store, "orphan"), &id, LayerRecord::default())
         .unwrap();
-    assert_eq!(store.layer(&id).unwrap(), Some(LayerRecord::default()));
+    let got = store.layer(&id).unwrap().expect("record");
+    assert!(got.created.is_some());
+    assert_eq!(
+        LayerRecord {
+            created: None,
+            ..got
+        },
+        LayerRecord::default()
+    );
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 #[test]

@@ -152,7 +152,7 @@ impl RemoteCache for RegistryCache {
         std::thread::scope(|s| {
             let installs: Vec<_> = missing
                 .iter()
-                .map(|m| s.spawn(|| cache_dir::install_layer(store, &m.id, &m.digest, m.size)))
+                .map(|m| s.spawn(|| cache_dir::install_layer(store, m)))
                 .collect();
             installs.into_iter().try_for_each(|h| {
                 h.join()

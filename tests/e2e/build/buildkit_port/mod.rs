@@ -5,6 +5,7 @@
 
 mod add;
 mod args_cmd;
+mod cache;
 mod copy;
 mod core;
 mod git;
