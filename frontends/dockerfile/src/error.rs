@@ -12,6 +12,8 @@ pub struct Error {
     pub column: Option<usize>,
     /// A short fix hint ("did you mean `COPY`?").
     pub help: Option<String>,
+    /// Lint findings made before the error (BuildKit reports them with it).
+    pub lint: Vec<crate::lint::LintWarning>,
 }
 
 impl Error {
@@ -21,6 +23,7 @@ impl Error {
             span,
             column: None,
             help: None,
+            lint: Vec::new(),
         }
     }
 
@@ -55,7 +58,7 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
+pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     // `prev[j]`: the distance between the part of `a` read so far and the first `j` of `b`.
     let mut prev: Vec<usize> = (0..=b.len()).collect();

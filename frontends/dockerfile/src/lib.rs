@@ -15,6 +15,7 @@
 
 pub mod error;
 pub mod instructions;
+pub mod lint;
 pub mod lower;
 pub mod parser;
 pub mod shell;

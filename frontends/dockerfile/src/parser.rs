@@ -54,13 +54,26 @@ pub fn parse(input: &[u8]) -> Result<Ast, Error> {
     let mut children: Vec<Node> = Vec::new();
     let mut warnings = Vec::new();
 
+    let mut comments: Vec<String> = Vec::new();
     while let Some((start, raw_line)) = lines.next() {
         let token = trim_leading_ws(trim_newline(raw_line));
+        if let Some(text) = token.strip_prefix('#') {
+            let text = text.trim();
+            if text.is_empty() {
+                comments.clear();
+            } else {
+                comments.push(text.to_string());
+            }
+        }
         match directive_parser.parse_line(token) {
             Ok(Outcome::None) => {}
             Ok(Outcome::Directive(found)) => {
+                comments.pop();
                 if found.name == "syntax" {
                     directives.syntax_line = start;
+                }
+                if found.name == "check" {
+                    directives.check_line = start;
                 }
                 directives::apply(&mut directives, found).map_err(|m| {
                     Error::new(Span::line(start), m).with_help("use `# escape=\\` (the default) or `# escape=``")
@@ -139,6 +152,7 @@ pub fn parse(input: &[u8]) -> Result<Ast, Error> {
             }
             node.span.end_line = end;
         }
+        node.prev_comment = std::mem::take(&mut comments);
         children.push(node);
     }
 

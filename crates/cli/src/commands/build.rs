@@ -5,6 +5,7 @@ use crate::commands::entitlements;
 use crate::commands::host_config;
 use crate::commands::images::{StoreArgs, normalize};
 use crate::commands::input::{self, BuildInput, BuildInputArgs};
+use crate::commands::lint;
 use crate::commands::named_contexts;
 use crate::commands::output::{Output, parse_output};
 use crate::commands::packed_context::{self, PackedContext};
@@ -80,6 +81,14 @@ pub struct BuildArgs {
     /// Print only the image ID (on stdout), no progress.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Only check the Dockerfile (BuildKit's lint rules, every stage) and report; run nothing.
+    /// Fails when anything is found.
+    #[arg(long)]
+    pub check: bool,
+    /// buildx's `--call`: `build` (the default) or `check` (as --check); `outline` and
+    /// `targets` are not supported yet.
+    #[arg(long, value_name = "build|check")]
+    pub call: Option<String>,
     /// Write the image ID (the config digest) to this file.
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
@@ -236,16 +245,64 @@ pub fn run(args: BuildArgs) -> Result<()> {
         .context("cannot start the async runtime")?;
     let registry = args.registry.client()?;
     let resolver = StoreResolver::new(&store).with_registry(&registry, &runtime, args.pull);
-    let lowered = input.lower(&resolver)?;
-    let epoch = match lowered.source_date_epoch {
-        Some(e) => Some(e),
-        None => env_source_date_epoch()?,
-    };
     let progress = Progress::new(if args.quiet {
         ProgressMode::Quiet
     } else {
         args.progress
     });
+    let check = match args.call.as_deref() {
+        None | Some("build") => args.check,
+        Some("check") => true,
+        Some(other) => bail!(
+            "--call {other} is not supported: cairn runs --call build (the default) and --call check"
+        ),
+    };
+    input.options.all_stages = check;
+    let file = input.dockerfile_path.display().to_string();
+    let lowered = match input.lower(&resolver) {
+        Ok(l) => l,
+        Err(e) => {
+            // Findings made before the error are shown with it, as BuildKit shows them.
+            if let Some(se) = e.downcast_ref::<crate::diagnostics::SourceError>() {
+                if check {
+                    lint::check_report(&progress, &file, &input.dockerfile, &se.error.lint);
+                } else {
+                    lint::events(&progress, &se.error.lint);
+                    lint::summary(&progress, &se.error.lint);
+                }
+            }
+            return Err(e);
+        }
+    };
+    if check {
+        lint::check_report(&progress, &file, &input.dockerfile, &lowered.lint);
+        let n = lowered.lint.len();
+        if let Some(e) = &lowered.lint_error {
+            bail!("{e}");
+        }
+        if n > 0 {
+            let s = if n == 1 { " has" } else { "s have" };
+            bail!("Check complete, {n} warning{s} been found!");
+        }
+        progress.info("Check complete, no warnings found.");
+        return Ok(());
+    }
+    lint::events(&progress, &lowered.lint);
+    // Shown when the build ends, however it ends (buildx's summary).
+    struct Summary<'p>(&'p Progress, Vec<cairn_dockerfile::lint::LintWarning>);
+    impl Drop for Summary<'_> {
+        fn drop(&mut self) {
+            lint::summary(self.0, &self.1);
+        }
+    }
+    let _summary = Summary(&progress, lowered.lint.clone());
+    if let Some(e) = &lowered.lint_error {
+        bail!("{e}");
+    }
+    let epoch = match lowered.source_date_epoch {
+        Some(e) => Some(e),
+        None => env_source_date_epoch()?,
+    };
     for w in &lowered.warnings {
         progress.warn(w);
     }

@@ -8,6 +8,7 @@ pub mod entitlements;
 pub mod host_config;
 pub mod images;
 pub mod input;
+pub mod lint;
 pub mod named_contexts;
 pub mod output;
 pub mod packed_context;

@@ -107,6 +107,10 @@ impl Progress {
         }
     }
 
+    pub fn mode(&self) -> ProgressMode {
+        self.mode
+    }
+
     pub fn warn(&self, msg: &str) {
         if self.mode != ProgressMode::Quiet {
             errln!("WARNING: {msg}");

@@ -63,23 +63,15 @@ pub(crate) fn group(ast: &Ast) -> Result<Dockerfile> {
     for node in &ast.children {
         let cx = Cx::new(node);
         match parse_instruction(&cx)? {
+            // A repeated stage name is a lint warning (DuplicateStageName), as in BuildKit:
+            // the name then means the last stage that has it.
             Instruction::From(from) => {
-                if let Some(name) = &from.alias
-                    && let Some(prev) = stages.iter().find(|s| s.from.alias.as_ref() == Some(name))
-                {
-                    let written = node.words().nth(2).unwrap_or(name);
-                    return Err(cx
-                        .err_at(written, format!("duplicate stage name \"{name}\""))
-                        .with_help(format!(
-                            "the name is first used on line {}; stage names must be unique",
-                            prev.span.start_line
-                        )));
-                }
                 stages.push(Stage {
                     from,
                     span: node.span,
                     index: stages.len(),
                     commands: vec![],
+                    comments: node.prev_comment.clone(),
                 });
             }
             Instruction::Arg(decls) if stages.is_empty() => {
@@ -90,6 +82,7 @@ pub(crate) fn group(ast: &Ast) -> Result<Dockerfile> {
                     instruction,
                     span: node.span,
                     original: node.original.clone(),
+                    facts: super::types::NodeFacts::of(node),
                 }),
                 None => {
                     let e = Error::new(node.span, "no build stage in current context").with_help(
@@ -278,14 +271,9 @@ mod tests {
             e.help.as_deref(),
             Some("add a FROM instruction before this RUN; only ARG may come before the first FROM")
         );
-        let e = group(&ast_of("FROM a AS x\nFROM b as X\n")).expect_err("error");
-        assert_eq!(e.message, "duplicate stage name \"x\"");
-        assert_eq!(e.span, Span::line(2));
-        assert_eq!(e.column, Some(10));
-        assert_eq!(
-            e.help.as_deref(),
-            Some("the name is first used on line 1; stage names must be unique")
-        );
+        // A repeated stage name is a lint warning, not an error (BuildKit's DuplicateStageName).
+        let df = group(&ast_of("FROM a AS x\nFROM b as X\n")).expect("duplicates allowed");
+        assert_eq!(df.stages.len(), 2);
         let e = group(&ast_of("ARG A\n")).expect_err("error");
         assert_eq!(e.message, "dockerfile contains no stages to build");
         // A bad instruction before FROM reports its own error first, as BuildKit does.

@@ -85,6 +85,7 @@ pub(crate) fn node_at(src: &str, line: usize) -> Node {
         heredocs: vec![],
         span: Span::line(line),
         indent: 0,
+        prev_comment: Vec::new(),
     }
 }
 

@@ -178,13 +178,6 @@ fn errors_from_text() {
             Some(0),
         ),
         (
-            "FROM a AS x\nFROM b AS x\n",
-            2,
-            "duplicate stage name \"x\"",
-            None,
-            Some(10),
-        ),
-        (
             "FROM a AS 9x\n",
             1,
             "invalid name for build stage: \"9x\", name can't start with a number or contain symbols",

@@ -188,6 +188,34 @@ pub struct Located {
     pub span: Span,
     /// The instruction's text, continuation lines joined (for history `created_by`).
     pub original: String,
+    /// What the lint rules look at and the typed instruction no longer says.
+    #[serde(skip)]
+    pub facts: NodeFacts,
+}
+
+/// An instruction as written, for the lint rules: its keyword's casing, the comments above it
+/// (`# check=` for it alone), and for ENV/LABEL whether a pair used the legacy `KEY value` form.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeFacts {
+    pub keyword: String,
+    pub comments: Vec<String>,
+    pub legacy_kv: bool,
+}
+
+impl NodeFacts {
+    pub fn of(node: &crate::parser::Node) -> NodeFacts {
+        let kv = matches!(node.keyword_lower().as_str(), "env" | "label");
+        let words: Vec<&str> = node.words().collect();
+        let legacy_kv = kv
+            && words
+                .chunks(3)
+                .any(|t| t.get(2).is_some_and(|sep| *sep != "="));
+        NodeFacts {
+            keyword: node.keyword.clone(),
+            comments: node.prev_comment.clone(),
+            legacy_kv,
+        }
+    }
 }
 
 /// A build stage: `FROM ... [AS name]` and the instructions up to the next FROM.
@@ -197,6 +225,9 @@ pub struct Stage {
     pub span: Span,
     pub index: usize,
     pub commands: Vec<Located>,
+    /// The comments above the FROM (a `# check=` there applies to the FROM line).
+    #[serde(skip)]
+    pub comments: Vec<String>,
 }
 
 /// A whole typed Dockerfile: global ARGs (before the first FROM) and the stages.

@@ -210,6 +210,7 @@ impl Lowerer<'_> {
                             )
                         }
                         None => {
+                            self.lint_ignored_source(c.add, &p, span);
                             let ctx = self.context_source()?;
                             (
                                 push_input(&mut inputs, Input::of(ctx)),

@@ -26,6 +26,13 @@ pub(super) struct StageResult {
     pub state: Option<Input>,
     pub config: ImageConfig,
     pub platform: Platform,
+    /// Whether a WORKDIR of this build set the working directory (WorkdirRelativePath).
+    pub workdir_set: bool,
+    /// The stage's build args: a stage built `FROM` it sees them (BuildKit keeps them in the
+    /// state's environment).
+    pub args: Vars,
+    pub declared_args: Vars,
+    pub declared: BTreeSet<String>,
 }
 
 /// The mutable state of the stage being lowered.
@@ -46,6 +53,13 @@ pub(super) struct StageState {
     pub platform: Platform,
     /// Whether CMD was set in this stage (ENTRYPOINT then keeps it).
     pub cmd_set: bool,
+    /// Whether a WORKDIR of this build (this stage or the stage it is based on) ran.
+    pub workdir_set: bool,
+    /// Where this stage last set CMD, ENTRYPOINT and HEALTHCHECK
+    /// (MultipleInstructionsDisallowed).
+    pub last_cmd: Option<Span>,
+    pub last_entrypoint: Option<Span>,
+    pub last_healthcheck: Option<Span>,
     /// Index of `config.env`: change the env only through [`StageState::env_set`] (and call
     /// [`StageState::reindex_env`] after replacing `config`).
     pub env_index: EnvIndex,
@@ -93,7 +107,7 @@ pub(super) struct Lowerer<'a> {
     pub lex: Lexer,
     pub b: GraphBuilder,
     /// Global (pre-FROM) args with values, platform args underneath.
-    global: Vars,
+    pub(super) global: Vars,
     results: Vec<Option<Rc<StageResult>>>,
     /// How many more times each stage's result will be taken (FROM, COPY --from, mount
     /// from=, as written); at 0 its cached result is released, so a chain of stages holds
@@ -107,6 +121,10 @@ pub(super) struct Lowerer<'a> {
     pub warnings: Vec<String>,
     /// Lowering a stage named in `--no-cache-filter`: its vertices ignore the cache.
     ignore_cache: bool,
+    /// Lint findings so far.
+    pub(super) linter: crate::lint::Linter,
+    /// The comments above the instruction being lowered (its `# check=`).
+    pub(super) comments: Vec<String>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -114,6 +132,7 @@ impl<'a> Lowerer<'a> {
         df: &'a Dockerfile,
         opts: &'a LowerOptions,
         resolver: &'a dyn ImageResolver,
+        linter: crate::lint::Linter,
     ) -> Result<Self> {
         let mut l = Lowerer {
             df,
@@ -124,7 +143,7 @@ impl<'a> Lowerer<'a> {
             global: Vars::from_pairs(platform_args(
                 &opts.target_platform,
                 &opts.build_platform,
-                opts.target.as_deref(),
+                target_stage_name(df, opts).as_deref(),
             )),
             results: vec![None; df.stages.len()],
             uses: vec![0; df.stages.len()],
@@ -134,6 +153,8 @@ impl<'a> Lowerer<'a> {
             used_build_args: BTreeSet::new(),
             ignore_cache: false,
             warnings: Vec::new(),
+            linter,
+            comments: Vec::new(),
         };
         for (decl, span) in &df.global_args {
             let value = match l.opts.build_args.get(&decl.name) {
@@ -179,9 +200,28 @@ impl<'a> Lowerer<'a> {
     }
 
     pub fn run(mut self) -> Result<Lowered> {
+        match self.run_inner() {
+            Ok(l) => Ok(l),
+            Err(mut e) => {
+                e.lint = self.linter.warnings();
+                Err(e)
+            }
+        }
+    }
+
+    fn run_inner(&mut self) -> Result<Lowered> {
         let target = self.target_index()?;
         self.target = Some(target);
+        self.lint_from_lines();
         let result = self.lower_stage(target, None)?;
+        if self.opts.all_stages {
+            // `--check`: every stage's instructions are linted, as BuildKit's lint request does.
+            for i in 0..self.df.stages.len() {
+                if i != target {
+                    self.lower_stage(i, None)?;
+                }
+            }
+        }
         let unused: Vec<&String> = self
             .opts
             .build_args
@@ -190,6 +230,7 @@ impl<'a> Lowerer<'a> {
                 !self.used_build_args.contains(*k)
                     && !super::PROXY_ARGS.contains(&k.as_str())
                     && k.as_str() != super::run::SANDBOX_HOSTNAME_ARG
+                    && k.as_str() != "BUILDKIT_DOCKERFILE_CHECK"
                     && k.as_str() != "SOURCE_DATE_EPOCH"
             })
             .collect();
@@ -215,7 +256,8 @@ impl<'a> Lowerer<'a> {
         }
         self.results.clear();
         let result = Rc::unwrap_or_clone(result);
-        let graph = self.b.finish(result.state, result.platform, result.config);
+        let graph =
+            std::mem::take(&mut self.b).finish(result.state, result.platform, result.config);
         let declared = self.global.get("SOURCE_DATE_EPOCH");
         let given = self
             .opts
@@ -236,8 +278,10 @@ impl<'a> Lowerer<'a> {
         };
         Ok(Lowered {
             graph,
+            lint: self.linter.warnings(),
+            lint_error: self.linter.error(),
             source_date_epoch,
-            warnings: self.warnings,
+            warnings: std::mem::take(&mut self.warnings),
         })
     }
 
@@ -252,11 +296,12 @@ impl<'a> Lowerer<'a> {
             return Ok(last);
         };
         let t = target.to_ascii_lowercase();
+        // A repeated name means its last stage, as in BuildKit.
         if let Some(i) = self
             .df
             .stages
             .iter()
-            .position(|s| s.from.alias.as_deref() == Some(t.as_str()))
+            .rposition(|s| s.from.alias.as_deref() == Some(t.as_str()))
         {
             return Ok(i);
         }
@@ -290,7 +335,7 @@ impl<'a> Lowerer<'a> {
             .stages
             .iter()
             .take(limit)
-            .position(|s| s.from.alias.as_deref() == Some(lower.as_str()))
+            .rposition(|s| s.from.alias.as_deref() == Some(lower.as_str()))
         {
             return Some(i);
         }
@@ -435,6 +480,10 @@ impl<'a> Lowerer<'a> {
                 state,
                 config,
                 platform,
+                workdir_set: false,
+                args: Vars::default(),
+                declared_args: Vars::default(),
+                declared: BTreeSet::new(),
             });
         }
         // BuildKit's step names: `[name i/n]`, `stage-N` for an unnamed stage, no name at all
@@ -448,16 +497,54 @@ impl<'a> Lowerer<'a> {
         let global = std::mem::take(&mut self.global);
         let image = self.expand_with(&global, &stage.from.image, stage.span);
         let platform = match (&image, &stage.from.platform) {
-            (Ok(_), Some(p)) => Some(self.expand_with(&global, p, stage.span)),
+            (Ok(_), Some(p)) => Some(self.lex.process_word_detailed(p, &global).map_err(|e| {
+                err(
+                    stage.span,
+                    format!("failed to expand {:?}: {}", brief(p), e.cause),
+                )
+            })),
             _ => None,
         };
+        let keys: Vec<String> = global.iter().map(|(k, _)| k.clone()).collect();
         self.global = global;
         let image = image?;
         let platform = match platform.transpose()? {
-            Some(p) => Platform::parse(&p).ok_or_else(|| {
-                err(stage.span, format!("invalid platform {p:?}"))
-                    .with_help("use os/arch[/variant], e.g. linux/amd64")
-            })?,
+            Some(e) => {
+                let written = stage.from.platform.as_deref().unwrap_or_default();
+                // BuildKit's words (containerd's for a bad component), with a suggestion for
+                // a misspelt variable.
+                let hint = e
+                    .unmatched
+                    .iter()
+                    .find_map(|u| crate::lint::suggest(u, keys.iter().map(String::as_str)))
+                    .map(|s| format!(" (did you mean {s}?)"))
+                    .unwrap_or_default();
+                if e.word.is_empty() {
+                    return Err(err(
+                        stage.span,
+                        format!("empty platform value from expression {written}{hint}"),
+                    ));
+                }
+                let bad_component = e.word.split('/').find(|c| {
+                    c.is_empty()
+                        || !c
+                            .chars()
+                            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-'))
+                });
+                if let Some(c) = bad_component {
+                    return Err(err(
+                        stage.span,
+                        format!(
+                            "failed to parse platform {written}: {c:?} is an invalid component of {:?}: platform specifier component must match \"^[A-Za-z0-9_.-]+$\": invalid argument{hint}",
+                            e.word
+                        ),
+                    ));
+                }
+                Platform::parse(&e.word).ok_or_else(|| {
+                    err(stage.span, format!("invalid platform {:?}{hint}", e.word))
+                        .with_help("use os/arch[/variant], e.g. linux/amd64")
+                })?
+            }
             None => self.opts.target_platform.clone(),
         };
         let base_is_image =
@@ -479,6 +566,10 @@ impl<'a> Lowerer<'a> {
             declared: BTreeSet::new(),
             platform: platform.clone(),
             cmd_set: false,
+            workdir_set: false,
+            last_cmd: None,
+            last_entrypoint: None,
+            last_healthcheck: None,
             env_index: EnvIndex::default(),
         };
         if let Some(j) = self.find_stage(&image, Some(i)) {
@@ -486,6 +577,10 @@ impl<'a> Lowerer<'a> {
             let base = Rc::unwrap_or_clone(self.take_stage(j, Some(stage.span))?);
             st.state = base.state;
             st.config = base.config;
+            st.workdir_set = base.workdir_set;
+            st.args = base.args;
+            st.declared_args = base.declared_args;
+            st.declared = base.declared;
         } else if image.eq_ignore_ascii_case("scratch") {
             // Empty root filesystem; BuildKit's empty image config has WorkingDir "/".
             st.config.working_dir = Some("/".into());
@@ -533,6 +628,10 @@ impl<'a> Lowerer<'a> {
             state: st.state,
             config: st.config,
             platform,
+            workdir_set: st.workdir_set,
+            args: st.args,
+            declared_args: st.declared_args,
+            declared: st.declared,
         })
     }
 
@@ -570,6 +669,13 @@ impl<'a> Lowerer<'a> {
     }
 
     fn dispatch(&mut self, st: &mut StageState, cmd: &Located) -> Result<()> {
+        self.comments = cmd.facts.comments.clone();
+        let done = self.dispatch_instruction(st, cmd);
+        self.comments.clear();
+        done
+    }
+
+    fn dispatch_instruction(&mut self, st: &mut StageState, cmd: &Located) -> Result<()> {
         let span = cmd.span;
         match &cmd.instruction {
             Instruction::From(_) => Err(err(span, "FROM inside a stage")),
@@ -583,6 +689,17 @@ impl<'a> Lowerer<'a> {
 
     fn workdir(&mut self, st: &mut StageState, dir: &str, cmd: &Located) -> Result<()> {
         let dir = self.expand(st, dir, cmd.span)?;
+        // Only the first WORKDIR of the build's chain is judged: fixing it fixes the rest.
+        if !st.workdir_set && !dir.starts_with('/') {
+            self.lint(
+                &crate::lint::rules::WORKDIR_RELATIVE_PATH,
+                cmd.span,
+                format!(
+                    "Relative workdir {dir:?} can have unexpected results if the base image changes"
+                ),
+            );
+        }
+        st.workdir_set = true;
         let path = resolve_path(st.workdir(), &dir);
         st.config.working_dir = Some(path.clone());
         if clean_path(&path) == "/" {
@@ -637,6 +754,7 @@ impl<'a> Lowerer<'a> {
         let mut shown = Vec::new();
         for decl in decls {
             let name = &decl.name;
+            self.lint_secret_name("ARG", name, span);
             st.declared.insert(name.clone());
             let value = if let Some(v) = self.opts.build_args.get(name) {
                 self.used_build_args.insert(name.clone());
@@ -662,8 +780,32 @@ impl<'a> Lowerer<'a> {
 
     /// Expand a word in the stage's scope, recording which build args it used.
     pub fn expand(&mut self, st: &StageState, word: &str, span: Span) -> Result<String> {
+        Ok(self.expand_detailed(st, word, span)?.word)
+    }
+
+    /// Expand a word in the stage's scope: the expansion, its build args recorded as used,
+    /// its undefined variables linted.
+    fn expand_detailed(
+        &mut self,
+        st: &StageState,
+        word: &str,
+        span: Span,
+    ) -> Result<crate::shell::Expansion> {
         let env = st.expansion_env();
-        self.expand_with(&env, word, span)
+        let e = self.lex.process_word_detailed(word, &env).map_err(|e| {
+            err(
+                span,
+                format!("failed to expand {:?}: {}", brief(word), e.cause),
+            )
+        })?;
+        self.used_build_args.extend(
+            e.matched
+                .iter()
+                .filter(|u| self.opts.build_args.contains_key(*u))
+                .cloned(),
+        );
+        self.lint_unmatched(st, &e.unmatched, span);
+        Ok(e)
     }
 
     pub fn expand_with(
@@ -687,13 +829,7 @@ impl<'a> Lowerer<'a> {
 
     /// Expand and split into words (EXPOSE, VOLUME words).
     pub fn expand_words(&mut self, st: &StageState, word: &str, span: Span) -> Result<Vec<String>> {
-        let env = st.expansion_env();
-        self.lex.process_words(word, &env).map_err(|e| {
-            err(
-                span,
-                format!("failed to expand {:?}: {}", brief(word), e.cause),
-            )
-        })
+        Ok(self.expand_detailed(st, word, span)?.words)
     }
 
     pub fn add(
@@ -1005,6 +1141,14 @@ impl StageState {
 
 /// `slots[i] = value` for the per-stage vectors, which are as long as the stage list, with
 /// `i` a stage index (from [`Lowerer::find_stage`] or the target).
+/// TARGETSTAGE's value, as BuildKit sets it: `--target`, else the last stage's name (absent
+/// for an unnamed one: then `default`).
+pub(super) fn target_stage_name(df: &Dockerfile, opts: &LowerOptions) -> Option<String> {
+    opts.target
+        .clone()
+        .or_else(|| df.stages.last().and_then(|s| s.from.alias.clone()))
+}
+
 fn set_slot<T>(slots: &mut [T], i: usize, value: T) {
     if let Some(slot) = slots.get_mut(i) {
         *slot = value;

@@ -7,6 +7,7 @@ use super::dispatch::{Lowerer, StageState};
 use super::err;
 use super::history;
 use crate::instructions::{Command, Healthcheck, Instruction, Located};
+use crate::lint::rules;
 use crate::parser::Span;
 use cairn_ir::image::HealthConfig;
 
@@ -18,10 +19,23 @@ impl Lowerer<'_> {
         cmd: &Located,
     ) -> crate::error::Result<()> {
         let span = cmd.span;
+        let keyword = cmd.facts.keyword.clone();
+        if cmd.facts.legacy_kv {
+            self.lint(
+                &rules::LEGACY_KEY_VALUE_FORMAT,
+                span,
+                format!(
+                    "\"{keyword} key=value\" should be used instead of legacy \"{keyword} key value\" format"
+                ),
+            );
+        }
         let created_by = match ins {
             Instruction::Env(pairs) => {
                 // Every pair is expanded against the environment before this instruction.
                 let expanded = self.expand_pairs(st, pairs, span)?;
+                for (k, _) in &expanded {
+                    self.lint_secret_name("ENV", k, span);
+                }
                 let shown = pairs_text(&expanded);
                 for (k, v) in expanded {
                     st.env_set(&k, &v);
@@ -45,7 +59,22 @@ impl Lowerer<'_> {
                 let mut these = Vec::new();
                 for p in ports {
                     for word in self.expand_words(st, p, span)? {
-                        these.extend(expand_port_range(&word, span)?);
+                        let port = parse_port(&word, span)?;
+                        if port.upper_proto {
+                            self.lint(
+                                &rules::EXPOSE_PROTO_CASING,
+                                span,
+                                format!("Defined protocol '{word}' in EXPOSE instruction should be lowercase"),
+                            );
+                        }
+                        if port.host_part {
+                            self.lint(
+                                &rules::EXPOSE_INVALID_FORMAT,
+                                span,
+                                format!("EXPOSE instruction should not define an IP address or host-port mapping, found '{word}'"),
+                            );
+                        }
+                        these.extend(port.keys);
                     }
                 }
                 let shown = format!("EXPOSE {}", history::go_list(&these));
@@ -65,6 +94,7 @@ impl Lowerer<'_> {
                 format!("VOLUME {}", history::go_list(&these))
             }
             Instruction::Cmd(c) => {
+                self.lint_command(st, c, &keyword, span, false);
                 let args = command_args(st, c);
                 st.config.cmd = Some(args.clone());
                 // BuildKit sets the (deprecated, docker-compatible) ArgsEscaped on every CMD
@@ -74,6 +104,7 @@ impl Lowerer<'_> {
                 format!("CMD {}", history::go_quote_list(&args))
             }
             Instruction::Entrypoint(c) => {
+                self.lint_command(st, c, &keyword, span, true);
                 let args = command_args(st, c);
                 st.config.entrypoint = Some(args.clone());
                 st.config.args_escaped = true;
@@ -89,6 +120,13 @@ impl Lowerer<'_> {
                 format!("SHELL {}", history::go_list(sh))
             }
             Instruction::Healthcheck(h) => {
+                if let Some(prev) = st.last_healthcheck.replace(span) {
+                    self.lint(
+                        &rules::MULTIPLE_INSTRUCTIONS_DISALLOWED,
+                        prev,
+                        format!("Multiple {keyword} instructions should not be used in the same stage because only the last one will be used"),
+                    );
+                }
                 let hc = health(st, h, span)?;
                 let shown = history::healthcheck(&hc);
                 st.config.healthcheck = Some(hc);
@@ -122,6 +160,37 @@ impl Lowerer<'_> {
         };
         self.history(st, created_by, true);
         Ok(())
+    }
+
+    /// CMD/ENTRYPOINT: a shell form without a SHELL (JSONArgsRecommended), one set twice
+    /// in a stage (MultipleInstructionsDisallowed, on the one that is ignored).
+    fn lint_command(
+        &mut self,
+        st: &mut StageState,
+        c: &Command,
+        keyword: &str,
+        span: Span,
+        entrypoint: bool,
+    ) {
+        let last = if entrypoint {
+            &mut st.last_entrypoint
+        } else {
+            &mut st.last_cmd
+        };
+        if let Some(prev) = last.replace(span) {
+            self.lint(
+                &rules::MULTIPLE_INSTRUCTIONS_DISALLOWED,
+                prev,
+                format!("Multiple {keyword} instructions should not be used in the same stage because only the last one will be used"),
+            );
+        }
+        if matches!(c, Command::Shell(_)) && st.config.shell.is_none() {
+            self.lint(
+                &rules::JSON_ARGS_RECOMMENDED,
+                span,
+                format!("JSON arguments recommended for {keyword} to prevent unintended behavior related to OS signals"),
+            );
+        }
     }
 
     fn expand_pairs(
@@ -233,6 +302,24 @@ pub(super) fn parse_duration(s: &str) -> Option<u64> {
         total += n * mult;
     }
     (total.is_finite() && total < u64::MAX as f64).then_some(total as u64)
+}
+
+/// An EXPOSE word read: the config's `port/proto` keys, and what the lint rules judge.
+struct ExposedPort {
+    keys: Vec<String>,
+    /// The protocol was not written in lower case (`80/TCP`).
+    upper_proto: bool,
+    /// An IP address or host port came before the container port (`127.0.0.1:80:80`).
+    host_part: bool,
+}
+
+fn parse_port(word: &str, span: Span) -> crate::error::Result<ExposedPort> {
+    let proto_written = word.split_once('/').map(|(_, p)| p).unwrap_or_default();
+    Ok(ExposedPort {
+        keys: expand_port_range(word, span)?,
+        upper_proto: proto_written != proto_written.to_lowercase(),
+        host_part: word.split('/').next().unwrap_or_default().contains(':'),
+    })
 }
 
 /// `8080`, `53/udp`, `8000-8002/tcp` to the config's `port/proto` keys.

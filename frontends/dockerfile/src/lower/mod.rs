@@ -21,6 +21,7 @@ mod args;
 mod copy;
 mod dispatch;
 mod history;
+mod lint_hooks;
 mod meta;
 mod run;
 
@@ -79,6 +80,8 @@ pub struct LowerOptions {
     pub host_config: cairn_ir::HostConfig,
     /// `--no-cache-filter`: stages (by name, any case) whose steps run even when cached.
     pub no_cache_stages: Vec<String>,
+    /// Lower every stage, not only the target's (`--check`: BuildKit lints all stages).
+    pub all_stages: bool,
     /// `--build-context NAME=…`, by NAME as the user wrote it.
     pub named_contexts: BTreeMap<String, NamedContext>,
 }
@@ -111,6 +114,7 @@ impl Default for LowerOptions {
             host_config: cairn_ir::HostConfig::default(),
             named_contexts: BTreeMap::new(),
             no_cache_stages: Vec::new(),
+            all_stages: false,
         }
     }
 }
@@ -119,6 +123,11 @@ impl Default for LowerOptions {
 #[derive(Debug, Clone)]
 pub struct Lowered {
     pub graph: Graph,
+    /// Lint findings (see [`crate::lint`]), by line.
+    pub lint: Vec<crate::lint::LintWarning>,
+    /// `error=true` and findings: BuildKit's error, which fails the build after the warnings
+    /// are shown.
+    pub lint_error: Option<String>,
     /// SOURCE_DATE_EPOCH as the Dockerfile gives it, as BuildKit's frontend reads it: the
     /// build arg, else the default of a global `ARG SOURCE_DATE_EPOCH=…` (seconds).
     pub source_date_epoch: Option<i64>,
@@ -132,7 +141,33 @@ pub fn lower(
     opts: &LowerOptions,
     resolver: &dyn ImageResolver,
 ) -> Result<Lowered> {
-    dispatch::Lowerer::new(df, opts, resolver)?.run()
+    lower_linted(df, opts, resolver, crate::lint::Linter::default())
+}
+
+/// [`lower`], its lint findings added to `linter`'s.
+pub fn lower_linted(
+    df: &Dockerfile,
+    opts: &LowerOptions,
+    resolver: &dyn ImageResolver,
+    linter: crate::lint::Linter,
+) -> Result<Lowered> {
+    dispatch::Lowerer::new(df, opts, resolver, linter)?.run()
+}
+
+/// The lint configuration of a build: the `BUILDKIT_DOCKERFILE_CHECK` build arg, else the
+/// `# check=` directive (an invalid one is an error at its line, as BuildKit's).
+pub fn lint_config(
+    ast: &crate::parser::Ast,
+    opts: &LowerOptions,
+) -> Result<crate::lint::LintConfig> {
+    let (value, span) = match opts.build_args.get("BUILDKIT_DOCKERFILE_CHECK") {
+        Some(v) => (v.clone(), crate::parser::Span::default()),
+        None => (
+            ast.directives.check.clone().unwrap_or_default(),
+            crate::parser::Span::line(ast.directives.check_line),
+        ),
+    };
+    crate::lint::LintConfig::parse(&value).map_err(|m| err(span, m))
 }
 
 /// Parse + type + lower in one call.
@@ -146,12 +181,25 @@ pub fn lower_source(
         check_syntax(syntax)
             .map_err(|m| err(crate::parser::Span::line(ast.directives.syntax_line), m))?;
     }
-    let df = crate::instructions::from_ast(&ast)?;
+    let mut linter = crate::lint::Linter::new(lint_config(&ast, opts)?);
+    crate::lint::file_rules(&ast, &mut linter);
+    let df = crate::instructions::from_ast(&ast).map_err(|mut e| {
+        // BuildKit's words for an instruction it cannot read; the findings of the lines
+        // before it are reported with it.
+        let line = e.span.start_line;
+        e.message = format!("dockerfile parse error on line {line}: {}", e.message);
+        e.lint = linter
+            .warnings()
+            .into_iter()
+            .filter(|w| w.span.start_line < line)
+            .collect();
+        e
+    })?;
     let opts = LowerOptions {
         escape: ast.directives.escape,
         ..opts.clone()
     };
-    lower(&df, &opts, resolver)
+    lower_linted(&df, &opts, resolver, linter)
 }
 
 /// `# syntax=` must name the Dockerfile frontend (`docker/dockerfile` or

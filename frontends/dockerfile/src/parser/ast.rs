@@ -33,6 +33,9 @@ pub struct Directives {
     /// The escape token: `\` (default) or `` ` ``.
     pub escape: char,
     pub check: Option<String>,
+    /// The line of `# check=`.
+    #[serde(skip)]
+    pub check_line: usize,
 }
 
 impl Default for Directives {
@@ -42,6 +45,7 @@ impl Default for Directives {
             syntax_line: 0,
             escape: '\\',
             check: None,
+            check_line: 0,
         }
     }
 }
@@ -111,6 +115,11 @@ pub struct Node {
     /// Bytes of leading whitespace before the keyword on the first line: `original` starts after
     /// them, so a position in `original` plus `indent` is a column of that line.
     pub indent: usize,
+    /// The comment lines right above the instruction (text after `#`, trimmed; an empty `#`
+    /// line starts the block anew, parser directives are left out), as BuildKit's
+    /// `PrevComment`: description comments and per-instruction `# check=` settings.
+    #[serde(skip)]
+    pub prev_comment: Vec<String>,
 }
 
 impl Node {

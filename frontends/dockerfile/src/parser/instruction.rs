@@ -103,6 +103,7 @@ fn node_at_depth(line: &str, origin: &Origin<'_>, depth: usize) -> Result<Node, 
         heredocs: Vec::new(),
         span: origin.span,
         indent: origin.first_line.len() - origin.first_line.trim_start().len(),
+        prev_comment: Vec::new(),
     })
 }
 

@@ -171,3 +171,47 @@ fn onbuild_heredoc_runs_in_the_child() {
         "hello world\n"
     );
 }
+
+#[test]
+fn targetstage_is_the_target_or_default_when_declared() {
+    // testTargetStageNameArg.
+    let base = "FROM busybox AS base\nWORKDIR /out\nRUN echo -n \"value:$TARGETSTAGE\" > /out/first\nARG TARGETSTAGE\nRUN echo -n \"value:$TARGETSTAGE\" > /out/second\nFROM scratch AS foo\nCOPY --from=base /out/ /\nFROM scratch\nCOPY --from=base /out/ /\n";
+    let with_final = format!("{base}\nFROM scratch AS final\nCOPY --from=base /out/ /\n");
+    let env = Env::new();
+    for (dockerfile, args, second) in [
+        (base.to_string(), vec!["--target", "foo"], "value:foo"),
+        (base.to_string(), vec![], "value:default"),
+        (with_final, vec![], "value:final"),
+    ] {
+        let c = context(&[("Dockerfile", &dockerfile)]);
+        let (_t, out) = out_dir();
+        let dest = format!("--output=type=local,dest={}", out.display());
+        let mut flags = args.clone();
+        flags.push(&dest);
+        env.build_ok(c.path(), &flags);
+        assert_eq!(
+            std::fs::read_to_string(out.join("first")).expect("first"),
+            "value:"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("second")).expect("second"),
+            second,
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn platform_args_pick_a_stage_by_os() {
+    // testPlatformArgsImplicit (dockerfile_platform_test.go).
+    let (_t, out) = super::build_out(
+        "FROM scratch AS build-linux\nCOPY foo bar\nFROM build-${TARGETOS}\nCOPY foo2 bar2\n",
+        &[("foo", "d0"), ("foo2", "d1")],
+        &[],
+    );
+    assert_eq!(std::fs::read_to_string(out.join("bar")).expect("bar"), "d0");
+    assert_eq!(
+        std::fs::read_to_string(out.join("bar2")).expect("bar2"),
+        "d1"
+    );
+}

@@ -141,11 +141,13 @@ RUN cd /buildkit-chowned && \
 
 #[test]
 fn add_git_sha1() {
+    // testAddGitSHA1.
     add_git("sha1");
 }
 
 #[test]
 fn add_git_sha256() {
+    // testAddGitSHA256.
     add_git("sha256");
 }
 
@@ -552,11 +554,13 @@ fn dockerfile_from_git(object_format: &str) {
 
 #[test]
 fn dockerfile_from_git_sha1() {
+    // testDockerfileFromGitSHA1.
     dockerfile_from_git("sha1");
 }
 
 #[test]
 fn dockerfile_from_git_sha256() {
+    // testDockerfileFromGitSHA256.
     dockerfile_from_git("sha256");
 }
 

@@ -162,7 +162,8 @@ fn source_date_epoch_stamps_the_image_and_every_new_entry() {
 
 #[test]
 fn a_global_arg_default_is_the_epoch_a_build_arg_overrides_it() {
-    // testSourceDateEpochDockerfileDefault, ...DefaultOverride, ...DefaultInvalid.
+    // testSourceDateEpochDockerfileDefault, testSourceDateEpochDockerfileDefaultOverride,
+    // testSourceDateEpochDockerfileDefaultInvalid.
     let env = Env::new();
     let df = "ARG SOURCE_DATE_EPOCH=1445412480\nFROM scratch\nCOPY Dockerfile .\n";
     let (manifest, _) = built_layout(&env, &[("Dockerfile", df)], &[]);
@@ -197,7 +198,8 @@ fn a_global_arg_default_is_the_epoch_a_build_arg_overrides_it() {
 
 #[test]
 fn without_an_epoch_no_layer_is_marked_rewritten() {
-    // testSourceDateEpochDockerfileDefaultReset's and ...ContextLocalUnset's point: no
+    // testSourceDateEpochDockerfileDefaultReset's and testSourceDateEpochContextLocalUnset's
+    // point: no
     // epoch, no annotation.
     let env = Env::new();
     let (manifest, _) = built_layout(

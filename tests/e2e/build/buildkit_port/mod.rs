@@ -6,6 +6,7 @@
 mod add;
 mod args_cmd;
 mod cache;
+mod check;
 mod copy;
 mod core;
 mod git;

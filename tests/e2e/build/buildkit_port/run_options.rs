@@ -180,3 +180,26 @@ fn ssh_socket_params_with_a_key_file() {
     )
     .expect("ssh socket params");
 }
+
+#[test]
+fn a_secret_as_env_is_masked_in_the_step_name() {
+    // testSecretAsEnviron.
+    let env = Env::new();
+    let dir = tempfile::tempdir().expect("tmp");
+    let secret = dir.path().join("pw");
+    std::fs::write(&secret, "pw").expect("write");
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\nENV SECRET_ENV=foo\nRUN --mount=type=secret,id=mysecret,env=SECRET_ENV [ \"$SECRET_ENV\" == \"pw\" ] && [ ! -f /run/secrets/mysecret ] || false\n",
+    )]);
+    let b = env.build_ok(
+        c.path(),
+        &["--secret", &format!("id=mysecret,src={}", secret.display())],
+    );
+    let names = b.ran();
+    let step = names
+        .iter()
+        .find(|n| n.contains("/run/secrets/mysecret"))
+        .expect("the RUN step");
+    assert!(step.contains("[ \"****\" == \"pw\" ] && "), "{step}");
+}
