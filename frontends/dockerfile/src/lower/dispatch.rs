@@ -125,6 +125,9 @@ pub(super) struct Lowerer<'a> {
     pub(super) linter: crate::lint::Linter,
     /// The comments above the instruction being lowered (its `# check=`).
     pub(super) comments: Vec<String>,
+    /// The `.dockerignore` matcher CopyIgnoredFile uses, made on first need (`None` inside:
+    /// the rule does not apply).
+    pub(super) ignore_matcher: Option<Option<cairn_context::IgnoreMatcher>>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -155,6 +158,7 @@ impl<'a> Lowerer<'a> {
             warnings: Vec::new(),
             linter,
             comments: Vec::new(),
+            ignore_matcher: None,
         };
         for (decl, span) in &df.global_args {
             let value = match l.opts.build_args.get(&decl.name) {

@@ -200,15 +200,14 @@ impl Lowerer<'_> {
     /// resolved without the files).
     pub(super) fn lint_ignored_source(&mut self, add: bool, src: &str, span: Span) {
         let patterns = &self.opts.ignore_patterns;
-        if patterns.is_empty() {
-            return;
-        }
-        let Ok(matcher) = cairn_context::IgnoreMatcher::new(patterns) else {
+        let matcher = self.ignore_matcher.get_or_insert_with(|| {
+            cairn_context::IgnoreMatcher::new(patterns)
+                .ok()
+                .filter(|m| !patterns.is_empty() && !m.has_exclusions())
+        });
+        let Some(matcher) = matcher.as_ref() else {
             return;
         };
-        if matcher.has_exclusions() {
-            return;
-        }
         let cleaned = super::dispatch::clean_path(&format!("/{src}"));
         let rel = cleaned.trim_start_matches('/');
         let rel = if rel.is_empty() { "." } else { rel };
