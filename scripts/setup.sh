@@ -6,6 +6,8 @@
 #   - slirp4netns: the default network of RUN steps (a namespace of their own)
 #   - g++: libFuzzer (the fuzz targets, scripts/fuzz.sh) is C++
 #   - git: git sources (`ADD <repo>.git`, git contexts) and their tests (git daemon)
+#   - openssh-client, openssh-server: `--ssh` agents and key files, git over ssh, and their
+#     tests (an sshd of the test's own on 127.0.0.1)
 #   - gcc, libc6-dev, iproute2, util-linux: the sandbox tests build small static probes, make
 #     network namespaces, loop devices and pseudo-terminals
 # and a running dockerd (no bridge, no iptables: this machine has no network but loopback).
@@ -13,7 +15,7 @@ set -euo pipefail
 
 need=()
 for pkg in busybox-static docker.io skopeo umoci docker-registry apache2-utils slirp4netns \
-  gcc g++ git libc6-dev iproute2 util-linux; do
+  gcc g++ git libc6-dev iproute2 util-linux openssh-client openssh-server; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

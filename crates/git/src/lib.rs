@@ -3,10 +3,12 @@
 //!
 //! Why the `git` command and not a library: it is what BuildKit runs too, it speaks every
 //! transport and server quirk, and Debian ships it. It runs confined to what a hostile
-//! Dockerfile may ask for: only `https://`, `http://` and `git://` remotes
+//! Dockerfile may ask for: only `https://`, `http://`, `git://` and — with an ssh-agent the
+//! user forwarded (`--ssh default`) — `ssh://` and `user@host:path` remotes
 //! (`GIT_ALLOW_PROTOCOL`, which also binds submodules — no `file://`, no `ext::`), no
-//! system or user configuration, no credential prompts, and a fresh repository of its own
-//! (no hooks from anywhere).
+//! system or user configuration (ssh too: `-F /dev/null`; host keys are not checked, as
+//! BuildKit runs it), no credential prompts, and a fresh repository of its own (no hooks
+//! from anywhere).
 //!
 //! Every build asks the remote what the reference points at (`git ls-remote`, one round
 //! trip); a commit already checked out reuses its layer, so the steps after it stay cached.
@@ -119,8 +121,13 @@ const MAX_OUTPUT: usize = 64 << 20;
 /// The most of `git`'s error output kept for messages.
 const MAX_ERRORS: usize = 64 << 10;
 
-/// The transports a build may use (`GIT_ALLOW_PROTOCOL`).
+/// The transports a build may use (`GIT_ALLOW_PROTOCOL`); ssh only with a forwarded agent.
 const ALLOWED_PROTOCOLS: &str = "https:http:git";
+const ALLOWED_PROTOCOLS_SSH: &str = "https:http:git:ssh";
+
+/// BuildKit's `getGitSSHCommand` without known hosts.
+const GIT_SSH_COMMAND: &str =
+    "ssh -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes";
 
 /// Checks git sources out into a store.
 #[derive(Clone, Debug)]
@@ -128,6 +135,8 @@ pub struct Fetcher {
     store: Store,
     git: PathBuf,
     timeouts: Timeouts,
+    /// The ssh-agent socket ssh remotes authenticate with (`--ssh default`).
+    ssh_agent: Option<PathBuf>,
 }
 
 impl Fetcher {
@@ -136,6 +145,15 @@ impl Fetcher {
             store,
             git: PathBuf::from("git"),
             timeouts,
+            ssh_agent: None,
+        }
+    }
+
+    /// Authenticate ssh remotes with the agent at `socket`.
+    pub fn with_ssh_agent(self, socket: Option<PathBuf>) -> Fetcher {
+        Fetcher {
+            ssh_agent: socket,
+            ..self
         }
     }
 
@@ -143,6 +161,12 @@ impl Fetcher {
     /// points at now, else a new one. Blocking (it runs `git`).
     pub fn fetch(&self, src: &Source) -> Result<Fetched> {
         check_source(src)?;
+        if is_ssh(&src.remote) && self.ssh_agent.is_none() {
+            return Err(Error::BadSource {
+                remote: src.remote.clone(),
+                reason: "no SSH key \"default\" forwarded from the client: build with --ssh default (your ssh-agent) or --ssh default=KEYFILE".into(),
+            });
+        }
         let remote = &src.remote;
         let store_err = |source| Error::Store {
             remote: remote.clone(),
@@ -185,7 +209,12 @@ impl Fetcher {
         if let Some(d) = dir {
             c.arg("-C").arg(d);
         }
-        c.env("GIT_ALLOW_PROTOCOL", ALLOWED_PROTOCOLS)
+        let protocols = if self.ssh_agent.is_some() {
+            ALLOWED_PROTOCOLS_SSH
+        } else {
+            ALLOWED_PROTOCOLS
+        };
+        c.env("GIT_ALLOW_PROTOCOL", protocols)
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -193,7 +222,9 @@ impl Fetcher {
             .env("SSH_ASKPASS", "/bin/false")
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_SSH_COMMAND")
+            .env("GIT_SSH_COMMAND", GIT_SSH_COMMAND)
+            .env_remove("GIT_SSH")
+            .env_remove("GIT_SSH_VARIANT")
             .env_remove("GIT_PROXY_COMMAND")
             // An http(s) transfer slower than a byte a second for `idle` gives up.
             .env("GIT_HTTP_LOW_SPEED_LIMIT", "1")
@@ -208,6 +239,10 @@ impl Fetcher {
                 "protocol.file.allow=never",
             ])
             .stdin(Stdio::null());
+        match &self.ssh_agent {
+            Some(sock) => c.env("SSH_AUTH_SOCK", sock),
+            None => c.env_remove("SSH_AUTH_SOCK"),
+        };
         c
     }
 
@@ -530,6 +565,16 @@ fn set_times(dir: &Path, secs: i64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// An ssh remote: `ssh://…`, or scp-style `user@host:path`.
+fn is_ssh(remote: &str) -> bool {
+    match remote.split_once("://") {
+        Some((scheme, _)) => scheme.eq_ignore_ascii_case("ssh"),
+        None => remote
+            .split_once(':')
+            .is_some_and(|(host, _)| host.contains('@') && !host.contains('/')),
+    }
+}
+
 /// A full (40 hex, sha1) or sha256 (64 hex) commit id.
 fn is_commit_id(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
@@ -546,19 +591,20 @@ fn check_source(src: &Source) -> Result<()> {
         .split_once("://")
         .map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("https" | "http" | "git") => {}
-        _ if src.remote.starts_with("git@") || scheme.as_deref() == Some("ssh") => {
-            return Err(bad(
-                "git over ssh is not supported yet: use an https:// or git:// URL".into(),
-            ));
-        }
+        Some("https" | "http" | "git" | "ssh") => {}
+        None if is_ssh(&src.remote) => {}
         _ => {
             return Err(bad(
-                "only https://, http:// and git:// remotes can be fetched".into(),
+                "only https://, http://, git:// and ssh remotes can be fetched".into(),
             ));
         }
     }
-    if src.remote.starts_with('-') {
+    // A host (or scp-style user@host) that starts with `-` would be an ssh option.
+    let host = src
+        .remote
+        .split_once("://")
+        .map_or(src.remote.as_str(), |(_, rest)| rest);
+    if src.remote.starts_with('-') || host.starts_with('-') {
         return Err(bad("not a URL".into()));
     }
     if let Some(r) = &src.reference
@@ -604,12 +650,14 @@ mod tests {
     fn only_network_transports_and_inside_subdirs() {
         assert!(check_source(&src("https://h/r.git", Some("v1"), Some("docs"))).is_ok());
         assert!(check_source(&src("git://127.0.0.1:9418/r.git", None, None)).is_ok());
+        assert!(check_source(&src("git@github.com:moby/buildkit.git", None, None)).is_ok());
+        assert!(check_source(&src("ssh://git@h/r.git", None, None)).is_ok());
+        assert!(is_ssh("git@h:r.git") && is_ssh("ssh://h/r") && !is_ssh("https://h/r.git"));
         for bad in [
             src("file:///etc", None, None),
             src("ext::sh -c touch% /tmp/pwned", None, None),
             src("/srv/repo.git", None, None),
-            src("git@github.com:moby/buildkit.git", None, None),
-            src("ssh://git@h/r.git", None, None),
+            src("ssh://-oProxyCommand=x/r.git", None, None),
             src("https://h/r.git", Some("--upload-pack=touch"), None),
             src("https://h/r.git", Some("a..b"), None),
             src("https://h/r.git", None, Some("../..")),

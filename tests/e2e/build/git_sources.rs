@@ -165,7 +165,7 @@ fn bad_git_sources_are_clear_errors_naming_the_line() {
         ("file:///etc/repo.git".to_string(), "not found"),
         (
             "ssh://git@127.0.0.1/repo.git".to_string(),
-            "not supported yet",
+            "no SSH key \"default\" forwarded",
         ),
         (
             format!("git://127.0.0.1:{}/missing.git", served.port),
@@ -258,5 +258,134 @@ fn a_silent_git_remote_fails_within_the_timeout() {
     assert!(
         took < std::time::Duration::from_secs(60),
         "gave up after {took:?}"
+    );
+}
+
+/// An sshd of the test's own on 127.0.0.1 that lets in the key `id` (root, keys only).
+struct SshServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    daemon: Child,
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+impl SshServer {
+    fn start() -> SshServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let keygen = |path: &Path| {
+            let ok = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(path)
+                .status()
+                .expect("ssh-keygen (openssh-client)");
+            assert!(ok.success());
+        };
+        keygen(&d.join("host_key"));
+        keygen(&d.join("id"));
+        std::fs::copy(d.join("id.pub"), d.join("authorized_keys")).expect("authorized_keys");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\n\
+                 PidFile {0}/sshd.pid\nStrictModes no\nPermitRootLogin prohibit-password\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n",
+                d.display()
+            ),
+        )
+        .expect("sshd_config");
+        // sshd's privilege separation directory.
+        std::fs::create_dir_all("/run/sshd").expect("/run/sshd");
+        let daemon = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sshd (openssh-server)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        SshServer { dir, port, daemon }
+    }
+
+    fn key(&self) -> PathBuf {
+        self.dir.path().join("id")
+    }
+}
+
+#[test]
+fn add_git_over_ssh_with_the_forwarded_key() {
+    // `ADD ssh://…` (and `git@host:path`) authenticates with `--ssh default`, as BuildKit's
+    // git source does; without it, BuildKit's error.
+    let sshd = SshServer::start();
+    let base = tempfile::tempdir().expect("tempdir");
+    let repo = base.path().join("repo.git");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("app.txt"), "over ssh\n").expect("write");
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "one"]);
+    let url = format!("ssh://root@127.0.0.1:{}{}", sshd.port, repo.display());
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        &format!("FROM scratch\nADD {url}#main /src\n"),
+    )]);
+    let b = env.build(c.path(), &[]);
+    assert!(!b.success, "an ssh remote without --ssh built");
+    assert!(
+        b.stderr.contains("no SSH key \"default\" forwarded"),
+        "{}",
+        b.stderr
+    );
+    let (_t, out) = out_dir();
+    let key = format!("default={}", sshd.key().display());
+    env.build_ok(
+        c.path(),
+        &[
+            "--ssh",
+            &key,
+            &format!("--output=type=local,dest={}", out.display()),
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("src/app.txt")).expect("app.txt"),
+        "over ssh\n"
+    );
+    // And as the build context.
+    std::fs::write(
+        repo.join("Dockerfile"),
+        "FROM scratch\nCOPY app.txt /copied\n",
+    )
+    .expect("write");
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "two"]);
+    let (_t2, out2) = out_dir();
+    let o = crate::util::cairn()
+        .args(["build", "--progress=plain", "--root"])
+        .arg(env.root())
+        .args(["--ssh", &key])
+        .arg(format!("--output=type=local,dest={}", out2.display()))
+        .arg(format!("{url}#main"))
+        .output()
+        .expect("cairn");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out2.join("copied")).expect("copied"),
+        "over ssh\n"
     );
 }

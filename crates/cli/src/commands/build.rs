@@ -203,6 +203,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         let g = GitRef::parse(&url).map_err(|e| anyhow!("the git context {url}: {e}"))?;
         let timeouts = crate::commands::sources::git_timeouts(args.registry.timeouts()?);
         let fetched = cairn_git::Fetcher::new(store.clone(), timeouts)
+            .with_ssh_agent(ssh_agents.sockets.get("default").cloned())
             .fetch(&cairn_git::Source {
                 remote: g.remote,
                 reference: g.reference,
@@ -378,6 +379,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         &store,
         &runtime,
         args.registry.timeouts()?,
+        ssh_agents.sockets.get("default").cloned(),
         &progress,
     )?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

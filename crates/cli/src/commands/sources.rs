@@ -31,6 +31,7 @@ pub fn fetch_remote(
     store: &Store,
     runtime: &tokio::runtime::Runtime,
     timeouts: cairn_registry::Timeouts,
+    ssh_agent: Option<std::path::PathBuf>,
     progress: &Progress,
 ) -> Result<HashMap<Digest, String>> {
     // One fetch per source, named by the first step that uses it.
@@ -90,7 +91,8 @@ pub fn fetch_remote(
         },
     )
     .map_err(|e| anyhow!(e))?;
-    let git = cairn_git::Fetcher::new(store.clone(), git_timeouts(timeouts));
+    let git =
+        cairn_git::Fetcher::new(store.clone(), git_timeouts(timeouts)).with_ssh_agent(ssh_agent);
     let results = runtime.block_on(futures_util::future::join_all(sources.keys().map(|r| {
         let http = http.clone();
         let git = git.clone();
