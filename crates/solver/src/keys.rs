@@ -259,3 +259,51 @@ mod read_tests {
         assert_eq!(static_prefix("*"), "");
     }
 }
+
+/// The key encodings are frozen: these keys must never change without bumping the domain tags
+/// (`cairn-cache/def/v1`, `cairn-cache/content/v2`), which deliberately invalidates every
+/// cache — in stores and in caches shared through registries.
+#[cfg(test)]
+mod freeze_tests {
+    use super::*;
+    use cairn_ir::{GraphBuilder, Input, SourceOp, VertexMeta};
+
+    #[test]
+    fn key_encodings_are_stable() {
+        let mut b = GraphBuilder::new();
+        let img = b
+            .add(
+                Op::Source(SourceOp::Image {
+                    reference: "docker.io/library/busybox:latest".into(),
+                    platform: cairn_ir::Platform::linux_amd64(),
+                }),
+                vec![],
+                VertexMeta::default(),
+            )
+            .expect("add");
+        let graph = b.finish(
+            Some(Input::of(img)),
+            cairn_ir::Platform::linux_amd64(),
+            cairn_ir::ImageConfig::default(),
+        );
+        let extras = HashMap::from([(img, b"manifest".to_vec())]);
+        let def = definition_keys(&graph, &extras);
+        let key = def.get(&img).expect("key");
+        assert_eq!(hex::encode(key), STABLE_DEFINITION_KEY);
+        let op = &graph.vertices[0].op;
+        let content = content_key(
+            op,
+            b"extra",
+            &[
+                InputContent::Layers(&["a".into(), "b".into()]),
+                InputContent::Context,
+            ],
+        );
+        assert_eq!(hex::encode(content), STABLE_CONTENT_KEY);
+    }
+
+    const STABLE_DEFINITION_KEY: &str =
+        "6507b9bc1c71f998d0ee85b45f99d0cb766cb61cc2b3b3cfe6995c090d9bd1b0";
+    const STABLE_CONTENT_KEY: &str =
+        "6f82bed898b71d4ced1ae666ec708fd88e17141dff49bbbdd3bca2c8ce982a20";
+}
