@@ -6,21 +6,17 @@
 # addresses; tests that need them and do not find them fail.
 #
 # BuildKit's conformance data is read from ../shared/conformance/buildkit (or
-# $CAIRN_CONFORMANCE_DIR). Under CI=true its absence fails the run; elsewhere the suites say loudly
-# that they did not run.
+# $CAIRN_CONFORMANCE_DIR), found by cairn_testkit::conformance. Without it the suites show as
+# ignored, and under CI=true they fail; they never pass without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -z "${CAIRN_CONFORMANCE_DIR:-}" ]; then
-  for d in "$PWD/../shared/conformance/buildkit" /work/shared/conformance/buildkit; do
-    if [ -d "$d" ]; then export CAIRN_CONFORMANCE_DIR="$d"; break; fi
-  done
-fi
-if [ -n "${CAIRN_CONFORMANCE_DIR:-}" ]; then
-  echo "conformance data: $CAIRN_CONFORMANCE_DIR"
+data="${CAIRN_CONFORMANCE_DIR:-$PWD/../shared/conformance/buildkit}"
+if [ -d "$data" ]; then
+  echo "conformance data: $data"
 else
-  echo "!!! BuildKit conformance data NOT FOUND: the parser, lexer and .dockerignore conformance"
-  echo "!!! suites will NOT run (set CAIRN_CONFORMANCE_DIR). Under CI=true they fail instead."
+  echo "!!! BuildKit conformance data NOT FOUND at $data: the parser, lexer and .dockerignore"
+  echo "!!! conformance suites are IGNORED (set CAIRN_CONFORMANCE_DIR). Under CI=true they fail."
 fi
 
 # shellcheck source=scripts/registries.sh

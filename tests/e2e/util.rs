@@ -15,27 +15,9 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// BuildKit's conformance data, or `None` (after a loud warning) on a machine without it.
-/// Under `CI=true` a missing directory fails the test.
-pub fn conformance_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("CAIRN_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/conformance/buildkit"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "conformance data not found at {} (CI=true requires it)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "\n!!! CONFORMANCE DATA NOT FOUND at {} — these checks did NOT run. \
-         Set CAIRN_CONFORMANCE_DIR to BuildKit's test data. !!!\n",
-        dir.display()
-    );
-    None
+/// BuildKit's conformance data (a failed test without it; the suites are ignored outside CI).
+pub fn conformance_dir() -> PathBuf {
+    cairn_testkit::conformance::dir(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Run `cairn plan --format json` and load the graph.

@@ -18,6 +18,7 @@
 // failed and stops, which is what `expect` does.
 #![allow(clippy::expect_used)]
 
+pub mod conformance;
 mod gateway;
 mod proxy;
 mod registry;
