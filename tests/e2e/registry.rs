@@ -352,3 +352,30 @@ fn an_endless_or_huge_manifest_is_refused_in_bounded_memory() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn a_registry_warning_reaches_the_user() {
+    // The registry client reports an unusable credential entry with `tracing`; the CLI shows
+    // it (it used to be dropped).
+    let host = &shared().plain.host;
+    let config = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        config.path().join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"!!! not base64"}}}}}}"#),
+    )
+    .expect("config.json");
+    let store = tempfile::tempdir().expect("store");
+    let out = cairn()
+        .env("DOCKER_CONFIG", config.path())
+        .args(["pull", "--root"])
+        .arg(store.path())
+        .arg(format!("{host}/{}:none", unique_repo("warned")))
+        .output()
+        .expect("cairn pull");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ignoring unusable docker config entry"),
+        "{err}"
+    );
+    assert!(err.contains("WARN"), "{err}");
+}

@@ -58,6 +58,14 @@ fn main() -> ExitCode {
         std::process::exit(cairn_sandbox::helper_main());
     }
     let cli = Cli::parse();
+    // What the libraries report with `tracing` (a credential entry ignored, a retried
+    // transfer) reaches the user: warnings and errors, on stderr, without timestamps.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .without_time()
+        .with_target(false)
+        .try_init();
     let result = match cli.command {
         Command::Build(args) => commands::build::run(*args),
         Command::Plan(args) => commands::plan::run(args),
