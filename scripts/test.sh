@@ -24,6 +24,7 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 cargo test --workspace --locked
 # A short bounded run of every fuzz target (scripts/fuzz.sh: seconds each, not minutes).
 scripts/fuzz.sh "${CAIRN_FUZZ_SECONDS:-10}"

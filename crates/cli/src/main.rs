@@ -3,6 +3,9 @@
 //! This crate is deliberately thin: it parses arguments (clap), does the I/O the libraries must
 //! not do (reading the Dockerfile, `.dockerignore`, environment), calls the library crates, and
 //! prints. It is the only crate that prints or uses `anyhow`.
+// clap turns the doc comments of arguments into `--help` text, where `NAME[:TAG]` is the usual
+// notation; rustdoc would read the brackets as links.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 #[macro_use]
 mod stdio;

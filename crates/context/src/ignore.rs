@@ -6,7 +6,7 @@
 //!
 //! * patterns are trimmed, empty ones dropped, then cleaned like Go `filepath.Clean`;
 //! * a leading `!` makes an exclusion (re-inclusion); a bare `!` is an error;
-//! * a pattern must be valid for Go's `filepath.Match` ([`glob::validate`]);
+//! * a pattern must be valid for Go's `filepath.Match` (`glob::validate`);
 //! * `*` and `?` never cross `/`, `[...]`/`[^...]` are classes (`[!...]` is **not**
 //!   negation), `\` escapes, `**` spans any number of segments, a leading `**name` is a
 //!   suffix match, and `dir/**` matches below `dir` but not `dir` itself;
@@ -14,8 +14,8 @@
 //!   exclusions while the path is currently matched and inclusions while it is not, and
 //!   so do we (it changes which pattern errors surface).
 //!
-//! The submodules: [`path`] (Go path cleaning), [`glob`] (validation and translation),
-//! [`regex`] (the RE2 subset the translation produces) and [`file`] (reading the file and
+//! The submodules: `path` (Go path cleaning), `glob` (validation and translation),
+//! `regex` (the RE2 subset the translation produces) and [`file`] (reading the file and
 //! choosing which one applies).
 
 mod file;

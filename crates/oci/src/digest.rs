@@ -6,7 +6,7 @@
 //! # Encoding, version 1
 //!
 //! The hash input is the domain tag [`DOMAIN`] followed by one record per entry of the
-//! canonical walk (see [`crate::walk`]: depth first, siblings sorted by name bytes, root
+//! canonical walk (see `crate::walk`: depth first, siblings sorted by name bytes, root
 //! excluded, sockets skipped because no layer format can carry them). Integers are
 //! little-endian; `bytes(x)` is a u64 length followed by the bytes.
 //!

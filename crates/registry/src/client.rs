@@ -33,7 +33,7 @@ use std::time::Duration;
 /// How to reach registries.
 #[derive(Clone, Debug)]
 pub struct RegistryOptions {
-    /// Registries (host[:port]) that may be spoken to over plain http. Loopback
+    /// Registries (`host[:port]`) that may be spoken to over plain http. Loopback
     /// (127.0.0.0/8, ::1, localhost) is always allowed; everything else is https with
     /// verified TLS.
     pub insecure: Vec<String>,

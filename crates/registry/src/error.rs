@@ -24,7 +24,7 @@ pub enum Error {
     AuthRequired {
         registry: String,
         repository: String,
-        /// Where we looked (", looked in <path>") or why a helper failed.
+        /// Where we looked (`", looked in <path>"`) or why a helper failed.
         hint: String,
     },
     /// The registry (or its token service) rejected the credentials we sent.

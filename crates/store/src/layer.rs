@@ -53,7 +53,7 @@ pub struct LayerRecord {
     pub blobs: Vec<LayerBlob>,
     /// When the layer was made (Unix seconds): by a build step, or on the machine whose cache
     /// it was imported from. The history time of the step that made it (see cairn-oci).
-    /// Last, so records written before it existed still read ([`LayerRecordV1`]).
+    /// Last, so records written before it existed still read (`LayerRecordV1`).
     pub created: Option<i64>,
 }
 
