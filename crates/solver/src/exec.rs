@@ -378,6 +378,7 @@ fn step_error<E: Executor + 'static>(
     last_lines: Vec<String>,
 ) -> SolveError {
     SolveError::Step {
+        digest: d,
         vertex: inner.name(&d),
         message,
         exit_code,

@@ -41,6 +41,8 @@ pub trait KeyContext {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{vertex}: {message}")]
 pub struct KeyError {
+    /// The vertex.
+    pub digest: cairn_ir::Digest,
     /// Description of the vertex (its Dockerfile step).
     pub vertex: String,
     pub message: String,
@@ -66,6 +68,7 @@ pub fn extras(graph: &Graph, cx: &dyn KeyContext) -> Result<HashMap<Digest, Vec<
                 .unwrap_or_else(|| v.digest.to_string())
         };
         let fail = |message: String| KeyError {
+            digest: v.digest,
             vertex: name(),
             message,
         };

@@ -79,9 +79,10 @@ impl Default for SolveOptions {
 pub enum SolveError {
     #[error(transparent)]
     Key(#[from] keys::KeyError),
-    /// A step failed: its description, why, and its last lines of output.
+    /// A step failed: its vertex, its description, why, and its last lines of output.
     #[error("{vertex}: {message}")]
     Step {
+        digest: Digest,
         vertex: String,
         message: String,
         exit_code: Option<i32>,
@@ -561,6 +562,7 @@ impl<E: Executor + 'static> Inner<E> {
                     .image_resolve(reference)
                     .map_err(crate::causes::store_err)?
                     .ok_or_else(|| SolveError::Step {
+                        digest: d,
                         vertex: self.name(&d),
                         message: format!("image {reference} is not in the store (add it with `cairn pull`, `cairn load` or `cairn import`)"),
                         exit_code: None,

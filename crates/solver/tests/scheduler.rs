@@ -265,8 +265,13 @@ async fn a_failing_step_fails_the_build_without_waiting_for_its_siblings() {
     let (out, took) = solve(&store, &exec, graph(b, top), opts(4)).await;
     match out {
         Err(SolveError::Step {
-            vertex, exit_code, ..
+            digest,
+            vertex,
+            exit_code,
+            ..
         }) => {
+            // The error names the failed vertex itself, not only its description.
+            assert_eq!(digest, bad);
             assert_eq!(vertex, "fail x 10");
             assert_eq!(exit_code, Some(1));
         }

@@ -737,15 +737,16 @@ fn env_source_date_epoch() -> Result<Option<i64>> {
 /// A failed step, shown like BuildKit shows it: the Dockerfile lines, then the cause.
 fn report_failure(input: &BuildInput, graph: &Graph, e: SolveError) -> anyhow::Error {
     let no_lines = Vec::new();
-    let (vertex, message, last_lines) = match &e {
+    let (digest, vertex, message, last_lines) = match &e {
         SolveError::Step {
+            digest,
             vertex,
             message,
             last_lines,
             ..
-        } => (vertex, message, last_lines),
+        } => (digest, vertex, message, last_lines),
         // A key that cannot be computed (a COPY source that is not there) names its step too.
-        SolveError::Key(k) => (&k.vertex, &k.message, &no_lines),
+        SolveError::Key(k) => (&k.digest, &k.vertex, &k.message, &no_lines),
         _ => return anyhow::anyhow!("{e}"),
     };
     let mut out = String::new();
@@ -755,7 +756,7 @@ fn report_failure(input: &BuildInput, graph: &Graph, e: SolveError) -> anyhow::E
             out.push_str(&format!("  {l}\n"));
         }
     }
-    let meta = graph.meta.values().find(|m| &m.description == vertex);
+    let meta = graph.meta.get(digest);
     if let Some((a, b)) = meta.and_then(|m| m.lines) {
         let text = String::from_utf8_lossy(&input.dockerfile);
         out.push_str(&format!(
