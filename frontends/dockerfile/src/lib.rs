@@ -19,3 +19,4 @@ pub mod lint;
 pub mod lower;
 pub mod parser;
 pub mod shell;
+pub mod targets;

@@ -85,9 +85,9 @@ pub struct BuildArgs {
     /// Fails when anything is found.
     #[arg(long)]
     pub check: bool,
-    /// buildx's `--call`: `build` (the default) or `check` (as --check); `outline` and
-    /// `targets` are not supported yet.
-    #[arg(long, value_name = "build|check")]
+    /// buildx's `--call`: `build` (the default), `check` (as --check), or `targets` (list the
+    /// stages; `targets,format=json` as JSON); `outline` is not supported yet.
+    #[arg(long, value_name = "build|check|targets[,format=json]")]
     pub call: Option<String>,
     /// Write the image ID (the config digest) to this file.
     #[arg(long, value_name = "FILE")]
@@ -229,6 +229,13 @@ pub fn run(args: BuildArgs) -> Result<()> {
         ..args
     };
     let mut input = BuildInput::load(&args.input)?;
+    let (call, call_opts) = match args.call.as_deref() {
+        Some(c) => c.split_once(',').unwrap_or((c, "")),
+        None => ("build", ""),
+    };
+    if call == "targets" {
+        return print_targets(&input, call_opts);
+    }
     if let Some(mode) = network_override {
         input.options.default_network = mode;
     }
@@ -251,11 +258,11 @@ pub fn run(args: BuildArgs) -> Result<()> {
     } else {
         args.progress
     });
-    let check = match args.call.as_deref() {
-        None | Some("build") => args.check,
-        Some("check") => true,
-        Some(other) => bail!(
-            "--call {other} is not supported: cairn runs --call build (the default) and --call check"
+    let check = match call {
+        "build" => args.check,
+        "check" => true,
+        other => bail!(
+            "--call {other} is not supported: cairn runs --call build (the default), check and targets"
         ),
     };
     input.options.all_stages = check;
@@ -716,6 +723,43 @@ fn read_secrets(specs: &[String]) -> Result<HashMap<String, Vec<u8>>> {
         out.insert(id, content);
     }
     Ok(out)
+}
+
+/// `--call targets`: the Dockerfile's stages, as buildx lists them (a table, or with
+/// `format=json` BuildKit's `targets` list).
+fn print_targets(input: &BuildInput, opts: &str) -> Result<()> {
+    let ast = cairn_dockerfile::parser::parse(&input.dockerfile).map_err(|error| {
+        crate::diagnostics::SourceError {
+            file: input.dockerfile_path.display().to_string(),
+            source_text: input.dockerfile.clone(),
+            error,
+        }
+    })?;
+    let targets = cairn_dockerfile::targets::targets(&ast);
+    match opts {
+        "format=json" => outln!("{}", serde_json::json!({ "targets": targets })),
+        "" | "format=text" => {
+            let shown: Vec<(String, &str)> = targets
+                .iter()
+                .filter(|t| !t.name.is_empty() || t.default)
+                .map(|t| {
+                    let name = match (t.name.as_str(), t.default) {
+                        ("", _) => "(default)".to_string(),
+                        (n, true) => format!("{n} (default)"),
+                        (n, false) => n.to_string(),
+                    };
+                    (name, t.description.as_str())
+                })
+                .collect();
+            let width = shown.iter().map(|(n, _)| n.len()).max().unwrap_or(0).max(6);
+            outln!("{:<width$}  DESCRIPTION", "TARGET");
+            for (name, description) in shown {
+                outln!("{name:<width$}  {description}");
+            }
+        }
+        other => bail!("--call targets: unknown option {other:?} (use format=json or format=text)"),
+    }
+    Ok(())
 }
 
 /// The epoch of a reproducible build when the Dockerfile and build args give none: the

@@ -133,3 +133,63 @@ fn a_target_typo_gets_a_suggestion() {
         b.stderr
     );
 }
+
+#[test]
+fn call_targets_lists_the_stages() {
+    // testTargetsList (dockerfile_targets_test.go), through `--call targets,format=json` and
+    // the table buildx prints.
+    let dockerfile = "\n# build defines stage for compiling the binary\nFROM alpine AS build\nRUN true\nFROM busybox as second\nRUN false\nFROM alpine\nRUN false\n# binary returns the compiled binary\nFROM second AS binary\n";
+    let env = Env::new();
+    let c = context(&[("Dockerfile", dockerfile)]);
+    let call = |how: &str| {
+        let o = crate::util::cairn()
+            .args(["build", "--root"])
+            .arg(env.root())
+            .args(["--call", how])
+            .arg(c.path())
+            .output()
+            .expect("cairn");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let list: serde_json::Value = serde_json::from_str(&call("targets,format=json")).expect("json");
+    let t = list["targets"].as_array().cloned().unwrap_or_default();
+    assert_eq!(t.len(), 4, "{list}");
+    let want = [
+        (
+            "build",
+            "alpine",
+            "defines stage for compiling the binary",
+            false,
+            3,
+        ),
+        ("second", "busybox", "", false, 5),
+        ("", "alpine", "", false, 7),
+        ("binary", "second", "returns the compiled binary", true, 10),
+    ];
+    for (got, (name, base, description, default, line)) in t.iter().zip(want) {
+        assert_eq!(got["name"].as_str().unwrap_or_default(), name, "{got}");
+        assert_eq!(got["base"].as_str().unwrap_or_default(), base, "{got}");
+        assert_eq!(
+            got["description"].as_str().unwrap_or_default(),
+            description,
+            "{got}"
+        );
+        assert_eq!(got["default"].as_bool().unwrap_or(false), default, "{got}");
+        assert_eq!(got["line"], line, "{got}");
+    }
+    let table = call("targets");
+    assert!(
+        table.lines().any(
+            |l| l.starts_with("binary (default)") && l.ends_with("returns the compiled binary")
+        ),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("build ")
+                && l.ends_with("defines stage for compiling the binary")),
+        "{table}"
+    );
+}
