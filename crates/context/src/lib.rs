@@ -24,6 +24,18 @@ mod walk;
 mod wildcard;
 
 pub use error::{ContextError, Result};
+
+/// Go's `path.Clean` (`filepath.Clean` on Unix), exactly: the one port of it, for every crate
+/// whose paths must clean as BuildKit's do (patterns, COPY sources and destinations, mount
+/// targets, in-root paths).
+pub fn go_clean(path: &str) -> String {
+    ignore::clean_path(path)
+}
+
+/// [`go_clean`] of `p` made absolute (`path.Clean("/" + p)`): never above `/`.
+pub fn go_clean_abs(p: &str) -> String {
+    go_clean(&format!("/{p}"))
+}
 pub use ignore::{
     IgnoreMatcher, MatchInfo, Pattern, PatternError, ignore_file_candidates, read_ignore_file,
 };

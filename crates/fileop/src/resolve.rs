@@ -97,17 +97,7 @@ pub(crate) fn show(root: &Path, host: &Path) -> String {
 /// Lexically clean an in-root path like Go's `path.Clean("/" + p)`: always absolute, no `.`,
 /// `..` resolved (never above `/`), no trailing slash.
 pub(crate) fn clean_abs(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    cairn_context::go_clean_abs(p)
 }
 
 #[cfg(test)]

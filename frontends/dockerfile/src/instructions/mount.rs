@@ -391,27 +391,7 @@ fn clean_path(p: &str) -> String {
     if has_expansion(p) {
         return p.to_string();
     }
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            s => parts.push(s),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
+    cairn_context::go_clean(p)
 }
 
 /// One CSV record the way Go's `encoding/csv` reads it (no trimming, `""` inside quotes).

@@ -1218,17 +1218,7 @@ fn windows_path(p: &str) -> Option<String> {
 
 /// Lexical cleaning of an absolute path: `//` and `.` dropped, `..` resolved (never above `/`).
 pub(super) fn clean_path(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    cairn_context::go_clean_abs(p)
 }
 
 /// A word shortened for an error message (the line itself is shown separately).
