@@ -25,6 +25,8 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+# The fast tier first: planning and the scheduler, no root, no services (seconds).
+cargo test --locked -p cairn-ir -p cairn-dockerfile -p cairn-context -p cairn-solver
 cargo test --workspace --locked
 # A short bounded run of every fuzz target (scripts/fuzz.sh: seconds each, not minutes).
 scripts/fuzz.sh "${CAIRN_FUZZ_SECONDS:-10}"
