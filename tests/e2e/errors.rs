@@ -128,7 +128,14 @@ fn unbounded_and_malformed_command_lines_are_clear_errors() {
         ),
         (vec!["build", "-f", "/dev/zero"], "larger than"),
     ] {
-        let out = cairn().args(&args).arg(dir.path()).output().expect("run");
+        let store = tempfile::tempdir().expect("store");
+        let out = cairn()
+            .args(&args)
+            .arg("--root")
+            .arg(store.path())
+            .arg(dir.path())
+            .output()
+            .expect("run");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} accepted");
         assert!(err.contains(needle), "{args:?}: {err}");

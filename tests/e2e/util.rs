@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 /// `--root` cannot see (or depend on) a store left on the machine.
 pub fn cairn() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    c.env("CAIRN_ROOT", "/nonexistent/cairn-e2e-default-root");
+    // Under a file: a test that forgets --root fails (ENOTDIR) instead of sharing a store.
+    c.env("CAIRN_ROOT", "/dev/null/cairn-e2e-default-root");
     c
 }
 

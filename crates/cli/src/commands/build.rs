@@ -120,6 +120,18 @@ pub struct BuildArgs {
 }
 
 pub fn run(args: BuildArgs) -> Result<()> {
+    // Checked before anything is opened or made.
+    let call_spec = args.call.clone().unwrap_or_else(|| "build".into());
+    let (call, call_opts) = call_spec
+        .split_once(',')
+        .unwrap_or((call_spec.as_str(), ""));
+    if !matches!(call, "build" | "check" | "targets") {
+        bail!(
+            "--call {call} is not supported: cairn runs --call build (the default), check and targets"
+        );
+    }
+    input::parse_build_args(&args.input.build_args)?;
+    let registry = args.registry.client()?;
     let outputs = args
         .outputs
         .iter()
@@ -229,10 +241,6 @@ pub fn run(args: BuildArgs) -> Result<()> {
         ..args
     };
     let mut input = BuildInput::load(&args.input)?;
-    let (call, call_opts) = match args.call.as_deref() {
-        Some(c) => c.split_once(',').unwrap_or((c, "")),
-        None => ("build", ""),
-    };
     if call == "targets" {
         return print_targets(&input, call_opts);
     }
@@ -251,20 +259,13 @@ pub fn run(args: BuildArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let registry = args.registry.client()?;
     let resolver = StoreResolver::new(&store).with_registry(&registry, &runtime, args.pull);
     let progress = Progress::new(if args.quiet {
         ProgressMode::Quiet
     } else {
         args.progress
     });
-    let check = match call {
-        "build" => args.check,
-        "check" => true,
-        other => bail!(
-            "--call {other} is not supported: cairn runs --call build (the default), check and targets"
-        ),
-    };
+    let check = args.check || call == "check";
     input.options.all_stages = check;
     let file = input.dockerfile_path.display().to_string();
     let lowered = match input.lower(&resolver) {

@@ -137,21 +137,7 @@ impl BuildInput {
                 break;
             }
         }
-        let mut build_args = BTreeMap::new();
-        for a in &args.build_args {
-            match a.split_once('=') {
-                Some(("", _)) => bail!("invalid --build-arg {a:?}: the name is empty"),
-                None if a.is_empty() => bail!("invalid --build-arg \"\": the name is empty"),
-                Some((k, v)) => {
-                    build_args.insert(k.to_string(), v.to_string());
-                }
-                None => {
-                    if let Ok(v) = std::env::var(a) {
-                        build_args.insert(a.clone(), v);
-                    }
-                }
-            }
-        }
+        let build_args = parse_build_args(&args.build_args)?;
         let dockerfile_name = dockerfile_path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -183,4 +169,24 @@ impl BuildInput {
             },
         )
     }
+}
+
+/// `--build-arg NAME=VALUE` values; `NAME` alone takes the environment's value (none: unset).
+pub fn parse_build_args(specs: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut build_args = BTreeMap::new();
+    for a in specs {
+        match a.split_once('=') {
+            Some(("", _)) => bail!("invalid --build-arg {a:?}: the name is empty"),
+            None if a.is_empty() => bail!("invalid --build-arg \"\": the name is empty"),
+            Some((k, v)) => {
+                build_args.insert(k.to_string(), v.to_string());
+            }
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    build_args.insert(a.clone(), v);
+                }
+            }
+        }
+    }
+    Ok(build_args)
 }
