@@ -50,7 +50,7 @@ enum Command {
 }
 
 /// The hidden subcommand the sandbox helper runs as (see `cairn-sandbox`).
-const SANDBOX_HELPER: &str = "__sandbox";
+pub(crate) const SANDBOX_HELPER: &str = "__sandbox";
 
 fn main() -> ExitCode {
     // The sandbox helper must start before anything else (no threads, no runtime).

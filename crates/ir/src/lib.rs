@@ -31,6 +31,7 @@ mod graph;
 pub mod image;
 pub mod op;
 pub mod reference;
+pub mod resolve;
 
 pub use digest::{Digest, DigestParseError};
 pub use git_ref::{GitRef, is_commit_sha};

@@ -23,10 +23,11 @@ use crate::digest::{OciDigest, check_layer_id, is_layer_id};
 use crate::error::{Error, Result, io_at};
 use crate::record::Kind;
 
-/// How a layer blob is compressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How a layer blob is compressed (gzip unless asked: what every registry and docker take).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Compression {
     None,
+    #[default]
     Gzip,
     Zstd,
 }

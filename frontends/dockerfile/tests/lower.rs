@@ -1,7 +1,7 @@
 //! Lowering behaviour, checked on the IR it produces (no I/O, no root).
 
 use cairn_dockerfile::lower::{
-    ImageResolver, LowerOptions, Lowered, NoResolver, ResolvedImage, lower_source,
+    ImageResolver, LowerOptions, Lowered, NoResolver, ResolveError, ResolvedImage, lower_source,
 };
 use cairn_ir::{FileAction, Graph, ImageConfig, MountKind, NetworkMode, Op, Platform, SourceOp};
 use std::collections::BTreeMap;
@@ -477,7 +477,11 @@ fn entrypoint_resets_inherited_cmd() {
 struct OnbuildImage;
 
 impl ImageResolver for OnbuildImage {
-    fn resolve(&self, reference: &str, _: &Platform) -> Result<Option<ResolvedImage>, String> {
+    fn resolve(
+        &self,
+        reference: &str,
+        _: &Platform,
+    ) -> Result<Option<ResolvedImage>, ResolveError> {
         if reference.contains("onbuild") {
             let config = ImageConfig {
                 env: vec!["PATH=/bin".into(), "FROM_BASE=1".into()],
@@ -556,8 +560,12 @@ fn errors_name_their_line() {
 struct Missing;
 
 impl ImageResolver for Missing {
-    fn resolve(&self, reference: &str, _: &Platform) -> Result<Option<ResolvedImage>, String> {
-        Err(format!("{reference}: not found"))
+    fn resolve(
+        &self,
+        reference: &str,
+        _: &Platform,
+    ) -> Result<Option<ResolvedImage>, ResolveError> {
+        Err(format!("{reference}: not found").into())
     }
 }
 

@@ -1,24 +1,28 @@
 //! `cairn build`: plan, solve, export.
 
-use crate::commands::cache;
-use crate::commands::entitlements;
 use crate::commands::host_config;
 use crate::commands::images::{StoreArgs, normalize};
 use crate::commands::input::{self, BuildInput, BuildInputArgs};
 use crate::commands::lint;
 use crate::commands::named_contexts;
-use crate::commands::output::{Output, parse_output};
 use crate::commands::packed_context::{self, PackedContext};
 use crate::commands::progress::{Progress, ProgressMode};
-use crate::commands::registry::{RegistryArgs, push_named, write_metadata};
-use crate::commands::resolver::StoreResolver;
+use crate::commands::registry::{RegistryArgs, write_metadata};
+use crate::diagnostics::SourceError;
 use anyhow::{Context, Result, anyhow, bail};
-use cairn_ir::{GitRef, Graph, LocalSource, Op, SourceOp};
-use cairn_solver::{SolveError, SolveOptions, Solver, StoreKeyContext};
-use cairn_store::{Compression, Store};
+use cairn_build::output::parse_output;
+use cairn_build::{
+    BuildError, BuildOptions, BuildRequest, Engine, Frontend, FrontendOutput, Output, StepFailure,
+};
+use cairn_dockerfile::lint::LintWarning;
+use cairn_ir::resolve::ImageResolver;
+use cairn_ir::{GitRef, LocalSource};
+use cairn_store::Compression;
 use clap::Args;
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Args)]
 pub struct BuildArgs {
@@ -132,11 +136,12 @@ pub fn run(args: BuildArgs) -> Result<()> {
     }
     input::parse_build_args(&args.input.build_args)?;
     let registry = args.registry.client()?;
+    let timeouts = args.registry.timeouts()?;
     let outputs = args
         .outputs
         .iter()
         .map(|o| parse_output(o))
-        .collect::<Result<Vec<Output>>>()?;
+        .collect::<cairn_build::Result<Vec<Output>>>()?;
     let tags = args
         .tags
         .iter()
@@ -164,17 +169,25 @@ pub fn run(args: BuildArgs) -> Result<()> {
             _ => bail!("invalid --label {l:?}: expected KEY=VALUE"),
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut allowed = entitlements::parse(&args.allow)?;
+    let mut allowed = cairn_build::entitlements::parse(&args.allow)?;
     if network_override == Some(cairn_ir::NetworkMode::Host) {
         allowed.network_host = true;
     }
     let host_config = host_config::parse(&args.add_hosts, args.shm_size.as_deref(), &args.ulimits)?;
     let secrets = read_secrets(&args.secrets)?;
+    let cache_from = args
+        .cache_from
+        .iter()
+        .map(|spec| Ok(cairn_build::cache::parse(spec, "src")?.0))
+        .collect::<Result<Vec<_>>>()?;
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|spec| Ok(cairn_build::cache::parse(spec, "dest")?))
+        .collect::<Result<Vec<_>>>()?;
+    let source_date_epoch = env_source_date_epoch()?;
     // Kept until the build ends: agents started for key files stop when it drops.
     let ssh_agents = crate::commands::ssh::agents(&args.ssh)?;
-    let ssh = ssh_agents.sockets.clone();
-    // Scratch directories of builders that were killed outright.
-    cairn_sandbox::remove_stale_scratch();
 
     let store = args.store.open()?;
     // `cairn build -`: the context (or a Dockerfile alone) on stdin; kept until the build ends.
@@ -206,15 +219,14 @@ pub fn run(args: BuildArgs) -> Result<()> {
     } else if (context_word.starts_with("http://") || context_word.starts_with("https://"))
         && !GitRef::is_git_url(&context_word)
     {
-        let pc = packed_context::from_url(&store, &context_word, args.registry.timeouts()?)?;
+        let pc = packed_context::from_url(&store, &context_word, timeouts)?;
         use_packed(&mut input_args, pc, "the context at a URL")?
-    } else if GitRef::is_git_url(&input_args.context.to_string_lossy()) {
+    } else if GitRef::is_git_url(&context_word) {
         // A git repository as the context (`docker build https://host/repo.git#ref:dir`):
         // checked out into the store like an `ADD` of it; -f names a file inside it.
-        let url = input_args.context.to_string_lossy().into_owned();
+        let url = context_word.clone();
         let g = GitRef::parse(&url).map_err(|e| anyhow!("the git context {url}: {e}"))?;
-        let timeouts = crate::commands::sources::git_timeouts(args.registry.timeouts()?);
-        let fetched = cairn_git::Fetcher::new(store.clone(), timeouts)
+        let fetched = cairn_git::Fetcher::new(store.clone(), cairn_build::git_timeouts(timeouts))
             .with_ssh_agent(ssh_agents.sockets.get("default").cloned())
             .fetch(&cairn_git::Source {
                 remote: g.remote,
@@ -236,11 +248,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     } else {
         None
     };
-    let args = BuildArgs {
-        input: input_args,
-        ..args
-    };
-    let mut input = BuildInput::load(&args.input)?;
+    let mut input = BuildInput::load(&input_args)?;
     if call == "targets" {
         return print_targets(&input, call_opts);
     }
@@ -251,317 +259,140 @@ pub fn run(args: BuildArgs) -> Result<()> {
     input.options.no_cache_stages = args.no_cache_filter.clone();
     let named = named_contexts::parse(&args.build_contexts, &store)?;
     input.options.named_contexts = named.lower;
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(jobs.clamp(1, 8))
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let resolver = StoreResolver::new(&store).with_registry(&registry, &runtime, args.pull);
+    let check = args.check || call == "check";
+    input.options.all_stages = check;
+
+    let exe = std::env::current_exe()
+        .context("cannot find the cairn executable for the sandbox helper")?;
+    let engine = Engine::new(
+        store,
+        registry,
+        timeouts,
+        args.jobs,
+        (exe, vec![crate::SANDBOX_HELPER.into()]),
+    )?;
     let progress = Progress::new(if args.quiet {
         ProgressMode::Quiet
     } else {
         args.progress
     });
-    let check = args.check || call == "check";
-    input.options.all_stages = check;
-    let file = input.dockerfile_path.display().to_string();
-    let lowered = match input.lower(&resolver) {
-        Ok(l) => l,
-        Err(e) => {
-            // Findings made before the error are shown with it, as BuildKit shows them.
-            if let Some(se) = e.downcast_ref::<crate::diagnostics::SourceError>() {
-                if check {
-                    lint::check_report(&progress, &file, &input.dockerfile, &se.error.lint);
-                } else {
-                    lint::events(&progress, &se.error.lint);
-                    lint::summary(&progress, &se.error.lint);
-                }
-            }
-            return Err(e);
-        }
-    };
     if check {
-        lint::check_report(&progress, &file, &input.dockerfile, &lowered.lint);
-        let n = lowered.lint.len();
-        if let Some(e) = &lowered.lint_error {
-            bail!("{e}");
-        }
-        if n > 0 {
-            let s = if n == 1 { " has" } else { "s have" };
-            bail!("Check complete, {n} warning{s} been found!");
-        }
-        progress.info("Check complete, no warnings found.");
-        return Ok(());
-    }
-    lint::events(&progress, &lowered.lint);
-    // Shown when the build ends, however it ends (buildx's summary).
-    struct Summary<'p>(&'p Progress, Vec<cairn_dockerfile::lint::LintWarning>);
-    impl Drop for Summary<'_> {
-        fn drop(&mut self) {
-            lint::summary(self.0, &self.1);
-        }
-    }
-    let _summary = Summary(&progress, lowered.lint.clone());
-    if let Some(e) = &lowered.lint_error {
-        bail!("{e}");
-    }
-    let epoch = match lowered.source_date_epoch {
-        Some(e) => Some(e),
-        None => env_source_date_epoch()?,
-    };
-    for w in &lowered.warnings {
-        progress.warn(w);
-    }
-    let mut graph = lowered.graph;
-    graph.image.labels.extend(labels);
-    if let Some(d) = entitlements::check(&graph, allowed).first() {
-        let place = match d.lines {
-            Some((line, _)) => format!("{}:{line}: ", input.dockerfile_path.display()),
-            None => String::new(),
-        };
-        bail!(
-            "{place}{} needs the {} entitlement, which this build was not granted: run cairn \
-             build with --allow {} if you trust this Dockerfile",
-            d.step,
-            d.entitlement,
-            d.entitlement
-        );
+        return run_check(&input, &engine.resolver(args.pull), &progress);
     }
 
-    let context_dir = std::fs::canonicalize(&args.input.context).with_context(|| {
+    // Every local source the graph may read: the build context and named directories.
+    let context_dir = std::fs::canonicalize(&input_args.context).with_context(|| {
         format!(
             "cannot resolve the build context {}",
-            args.input.context.display()
+            input_args.context.display()
         )
     })?;
-    // Every local source the graph reads: the build context and named directories.
     let mut locals = named.dirs;
     locals.insert(LocalSource::MAIN.to_string(), context_dir);
-    let mut contexts = HashMap::new();
-    for v in &graph.vertices {
-        if let Op::Source(SourceOp::Local(l)) = &v.op
-            && !contexts.contains_key(&l.name)
-        {
-            let dir = locals.get(&l.name).with_context(|| {
-                format!(
-                    "the build reads the local source {:?}, which was not given",
-                    l.name
-                )
-            })?;
-            contexts.insert(l.name.clone(), scan_context(&store, dir, &l.exclude)?);
-        }
-    }
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let mut remotes: Vec<std::sync::Arc<dyn cairn_solver::RemoteCache>> = Vec::new();
-    for spec in &args.cache_from {
-        let (location, _) = cache::parse(spec, "src")?;
-        remotes.push(
-            cache::open(&location, &registry, &runtime)
-                .with_context(|| format!("--cache-from {spec}"))?,
-        );
-    }
-    let cache_to = args
-        .cache_to
-        .iter()
-        .map(|spec| cache::parse(spec, "dest"))
-        .collect::<Result<Vec<_>>>()?;
-    let opts = SolveOptions {
-        jobs,
-        no_cache: args.no_cache,
+    let frontend = DockerfileFrontend {
+        input: &input,
+        progress: &progress,
+        lint: RefCell::default(),
+    };
+    let request = BuildRequest {
+        frontend: &frontend,
         locals,
-        secrets,
-        remotes,
-        ssh,
+        options: BuildOptions {
+            no_cache: args.no_cache,
+            pull: args.pull,
+            allowed,
+            labels,
+            secrets,
+            ssh: ssh_agents.sockets.clone(),
+            tags: tags.clone(),
+            outputs,
+            compression,
+            push: args.push,
+            want_image_id: args.quiet || args.iidfile.is_some(),
+            cache_from,
+            cache_to,
+            source_date_epoch,
+        },
     };
-    let exe = std::env::current_exe()
-        .context("cannot find the cairn executable for the sandbox helper")?;
-    let executor = cairn_sandbox::ReexecExecutor::new(exe, vec!["__sandbox".into()]);
-
-    let fetched = crate::commands::sources::fetch_remote(
-        &graph,
-        &store,
-        &runtime,
-        args.registry.timeouts()?,
-        ssh_agents.sockets.get("default").cloned(),
-        &progress,
-    )?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let keycx = StoreKeyContext {
-        store: &store,
-        contexts: &contexts,
-        fetched: &fetched,
-    };
-    let solver = Solver::new(store.clone(), executor, graph.clone(), &keycx, opts, tx)
-        .map_err(|e| report_failure(&input, &graph, e))?;
-    let result = runtime.block_on(async {
-        let printer = tokio::spawn(progress.clone().run(rx));
-        // SIGINT, SIGTERM and SIGHUP all stop the build the same way: the solver is dropped,
-        // which kills every sandbox helper (and with it each step's pid namespace) and
-        // removes their scratch directories.
-        let r = tokio::select! {
-            r = solver.solve() => r,
-            sig = stop_signal() => Err(SolveError::Internal(format!("interrupted ({sig})"))),
-        };
-        // A cache export also covers results this build did not need to look at.
-        let stored = if r.is_ok() && !cache_to.is_empty() {
-            solver.stored_records(&|_| true)
-        } else {
-            Vec::new()
-        };
-        drop(solver);
-        let _ = printer.await;
-        (r, stored)
-    });
-    let (result, stored) = result;
-    let out = match result {
-        Ok(o) => o,
-        Err(e) => return Err(report_failure(&input, &graph, e)),
-    };
-    progress.summary(out.executed, out.cached);
-    let chain = if cache_to.is_empty() {
-        Default::default()
-    } else {
-        result_chain(&graph)
-    };
-    // Base images are not exported (every importer resolves them itself): neither their
-    // records nor their layers' blobs.
-    let base_vertices: std::collections::HashSet<cairn_ir::Digest> = if cache_to.is_empty() {
-        Default::default()
-    } else {
-        graph
-            .vertices
-            .iter()
-            .filter(|v| matches!(v.op, Op::Source(SourceOp::Image { .. })))
-            .map(|v| v.digest)
-            .collect()
-    };
-    let base_layers: std::collections::HashSet<String> = out
-        .records
-        .iter()
-        .chain(&stored)
-        .filter(|r| base_vertices.contains(&r.vertex))
-        .flat_map(|r| r.layers.iter().cloned())
-        .collect();
-    for (location, copts) in &cache_to {
-        let wanted =
-            |d: &cairn_ir::Digest| (copts.max || chain.contains(d)) && !base_vertices.contains(d);
-        let mut records: Vec<cairn_solver::UsedRecord> = out
-            .records
-            .iter()
-            .filter(|r| wanted(&r.vertex))
-            .cloned()
-            .collect();
-        records.extend(stored.iter().filter(|r| wanted(&r.vertex)).cloned());
-        let mounts = if copts.mounts {
-            cache_mounts(&store, &graph)?
-        } else {
-            Vec::new()
-        };
-        let set = cairn_solver::cache_dir::ExportSet {
-            records: &records,
-            base: &base_layers,
-            epoch,
-            mounts: &mounts,
-        };
-        let (n, layers) = cache::export(&store, location, &set, &registry, &runtime)
-            .with_context(|| format!("--cache-to {location:?}"))?;
-        progress.info(&format!(
-            "exported {n} cache records and {layers} layers to {location:?}"
-        ));
-    }
-
-    let spec = cairn_oci::ImageSpec {
-        platform: graph.platform.clone(),
-        config: graph.image.clone(),
-        layers: out.layers.clone(),
-        epoch,
-        base_layers: base_layer_count(&graph, &store, &out.layers)?,
-    };
-    let exports_image = outputs.iter().any(Output::is_image);
-    let wants_id = args.quiet || args.iidfile.is_some();
-    if exports_image || !tags.is_empty() || wants_id {
-        // An image that only stays in the store needs no compressed blobs (like docker's own
-        // image store); exports get real, compressed layers.
-        let mut image = if exports_image {
-            cairn_oci::assemble_image(&store, &spec, compression)
-        } else {
-            cairn_oci::assemble_image_in_store(&store, &spec)
-        }
-        .context("cannot assemble the image")?;
-        for t in &tags {
-            let rec = cairn_store::ImageRecord {
-                manifest: image.manifest.clone(),
-                config: image.config.clone(),
-                layers: out.layers.clone(),
-            };
-            if store.image_get(t)?.as_ref() != Some(&rec) {
-                store.image_put(t, &rec)?;
-            }
-            progress.info(&format!("naming to {t}"));
-        }
-        for o in &outputs {
-            if let Err(e) = o.write_image(&store, &image, &tags) {
-                // A blob the export found damaged is gone from the store now; one of a layer
-                // this build made is made again (same bytes, same digest) and the export
-                // retried. A base image's blob cannot be: the error says how to repair it.
-                let missing = |b: &cairn_store::LayerBlob| !store.has_blob(&b.digest);
-                let base_damaged = image.layers.iter().take(spec.base_layers).any(missing);
-                let built_damaged = image.layers.iter().skip(spec.base_layers).any(missing);
-                if base_damaged || !built_damaged {
-                    return Err(e);
-                }
-                progress.warn(&format!("{e:#}; making it again from its layer"));
-                image = cairn_oci::assemble_image(&store, &spec, compression)
-                    .context("cannot assemble the image")?;
-                o.write_image(&store, &image, &tags)?;
-            }
-        }
-        // As docker does, the image id is the config digest.
-        progress.info(&format!("writing image {} done", image.config));
+    let built = engine.build(&request, Arc::new(progress.clone()));
+    // Shown when the build ends, however it ends (buildx's summary).
+    lint::summary(&progress, &frontend.lint.borrow());
+    let built = built.map_err(|e| report_failure(&input, e))?;
+    if let Some(image) = &built.image {
         if let Some(path) = &args.iidfile {
-            std::fs::write(path, image.config.to_string())
+            std::fs::write(path, &image.config)
                 .with_context(|| format!("cannot write --iidfile {}", path.display()))?;
         }
         if args.quiet {
             outln!("{}", image.config);
         }
-        let mut pushed = None;
-        if args.push {
-            if tags.is_empty() {
-                bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
-            }
-            for t in &tags {
-                let digest = runtime.block_on(push_named(&store, &registry, t))?;
-                progress.info(&format!("pushed {t} {digest}"));
-                pushed = Some((t.clone(), digest));
-            }
-        }
-        let (name, digest) = pushed.unwrap_or_else(|| {
+        let (name, digest) = image.pushed.last().cloned().unwrap_or_else(|| {
             (
                 tags.first().cloned().unwrap_or_default(),
-                image.manifest.to_string(),
+                image.manifest.clone(),
             )
         });
         write_metadata(args.metadata_file.as_deref(), &name, &digest)?;
-    } else if args.push {
-        bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
     }
-    for o in &outputs {
-        let omitted = o.write_files(&store, &out.layers)?;
-        if let Some(first) = omitted.first() {
-            progress.warn(&format!(
-                "{} device node(s) left out of the output (e.g. /{first}): add {} to the \
-                 -o option to create them",
-                omitted.len(),
-                crate::commands::output::DEVICES_HELP
-            ));
+    Ok(())
+}
+
+/// The Dockerfile frontend as the build library calls it: lowering, with its lint findings
+/// shown as they come (JSON events) and kept for the summary the build ends with.
+struct DockerfileFrontend<'a> {
+    input: &'a BuildInput,
+    progress: &'a Progress,
+    lint: RefCell<Vec<LintWarning>>,
+}
+
+impl Frontend for DockerfileFrontend<'_> {
+    fn lower(&self, resolver: &dyn ImageResolver) -> cairn_build::Result<FrontendOutput> {
+        let lowered = match self.input.lower(resolver) {
+            Ok(l) => l,
+            Err(e) => {
+                // Findings made before the error are shown with it, as BuildKit shows them.
+                if let Some(se) = e.downcast_ref::<SourceError>() {
+                    lint::events(self.progress, &se.error.lint);
+                    *self.lint.borrow_mut() = se.error.lint.clone();
+                }
+                return Err(BuildError::Frontend(e.into()));
+            }
+        };
+        lint::events(self.progress, &lowered.lint);
+        *self.lint.borrow_mut() = lowered.lint;
+        if let Some(e) = lowered.lint_error {
+            return Err(BuildError::msg(e));
         }
+        Ok(FrontendOutput {
+            graph: lowered.graph,
+            source_date_epoch: lowered.source_date_epoch,
+            warnings: lowered.warnings,
+        })
     }
+}
+
+/// `--check` / `--call check`: lint every stage and report, running nothing.
+fn run_check(input: &BuildInput, resolver: &dyn ImageResolver, progress: &Progress) -> Result<()> {
+    let file = input.dockerfile_path.display().to_string();
+    let lowered = match input.lower(resolver) {
+        Ok(l) => l,
+        Err(e) => {
+            if let Some(se) = e.downcast_ref::<SourceError>() {
+                lint::check_report(progress, &file, &input.dockerfile, &se.error.lint);
+            }
+            return Err(e);
+        }
+    };
+    lint::check_report(progress, &file, &input.dockerfile, &lowered.lint);
+    let n = lowered.lint.len();
+    if let Some(e) = &lowered.lint_error {
+        bail!("{e}");
+    }
+    if n > 0 {
+        let s = if n == 1 { " has" } else { "s have" };
+        bail!("Check complete, {n} warning{s} been found!");
+    }
+    progress.info("Check complete, no warnings found.");
     Ok(())
 }
 
@@ -581,112 +412,6 @@ fn check_platforms(spec: Option<&str>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Wait for SIGINT, SIGTERM or SIGHUP; the signal's name.
-async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return "SIGINT";
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-        _ = hup.recv() => "SIGHUP",
-    }
-}
-
-/// The `RUN --mount=type=cache` directories of this build, by id.
-fn cache_mounts(store: &Store, g: &Graph) -> Result<Vec<(String, PathBuf)>> {
-    let mut out: Vec<(String, PathBuf)> = Vec::new();
-    for v in &g.vertices {
-        if let Op::Exec(x) = &v.op {
-            for m in &x.mounts {
-                if let cairn_ir::MountKind::Cache { id, .. } = &m.kind
-                    && !out.iter().any(|(i, _)| i == id)
-                {
-                    out.push((id.clone(), store.cache_mount_dir(id)?));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// How many of the result's bottom layers are its base image's (the image at the bottom of the
-/// final stage's chain): exported as they came, whatever SOURCE_DATE_EPOCH says.
-fn base_layer_count(g: &Graph, store: &Store, layers: &[String]) -> Result<usize> {
-    let mut count = 0;
-    for d in result_chain(g) {
-        if let Some(Op::Source(SourceOp::Image { reference, .. })) = g.vertex(&d).map(|v| &v.op)
-            && let Some(rec) = store.image_resolve(reference)?
-            && layers.starts_with(&rec.layers)
-        {
-            count = count.max(rec.layers.len());
-        }
-    }
-    Ok(count)
-}
-
-/// The vertices whose results are the final image's layers: down the root filesystems from
-/// the result.
-fn result_chain(g: &Graph) -> std::collections::HashSet<cairn_ir::Digest> {
-    let mut out = std::collections::HashSet::new();
-    let mut todo: Vec<cairn_ir::Digest> = g.result.iter().map(|r| r.vertex).collect();
-    while let Some(d) = todo.pop() {
-        if !out.insert(d) {
-            continue;
-        }
-        let Some(v) = g.vertex(&d) else { continue };
-        let below: Vec<u32> = match &v.op {
-            Op::Exec(x) => x
-                .mounts
-                .iter()
-                .filter(|m| matches!(m.kind, cairn_ir::MountKind::Rootfs))
-                .filter_map(|m| m.input)
-                .collect(),
-            Op::File(f) => f.base.into_iter().collect(),
-            Op::Merge(m) => m.inputs.clone(),
-            Op::Source(_) => Vec::new(),
-        };
-        todo.extend(
-            below
-                .iter()
-                .filter_map(|&i| v.inputs.get(i as usize))
-                .map(|i| i.vertex),
-        );
-    }
-    out
-}
-
-fn scan_context(
-    store: &Store,
-    dir: &Path,
-    patterns: &[String],
-) -> Result<cairn_context::ContextIndex> {
-    let matcher =
-        cairn_context::ignore::IgnoreMatcher::new(patterns).context("invalid .dockerignore")?;
-    let key = blake3::hash(dir.as_os_str().as_encoded_bytes())
-        .to_hex()
-        .to_string();
-    let loaded = store.stat_cache_load(&key)?;
-    let mut cache = loaded
-        .as_deref()
-        .map(cairn_context::StatCache::from_bytes)
-        .unwrap_or_default();
-    let entries_before = cache.len();
-    let index = cairn_context::scan(dir, &matcher, &mut cache)
-        .with_context(|| format!("cannot read the build context {}", dir.display()))?;
-    // Nothing re-hashed and nothing gone: the saved cache is still exact (a no-op rebuild
-    // writes nothing).
-    if loaded.is_none() || index.stats().hashed > 0 || cache.len() != entries_before {
-        store.stat_cache_save(&key, &cache.to_bytes())?;
-    }
-    Ok(index)
 }
 
 fn read_secrets(specs: &[String]) -> Result<HashMap<String, Vec<u8>>> {
@@ -779,30 +504,28 @@ fn env_source_date_epoch() -> Result<Option<i64>> {
     }
 }
 
-/// A failed step, shown like BuildKit shows it: the Dockerfile lines, then the cause.
-fn report_failure(input: &BuildInput, graph: &Graph, e: SolveError) -> anyhow::Error {
-    let no_lines = Vec::new();
-    let (digest, vertex, message, last_lines) = match &e {
-        SolveError::Step {
-            digest,
-            vertex,
-            message,
-            last_lines,
-            ..
-        } => (digest, vertex, message, last_lines),
-        // A key that cannot be computed (a COPY source that is not there) names its step too.
-        SolveError::Key(k) => (&k.digest, &k.vertex, &k.message, &no_lines),
-        _ => return anyhow::anyhow!("{e}"),
+/// A build error for the user: a failed step as BuildKit shows it (its last output, the
+/// Dockerfile lines, then the cause), a frontend error as rendered, anything else with its
+/// causes.
+fn report_failure(input: &BuildInput, e: BuildError) -> anyhow::Error {
+    let BuildError::Step(step) = e else {
+        return anyhow::Error::new(e);
     };
+    let StepFailure {
+        vertex,
+        message,
+        last_lines,
+        lines,
+        ..
+    } = *step;
     let mut out = String::new();
     if !last_lines.is_empty() {
         out.push_str("last output:\n");
-        for l in last_lines {
+        for l in &last_lines {
             out.push_str(&format!("  {l}\n"));
         }
     }
-    let meta = graph.meta.get(digest);
-    if let Some((a, b)) = meta.and_then(|m| m.lines) {
+    if let Some((a, b)) = lines {
         let text = String::from_utf8_lossy(&input.dockerfile);
         out.push_str(&format!(
             "{}:{a}\n--------------------\n",

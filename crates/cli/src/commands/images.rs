@@ -223,9 +223,7 @@ fn human_size(bytes: u64) -> String {
 
 /// Image names are stored normalized (`busybox` → `docker.io/library/busybox:latest`).
 pub fn normalize(name: &str) -> Result<String> {
-    Ok(cairn_ir::Reference::parse(name)
-        .with_context(|| format!("invalid image name {name:?}"))?
-        .to_string())
+    Ok(cairn_build::normalize_name(name)?)
 }
 
 #[cfg(test)]

@@ -1,20 +1,15 @@
 //! One module per subcommand, plus what several share.
 
 pub mod build;
-pub mod cache;
 pub mod check;
 pub mod debug;
-pub mod entitlements;
 pub mod host_config;
 pub mod images;
 pub mod input;
 pub mod lint;
 pub mod named_contexts;
-pub mod output;
 pub mod packed_context;
 pub mod plan;
 pub mod progress;
 pub mod registry;
-pub mod resolver;
-pub mod sources;
 pub mod ssh;

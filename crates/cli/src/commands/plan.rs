@@ -37,9 +37,9 @@ pub fn run(args: PlanArgs) -> Result<()> {
         .unwrap_or_else(cairn_store::Store::default_root);
     let lowered = if root.is_dir() {
         let store = cairn_store::Store::open(&root)?;
-        input.lower(&crate::commands::resolver::StoreResolver::new(&store))?
+        input.lower(&cairn_build::StoreResolver::new(&store))?
     } else {
-        input.lower(&cairn_dockerfile::lower::NoResolver)?
+        input.lower(&cairn_ir::resolve::NoResolver)?
     };
     for w in &lowered.warnings {
         errln!("warning: {w}");

@@ -1,4 +1,4 @@
-//! Rendering solver events: plain lines (like `docker build --progress=plain`), JSON lines (one
+//! Rendering build events: plain lines (like `docker build --progress=plain`), JSON lines (one
 //! event per line, with timestamps, for tools and tests), or nothing.
 
 use cairn_solver::{Event, EventKind, LogStream};
@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
@@ -35,12 +34,6 @@ impl Progress {
         Progress {
             mode,
             started: Arc::default(),
-        }
-    }
-
-    pub async fn run(self, mut rx: UnboundedReceiver<Event>) {
-        while let Some(e) = rx.recv().await {
-            self.event(&e);
         }
     }
 
@@ -131,6 +124,18 @@ impl Progress {
                 serde_json::json!({"event": "summary", "executed": executed, "cached": cached, "peak_rss_kib": peak_rss_kib()})
             ),
             ProgressMode::Quiet => {}
+        }
+    }
+}
+
+impl cairn_build::EventSink for Progress {
+    fn emit(&self, event: cairn_build::BuildEvent) {
+        use cairn_build::BuildEvent;
+        match event {
+            BuildEvent::Step(e) => self.event(&e),
+            BuildEvent::Info(m) => self.info(&m),
+            BuildEvent::Warning(m) => self.warn(&m),
+            BuildEvent::Summary { executed, cached } => self.summary(executed, cached),
         }
     }
 }

@@ -4,7 +4,6 @@ use crate::commands::images::{StoreArgs, normalize};
 use anyhow::{Context, Result};
 use cairn_ir::{Platform, Reference};
 use cairn_registry::{Registry, RegistryOptions};
-use cairn_store::{Compression, Store};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -102,25 +101,10 @@ pub fn push(args: PushArgs) -> Result<()> {
     let store = args.store.open()?;
     let name = normalize(&args.name)?;
     let registry = args.registry.client()?;
-    let digest = runtime()?.block_on(push_named(&store, &registry, &name))?;
+    let digest = runtime()?.block_on(cairn_build::push_named(&store, &registry, &name))?;
     outln!("{name}: pushed {digest}");
     write_metadata(args.metadata_file.as_deref(), &name, &digest)?;
     Ok(())
-}
-
-/// Push the stored image `name` (normalized) to the registry it names.
-pub async fn push_named(store: &Store, registry: &Registry, name: &str) -> Result<String> {
-    let rec = store
-        .image_get(name)?
-        .with_context(|| format!("no image {name} in the store (see `cairn images`)"))?;
-    let image = cairn_oci::assemble_from_record(store, &rec, Compression::Gzip)
-        .with_context(|| format!("cannot prepare {name} for pushing"))?;
-    let target = Reference::parse(name).with_context(|| format!("invalid image name {name:?}"))?;
-    let digest = registry
-        .push(store, &image, &target)
-        .await
-        .with_context(|| format!("cannot push {name}"))?;
-    Ok(digest.to_string())
 }
 
 /// BuildKit's `--metadata-file` format for the keys cairn knows.

@@ -27,38 +27,12 @@ mod run;
 
 use crate::error::{Error, Result};
 use crate::instructions::Dockerfile;
-use cairn_ir::{Graph, ImageConfig, Platform};
+use cairn_ir::{Graph, Platform};
 use std::collections::BTreeMap;
 
 pub use args::PROXY_ARGS;
 
-/// What the caller knows about a base image.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ResolvedImage {
-    /// The pinned reference (`...@sha256:...`) to put in the source op, if known.
-    pub pinned: Option<String>,
-    pub config: ImageConfig,
-}
-
-/// Looks up base images; implemented outside the frontend (the frontend does no I/O).
-pub trait ImageResolver {
-    /// `reference` is normalized (`docker.io/library/busybox:latest`). `Ok(None)` means unknown:
-    /// lowering then proceeds with an empty config, unpinned.
-    fn resolve(
-        &self,
-        reference: &str,
-        platform: &Platform,
-    ) -> std::result::Result<Option<ResolvedImage>, String>;
-}
-
-/// A resolver that knows no images (for planning without a store).
-pub struct NoResolver;
-
-impl ImageResolver for NoResolver {
-    fn resolve(&self, _: &str, _: &Platform) -> std::result::Result<Option<ResolvedImage>, String> {
-        Ok(None)
-    }
-}
+pub use cairn_ir::resolve::{ImageResolver, NoResolver, ResolveError, ResolvedImage};
 
 #[derive(Debug, Clone)]
 pub struct LowerOptions {

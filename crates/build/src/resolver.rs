@@ -1,8 +1,8 @@
-//! The frontend's [`ImageResolver`] backed by the local store, and by a registry for images the
+//! The frontends' [`ImageResolver`] backed by the local store, and by a registry for images the
 //! store does not have (or, with `--pull`, for every tag, once per build). Base-image configs
 //! (ENV, WORKDIR, ONBUILD, history) come from the stored image.
 
-use cairn_dockerfile::lower::{ImageResolver, ResolvedImage};
+use cairn_ir::resolve::{ImageResolver, ResolveError, ResolvedImage};
 use cairn_ir::{Platform, Reference};
 use cairn_registry::Registry;
 use cairn_store::Store;
@@ -39,16 +39,17 @@ impl<'a> StoreResolver<'a> {
         self
     }
 
-    fn pull(&self, reference: &str, platform: &Platform) -> Result<(), String> {
+    fn pull(&self, reference: &str, platform: &Platform) -> Result<(), ResolveError> {
         let Some((registry, runtime)) = self.registry else {
             return Err(format!(
                 "image {reference} is not in the store (add it with `cairn pull`, `cairn load` or `cairn import`)"
-            ));
+            )
+            .into());
         };
-        let parsed = Reference::parse(reference).map_err(|e| e.to_string())?;
+        let parsed = Reference::parse(reference).map_err(|e| ResolveError(e.to_string()))?;
         runtime
             .block_on(registry.pull(self.store, &parsed, platform))
-            .map_err(|e| format!("cannot pull {reference}: {e}"))?;
+            .map_err(|e| ResolveError(format!("cannot pull {reference}: {e}")))?;
         self.pulled.borrow_mut().insert(reference.to_string());
         Ok(())
     }
@@ -59,12 +60,12 @@ impl ImageResolver for StoreResolver<'_> {
         &self,
         reference: &str,
         platform: &Platform,
-    ) -> Result<Option<ResolvedImage>, String> {
+    ) -> Result<Option<ResolvedImage>, ResolveError> {
         let pinned = reference.contains('@');
         let have = self
             .store
             .image_resolve(reference)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ResolveError(e.to_string()))?;
         let need_pull = match &have {
             None => true,
             Some(_) => self.always_pull && !pinned && !self.pulled.borrow().contains(reference),
@@ -73,8 +74,10 @@ impl ImageResolver for StoreResolver<'_> {
             self.pull(reference, platform)?;
             self.store
                 .image_resolve(reference)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("{reference} was pulled but is not in the store"))?
+                .map_err(|e| ResolveError(e.to_string()))?
+                .ok_or_else(|| {
+                    ResolveError(format!("{reference} was pulled but is not in the store"))
+                })?
         } else if let Some(rec) = have {
             rec
         } else {
@@ -82,15 +85,15 @@ impl ImageResolver for StoreResolver<'_> {
             return Ok(None);
         };
         let (config, have) =
-            cairn_oci::image_config(self.store, &rec).map_err(|e| e.to_string())?;
+            cairn_oci::image_config(self.store, &rec).map_err(|e| ResolveError(e.to_string()))?;
         if !have.serves(platform) {
             // Building on an image of another platform would run its steps natively and label
             // the result with a platform it is not: refuse until multi-platform builds exist.
-            return Err(format!(
+            return Err(ResolveError(format!(
                 "{reference} in the store is a {have} image, but the stage is built for \
                  {platform}: cairn builds only for the platform it runs on so far (use an image \
                  for {platform}, or drop FROM --platform)"
-            ));
+            )));
         }
         // The manifest digest travels in the source op (BuildKit's `llb.ResolveDigest`): keys,
         // the solver and exports all mean exactly this image, whatever the tag does later.

@@ -1,6 +1,6 @@
-//! `-o type=...,dest=...` outputs, in BuildKit's syntax.
+//! `-o type=...,dest=...` outputs, in BuildKit's syntax, and writing them.
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, bail};
 use cairn_oci::AssembledImage;
 use cairn_store::Store;
 use std::fs::File;
@@ -47,7 +47,7 @@ pub fn parse_output(spec: &str) -> Result<Output> {
             Some(("dest", v)) => dest = Some(PathBuf::from(v)),
             Some(("name", v)) => {
                 for n in v.split(',').filter(|n| !n.is_empty()) {
-                    names.push(crate::commands::images::normalize(n)?);
+                    names.push(crate::normalize_name(n)?);
                 }
             }
             Some(("tar", v)) => {

@@ -2,8 +2,8 @@
 //! store before the build is solved, as base images are resolved before it: the solver's keys
 //! then name exactly the layer each fetch gave.
 
-use crate::commands::progress::Progress;
-use anyhow::{Result, anyhow};
+use crate::error::{BuildError, Result};
+use crate::events::{BuildEvent, EventSink};
 use cairn_ir::{Digest, Graph, Op, SourceOp};
 use cairn_store::Store;
 use std::collections::{BTreeMap, HashMap};
@@ -32,7 +32,7 @@ pub fn fetch_remote(
     runtime: &tokio::runtime::Runtime,
     timeouts: cairn_registry::Timeouts,
     ssh_agent: Option<std::path::PathBuf>,
-    progress: &Progress,
+    events: &dyn EventSink,
 ) -> Result<HashMap<Digest, String>> {
     // One fetch per source, named by the first step that uses it.
     let mut sources: BTreeMap<Remote, (String, Vec<Digest>)> = BTreeMap::new();
@@ -90,7 +90,7 @@ pub fn fetch_remote(
             idle: timeouts.idle,
         },
     )
-    .map_err(|e| anyhow!(e))?;
+    .map_err(BuildError::msg)?;
     let git =
         cairn_git::Fetcher::new(store.clone(), git_timeouts(timeouts)).with_ssh_agent(ssh_agent);
     let results = runtime.block_on(futures_util::future::join_all(sources.keys().map(|r| {
@@ -114,13 +114,13 @@ pub fn fetch_remote(
                         };
                         (f.layer, shown)
                     })
-                    .map_err(|e| anyhow!("ADD {e}")),
+                    .map_err(|e| BuildError::msg(format!("ADD {e}"))),
                 Remote::Git(src) => {
                     let src = src.clone();
                     let shown_remote = src.remote.clone();
                     tokio::task::spawn_blocking(move || git.fetch(&src))
                         .await
-                        .map_err(|e| anyhow!("git fetch stopped: {e}"))?
+                        .map_err(|e| BuildError::msg(format!("git fetch stopped: {e}")))?
                         .map(|f| {
                             let how = if f.checked_out {
                                 "checked out"
@@ -135,7 +135,7 @@ pub fn fetch_remote(
                                 ),
                             )
                         })
-                        .map_err(|e| anyhow!("ADD {e}"))
+                        .map_err(|e| BuildError::msg(format!("ADD {e}")))
                 }
             }
         }
@@ -143,12 +143,12 @@ pub fn fetch_remote(
     for ((_, (place, vertices)), result) in sources.iter().zip(results) {
         match result {
             Ok((layer, shown)) => {
-                progress.info(&shown);
+                events.emit(BuildEvent::Info(shown));
                 for v in vertices {
                     fetched.insert(*v, layer.clone());
                 }
             }
-            Err(e) => return Err(anyhow!("{place}{e}")),
+            Err(e) => return Err(BuildError::msg(format!("{place}{e}"))),
         }
     }
     Ok(fetched)

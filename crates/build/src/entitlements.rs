@@ -7,7 +7,7 @@
 //! naming the Dockerfile line and the flag that grants it. `--network=host` given to `cairn
 //! build` itself is the user's own choice and grants `network.host`.
 
-use anyhow::{Result, bail};
+use crate::error::{Result, bail};
 use cairn_ir::{Graph, NetworkMode, Op, SecurityMode};
 
 /// The entitlements granted for one build.
@@ -40,7 +40,8 @@ pub fn parse(values: &[String]) -> Result<Allowed> {
 pub struct Denied {
     /// The step, as progress shows it (`[2/3] RUN --network=host ...`).
     pub step: String,
-    /// The Dockerfile lines of the step, when known.
+    /// The source file and lines of the step, when known.
+    pub file: Option<String>,
     pub lines: Option<(usize, usize)>,
     /// `network.host` or `security.insecure`.
     pub entitlement: &'static str,
@@ -62,6 +63,7 @@ pub fn check(graph: &Graph, allowed: Allowed) -> Vec<Denied> {
             let meta = graph.meta.get(&v.digest);
             denied.push(Denied {
                 step: meta.map_or_else(|| v.digest.to_string(), |m| m.description.clone()),
+                file: meta.and_then(|m| m.file.clone()),
                 lines: meta.and_then(|m| m.lines),
                 entitlement,
             });

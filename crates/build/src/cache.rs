@@ -3,7 +3,7 @@
 //! `cairn_solver::cache_dir`; this module parses the options and moves the artifact to and from
 //! a directory or a registry.
 
-use anyhow::{Context, Result, bail};
+use crate::error::{BuildError, Context, Result, bail};
 use cairn_ir::{Platform, Reference};
 use cairn_registry::Registry;
 use cairn_solver::RemoteCache;
@@ -74,7 +74,7 @@ pub fn open(
 ) -> Result<std::sync::Arc<dyn RemoteCache>> {
     match location {
         CacheLocation::Local(dir) => {
-            let c = cache_dir::DirCache::open(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let c = cache_dir::DirCache::open(dir).map_err(BuildError::msg)?;
             Ok(std::sync::Arc::new(c))
         }
         CacheLocation::Registry(r) => {
@@ -84,7 +84,7 @@ pub fn open(
                 .block_on(registry.resolve(&reference, &Platform::linux_amd64()))
                 .with_context(|| format!("cannot read the cache {reference}"))?;
             let index = cache_dir::parse_index(&resolved.config)
-                .map_err(|e| anyhow::anyhow!("{reference}: {e}"))?;
+                .map_err(|e| BuildError::msg(format!("{reference}: {e}")))?;
             Ok(std::sync::Arc::new(RegistryCache {
                 registry: registry.clone(),
                 reference,
@@ -105,11 +105,11 @@ pub fn export(
 ) -> Result<(usize, usize)> {
     match location {
         CacheLocation::Local(dir) => cache_dir::export(store, dir, set)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display())),
+            .map_err(|e| BuildError::msg(format!("{}: {e}", dir.display()))),
         CacheLocation::Registry(r) => {
             let reference =
                 Reference::parse(r).with_context(|| format!("invalid cache reference {r:?}"))?;
-            let art = cache_dir::assemble(store, set).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let art = cache_dir::assemble(store, set).map_err(BuildError::msg)?;
             let image = cairn_oci::AssembledImage {
                 manifest: art.manifest,
                 manifest_bytes: art.manifest_bytes,

@@ -1,0 +1,268 @@
+//! After the solve: what leaves the build. The cache-export policy (which records and layers a
+//! `--cache-to` carries), the image (assembled once, named, written to each output, pushed)
+//! and the file-system outputs.
+
+use crate::cache::{self, CacheLocation, CacheOptions};
+use crate::error::{Context, Result, bail};
+use crate::events::{BuildEvent, EventSink};
+use crate::output::Output;
+use cairn_ir::{Digest, Graph, MountKind, Op, SourceOp};
+use cairn_registry::Registry;
+use cairn_solver::{SolveOutput, UsedRecord};
+use cairn_store::{Compression, Store};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// Export the build cache to every `--cache-to` location. `stored` are the records the build
+/// did not look at but the store holds (a cache export covers them too).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn cache(
+    store: &Store,
+    graph: &Graph,
+    out: &SolveOutput,
+    stored: &[UsedRecord],
+    cache_to: &[(CacheLocation, CacheOptions)],
+    epoch: Option<i64>,
+    registry: &Registry,
+    runtime: &tokio::runtime::Runtime,
+    events: &dyn EventSink,
+) -> Result<()> {
+    if cache_to.is_empty() {
+        return Ok(());
+    }
+    let chain = result_chain(graph);
+    // Base images are not exported (every importer resolves them itself): neither their
+    // records nor their layers' blobs.
+    let base_vertices: HashSet<Digest> = graph
+        .vertices
+        .iter()
+        .filter(|v| matches!(v.op, Op::Source(SourceOp::Image { .. })))
+        .map(|v| v.digest)
+        .collect();
+    let base_layers: HashSet<String> = out
+        .records
+        .iter()
+        .chain(stored)
+        .filter(|r| base_vertices.contains(&r.vertex))
+        .flat_map(|r| r.layers.iter().cloned())
+        .collect();
+    for (location, copts) in cache_to {
+        let wanted = |d: &Digest| (copts.max || chain.contains(d)) && !base_vertices.contains(d);
+        let mut records: Vec<UsedRecord> = out
+            .records
+            .iter()
+            .filter(|r| wanted(&r.vertex))
+            .cloned()
+            .collect();
+        records.extend(stored.iter().filter(|r| wanted(&r.vertex)).cloned());
+        let mounts = if copts.mounts {
+            cache_mounts(store, graph)?
+        } else {
+            Vec::new()
+        };
+        let set = cairn_solver::cache_dir::ExportSet {
+            records: &records,
+            base: &base_layers,
+            epoch,
+            mounts: &mounts,
+        };
+        let (n, layers) = cache::export(store, location, &set, registry, runtime)
+            .with_context(|| format!("--cache-to {location:?}"))?;
+        events.emit(BuildEvent::Info(format!(
+            "exported {n} cache records and {layers} layers to {location:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// The image a build made, as a driver reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltImage {
+    /// The manifest digest.
+    pub manifest: String,
+    /// The config digest: the image ID, as docker shows it.
+    pub config: String,
+    /// Names pushed, with the digest each registry holds.
+    pub pushed: Vec<(String, String)>,
+}
+
+/// What the image steps need.
+pub(crate) struct ImageJob<'a> {
+    pub graph: &'a Graph,
+    pub layers: &'a [String],
+    pub epoch: Option<i64>,
+    pub compression: Compression,
+    pub tags: &'a [String],
+    pub outputs: &'a [Output],
+    pub push: bool,
+    /// Make the image even with no output or tag wanting it (the caller wants its ID).
+    pub want_id: bool,
+}
+
+/// Assemble the image (when anything wants it), name it, write the image outputs and push.
+pub(crate) fn image(
+    store: &Store,
+    job: &ImageJob<'_>,
+    registry: &Registry,
+    runtime: &tokio::runtime::Runtime,
+    events: &dyn EventSink,
+) -> Result<Option<BuiltImage>> {
+    let exports_image = job.outputs.iter().any(Output::is_image);
+    if !(exports_image || !job.tags.is_empty() || job.want_id) {
+        if job.push {
+            bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
+        }
+        return Ok(None);
+    }
+    let spec = cairn_oci::ImageSpec {
+        platform: job.graph.platform.clone(),
+        config: job.graph.image.clone(),
+        layers: job.layers.to_vec(),
+        epoch: job.epoch,
+        base_layers: base_layer_count(job.graph, store, job.layers)?,
+    };
+    // An image that only stays in the store needs no compressed blobs (like docker's own
+    // image store); exports get real, compressed layers.
+    let mut image = if exports_image {
+        cairn_oci::assemble_image(store, &spec, job.compression)
+    } else {
+        cairn_oci::assemble_image_in_store(store, &spec)
+    }
+    .context("cannot assemble the image")?;
+    for t in job.tags {
+        let rec = cairn_store::ImageRecord {
+            manifest: image.manifest.clone(),
+            config: image.config.clone(),
+            layers: job.layers.to_vec(),
+        };
+        if store.image_get(t)?.as_ref() != Some(&rec) {
+            store.image_put(t, &rec)?;
+        }
+        events.emit(BuildEvent::Info(format!("naming to {t}")));
+    }
+    for o in job.outputs {
+        if let Err(e) = o.write_image(store, &image, job.tags) {
+            // A blob the export found damaged is gone from the store now; one of a layer
+            // this build made is made again (same bytes, same digest) and the export
+            // retried. A base image's blob cannot be: the error says how to repair it.
+            let missing = |b: &cairn_store::LayerBlob| !store.has_blob(&b.digest);
+            let base_damaged = image.layers.iter().take(spec.base_layers).any(missing);
+            let built_damaged = image.layers.iter().skip(spec.base_layers).any(missing);
+            if base_damaged || !built_damaged {
+                return Err(e);
+            }
+            events.emit(BuildEvent::Warning(format!(
+                "{}; making it again from its layer",
+                cairn_solver::with_causes(&e)
+            )));
+            image = cairn_oci::assemble_image(store, &spec, job.compression)
+                .context("cannot assemble the image")?;
+            o.write_image(store, &image, job.tags)?;
+        }
+    }
+    // As docker does, the image id is the config digest.
+    events.emit(BuildEvent::Info(format!(
+        "writing image {} done",
+        image.config
+    )));
+    let mut pushed = Vec::new();
+    if job.push {
+        if job.tags.is_empty() {
+            bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
+        }
+        for t in job.tags {
+            let digest = runtime.block_on(crate::push_named(store, registry, t))?;
+            events.emit(BuildEvent::Info(format!("pushed {t} {digest}")));
+            pushed.push((t.clone(), digest));
+        }
+    }
+    Ok(Some(BuiltImage {
+        manifest: image.manifest.to_string(),
+        config: image.config.to_string(),
+        pushed,
+    }))
+}
+
+/// Write the file-system outputs (`type=local`, `type=tar`).
+pub(crate) fn files(
+    store: &Store,
+    outputs: &[Output],
+    layers: &[String],
+    events: &dyn EventSink,
+) -> Result<()> {
+    for o in outputs {
+        let omitted = o.write_files(store, layers)?;
+        if let Some(first) = omitted.first() {
+            events.emit(BuildEvent::Warning(format!(
+                "{} device node(s) left out of the output (e.g. /{first}): add {} to the \
+                 -o option to create them",
+                omitted.len(),
+                crate::output::DEVICES_HELP
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The `RUN --mount=type=cache` directories of this build, by id.
+fn cache_mounts(store: &Store, g: &Graph) -> Result<Vec<(String, PathBuf)>> {
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for v in &g.vertices {
+        if let Op::Exec(x) = &v.op {
+            for m in &x.mounts {
+                if let MountKind::Cache { id, .. } = &m.kind
+                    && !out.iter().any(|(i, _)| i == id)
+                {
+                    out.push((id.clone(), store.cache_mount_dir(id)?));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How many of the result's bottom layers are its base image's (the image at the bottom of the
+/// final stage's chain): exported as they came, whatever SOURCE_DATE_EPOCH says.
+fn base_layer_count(g: &Graph, store: &Store, layers: &[String]) -> Result<usize> {
+    let mut count = 0;
+    for d in result_chain(g) {
+        if let Some(Op::Source(SourceOp::Image { reference, .. })) = g.vertex(&d).map(|v| &v.op)
+            && let Some(rec) = store.image_resolve(reference)?
+            && layers.starts_with(&rec.layers)
+        {
+            count = count.max(rec.layers.len());
+        }
+    }
+    Ok(count)
+}
+
+/// The vertices whose results are the final image's layers: down the root filesystems from
+/// the result.
+fn result_chain(g: &Graph) -> HashSet<Digest> {
+    let mut out = HashSet::new();
+    let mut todo: Vec<Digest> = g.result.iter().map(|r| r.vertex).collect();
+    while let Some(d) = todo.pop() {
+        if !out.insert(d) {
+            continue;
+        }
+        let Some(v) = g.vertex(&d) else { continue };
+        let below: Vec<u32> = match &v.op {
+            Op::Exec(x) => x
+                .mounts
+                .iter()
+                .filter(|m| matches!(m.kind, MountKind::Rootfs))
+                .filter_map(|m| m.input)
+                .collect(),
+            Op::File(f) => f.base.into_iter().collect(),
+            Op::Merge(m) => m.inputs.clone(),
+            Op::Source(_) => Vec::new(),
+        };
+        todo.extend(
+            below
+                .iter()
+                .filter_map(|&i| v.inputs.get(i as usize))
+                .map(|i| i.vertex),
+        );
+    }
+    out
+}

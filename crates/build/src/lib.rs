@@ -1,0 +1,394 @@
+//! cairn's build library: one call from a build request to a build result.
+//!
+//! A driver (the `cairn` command, `cairn bake`, a program embedding cairn) parses its own
+//! input into a [`BuildRequest`] and calls [`Engine::build`]; what happens between — the
+//! frontend lowering the input with base images resolved from the store (pulled when allowed),
+//! the entitlement check, fetching remote sources, scanning the local contexts, solving with the
+//! imported caches, the cache-export policy, naming the image, writing outputs and pushing — is
+//! here, once, so no driver re-implements build policy. The library never prints: it reports
+//! [`BuildEvent`]s to the driver's [`EventSink`] and returns typed errors ([`BuildError`]) whose
+//! causes are kept.
+//!
+//! Data flows one way: frontend → IR → solver → workers → store → exporter.
+
+pub mod cache;
+mod context;
+pub mod entitlements;
+pub mod error;
+pub mod events;
+mod export;
+pub mod output;
+mod resolver;
+mod sources;
+
+pub use cache::{CacheLocation, CacheOptions};
+pub use entitlements::Allowed;
+pub use error::{BuildError, Context, Result, StepFailure};
+pub use events::{BuildEvent, EventSink, NoEvents};
+pub use export::BuiltImage;
+pub use output::Output;
+pub use resolver::StoreResolver;
+pub use sources::git_timeouts;
+
+use crate::error::bail;
+use cairn_ir::resolve::ImageResolver;
+use cairn_ir::{Graph, LocalSource, Op, SourceOp};
+use cairn_registry::Registry;
+use cairn_solver::{SolveError, SolveOptions, Solver, StoreKeyContext};
+use cairn_store::{Compression, Store};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A frontend: turns its input into a build graph, asking `resolver` about base images.
+/// (The Dockerfile frontend is one; the frontend protocol brings others.)
+pub trait Frontend {
+    fn lower(&self, resolver: &dyn ImageResolver) -> Result<FrontendOutput>;
+}
+
+/// What a frontend gives the build.
+#[derive(Debug, Clone)]
+pub struct FrontendOutput {
+    pub graph: Graph,
+    /// The epoch of a reproducible build the input set (BuildKit's `SOURCE_DATE_EPOCH` build
+    /// arg); it wins over [`BuildOptions::source_date_epoch`].
+    pub source_date_epoch: Option<i64>,
+    /// Shown to the user; the build goes on.
+    pub warnings: Vec<String>,
+}
+
+/// One build: what to build and what to do with the result.
+pub struct BuildRequest<'a> {
+    pub frontend: &'a dyn Frontend,
+    /// The directory of each local source the graph may read, by name: the build context
+    /// ([`LocalSource::MAIN`]) and named directories (`context:NAME`).
+    pub locals: HashMap<String, PathBuf>,
+    pub options: BuildOptions,
+}
+
+/// How to build, and where the result goes.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Do not use the cache (results are still recorded).
+    pub no_cache: bool,
+    /// Re-resolve base-image tags from their registries even when the store has them.
+    pub pull: bool,
+    /// Entitlements the user granted (`--allow`).
+    pub allowed: Allowed,
+    /// Labels added to the image config.
+    pub labels: Vec<(String, String)>,
+    /// `RUN --mount=type=secret` contents, by id.
+    pub secrets: HashMap<String, Vec<u8>>,
+    /// ssh-agent sockets for `RUN --mount=type=ssh` and git over ssh, by id (`default`).
+    pub ssh: HashMap<String, PathBuf>,
+    /// Names the image is kept under in the store (normalized, see [`normalize_name`]).
+    pub tags: Vec<String>,
+    pub outputs: Vec<Output>,
+    pub compression: Compression,
+    /// Push every tag to its registry.
+    pub push: bool,
+    /// Make the image even when no output or tag wants it (the driver shows its ID).
+    pub want_image_id: bool,
+    pub cache_from: Vec<CacheLocation>,
+    pub cache_to: Vec<(CacheLocation, CacheOptions)>,
+    /// The epoch of a reproducible build when the frontend sets none (the environment's
+    /// `SOURCE_DATE_EPOCH`, read by the driver).
+    pub source_date_epoch: Option<i64>,
+}
+
+/// What a build produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildResult {
+    /// The result's layers, bottom to top (store layer ids).
+    pub layers: Vec<String>,
+    /// Steps that ran, and steps that came from a cache.
+    pub executed: usize,
+    pub cached: usize,
+    /// The image, when one was made (tags, image outputs, push, or asked for).
+    pub image: Option<BuiltImage>,
+}
+
+/// The engine a driver builds with: the store, a registry client, and the async runtime the
+/// network work runs on (sized for `jobs` steps at once).
+pub struct Engine {
+    store: Store,
+    registry: Registry,
+    timeouts: cairn_registry::Timeouts,
+    runtime: tokio::runtime::Runtime,
+    jobs: usize,
+    /// How RUN steps are executed: this program re-executed as the sandbox helper.
+    helper: (PathBuf, Vec<std::ffi::OsString>),
+}
+
+impl Engine {
+    /// `helper` is the program and arguments that start the sandbox helper
+    /// (`cairn_sandbox::helper_main` must run first thing in it); `jobs` bounds how many steps
+    /// run at once (default: the number of cores).
+    pub fn new(
+        store: Store,
+        registry: Registry,
+        timeouts: cairn_registry::Timeouts,
+        jobs: Option<usize>,
+        helper: (PathBuf, Vec<std::ffi::OsString>),
+    ) -> Result<Self> {
+        let jobs =
+            jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(jobs.clamp(1, 8))
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        Ok(Engine {
+            store,
+            registry,
+            timeouts,
+            runtime,
+            jobs,
+            helper,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The resolver frontends ask about base images: the store, pulling what it lacks (and
+    /// with `pull`, re-resolving every tag once).
+    pub fn resolver(&self, pull: bool) -> StoreResolver<'_> {
+        StoreResolver::new(&self.store).with_registry(&self.registry, &self.runtime, pull)
+    }
+
+    /// Build `request`, reporting to `events`. Stops cleanly on SIGINT, SIGTERM or SIGHUP:
+    /// every step's processes are killed and nothing partial is recorded.
+    pub fn build(
+        &self,
+        request: &BuildRequest<'_>,
+        events: Arc<dyn EventSink>,
+    ) -> Result<BuildResult> {
+        let opts = &request.options;
+        // Scratch directories of builders that were killed outright.
+        cairn_sandbox::remove_stale_scratch();
+        let lowered = request.frontend.lower(&self.resolver(opts.pull))?;
+        let epoch = lowered.source_date_epoch.or(opts.source_date_epoch);
+        for w in lowered.warnings {
+            events.emit(BuildEvent::Warning(w));
+        }
+        let mut graph = lowered.graph;
+        graph.image.labels.extend(opts.labels.iter().cloned());
+        if let Some(d) = entitlements::check(&graph, opts.allowed).first() {
+            let place = match (&d.file, d.lines) {
+                (Some(file), Some((line, _))) => format!("{file}:{line}: "),
+                _ => String::new(),
+            };
+            bail!(
+                "{place}{} needs the {} entitlement, which this build was not granted: run cairn \
+                 build with --allow {} if you trust this Dockerfile",
+                d.step,
+                d.entitlement,
+                d.entitlement
+            );
+        }
+        let contexts = self.scan_locals(&graph, &request.locals)?;
+        let mut remotes: Vec<Arc<dyn cairn_solver::RemoteCache>> = Vec::new();
+        for location in &opts.cache_from {
+            remotes.push(
+                cache::open(location, &self.registry, &self.runtime)
+                    .with_context(|| format!("--cache-from {location:?}"))?,
+            );
+        }
+        let fetched = sources::fetch_remote(
+            &graph,
+            &self.store,
+            &self.runtime,
+            self.timeouts,
+            opts.ssh.get("default").cloned(),
+            events.as_ref(),
+        )?;
+        let solve_opts = SolveOptions {
+            jobs: self.jobs,
+            no_cache: opts.no_cache,
+            locals: request.locals.clone(),
+            secrets: opts.secrets.clone(),
+            remotes,
+            ssh: opts.ssh.clone(),
+        };
+        let executor =
+            cairn_sandbox::ReexecExecutor::new(self.helper.0.clone(), self.helper.1.clone());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let keycx = StoreKeyContext {
+            store: &self.store,
+            contexts: &contexts,
+            fetched: &fetched,
+        };
+        let solver = Solver::new(
+            self.store.clone(),
+            executor,
+            graph.clone(),
+            &keycx,
+            solve_opts,
+            tx,
+        )
+        .map_err(|e| step_failure(&graph, e))?;
+        let want_stored = !opts.cache_to.is_empty();
+        let (result, stored) = self.runtime.block_on(async {
+            let sink = events.clone();
+            let forward = tokio::spawn(async move {
+                while let Some(e) = rx.recv().await {
+                    sink.emit(BuildEvent::Step(e));
+                }
+            });
+            // SIGINT, SIGTERM and SIGHUP all stop the build the same way: the solver is
+            // dropped, which kills every sandbox helper (and with it each step's pid
+            // namespace) and removes their scratch directories.
+            let r = tokio::select! {
+                r = solver.solve() => r,
+                sig = stop_signal() => Err(SolveError::Internal(format!("interrupted ({sig})"))),
+            };
+            // A cache export also covers results this build did not need to look at.
+            let stored = if r.is_ok() && want_stored {
+                solver.stored_records(&|_| true)
+            } else {
+                Vec::new()
+            };
+            drop(solver);
+            let _ = forward.await;
+            (r, stored)
+        });
+        let out = result.map_err(|e| step_failure(&graph, e))?;
+        events.emit(BuildEvent::Summary {
+            executed: out.executed,
+            cached: out.cached,
+        });
+        export::cache(
+            &self.store,
+            &graph,
+            &out,
+            &stored,
+            &opts.cache_to,
+            epoch,
+            &self.registry,
+            &self.runtime,
+            events.as_ref(),
+        )?;
+        let image = export::image(
+            &self.store,
+            &export::ImageJob {
+                graph: &graph,
+                layers: &out.layers,
+                epoch,
+                compression: opts.compression,
+                tags: &opts.tags,
+                outputs: &opts.outputs,
+                push: opts.push,
+                want_id: opts.want_image_id,
+            },
+            &self.registry,
+            &self.runtime,
+            events.as_ref(),
+        )?;
+        export::files(&self.store, &opts.outputs, &out.layers, events.as_ref())?;
+        Ok(BuildResult {
+            layers: out.layers,
+            executed: out.executed,
+            cached: out.cached,
+            image,
+        })
+    }
+
+    /// Scan every local source the graph reads (the build context, named directories).
+    fn scan_locals(
+        &self,
+        graph: &Graph,
+        locals: &HashMap<String, PathBuf>,
+    ) -> Result<HashMap<String, cairn_context::ContextIndex>> {
+        let mut contexts = HashMap::new();
+        for v in &graph.vertices {
+            if let Op::Source(SourceOp::Local(l)) = &v.op
+                && !contexts.contains_key(&l.name)
+            {
+                let dir = locals.get(&l.name).with_context(|| {
+                    format!(
+                        "the build reads the local source {:?}, which was not given",
+                        l.name
+                    )
+                })?;
+                contexts.insert(l.name.clone(), context::scan(&self.store, dir, &l.exclude)?);
+            }
+        }
+        Ok(contexts)
+    }
+
+    /// Push the stored image `name` (normalized) to the registry it names; its digest there.
+    pub fn push(&self, name: &str) -> Result<String> {
+        self.runtime
+            .block_on(push_named(&self.store, &self.registry, name))
+    }
+}
+
+/// The build context's local-source name (re-exported for drivers).
+pub const MAIN_CONTEXT: &str = LocalSource::MAIN;
+
+/// Image names are kept normalized (`busybox` → `docker.io/library/busybox:latest`).
+pub fn normalize_name(name: &str) -> Result<String> {
+    Ok(cairn_ir::Reference::parse(name)
+        .with_context(|| format!("invalid image name {name:?}"))?
+        .to_string())
+}
+
+/// Push the stored image `name` (normalized) to the registry it names.
+pub async fn push_named(store: &Store, registry: &Registry, name: &str) -> Result<String> {
+    let rec = store
+        .image_get(name)?
+        .with_context(|| format!("no image {name} in the store (see `cairn images`)"))?;
+    let image = cairn_oci::assemble_from_record(store, &rec, Compression::Gzip)
+        .with_context(|| format!("cannot prepare {name} for pushing"))?;
+    let target =
+        cairn_ir::Reference::parse(name).with_context(|| format!("invalid image name {name:?}"))?;
+    let digest = registry
+        .push(store, &image, &target)
+        .await
+        .with_context(|| format!("cannot push {name}"))?;
+    Ok(digest.to_string())
+}
+
+/// A solver error as a [`BuildError`]: a failed step (or key) with its source lines.
+fn step_failure(graph: &Graph, e: SolveError) -> BuildError {
+    let (digest, vertex, message, last_lines) = match e {
+        SolveError::Step {
+            digest,
+            vertex,
+            message,
+            last_lines,
+            ..
+        } => (digest, vertex, message, last_lines),
+        // A key that cannot be computed (a COPY source that is not there) names its step too.
+        SolveError::Key(k) => (k.digest, k.vertex, k.message, Vec::new()),
+        other => return BuildError::msg(other),
+    };
+    let meta = graph.meta.get(&digest);
+    BuildError::Step(Box::new(StepFailure {
+        digest,
+        vertex,
+        message,
+        last_lines,
+        file: meta.and_then(|m| m.file.clone()),
+        lines: meta.and_then(|m| m.lines),
+    }))
+}
+
+/// Wait for SIGINT, SIGTERM or SIGHUP; the signal's name.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
+    }
+}
