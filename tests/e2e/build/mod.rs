@@ -15,6 +15,7 @@ pub(crate) mod git_sources;
 mod hostile;
 pub(crate) mod http_sources;
 mod layers;
+mod library;
 mod named_contexts;
 mod parallel;
 mod parity;
