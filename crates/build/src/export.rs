@@ -2,12 +2,12 @@
 //! `--cache-to` carries), the image (assembled once, named, written to each output, pushed)
 //! and the file-system outputs.
 
-use crate::cache::{self, CacheLocation, CacheOptions};
 use crate::error::{Context, Result, bail};
 use crate::events::{BuildEvent, EventSink};
 use crate::output::Output;
 use cairn_ir::{Digest, Graph, MountKind, Op, SourceOp};
 use cairn_registry::Registry;
+use cairn_remotecache::{CacheLocation, CacheOptions};
 use cairn_solver::{SolveOutput, UsedRecord};
 use cairn_store::{Compression, Store};
 use std::collections::HashSet;
@@ -60,14 +60,15 @@ pub(crate) fn cache(
         } else {
             Vec::new()
         };
-        let set = cairn_solver::cache_dir::ExportSet {
+        let set = cairn_remotecache::ExportSet {
             records: &records,
             base: &base_layers,
             epoch,
             mounts: &mounts,
         };
-        let (n, layers) = cache::export(store, location, &set, registry, runtime)
-            .with_context(|| format!("--cache-to {location:?}"))?;
+        let (n, layers) =
+            cairn_remotecache::export(store, location, &set, registry, runtime.handle())
+                .with_context(|| format!("--cache-to {location:?}"))?;
         events.emit(BuildEvent::Info(format!(
             "exported {n} cache records and {layers} layers to {location:?}"
         )));

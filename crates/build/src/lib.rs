@@ -11,7 +11,6 @@
 //!
 //! Data flows one way: frontend → IR → solver → workers → store → exporter.
 
-pub mod cache;
 mod context;
 pub mod entitlements;
 pub mod error;
@@ -21,7 +20,7 @@ pub mod output;
 mod resolver;
 mod sources;
 
-pub use cache::{CacheLocation, CacheOptions};
+pub use cairn_remotecache::{CacheLocation, CacheOptions};
 pub use entitlements::Allowed;
 pub use error::{BuildError, Context, Result, StepFailure};
 pub use events::{BuildEvent, EventSink, NoEvents};
@@ -192,7 +191,7 @@ impl Engine {
         let mut remotes: Vec<Arc<dyn cairn_solver::RemoteCache>> = Vec::new();
         for location in &opts.cache_from {
             remotes.push(
-                cache::open(location, &self.registry, &self.runtime)
+                cairn_remotecache::open(location, &self.registry, self.runtime.handle())
                     .with_context(|| format!("--cache-from {location:?}"))?,
             );
         }

@@ -66,6 +66,7 @@ fn index_for(img: &AssembledImage, names: &[String]) -> Index {
         media_type: MEDIA_TYPE_MANIFEST.into(),
         digest: img.manifest.to_string(),
         size: img.manifest_bytes.len() as u64,
+        artifact_type: None,
         annotations,
         platform: None,
     };

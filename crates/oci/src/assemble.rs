@@ -81,10 +81,12 @@ pub(crate) fn manifest_for(
     Manifest {
         schema_version: 2,
         media_type: Some(MEDIA_TYPE_MANIFEST.into()),
+        artifact_type: None,
         config: Descriptor {
             media_type: MEDIA_TYPE_CONFIG.into(),
             digest: config.to_string(),
             size: config_size,
+            artifact_type: None,
             annotations: None,
             platform: None,
         },
@@ -95,6 +97,7 @@ pub(crate) fn manifest_for(
                 media_type: layer_media_type(b.compression).into(),
                 digest: b.digest.to_string(),
                 size: b.size,
+                artifact_type: None,
                 annotations: rewritten.get(i).copied().flatten().map(|epoch| {
                     std::collections::BTreeMap::from([(
                         REWRITTEN_TIMESTAMP.to_string(),

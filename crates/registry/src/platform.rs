@@ -77,6 +77,7 @@ mod tests {
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             digest: digest.into(),
             size: 1,
+            artifact_type: None,
             annotations: None,
             platform: Some(PlatformJson {
                 architecture: arch.into(),

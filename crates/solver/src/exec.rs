@@ -310,7 +310,12 @@ async fn prime_cache_mount<E: Executor + 'static>(
         let filled = tokio::task::spawn_blocking(move || remote.fetch_mount(&store, &id, &dir))
             .await
             .map_err(|e| SolveError::Internal(e.to_string()))?
-            .map_err(|e| SolveError::Store(format!("imported cache mount: {e}")))?;
+            .map_err(|e| {
+                SolveError::Store(format!(
+                    "imported cache mount: {}",
+                    crate::with_causes(e.as_ref())
+                ))
+            })?;
         if filled {
             break;
         }

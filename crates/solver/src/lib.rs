@@ -20,7 +20,6 @@
 //!   cache records written only after an op succeeded.
 //! * **Events, not printing.** Progress is a stream of [`Event`]s; the CLI renders them.
 
-pub mod cache_dir;
 mod causes;
 mod events;
 mod exec;
@@ -31,4 +30,6 @@ mod solve;
 pub use causes::with_causes;
 pub use events::{Event, EventKind, LogStream};
 pub use keycontext::StoreKeyContext;
-pub use solve::{RemoteCache, SolveError, SolveOptions, SolveOutput, Solver, UsedRecord};
+pub use solve::{
+    RemoteCache, RemoteError, SolveError, SolveOptions, SolveOutput, Solver, UsedRecord,
+};

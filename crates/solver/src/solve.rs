@@ -32,8 +32,13 @@ pub struct SolveOptions {
     pub ssh: HashMap<String, PathBuf>,
 }
 
+/// Why an imported cache could not give what it recorded (the implementation's own error,
+/// causes kept). The solver treats it as a miss and says so.
+pub type RemoteError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A cache imported from elsewhere (a directory, a registry): records by key, and layers that
-/// are only fetched when a hit needs them.
+/// are only fetched when a hit needs them. Defined here, where it is used; implemented by
+/// `cairn-remotecache`.
 pub trait RemoteCache: Send + Sync + std::fmt::Debug {
     /// The layers recorded for `key`, if this cache has them.
     fn lookup(&self, key: &Key) -> Option<Vec<String>>;
@@ -41,7 +46,7 @@ pub trait RemoteCache: Send + Sync + std::fmt::Debug {
     /// `Ok(false)` when the cache cannot: a layer it does not carry (a base image's, which
     /// exports leave out) is missing locally too; the step is then a miss. Blocking; called
     /// off the async threads.
-    fn fetch(&self, store: &Store, layers: &[String]) -> Result<bool, String>;
+    fn fetch(&self, store: &Store, layers: &[String]) -> Result<bool, RemoteError>;
     /// Fill the empty directory `dest` with the exported content of cache mount `id`;
     /// `Ok(false)` when this cache has none. Blocking.
     fn fetch_mount(
@@ -49,7 +54,7 @@ pub trait RemoteCache: Send + Sync + std::fmt::Debug {
         _store: &Store,
         _id: &str,
         _dest: &std::path::Path,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, RemoteError> {
         Ok(false)
     }
 }
@@ -377,7 +382,8 @@ impl<E: Executor + 'static> Inner<E> {
                         d,
                         EventKind::Warning {
                             message: format!(
-                                "imported cache entry not used (the step runs instead): {e}"
+                                "imported cache entry not used (the step runs instead): {}",
+                                crate::with_causes(e.as_ref())
                             ),
                         },
                     );

@@ -297,7 +297,7 @@ impl RemoteCache for OneEntry {
         *self.asked.lock().expect("asked") += 1;
         Some(self.layers.clone())
     }
-    fn fetch(&self, store: &Store, layers: &[String]) -> Result<bool, String> {
+    fn fetch(&self, store: &Store, layers: &[String]) -> Result<bool, cairn_solver::RemoteError> {
         Ok(self.deliver && layers.iter().all(|l| matches!(store.layer(l), Ok(Some(_)))))
     }
 }

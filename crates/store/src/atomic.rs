@@ -227,3 +227,49 @@ fn make_removable(root: &Path) {
         }
     }
 }
+
+/// Atomically write `bytes` to `target` outside the store (an exported cache directory, an
+/// output): a temp file beside it, fsync'ed, renamed into place, the directory fsync'ed. Made
+/// with mode 0644 before the umask. `Replace::No` semantics when `keep_existing`: an existing
+/// file is left as it is (content-addressed files).
+pub fn write_file_atomically(target: &Path, bytes: &[u8], keep_existing: bool) -> Result<()> {
+    let dir = parent_of(target);
+    fs::create_dir_all(dir).map_err(io_at(dir))?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".cairn-tmp-")
+        .permissions(Permissions::from_mode(FILE_MODE))
+        .tempfile_in(dir)
+        .map_err(io_at(dir))?;
+    let path = file.path().to_path_buf();
+    file.write_all(bytes).map_err(io_at(&path))?;
+    file.as_file().sync_all().map_err(io_at(&path))?;
+    let replace = if keep_existing {
+        Replace::No
+    } else {
+        Replace::Yes
+    };
+    publish(file, target, replace)?;
+    Ok(())
+}
+
+/// Copy the file `source` to `target` outside the store, atomically as
+/// [`write_file_atomically`] writes (streamed, never whole in memory).
+pub fn copy_file_atomically(source: &Path, target: &Path, keep_existing: bool) -> Result<()> {
+    let dir = parent_of(target);
+    fs::create_dir_all(dir).map_err(io_at(dir))?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".cairn-tmp-")
+        .permissions(Permissions::from_mode(FILE_MODE))
+        .tempfile_in(dir)
+        .map_err(io_at(dir))?;
+    let mut from = File::open(source).map_err(io_at(source))?;
+    io::copy(&mut from, file.as_file_mut()).map_err(io_at(target))?;
+    file.as_file().sync_all().map_err(io_at(target))?;
+    let replace = if keep_existing {
+        Replace::No
+    } else {
+        Replace::Yes
+    };
+    publish(file, target, replace)?;
+    Ok(())
+}

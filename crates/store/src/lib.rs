@@ -41,6 +41,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use atomic::{copy_file_atomically, write_file_atomically};
 pub use blob::{BlobReader, BlobWriter};
 pub use check::CheckReport;
 pub use digest::{CacheKey, LayerId, OciDigest, is_layer_id};

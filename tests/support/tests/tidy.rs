@@ -30,7 +30,11 @@ fn dependencies() -> BTreeMap<String, Vec<String>> {
                 continue;
             }
             if section == "[package]" && line.starts_with("name = ") {
-                name = Some(line.trim_start_matches("name = ").trim_matches('"').to_string());
+                name = Some(
+                    line.trim_start_matches("name = ")
+                        .trim_matches('"')
+                        .to_string(),
+                );
             }
             if section == "[dependencies]"
                 && let Some(dep) = line.split(['.', ' ', '=']).next()
@@ -99,7 +103,12 @@ fn data_flows_one_way() {
         "cairn-build depends on a frontend"
     );
     // The solver never talks to a network, and never to a frontend.
-    for forbidden in ["cairn-registry", "cairn-http", "cairn-git", "cairn-dockerfile"] {
+    for forbidden in [
+        "cairn-registry",
+        "cairn-http",
+        "cairn-git",
+        "cairn-dockerfile",
+    ] {
         assert!(
             !deps_of(&all, "cairn-solver").iter().any(|d| d == forbidden),
             "cairn-solver depends on {forbidden}"

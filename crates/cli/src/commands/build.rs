@@ -178,12 +178,12 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let cache_from = args
         .cache_from
         .iter()
-        .map(|spec| Ok(cairn_build::cache::parse(spec, "src")?.0))
+        .map(|spec| Ok(cairn_remotecache::parse(spec, "src")?.0))
         .collect::<Result<Vec<_>>>()?;
     let cache_to = args
         .cache_to
         .iter()
-        .map(|spec| Ok(cairn_build::cache::parse(spec, "dest")?))
+        .map(|spec| Ok(cairn_remotecache::parse(spec, "dest")?))
         .collect::<Result<Vec<_>>>()?;
     let source_date_epoch = env_source_date_epoch()?;
     // Kept until the build ends: agents started for key files stop when it drops.
