@@ -377,6 +377,14 @@ impl Registry {
 }
 
 impl Repo {
+    /// This repository as a blob's remembered origin.
+    pub(crate) fn origin(&self) -> cairn_store::BlobOrigin {
+        cairn_store::BlobOrigin {
+            registry: self.host.registry.clone(),
+            repository: self.repository.clone(),
+        }
+    }
+
     pub fn ctx(&self, what: impl Into<String>) -> Ctx {
         Ctx {
             registry: self.host.registry.clone(),

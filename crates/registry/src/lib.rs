@@ -7,7 +7,7 @@
 //! - `auth`: `~/.docker/config.json` (`auths`, `credHelpers`, `credsStore`).
 //! - `pull`: resolve (index → platform manifest), parallel verified downloads, unpack.
 //! - `push`: HEAD, mount, upload, manifest.
-//! - `platform`, [`origins`], `retry`, `error`: the pieces in between.
+//! - `platform`, `retry`, `error`: the pieces in between.
 //!
 //! Built on oci-client's streaming calls only: layers are never held in memory.
 #![deny(clippy::indexing_slicing)]
@@ -16,7 +16,6 @@ mod auth;
 mod client;
 mod error;
 mod manifest;
-pub mod origins;
 mod platform;
 mod pull;
 mod push;

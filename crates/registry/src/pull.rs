@@ -13,7 +13,6 @@
 use crate::client::{Registry, Repo, joined, stream_failure};
 use crate::error::{Error, Result};
 use crate::manifest::Document;
-use crate::origins;
 use crate::platform;
 use crate::retry::{Ctx, Failure, backoff, retry};
 use cairn_oci::model::{
@@ -323,7 +322,7 @@ impl Registry {
         let manifest_digest = store.put_blob(&resolved.manifest)?;
         for d in std::iter::once(&config).chain(jobs.iter().map(|(d, _, _)| d)) {
             if store.has_blob(d) {
-                origins::set_origin(store, d, &repo.host.registry, &repo.repository)?;
+                store.set_blob_origin(d, &repo.origin())?;
             }
         }
         let record = ImageRecord {
@@ -354,7 +353,8 @@ impl Registry {
         size: u64,
         diff_id: &OciDigest,
     ) -> Result<(String, u64)> {
-        if let Some(id) = origins::layer_for_diff_id(store, diff_id) {
+        // A hint: one that does not read is no hint.
+        if let Some(id) = store.layer_for_diff_id(diff_id).ok().flatten() {
             tracing::debug!(%digest, layer = %id, "layer already unpacked");
             return Ok((id, 0));
         }
@@ -366,7 +366,7 @@ impl Registry {
         let ctx = repo.ctx(format!("unpacking layer {digest}"));
         let (s, d, di) = (store.clone(), digest.clone(), diff_id.clone());
         let id = joined(tokio::task::spawn_blocking(move || unpack_blob(&s, &ctx, &d, &di)).await)?;
-        origins::set_layer_for_diff_id(store, diff_id, &id)?;
+        store.set_layer_for_diff_id(diff_id, &id)?;
         Ok((id, received))
     }
 

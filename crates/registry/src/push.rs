@@ -9,7 +9,6 @@
 
 use crate::client::{MONOLITHIC_MAX, Registry, Repo};
 use crate::error::{Error, Result};
-use crate::origins;
 use crate::retry::{Failure, retry};
 use bytes::{Bytes, BytesMut};
 use cairn_store::{OciDigest, Store};
@@ -190,7 +189,7 @@ impl Registry {
                     d
                 }
             };
-            origins::set_origin(store, &d, &repo.host.registry, &repo.repository)?;
+            store.set_blob_origin(&d, &repo.origin())?;
         }
         tracing::debug!(target = %target, manifest = %report.manifest_digest,
             uploaded = report.uploaded.len(), mounted = report.mounted.len(),
@@ -282,10 +281,12 @@ impl Registry {
         size: u64,
     ) -> Result<BlobOutcome> {
         let r = repo.reference_tag("latest");
-        if let Some((registry, from)) = origins::origin(store, digest)
-            && registry == repo.host.registry
-            && from != repo.repository
+        // A hint: one that does not read is no hint.
+        if let Some(seen) = store.blob_origin(digest).ok().flatten()
+            && seen.registry == repo.host.registry
+            && seen.repository != repo.repository
         {
+            let from = seen.repository;
             let source = oci_client::Reference::with_tag(
                 repo.host.endpoint.clone(),
                 from.clone(),

@@ -85,8 +85,11 @@ async fn push_then_pull_round_trip_and_second_push_uploads_nothing() {
     );
     assert!(pulled.downloaded_bytes > 0);
     assert_eq!(
-        cairn_registry::origins::origin(&b, &image.layers[0].digest),
-        Some((shared().plain.host.clone(), repo.clone()))
+        b.blob_origin(&image.layers[0].digest).expect("origin"),
+        Some(cairn_store::BlobOrigin {
+            registry: shared().plain.host.clone(),
+            repository: repo.clone()
+        })
     );
 
     // Pulling again downloads nothing.

@@ -31,6 +31,7 @@ pub(crate) enum Kind {
     Stat = 4,
     Http = 5,
     Git = 6,
+    Hint = 7,
 }
 
 /// Why a record could not be decoded.

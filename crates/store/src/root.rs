@@ -67,6 +67,9 @@ pub(crate) struct Layout {
     pub stat: PathBuf,
     pub http: PathBuf,
     pub git: PathBuf,
+    /// Registry hints (`hints.rs`).
+    pub origins: PathBuf,
+    pub diff_ids: PathBuf,
     pub mounts: PathBuf,
     pub locks: PathBuf,
     pub tmp: TmpArea,
@@ -83,6 +86,8 @@ impl Layout {
             stat: root.join("stat"),
             http: root.join("http"),
             git: root.join("git"),
+            origins: root.join("registry").join("origins"),
+            diff_ids: root.join("registry").join("diffids"),
             mounts: root.join("mounts"),
             tmp: TmpArea::new(root.join("tmp"), &locks),
             locks,
@@ -106,6 +111,8 @@ impl Layout {
             &self.stat,
             &self.http,
             &self.git,
+            &self.origins,
+            &self.diff_ids,
             &self.mounts,
             &self.locks,
         ] {
