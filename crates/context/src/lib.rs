@@ -21,7 +21,7 @@ mod index;
 mod select;
 mod statcache;
 mod walk;
-mod wildcard;
+pub mod wildcard;
 
 pub use error::{ContextError, Result};
 

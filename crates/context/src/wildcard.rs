@@ -6,15 +6,17 @@
 //! malformed pattern is reported as an error even when an earlier part already failed to
 //! match, exactly like upstream, so that "no match" never hides a typo.
 //!
-//! (The `.dockerignore` matcher in [`crate::ignore`] has its own, regex-based translation;
-//! the two syntaxes differ in corner cases and must not be mixed.)
+//! The one port in cairn: the context's key selection and fileop's copy both match with it, so
+//! the files a COPY is keyed on are the files it copies. (The `.dockerignore` matcher in
+//! [`crate::ignore`] has its own, regex-based translation; the two syntaxes differ in corner
+//! cases and must not be mixed.)
 
 /// The pattern is not valid `filepath.Match` syntax (Go's `ErrBadPattern`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BadPattern;
+pub struct BadPattern;
 
 /// BuildKit's `containsWildcards`: an unescaped `*`, `?` or `[`.
-pub(crate) fn contains_wildcards(name: &str) -> bool {
+pub fn contains_wildcards(name: &str) -> bool {
     let mut bytes = name.bytes();
     while let Some(b) = bytes.next() {
         match b {
@@ -29,7 +31,7 @@ pub(crate) fn contains_wildcards(name: &str) -> bool {
 }
 
 /// Go's `filepath.Match(pattern, name)`.
-pub(crate) fn matches(pattern: &str, name: &str) -> Result<bool, BadPattern> {
+pub fn matches(pattern: &str, name: &str) -> Result<bool, BadPattern> {
     let mut pattern = pattern.as_bytes();
     let mut name = name.as_bytes();
     'pattern: while !pattern.is_empty() {
@@ -71,7 +73,7 @@ pub(crate) fn matches(pattern: &str, name: &str) -> Result<bool, BadPattern> {
 }
 
 /// Is `pattern` well-formed `filepath.Match` syntax?
-pub(crate) fn validate(pattern: &str) -> Result<(), BadPattern> {
+pub fn validate(pattern: &str) -> Result<(), BadPattern> {
     matches(pattern, "").map(|_| ())
 }
 

@@ -29,7 +29,7 @@ use crate::error::{Error, Result, is_not_found};
 use crate::meta;
 use crate::mode::ModeSpec;
 use crate::owner::{self, Ids};
-use crate::pattern::{self, glob_match, has_wildcards, sorted_entries};
+use crate::pattern::{self, has_wildcards, matches, sorted_entries};
 use crate::resolve::{clean_abs, resolve_in_root, show};
 use crate::{Source, SourceOwnership, archive};
 
@@ -562,7 +562,7 @@ impl Copier<'_> {
                 && dir
                     .iter()
                     .zip(&segs)
-                    .all(|(d, s)| glob_match(s, d).unwrap_or(true))
+                    .all(|(d, s)| matches(s, d).unwrap_or(true))
         })
     }
 }

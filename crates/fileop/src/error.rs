@@ -23,6 +23,9 @@ pub enum Error {
         "COPY failed: no source files were specified ({pattern} matched nothing in source input {input})"
     )]
     NoSourceFiles { input: u32, pattern: String },
+    /// A wildcard that is not `filepath.Match` syntax (Go's `ErrBadPattern` words).
+    #[error("syntax error in pattern {pattern:?}")]
+    BadPattern { pattern: String },
     /// `CopyAction::source` points past the inputs given to [`crate::apply`].
     #[error("COPY failed: the action uses source input {input} but only {available} were given")]
     MissingInput { input: u32, available: usize },
