@@ -25,6 +25,13 @@ pub mod wildcard;
 
 pub use error::{ContextError, Result};
 
+/// The most symlinks one path resolution follows, everywhere cairn resolves a path inside a
+/// root: the context's key selection (`select`), fileop's in-root resolution and the sandbox
+/// helper's fd walk. One number, so a chain of links is either followed by all three (the copy
+/// copies what the key named) or refused by all. 255 is containerd's `fs.RootPath` limit,
+/// which BuildKit's file ops use.
+pub const MAX_SYMLINK_HOPS: usize = 255;
+
 /// Go's `path.Clean` (`filepath.Clean` on Unix), exactly: the one port of it, for every crate
 /// whose paths must clean as BuildKit's do (patterns, COPY sources and destinations, mount
 /// targets, in-root paths).

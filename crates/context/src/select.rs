@@ -35,8 +35,8 @@ use std::os::unix::ffi::OsStrExt;
 const SELECTION_DOMAIN: &[u8] = b"cairn/context/selection";
 const SELECTION_VERSION: u32 = 1;
 
-/// How many symlinks one resolution may follow (Linux's `MAXSYMLINKS`).
-const MAX_LINKS: usize = 40;
+/// How many symlinks one resolution may follow (the same everywhere).
+const MAX_LINKS: usize = crate::MAX_SYMLINK_HOPS;
 
 /// One entry selected by a source.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -506,3 +506,28 @@ fn errors_name_paths() {
     .expect_err("not a dir");
     assert!(matches!(err, ContextError::NotADirectory { .. }), "{err}");
 }
+
+#[test]
+fn a_long_symlink_chain_resolves_up_to_the_shared_limit() {
+    // The key selection follows as many links as fileop's copy and the sandbox do
+    // (cairn_context::MAX_SYMLINK_HOPS): a chain of 100 is followed, one past the limit is not.
+    let t = tempfile::tempdir().expect("tempdir");
+    let root = t.path();
+    std::fs::write(root.join("target.txt"), "end").expect("write");
+    let chain = |prefix: &str, n: usize| {
+        for i in 0..n {
+            let next = if i + 1 == n {
+                "target.txt".to_string()
+            } else {
+                format!("{prefix}{}", i + 1)
+            };
+            std::os::unix::fs::symlink(next, root.join(format!("{prefix}{i}"))).expect("link");
+        }
+    };
+    chain("a", 100);
+    chain("b", cairn_context::MAX_SYMLINK_HOPS + 1);
+    let index = scan_all(root);
+    assert_eq!(digest(&index, "a0"), digest(&index, "target.txt"));
+    let err = index.files_for("b0", &[]).expect_err("past the limit");
+    assert!(matches!(err, ContextError::SymlinkLoop { .. }), "{err}");
+}

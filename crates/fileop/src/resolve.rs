@@ -20,9 +20,9 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result, is_not_found};
 
-/// The most symlinks followed while resolving one path (as Linux's `MAXSYMLINKS`-style limit
-/// used by BuildKit's resolver).
-pub const MAX_LINK_HOPS: usize = 255;
+/// The most symlinks followed while resolving one path (the same everywhere, see
+/// [`cairn_context::MAX_SYMLINK_HOPS`]).
+pub const MAX_LINK_HOPS: usize = cairn_context::MAX_SYMLINK_HOPS;
 
 /// Resolve `path` (absolute or relative; both mean "from `root`") inside `root`.
 ///

@@ -64,7 +64,8 @@ pub struct Tree {
     record: StubRecord,
 }
 
-const MAX_SYMLINKS: usize = 40;
+/// The same limit as the context's key selection and fileop's resolution.
+const MAX_SYMLINKS: usize = cairn_context::MAX_SYMLINK_HOPS;
 
 fn open_path(dir: &Path) -> Result<OwnedFd, HelperError> {
     rustix::fs::open(
