@@ -25,6 +25,8 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+# The frontend's generated Unicode tables still match their data (scripts/unicode-tables.py).
+python3 scripts/unicode-tables.py check
 # The fast tier first: planning and the scheduler, no root, no services (seconds).
 cargo test --locked -p cairn-ir -p cairn-dockerfile -p cairn-context -p cairn-solver
 cargo test --workspace --locked

@@ -2,9 +2,9 @@
 //! exactly like `strconv.Quote`: letters, marks, numbers, punctuation and symbols (general
 //! categories L, M, N, P, S) plus U+0020, as of Unicode 15.0 (the version Go's tables use).
 //!
-//! Generated data, do not edit by hand: derived from the Unicode Character Database (general
-//! category and age tables, minus everything assigned after 15.0). Sorted, non-overlapping,
-//! inclusive ranges, searched by binary search.
+//! Generated data, do not edit by hand: `scripts/unicode-tables.py printable UnicodeData.txt`
+//! (the Unicode 15.0 Character Database), checked by the test command. Sorted,
+//! non-overlapping, inclusive ranges, searched by binary search.
 
 /// Inclusive `(first, last)` code point ranges of printable characters.
 pub(super) const PRINTABLE: &[(u32, u32)] = &[

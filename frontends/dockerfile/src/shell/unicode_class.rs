@@ -6,7 +6,8 @@
 //! mark would be cut at a different place. These tables reproduce Go's classes exactly.
 //!
 //! Generated from the Unicode Character Database (version 14.0.0) with Python's
-//! `unicodedata.category`; regenerate if names with newer scripts ever matter.
+//! `unicodedata.category` by `scripts/unicode-tables.py classes`; the test command checks them
+//! with `scripts/unicode-tables.py check`.
 
 /// Go's `unicode.IsLetter`.
 pub(crate) fn is_letter(c: char) -> bool {
