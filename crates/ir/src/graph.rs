@@ -111,23 +111,6 @@ impl Graph {
         }
         Ok(())
     }
-
-    /// As a petgraph graph (edges point from input to user), for algorithms and DOT output.
-    pub fn to_petgraph(&self) -> petgraph::graph::DiGraph<Digest, u32> {
-        let mut g = petgraph::graph::DiGraph::new();
-        let mut idx = HashMap::new();
-        for v in &self.vertices {
-            idx.insert(v.digest, g.add_node(v.digest));
-        }
-        for v in &self.vertices {
-            for i in &v.inputs {
-                if let (Some(&a), Some(&b)) = (idx.get(&i.vertex), idx.get(&v.digest)) {
-                    g.add_edge(a, b, i.output);
-                }
-            }
-        }
-        g
-    }
 }
 
 fn check_input_indices(op: &Op, len: usize) -> Result<(), GraphError> {

@@ -191,10 +191,13 @@ pub fn dot(g: &Graph) -> String {
             v.digest.to_string()
         );
     }
-    let pg = g.to_petgraph();
-    for e in pg.raw_edges() {
-        let (a, b) = (pg[e.source()], pg[e.target()]);
-        let _ = writeln!(out, "  v{} -> v{};", num[&a], num[&b]);
+    // Edges point from an input to the vertex that uses it.
+    for v in &g.vertices {
+        for i in &v.inputs {
+            if let (Some(a), Some(b)) = (num.get(&i.vertex), num.get(&v.digest)) {
+                let _ = writeln!(out, "  v{a} -> v{b};");
+            }
+        }
     }
     out.push_str("}\n");
     out
