@@ -196,3 +196,21 @@ fn assert_changed_exactly_downstream(g: &Graph, g2: &Graph, first_changed: &str)
     }
     assert_ne!(g.result, g2.result);
 }
+
+#[test]
+fn the_dot_plan_has_one_edge_per_input() {
+    let dir = context(&files(BASE));
+    let graph = plan_graph(dir.path(), &[]);
+    let out = crate::util::cairn()
+        .args(["plan", "--format=dot"])
+        .arg(dir.path())
+        .output()
+        .expect("run cairn plan");
+    assert!(out.status.success());
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.starts_with("digraph"), "{dot}");
+    let edges = dot.lines().filter(|l| l.contains(" -> ")).count();
+    let inputs: usize = graph.vertices.iter().map(|v| v.inputs.len()).sum();
+    assert!(inputs > 0);
+    assert_eq!(edges, inputs, "{dot}");
+}
