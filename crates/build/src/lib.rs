@@ -210,6 +210,7 @@ impl Engine {
             secrets: opts.secrets.clone(),
             remotes,
             ssh: opts.ssh.clone(),
+            contexts: contexts.clone(),
         };
         let executor =
             cairn_sandbox::ReexecExecutor::new(self.helper.0.clone(), self.helper.1.clone());
@@ -299,7 +300,7 @@ impl Engine {
         &self,
         graph: &Graph,
         locals: &HashMap<String, PathBuf>,
-    ) -> Result<HashMap<String, cairn_context::ContextIndex>> {
+    ) -> Result<HashMap<String, Arc<cairn_context::ContextIndex>>> {
         let mut contexts = HashMap::new();
         for v in &graph.vertices {
             if let Op::Source(SourceOp::Local(l)) = &v.op
@@ -311,7 +312,10 @@ impl Engine {
                         l.name
                     )
                 })?;
-                contexts.insert(l.name.clone(), context::scan(&self.store, dir, &l.exclude)?);
+                contexts.insert(
+                    l.name.clone(),
+                    Arc::new(context::scan(&self.store, dir, &l.exclude)?),
+                );
             }
         }
         Ok(contexts)

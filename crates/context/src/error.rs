@@ -33,6 +33,13 @@ pub enum ContextError {
     /// A source path, or a symlink on the way to it, leads outside the context.
     #[error("{path}: points outside the build context")]
     OutsideContext { path: String },
+    /// A file a step read from the context is not the one the step's cache key was computed
+    /// from: it changed while the build ran.
+    #[error(
+        "{path}: the file changed in the build context while the build ran (its cache key was \
+         computed from the earlier content); build again"
+    )]
+    ChangedDuringBuild { path: String },
     /// Resolving a source path met too many symlinks (a loop).
     #[error("{path}: too many levels of symbolic links")]
     SymlinkLoop { path: String },

@@ -40,8 +40,10 @@ impl EntryKind {
     }
 }
 
-/// One entry of the context.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One entry of the context. Two entries are equal when they describe the same content (path,
+/// kind, content hash, mode, owner, size); the stamp says which version of the file on disk it
+/// was read from and takes no part.
+#[derive(Debug, Clone, Eq)]
 pub struct Entry {
     /// Relative to the context root, `/`-separated, clean.
     pub path: String,
@@ -52,6 +54,54 @@ pub struct Entry {
     pub gid: u32,
     /// File size; the target length for a symlink; 0 for directories and others.
     pub size: u64,
+    /// For a regular file, its `stat` when its content was hashed: what
+    /// [`ContextIndex::check_unchanged`] compares against, so a copy never carries content
+    /// other than what the key was computed from.
+    pub stamp: Option<Stamp>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        let Entry {
+            path,
+            kind,
+            mode,
+            uid,
+            gid,
+            size,
+            stamp: _,
+        } = self;
+        (path, kind, mode, uid, gid, size)
+            == (
+                &other.path,
+                &other.kind,
+                &other.mode,
+                &other.uid,
+                &other.gid,
+                &other.size,
+            )
+    }
+}
+
+/// The `stat` fields that change whenever a file's content can have: size, modification and
+/// change times (nanoseconds), inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+    pub ino: u64,
+}
+
+impl From<&crate::statcache::FileStat> for Stamp {
+    fn from(s: &crate::statcache::FileStat) -> Self {
+        Stamp {
+            size: s.size,
+            mtime_ns: s.mtime_ns,
+            ctime_ns: s.ctime_ns,
+            ino: s.ino,
+        }
+    }
 }
 
 /// How the files of a scan got their hashes.
@@ -183,6 +233,7 @@ pub fn scan(root: &Path, ignore: &IgnoreMatcher, cache: &mut StatCache) -> Resul
             entry.mode = h.stat.mode & 0o7777;
             entry.uid = h.stat.uid;
             entry.gid = h.stat.gid;
+            entry.stamp = Some(Stamp::from(&h.stat));
             if h.cacheable {
                 let file = CachedFile {
                     stat: h.stat,

@@ -65,6 +65,32 @@ impl ContextIndex {
         self.select(src, exclude).map(|(_, selected)| selected)
     }
 
+    /// Check that the files `COPY src` reads from `root` (the directory this index was scanned
+    /// from) are still the ones scanned: same size, times and inode. A step that read a file
+    /// which changed after the scan would be recorded under a key computed from the old
+    /// content; this refuses it instead. One `lstat` per selected file, in parallel.
+    pub fn check_unchanged(
+        &self,
+        root: &std::path::Path,
+        src: &str,
+        exclude: &[String],
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        let selected = self.files_for(src, exclude)?;
+        selected.par_iter().try_for_each(|s| {
+            let Some(was) = s.entry.stamp else {
+                return Ok(());
+            };
+            let changed = || ContextError::ChangedDuringBuild {
+                path: s.entry.path.clone(),
+            };
+            let meta =
+                std::fs::symlink_metadata(root.join(&s.entry.path)).map_err(|_| changed())?;
+            let now = crate::index::Stamp::from(&crate::statcache::FileStat::from_metadata(&meta));
+            if now == was { Ok(()) } else { Err(changed()) }
+        })
+    }
+
     /// The checksum of exactly the entries `COPY src` reads: relative paths, content, kind,
     /// mode (unless `ignore_mode`, for `--chmod`), owner (unless `ignore_owner`, for `--chown`)
     /// — never mtimes or the context's location.
@@ -384,6 +410,7 @@ mod tests {
             uid: 1000,
             gid: 1000,
             size,
+            stamp: None,
         }
     }
 

@@ -203,6 +203,7 @@ fn record(
             uid: meta.st_uid,
             gid: meta.st_gid,
             size,
+            stamp: stat.as_ref().map(crate::index::Stamp::from),
         },
         stat,
         cached,

@@ -531,3 +531,35 @@ fn a_long_symlink_chain_resolves_up_to_the_shared_limit() {
     let err = index.files_for("b0", &[]).expect_err("past the limit");
     assert!(matches!(err, ContextError::SymlinkLoop { .. }), "{err}");
 }
+
+#[test]
+fn a_file_changed_after_the_scan_is_caught_before_it_is_used() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let root = t.path();
+    std::fs::create_dir(root.join("src")).expect("mkdir");
+    std::fs::write(root.join("src/a.txt"), "scanned").expect("write");
+    std::fs::write(root.join("src/b.txt"), "untouched").expect("write");
+    let index = scan_all(root);
+    index
+        .check_unchanged(root, "src", &[])
+        .expect("nothing changed yet");
+    // Same size, new content (and new times): the key was computed from the old content.
+    std::fs::write(root.join("src/a.txt"), "SCANNED").expect("write");
+    let err = index
+        .check_unchanged(root, "src", &[])
+        .expect_err("changed");
+    assert!(
+        matches!(&err, ContextError::ChangedDuringBuild { path } if path == "src/a.txt"),
+        "{err}"
+    );
+    // A selection that does not read the changed file is unaffected.
+    index
+        .check_unchanged(root, "src/b.txt", &[])
+        .expect("b is as scanned");
+    index
+        .check_unchanged(root, "src", &["src/a.txt".to_string()])
+        .expect("a is excluded");
+    // A file removed after the scan is a change too.
+    std::fs::remove_file(root.join("src/b.txt")).expect("rm");
+    assert!(index.check_unchanged(root, "src/b.txt", &[]).is_err());
+}

@@ -4,7 +4,7 @@
 use crate::causes::store_err;
 use crate::events::{EventKind, LogStream};
 use crate::solve::{Inner, SolveError, VResult};
-use cairn_ir::{CacheSharing, Digest, ExecOp, FileOp, MountKind, Op};
+use cairn_ir::{CacheSharing, Digest, ExecOp, FileAction, FileOp, MountKind, Op};
 use cairn_sandbox::{
     ExecJob, ExecMount, ExecMountKind, Executor, FileJob, Job, MountSource, OutputLine, Rootfs,
     Stream,
@@ -257,6 +257,12 @@ async fn exec<E: Executor + 'static>(
         host_config: x.host_config.clone(),
     });
     run_job(inner, d, &job, &x.args).await?;
+    let binds = x
+        .mounts
+        .iter()
+        .filter(|m| matches!(m.kind, MountKind::Bind))
+        .filter_map(|m| Some((m.input?, m.selector.as_str(), &[][..])));
+    check_locals(inner, d, inputs, binds).await?;
     drop(proxies);
     drop(locks);
     drop(throwaway);
@@ -284,7 +290,51 @@ async fn file<E: Executor + 'static>(
         actions: f.actions.clone(),
     });
     run_job(inner, d, &job, &[]).await?;
+    let copies = f.actions.iter().filter_map(|a| match a {
+        FileAction::Copy(c) => Some((c.source, c.src.as_str(), c.exclude.as_slice())),
+        _ => None,
+    });
+    check_locals(inner, d, inputs, copies).await?;
     commit(inner, staging, base).await
+}
+
+/// The build-context files a step read are still the ones its cache key was computed from
+/// (`ContextIndex::check_unchanged`): a file changed after the scan would otherwise be
+/// recorded under a key that names its old content. `reads` are (input, source path,
+/// excludes) of the step's reads; those of inputs that are not local sources are skipped.
+async fn check_locals<'a, E: Executor + 'static>(
+    inner: &Arc<Inner<E>>,
+    d: Digest,
+    inputs: &[Arc<VResult>],
+    reads: impl Iterator<Item = (u32, &'a str, &'a [String])>,
+) -> Result<(), SolveError> {
+    let mut checks = Vec::new();
+    for (input, src, exclude) in reads {
+        let Some(VResult::Local(name)) = inputs.get(input as usize).map(|r| &**r) else {
+            continue;
+        };
+        let (Some(index), Some(dir)) = (inner.opts.contexts.get(name), inner.opts.locals.get(name))
+        else {
+            continue;
+        };
+        checks.push((
+            Arc::clone(index),
+            dir.clone(),
+            src.to_string(),
+            exclude.to_vec(),
+        ));
+    }
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let checked = tokio::task::spawn_blocking(move || {
+        checks
+            .iter()
+            .try_for_each(|(index, dir, src, exclude)| index.check_unchanged(dir, src, exclude))
+    })
+    .await
+    .map_err(|e| SolveError::Internal(e.to_string()))?;
+    checked.map_err(|e| step_error(inner, d, e.to_string(), None, Vec::new()))
 }
 
 /// A cache mount that is empty here but was exported by another machine starts from that

@@ -6,11 +6,12 @@ use cairn_context::ContextIndex;
 use cairn_ir::Digest;
 use cairn_store::Store;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub struct StoreKeyContext<'a> {
     pub store: &'a Store,
     /// The scanned local sources, by name (`context`, `context:NAME`).
-    pub contexts: &'a HashMap<String, ContextIndex>,
+    pub contexts: &'a HashMap<String, Arc<ContextIndex>>,
     /// The layers remote sources (HTTP, git) were fetched into, by vertex.
     pub fetched: &'a HashMap<Digest, String>,
 }

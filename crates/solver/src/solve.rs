@@ -30,6 +30,10 @@ pub struct SolveOptions {
     pub remotes: Vec<Arc<dyn RemoteCache>>,
     /// `--ssh ID=SOCKET`: ssh-agent sockets forwarded to `RUN --mount=type=ssh`, by id.
     pub ssh: HashMap<String, PathBuf>,
+    /// The scans of the local sources the keys were computed from, by name: a step that read
+    /// a local source is checked against them before its result is recorded. A local source
+    /// without one is not checked.
+    pub contexts: HashMap<String, Arc<cairn_context::ContextIndex>>,
 }
 
 /// Why an imported cache could not give what it recorded (the implementation's own error,
@@ -76,6 +80,7 @@ impl Default for SolveOptions {
             secrets: HashMap::new(),
             ssh: HashMap::new(),
             remotes: Vec::new(),
+            contexts: HashMap::new(),
         }
     }
 }

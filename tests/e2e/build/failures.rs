@@ -186,3 +186,50 @@ fn copy_of_a_missing_file_names_the_line_and_the_path() {
         b.stderr
     );
 }
+
+#[test]
+fn a_context_file_changed_during_the_build_is_not_recorded_under_its_old_key() {
+    // The keys come from the scan at the start; a COPY that ran after the file changed would
+    // store the new content under the old content's key (and a later build with the old
+    // content would get the new one from the cache). The step fails instead, naming the file.
+    let env = Env::new();
+    let df = "\
+FROM busybox
+RUN sleep 1
+COPY a.txt /a.txt
+";
+    let c = context(&[("Dockerfile", df), ("a.txt", "as scanned\n")]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["build", "--progress=json", "--no-cache", "--root"])
+        .arg(env.root())
+        .arg(c.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    // The context was scanned before any step started.
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if line.contains("\"started\"") && line.contains("sleep 1") {
+            break;
+        }
+    }
+    std::fs::write(c.path().join("a.txt"), "changed during the build\n").expect("write");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait");
+    let rest = rest.join("\n");
+    assert!(!status.success(), "{rest}");
+    assert!(
+        rest.contains("a.txt: the file changed in the build context while the build ran"),
+        "{rest}"
+    );
+    // Built again, the new content is keyed and copied.
+    let (_keep, out) = super::fixture::out_dir();
+    let o = format!("type=local,dest={}", out.display());
+    env.build_ok(c.path(), &["-o", &o]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("a.txt")).expect("a.txt"),
+        "changed during the build\n"
+    );
+}
