@@ -78,7 +78,7 @@ pub fn assemble(store: &Store, set: &ExportSet<'_>) -> Result<CacheArtifact> {
             }
         }
         index.records.push(IndexRecord {
-            key: hex::encode(r.key),
+            key: r.key.to_hex(),
             layers: r.layers.clone(),
         });
     }

@@ -132,7 +132,7 @@ pub fn parse_index(bytes: &[u8]) -> Result<ParsedIndex> {
         let mut key = [0u8; 32];
         hex::decode_to_slice(&r.key, &mut key)
             .map_err(|e| Error::Invalid(format!("bad cache key {}: {e}", r.key)))?;
-        records.insert(key, r.layers);
+        records.insert(cairn_store::CacheKey(key), r.layers);
     }
     Ok(ParsedIndex {
         records,

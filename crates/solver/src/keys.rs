@@ -16,8 +16,10 @@
 use cairn_ir::{Digest, FileAction, Graph, MountKind, Op, SourceOp};
 use std::collections::HashMap;
 
-/// A 32-byte cache key.
-pub type Key = [u8; 32];
+/// A cache key: the store's [`cairn_store::CacheKey`] (one type from the key computation to the
+/// record's file name and the exported cache).
+pub type Key = cairn_store::CacheKey;
+use cairn_store::CacheKey;
 
 /// What the keys need from outside the graph.
 pub trait KeyContext {
@@ -140,12 +142,12 @@ pub fn definition_keys(graph: &Graph, extras: &HashMap<Digest, Vec<u8>>) -> Hash
         for i in &v.inputs {
             h.update(
                 keys.get(&i.vertex)
-                    .map(|k| k.as_slice())
+                    .map(|k| k.0.as_slice())
                     .unwrap_or(&[0u8; 32]),
             );
             h.update(&i.output.to_le_bytes());
         }
-        keys.insert(v.digest, *h.finalize().as_bytes());
+        keys.insert(v.digest, CacheKey(*h.finalize().as_bytes()));
     }
     keys
 }
@@ -246,7 +248,7 @@ pub fn content_key(op: &Op, extra: &[u8], inputs: &[InputContent<'_>]) -> Key {
             }
         }
     }
-    *h.finalize().as_bytes()
+    CacheKey(*h.finalize().as_bytes())
 }
 
 #[cfg(test)]
@@ -292,7 +294,7 @@ mod freeze_tests {
         let extras = HashMap::from([(img, b"manifest".to_vec())]);
         let def = definition_keys(&graph, &extras);
         let key = def.get(&img).expect("key");
-        assert_eq!(hex::encode(key), STABLE_DEFINITION_KEY);
+        assert_eq!(key.to_hex(), STABLE_DEFINITION_KEY);
         let op = &graph.vertices[0].op;
         let content = content_key(
             op,
@@ -302,7 +304,7 @@ mod freeze_tests {
                 InputContent::Context,
             ],
         );
-        assert_eq!(hex::encode(content), STABLE_CONTENT_KEY);
+        assert_eq!(content.to_hex(), STABLE_CONTENT_KEY);
     }
 
     const STABLE_DEFINITION_KEY: &str =

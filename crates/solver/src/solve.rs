@@ -5,7 +5,7 @@ use crate::events::{Event, EventKind};
 use crate::keys::{self, InputContent, Key, KeyContext};
 use cairn_ir::{Digest, Graph, Op, SourceOp};
 use cairn_sandbox::Executor;
-use cairn_store::{CacheKey, CacheRecord, Store};
+use cairn_store::{CacheRecord, Store};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -233,7 +233,7 @@ impl<E: Executor + 'static> Solver<E> {
             .filter(|v| vertices(&v.digest) && !matches!(v.op, Op::Source(SourceOp::Local(_))))
             .filter_map(|v| {
                 let key = *inner.def_keys.get(&v.digest)?;
-                let rec = inner.store.cache_get(&CacheKey(key)).ok().flatten()?;
+                let rec = inner.store.cache_get(&key).ok().flatten()?;
                 Some(UsedRecord {
                     vertex: v.digest,
                     key,
@@ -354,7 +354,7 @@ impl<E: Executor + 'static> Inner<E> {
         }
         let rec = self
             .store
-            .cache_get(&CacheKey(*key))
+            .cache_get(key)
             .map_err(crate::causes::store_err)?;
         // A layer counts only with its record readable: a torn record (power cut, bit rot) makes
         // the entry a miss, and re-running the step writes the record again.
@@ -421,7 +421,7 @@ impl<E: Executor + 'static> Inner<E> {
         };
         for k in keys {
             self.store
-                .cache_put(&CacheKey(**k), &rec)
+                .cache_put(k, &rec)
                 .map_err(crate::causes::store_err)?;
             self.used(d, k, layers);
         }
@@ -437,7 +437,11 @@ impl<E: Executor + 'static> Inner<E> {
         if let Op::Source(SourceOp::Local(l)) = &v.op {
             return Ok(Arc::new(VResult::Local(l.name.clone())));
         }
-        let def_key = self.def_keys.get(&d).copied().unwrap_or_default();
+        let def_key = self
+            .def_keys
+            .get(&d)
+            .copied()
+            .unwrap_or(cairn_store::CacheKey([0; 32]));
         let hidden = self.graph.meta.get(&d).is_some_and(|m| m.hidden);
         let by_definition = if self.downstream_of_ignored.contains(&d) {
             // What an ignored-cache step makes anew may differ: only its content tells.
