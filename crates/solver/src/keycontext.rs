@@ -1,7 +1,7 @@
 //! The [`KeyContext`] of a real build: image manifests from the store, the layers remote
 //! sources were fetched into, file selections from the scanned build contexts.
 
-use crate::keys::KeyContext;
+use crate::keys::{KeyContext, KeyInputError};
 use cairn_context::ContextIndex;
 use cairn_ir::Digest;
 use cairn_store::Store;
@@ -17,22 +17,18 @@ pub struct StoreKeyContext<'a> {
 }
 
 impl KeyContext for StoreKeyContext<'_> {
-    fn image_manifest(&self, reference: &str) -> Result<String, String> {
-        match self.store.image_resolve(reference) {
-            Ok(Some(rec)) => Ok(rec.manifest.to_string()),
-            Ok(None) => Err(format!(
-                "image {reference} is not in the store (add it with `cairn pull`, `cairn load` \
-                 or `cairn import`)"
-            )),
-            Err(e) => Err(e.to_string()),
+    fn image_manifest(&self, reference: &str) -> Result<String, KeyInputError> {
+        match self.store.image_resolve(reference)? {
+            Some(rec) => Ok(rec.manifest.to_string()),
+            None => Err(KeyInputError::ImageMissing(reference.to_string())),
         }
     }
 
-    fn remote_layer(&self, vertex: &Digest) -> Result<String, String> {
+    fn remote_layer(&self, vertex: &Digest) -> Result<String, KeyInputError> {
         self.fetched
             .get(vertex)
             .cloned()
-            .ok_or_else(|| "this remote source was not fetched before solving".to_string())
+            .ok_or(KeyInputError::NotFetched)
     }
 
     fn selection(
@@ -42,13 +38,11 @@ impl KeyContext for StoreKeyContext<'_> {
         exclude: &[String],
         ignore_mode: bool,
         ignore_owner: bool,
-    ) -> Result<[u8; 32], String> {
+    ) -> Result<[u8; 32], KeyInputError> {
         let index = self
             .contexts
             .get(local)
-            .ok_or_else(|| format!("the build reads {local}, but it was not scanned"))?;
-        index
-            .selection_digest(src, exclude, ignore_mode, ignore_owner)
-            .map_err(|e| e.to_string())
+            .ok_or_else(|| KeyInputError::NotScanned(local.to_string()))?;
+        Ok(index.selection_digest(src, exclude, ignore_mode, ignore_owner)?)
     }
 }

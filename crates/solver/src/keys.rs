@@ -21,13 +21,34 @@ use std::collections::HashMap;
 pub type Key = cairn_store::CacheKey;
 use cairn_store::CacheKey;
 
+/// Why a key input is not available.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyInputError {
+    /// The base image is not in the store.
+    #[error(
+        "image {0} is not in the store (add it with `cairn pull`, `cairn load` or `cairn import`)"
+    )]
+    ImageMissing(String),
+    /// A remote source (HTTP, git) was not fetched before solving.
+    #[error("this remote source was not fetched before solving")]
+    NotFetched,
+    /// The graph reads a local source that was not scanned.
+    #[error("the build reads {0}, but it was not scanned")]
+    NotScanned(String),
+    /// The selection of a local source fails (a missing file, a pattern, a loop).
+    #[error(transparent)]
+    Context(#[from] cairn_context::ContextError),
+    #[error(transparent)]
+    Store(#[from] cairn_store::Error),
+}
+
 /// What the keys need from outside the graph.
 pub trait KeyContext {
     /// The manifest digest of a stored image, by normalized reference.
-    fn image_manifest(&self, reference: &str) -> Result<String, String>;
+    fn image_manifest(&self, reference: &str) -> Result<String, KeyInputError>;
     /// The layer a remote source (HTTP, git) vertex was fetched into for this build (remote
     /// sources are fetched before solving: `cairn_http`, `cairn_git`).
-    fn remote_layer(&self, vertex: &Digest) -> Result<String, String>;
+    fn remote_layer(&self, vertex: &Digest) -> Result<String, KeyInputError>;
     /// The digest of the files a copy (or bind mount) selects from the local source `local`
     /// (`context`, `context:NAME`).
     fn selection(
@@ -37,7 +58,7 @@ pub trait KeyContext {
         exclude: &[String],
         ignore_mode: bool,
         ignore_owner: bool,
-    ) -> Result<[u8; 32], String>;
+    ) -> Result<[u8; 32], KeyInputError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,10 +90,10 @@ pub fn extras(graph: &Graph, cx: &dyn KeyContext) -> Result<HashMap<Digest, Vec<
                 .map(|m| m.description.clone())
                 .unwrap_or_else(|| v.digest.to_string())
         };
-        let fail = |message: String| KeyError {
+        let fail = |e: KeyInputError| KeyError {
             digest: v.digest,
             vertex: name(),
-            message,
+            message: crate::with_causes(&e),
         };
         let local = |idx: u32| {
             v.inputs

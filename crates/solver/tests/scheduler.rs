@@ -9,7 +9,7 @@ use cairn_ir::{
     NetworkMode, Op, Platform, SecurityMode, VertexMeta,
 };
 use cairn_sandbox::{Executor, Job, JobOutcome, OutputLine, SandboxError};
-use cairn_solver::keys::{Key, KeyContext};
+use cairn_solver::keys::{Key, KeyContext, KeyInputError};
 use cairn_solver::{RemoteCache, SolveError, SolveOptions, Solver};
 use cairn_store::Store;
 use std::sync::{Arc, Mutex};
@@ -78,11 +78,11 @@ impl Executor for FakeExecutor {
 struct NoContext;
 
 impl KeyContext for NoContext {
-    fn image_manifest(&self, r: &str) -> Result<String, String> {
-        Err(format!("no image {r}"))
+    fn image_manifest(&self, r: &str) -> Result<String, KeyInputError> {
+        Err(KeyInputError::ImageMissing(r.into()))
     }
-    fn remote_layer(&self, _: &Digest) -> Result<String, String> {
-        Err("no remote sources".into())
+    fn remote_layer(&self, _: &Digest) -> Result<String, KeyInputError> {
+        Err(KeyInputError::NotFetched)
     }
     fn selection(
         &self,
@@ -91,8 +91,8 @@ impl KeyContext for NoContext {
         _: &[String],
         _: bool,
         _: bool,
-    ) -> Result<[u8; 32], String> {
-        Err("no build context".into())
+    ) -> Result<[u8; 32], KeyInputError> {
+        Err(KeyInputError::NotScanned("context".into()))
     }
 }
 
