@@ -3,7 +3,7 @@
 //!
 //! Apart from the solver, as BuildKit's `cache/remotecache` is apart from its `solver/`: the
 //! solver owns keys and asks the [`cairn_solver::RemoteCache`] trait it defines; this crate is
-//! the format ([`format`]), how an artifact is made and installed ([`assemble`]), and the two
+//! the format ([`mod@format`]), how an artifact is made and installed ([`assemble`]), and the two
 //! places it is kept: a directory ([`dir`]) and a registry ([`registry`]). Documents are
 //! `cairn-oci`'s model types, files go through the store's atomic writes, errors are typed
 //! ([`Error`]) with their causes.
