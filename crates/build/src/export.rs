@@ -9,7 +9,7 @@ use cairn_ir::{Digest, Graph, MountKind, Op, SourceOp};
 use cairn_registry::Registry;
 use cairn_remotecache::{CacheLocation, CacheOptions};
 use cairn_solver::{SolveOutput, UsedRecord};
-use cairn_store::{Compression, Store};
+use cairn_store::{Compression, LayerId, Store};
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -39,7 +39,7 @@ pub(crate) fn cache(
         .filter(|v| matches!(v.op, Op::Source(SourceOp::Image { .. })))
         .map(|v| v.digest)
         .collect();
-    let base_layers: HashSet<String> = out
+    let base_layers: HashSet<LayerId> = out
         .records
         .iter()
         .chain(stored)
@@ -90,7 +90,7 @@ pub struct BuiltImage {
 /// What the image steps need.
 pub(crate) struct ImageJob<'a> {
     pub graph: &'a Graph,
-    pub layers: &'a [String],
+    pub layers: &'a [LayerId],
     pub epoch: Option<i64>,
     pub compression: Compression,
     pub tags: &'a [String],
@@ -188,7 +188,7 @@ pub(crate) fn image(
 pub(crate) fn files(
     store: &Store,
     outputs: &[Output],
-    layers: &[String],
+    layers: &[LayerId],
     events: &dyn EventSink,
 ) -> Result<()> {
     for o in outputs {
@@ -224,7 +224,7 @@ fn cache_mounts(store: &Store, g: &Graph) -> Result<Vec<(String, PathBuf)>> {
 
 /// How many of the result's bottom layers are its base image's (the image at the bottom of the
 /// final stage's chain): exported as they came, whatever SOURCE_DATE_EPOCH says.
-fn base_layer_count(g: &Graph, store: &Store, layers: &[String]) -> Result<usize> {
+fn base_layer_count(g: &Graph, store: &Store, layers: &[LayerId]) -> Result<usize> {
     let mut count = 0;
     for d in result_chain(g) {
         if let Some(Op::Source(SourceOp::Image { reference, .. })) = g.vertex(&d).map(|v| &v.op)

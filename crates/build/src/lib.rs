@@ -98,8 +98,8 @@ pub struct BuildOptions {
 /// What a build produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildResult {
-    /// The result's layers, bottom to top (store layer ids).
-    pub layers: Vec<String>,
+    /// The result's layers, bottom to top.
+    pub layers: Vec<cairn_store::LayerId>,
     /// Steps that ran, and steps that came from a cache.
     pub executed: usize,
     pub cached: usize,

@@ -136,7 +136,11 @@ impl Output {
     }
 
     /// Write a filesystem output. Returns the device nodes left out (see [`DEVICES_HELP`]).
-    pub fn write_files(&self, store: &Store, layers: &[String]) -> Result<Vec<String>> {
+    pub fn write_files(
+        &self,
+        store: &Store,
+        layers: &[cairn_store::LayerId],
+    ) -> Result<Vec<String>> {
         let dirs: Vec<PathBuf> = layers.iter().map(|l| store.layer_dir(l)).collect();
         let mode = |devices: bool| {
             if devices {

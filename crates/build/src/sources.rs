@@ -33,7 +33,7 @@ pub fn fetch_remote(
     timeouts: cairn_registry::Timeouts,
     ssh_agent: Option<std::path::PathBuf>,
     events: &dyn EventSink,
-) -> Result<HashMap<Digest, String>> {
+) -> Result<HashMap<Digest, cairn_store::LayerId>> {
     // One fetch per source, named by the first step that uses it.
     let mut sources: BTreeMap<Remote, (String, Vec<Digest>)> = BTreeMap::new();
     for v in &graph.vertices {

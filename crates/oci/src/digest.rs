@@ -37,7 +37,7 @@ use std::path::Path;
 pub const DOMAIN: &[u8] = b"cairn/layer-content-digest/v1\0";
 
 /// Content digest (LayerId) of a layer dir: 64 lowercase hex chars.
-pub fn content_digest(dir: &Path) -> Result<String> {
+pub fn content_digest(dir: &Path) -> Result<cairn_store::LayerId> {
     // Walk once (cheap), hash file contents in parallel (the cost), then encode in order.
     let mut entries = Vec::new();
     walk(dir, &mut |e: &Entry| {
@@ -75,7 +75,7 @@ pub fn content_digest(dir: &Path) -> Result<String> {
     for (e, hash) in entries.iter().zip(hashes) {
         encode(&mut h, e, &mut seen, hash)?;
     }
-    Ok(h.finalize().to_hex().to_string())
+    Ok(cairn_store::LayerId::from_bytes(h.finalize().as_bytes()))
 }
 
 fn bytes(h: &mut blake3::Hasher, b: &[u8]) {

@@ -19,7 +19,7 @@ use cairn_oci::model::{
     Descriptor, ImageConfigFile, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
     MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest,
 };
-use cairn_store::{Compression, ImageRecord, LayerBlob, LayerRecord, OciDigest, Store};
+use cairn_store::{Compression, ImageRecord, LayerBlob, LayerId, LayerRecord, OciDigest, Store};
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use oci_client::RegistryOperation;
 use oci_client::client::BlobResponse;
@@ -122,7 +122,7 @@ fn unpack_blob(
     ctx: &Ctx,
     digest: &OciDigest,
     diff_id: &OciDigest,
-) -> Result<String> {
+) -> Result<LayerId> {
     let path = store.blob_path(digest);
     let compression = sniff(&path)?;
     let staging = store.staging()?;
@@ -312,7 +312,7 @@ impl Registry {
                 OciDigest::parse(diff_id).map_err(|e| ctx.invalid(format!("diff_id: {e}")))?;
             jobs.push((digest, desc.size, diff_id));
         }
-        let layers: Vec<(String, u64)> = futures_util::stream::iter(jobs.iter())
+        let layers: Vec<(LayerId, u64)> = futures_util::stream::iter(jobs.iter())
             .map(|(digest, size, diff_id)| self.pull_layer(store, &repo, digest, *size, diff_id))
             .buffered(self.concurrency())
             .try_collect()
@@ -352,7 +352,7 @@ impl Registry {
         digest: &OciDigest,
         size: u64,
         diff_id: &OciDigest,
-    ) -> Result<(String, u64)> {
+    ) -> Result<(LayerId, u64)> {
         // A hint: one that does not read is no hint.
         if let Some(id) = store.layer_for_diff_id(diff_id).ok().flatten() {
             tracing::debug!(%digest, layer = %id, "layer already unpacked");

@@ -30,7 +30,7 @@ fn small_image(store: &Store) -> cairn_oci::AssembledImage {
     )
 }
 
-fn layer_ids(store: &Store, name: &str) -> Vec<String> {
+fn layer_ids(store: &Store, name: &str) -> Vec<cairn_store::LayerId> {
     store
         .image_get(name)
         .expect("image_get")
@@ -60,7 +60,7 @@ async fn push_then_pull_round_trip_and_second_push_uploads_nothing() {
     assert_eq!(pulled.record.manifest, image.manifest);
     assert_eq!(pulled.record.config, image.config);
     assert_eq!(pulled.platform, amd64());
-    let source_layers: Vec<String> = {
+    let source_layers: Vec<cairn_store::LayerId> = {
         let l0 = layer_ids(&a, "docker.io/library/seed-0:latest");
         let l1 = layer_ids(&a, "docker.io/library/seed-1:latest");
         l0.into_iter().chain(l1).collect()

@@ -6,7 +6,7 @@ use crate::format::{
 };
 use cairn_oci::model::{Descriptor, MEDIA_TYPE_MANIFEST, Manifest};
 use cairn_solver::UsedRecord;
-use cairn_store::{Compression, LayerBlob, OciDigest, Store};
+use cairn_store::{Compression, LayerBlob, LayerId, OciDigest, Store};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -39,7 +39,7 @@ pub struct ExportSet<'a> {
     /// The cache records (key → layer stack).
     pub records: &'a [UsedRecord],
     /// Layers of the build's base images: named in stacks, not exported.
-    pub base: &'a HashSet<String>,
+    pub base: &'a HashSet<LayerId>,
     /// SOURCE_DATE_EPOCH for the layer tars.
     pub epoch: Option<i64>,
     /// `RUN --mount=type=cache` directories by cache id (`mounts=true`).
@@ -67,7 +67,7 @@ pub fn assemble(store: &Store, set: &ExportSet<'_>) -> Result<CacheArtifact> {
     };
     // The records (each key once) and the layers to export, in first-use order.
     let mut seen = HashSet::new();
-    let mut wanted: Vec<&String> = Vec::new();
+    let mut wanted: Vec<&LayerId> = Vec::new();
     for r in records {
         if !seen.insert(r.key) {
             continue;

@@ -26,7 +26,10 @@ pub enum Error {
     },
     /// A cached layer unpacks to other content than its id says.
     #[error("cached layer {id} unpacks to different content ({actual})")]
-    WrongContent { id: String, actual: String },
+    WrongContent {
+        id: cairn_store::LayerId,
+        actual: cairn_store::LayerId,
+    },
     #[error(transparent)]
     Store(#[from] cairn_store::Error),
     #[error(transparent)]

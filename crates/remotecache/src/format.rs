@@ -20,7 +20,7 @@
 
 use crate::error::{Error, Result};
 use cairn_solver::keys::Key;
-use cairn_store::{OciDigest, Store};
+use cairn_store::{LayerId, OciDigest, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -35,7 +35,7 @@ pub const REF_NAME: &str = "cairn-cache";
 pub(crate) struct CacheIndex {
     pub version: u32,
     pub records: Vec<IndexRecord>,
-    pub layers: BTreeMap<String, LayerBlobRef>,
+    pub layers: BTreeMap<LayerId, LayerBlobRef>,
     /// `RUN --mount=type=cache` contents by cache id, as gzip tars (`mounts=true`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub mounts: BTreeMap<String, LayerBlobRef>,
@@ -44,7 +44,7 @@ pub(crate) struct CacheIndex {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct IndexRecord {
     pub key: String,
-    pub layers: Vec<String>,
+    pub layers: Vec<LayerId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,7 +57,7 @@ pub(crate) struct LayerBlobRef {
 
 /// A layer the store lacks and the cache carries: its id and blob.
 pub struct MissingLayer {
-    pub id: String,
+    pub id: LayerId,
     pub digest: OciDigest,
     pub size: u64,
     /// When the exporter made it.
@@ -66,8 +66,8 @@ pub struct MissingLayer {
 
 /// The records and layer table of a cache index blob.
 pub struct ParsedIndex {
-    pub records: HashMap<Key, Vec<String>>,
-    layers: HashMap<String, LayerBlobRef>,
+    pub records: HashMap<Key, Vec<LayerId>>,
+    layers: HashMap<LayerId, LayerBlobRef>,
     mounts: HashMap<String, LayerBlobRef>,
 }
 
@@ -97,7 +97,7 @@ impl ParsedIndex {
 
     /// The layers of `layers` the store lacks (each once), with their blobs; `None` when one
     /// of them is not in the cache either (a base-image layer this machine does not have).
-    pub fn missing(&self, store: &Store, layers: &[String]) -> Result<Option<Vec<MissingLayer>>> {
+    pub fn missing(&self, store: &Store, layers: &[LayerId]) -> Result<Option<Vec<MissingLayer>>> {
         let mut out = Vec::new();
         for id in layers {
             if out.iter().any(|m: &MissingLayer| m.id == *id) || store.layer(id)?.is_some() {
@@ -147,9 +147,20 @@ mod tests {
 
     #[test]
     fn index_versions_and_keys_are_checked() {
-        let ok = br#"{"version":1,"records":[{"key":"0000000000000000000000000000000000000000000000000000000000000001","layers":["a"]}],"layers":{}}"#;
-        let parsed = parse_index(ok).expect("a valid index");
+        let key = format!("{:064x}", 1);
+        let layer = "a".repeat(64);
+        let ok = format!(
+            r#"{{"version":1,"records":[{{"key":"{key}","layers":["{layer}"]}}],"layers":{{}}}}"#
+        );
+        let parsed = parse_index(ok.as_bytes()).expect("a valid index");
         assert_eq!(parsed.records.len(), 1);
+        // A layer id that is not one (a path, say) makes the whole index invalid: it never
+        // reaches the store as a directory name.
+        let bad_layer = ok.replace(&layer, "../../etc");
+        assert!(matches!(
+            parse_index(bad_layer.as_bytes()),
+            Err(Error::Invalid(_))
+        ));
         let v2 = br#"{"version":2,"records":[],"layers":{}}"#;
         assert!(
             matches!(parse_index(v2), Err(Error::Invalid(m)) if m.contains("version 2")),

@@ -67,11 +67,15 @@ pub struct RegistryCache {
 }
 
 impl RemoteCache for RegistryCache {
-    fn lookup(&self, key: &Key) -> Option<Vec<String>> {
+    fn lookup(&self, key: &Key) -> Option<Vec<cairn_store::LayerId>> {
         self.index.records.get(key).cloned()
     }
 
-    fn fetch(&self, store: &Store, layers: &[String]) -> Result<bool, cairn_solver::RemoteError> {
+    fn fetch(
+        &self,
+        store: &Store,
+        layers: &[cairn_store::LayerId],
+    ) -> Result<bool, cairn_solver::RemoteError> {
         let Some(missing) = self.index.missing(store, layers)? else {
             return Ok(false);
         };

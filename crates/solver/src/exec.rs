@@ -9,7 +9,7 @@ use cairn_sandbox::{
     ExecJob, ExecMount, ExecMountKind, Executor, FileJob, Job, MountSource, OutputLine, Rootfs,
     Stream,
 };
-use cairn_store::{LayerRecord, StoreLock};
+use cairn_store::{LayerId, LayerRecord, StoreLock};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ pub(crate) async fn run<E: Executor + 'static>(
     d: Digest,
     op: &Op,
     inputs: &[Arc<VResult>],
-) -> Result<Vec<String>, SolveError> {
+) -> Result<Vec<LayerId>, SolveError> {
     match op {
         Op::Merge(m) => {
             let mut layers = Vec::new();
@@ -38,7 +38,7 @@ pub(crate) async fn run<E: Executor + 'static>(
     }
 }
 
-fn input_layers(inputs: &[Arc<VResult>], idx: Option<u32>) -> Result<&[String], SolveError> {
+fn input_layers(inputs: &[Arc<VResult>], idx: Option<u32>) -> Result<&[LayerId], SolveError> {
     match idx {
         None => Ok(&[]),
         Some(i) => match inputs.get(i as usize).map(|r| &**r) {
@@ -92,7 +92,7 @@ async fn exec<E: Executor + 'static>(
     d: Digest,
     x: &ExecOp,
     inputs: &[Arc<VResult>],
-) -> Result<Vec<String>, SolveError> {
+) -> Result<Vec<LayerId>, SolveError> {
     let rootfs_input = x
         .mounts
         .iter()
@@ -274,7 +274,7 @@ async fn file<E: Executor + 'static>(
     d: Digest,
     f: &FileOp,
     inputs: &[Arc<VResult>],
-) -> Result<Vec<String>, SolveError> {
+) -> Result<Vec<LayerId>, SolveError> {
     let base = input_layers(inputs, f.base)?.to_vec();
     let staging = inner.store.staging().map_err(store_err)?;
     let sources = (0..inputs.len())
@@ -445,10 +445,10 @@ fn step_error<E: Executor + 'static>(
 async fn commit<E: Executor + 'static>(
     inner: &Arc<Inner<E>>,
     staging: cairn_store::Staging,
-    mut base: Vec<String>,
-) -> Result<Vec<String>, SolveError> {
+    mut base: Vec<LayerId>,
+) -> Result<Vec<LayerId>, SolveError> {
     let store = inner.store.clone();
-    let id = tokio::task::spawn_blocking(move || -> Result<String, SolveError> {
+    let id = tokio::task::spawn_blocking(move || -> Result<LayerId, SolveError> {
         let id = cairn_oci::content_digest(staging.upper()).map_err(store_err)?;
         store
             .commit_layer(staging, &id, LayerRecord::default())

@@ -13,7 +13,7 @@ pub struct StoreKeyContext<'a> {
     /// The scanned local sources, by name (`context`, `context:NAME`).
     pub contexts: &'a HashMap<String, Arc<ContextIndex>>,
     /// The layers remote sources (HTTP, git) were fetched into, by vertex.
-    pub fetched: &'a HashMap<Digest, String>,
+    pub fetched: &'a HashMap<Digest, cairn_store::LayerId>,
 }
 
 impl KeyContext for StoreKeyContext<'_> {
@@ -27,7 +27,7 @@ impl KeyContext for StoreKeyContext<'_> {
     fn remote_layer(&self, vertex: &Digest) -> Result<String, KeyInputError> {
         self.fetched
             .get(vertex)
-            .cloned()
+            .map(|l| l.to_string())
             .ok_or(KeyInputError::NotFetched)
     }
 

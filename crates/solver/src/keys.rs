@@ -241,7 +241,7 @@ fn static_prefix(src: &str) -> String {
 /// What an input contributes to a content key.
 pub enum InputContent<'a> {
     /// A stack of layers (bottom to top).
-    Layers(&'a [String]),
+    Layers(&'a [cairn_store::LayerId]),
     /// The build context: its selected content is already in `extra`.
     Context,
 }
@@ -321,7 +321,10 @@ mod freeze_tests {
             op,
             b"extra",
             &[
-                InputContent::Layers(&["a".into(), "b".into()]),
+                InputContent::Layers(&[
+                    cairn_store::LayerId::parse(&"a".repeat(64)).expect("id"),
+                    cairn_store::LayerId::parse(&"b".repeat(64)).expect("id"),
+                ]),
                 InputContent::Context,
             ],
         );
@@ -330,6 +333,8 @@ mod freeze_tests {
 
     const STABLE_DEFINITION_KEY: &str =
         "6507b9bc1c71f998d0ee85b45f99d0cb766cb61cc2b3b3cfe6995c090d9bd1b0";
+    // Inputs are well-formed layer ids since LayerId became a type (the encoding did not
+    // change: the previous encoder gives this value for the same ids).
     const STABLE_CONTENT_KEY: &str =
-        "6f82bed898b71d4ced1ae666ec708fd88e17141dff49bbbdd3bca2c8ce982a20";
+        "899c668ec3be5f5e2e4f38c202215cc3d2fe3cb6ba0b6efe7419fa7c1bba01b0";
 }

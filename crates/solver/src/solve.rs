@@ -5,7 +5,7 @@ use crate::events::{Event, EventKind};
 use crate::keys::{self, InputContent, Key, KeyContext};
 use cairn_ir::{Digest, Graph, Op, SourceOp};
 use cairn_sandbox::Executor;
-use cairn_store::{CacheRecord, Store};
+use cairn_store::{CacheRecord, LayerId, Store};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -45,12 +45,12 @@ pub type RemoteError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// `cairn-remotecache`.
 pub trait RemoteCache: Send + Sync + std::fmt::Debug {
     /// The layers recorded for `key`, if this cache has them.
-    fn lookup(&self, key: &Key) -> Option<Vec<String>>;
+    fn lookup(&self, key: &Key) -> Option<Vec<LayerId>>;
     /// Make these layers present in the local store (fetching and unpacking what is missing).
     /// `Ok(false)` when the cache cannot: a layer it does not carry (a base image's, which
     /// exports leave out) is missing locally too; the step is then a miss. Blocking; called
     /// off the async threads.
-    fn fetch(&self, store: &Store, layers: &[String]) -> Result<bool, RemoteError>;
+    fn fetch(&self, store: &Store, layers: &[LayerId]) -> Result<bool, RemoteError>;
     /// Fill the empty directory `dest` with the exported content of cache mount `id`;
     /// `Ok(false)` when this cache has none. Blocking.
     fn fetch_mount(
@@ -68,7 +68,7 @@ pub trait RemoteCache: Send + Sync + std::fmt::Debug {
 pub struct UsedRecord {
     pub vertex: Digest,
     pub key: Key,
-    pub layers: Vec<String>,
+    pub layers: Vec<LayerId>,
 }
 
 impl Default for SolveOptions {
@@ -110,7 +110,7 @@ pub enum SolveError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SolveOutput {
     /// The result's layers, bottom to top.
-    pub layers: Vec<String>,
+    pub layers: Vec<LayerId>,
     /// Ops that actually executed (RUN, COPY, ...).
     pub executed: usize,
     /// Ops whose result came from the cache.
@@ -122,7 +122,7 @@ pub struct SolveOutput {
 /// A vertex's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum VResult {
-    Layers(Vec<String>),
+    Layers(Vec<LayerId>),
     /// A local source (a build context), by name: read where it lies, never a layer.
     Local(String),
 }
@@ -348,7 +348,7 @@ impl<E: Executor + 'static> Inner<E> {
         self.opts.no_cache || self.graph.meta.get(&d).is_some_and(|m| m.ignore_cache)
     }
 
-    async fn cache_lookup(&self, d: Digest, key: &Key) -> Result<Option<Vec<String>>, SolveError> {
+    async fn cache_lookup(&self, d: Digest, key: &Key) -> Result<Option<Vec<LayerId>>, SolveError> {
         if self.ignores_cache(d) {
             return Ok(None);
         }
@@ -401,7 +401,7 @@ impl<E: Executor + 'static> Inner<E> {
         Ok(None)
     }
 
-    fn used(&self, vertex: Digest, key: &Key, layers: &[String]) {
+    fn used(&self, vertex: Digest, key: &Key, layers: &[LayerId]) {
         if let Ok(mut r) = self.records.lock() {
             r.push(UsedRecord {
                 vertex,
@@ -411,7 +411,7 @@ impl<E: Executor + 'static> Inner<E> {
         }
     }
 
-    fn cache_record(&self, d: Digest, keys: &[&Key], layers: &[String]) -> Result<(), SolveError> {
+    fn cache_record(&self, d: Digest, keys: &[&Key], layers: &[LayerId]) -> Result<(), SolveError> {
         let created_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -487,7 +487,7 @@ impl<E: Executor + 'static> Inner<E> {
         let extra = self.extras.get(&d).map(Vec::as_slice).unwrap_or_default();
         // Only the layers that can change what the op reads of each input.
         let reads = keys::input_reads(&v.op, inputs.len());
-        let read_layers: Vec<Option<Vec<String>>> = inputs
+        let read_layers: Vec<Option<Vec<LayerId>>> = inputs
             .iter()
             .zip(&reads)
             .map(|(r, read)| match (&**r, read) {
@@ -569,7 +569,7 @@ impl<E: Executor + 'static> Inner<E> {
     }
 
     /// Sources that are not cached by definition key yet.
-    fn source(&self, d: Digest, src: &SourceOp) -> Result<Vec<String>, SolveError> {
+    fn source(&self, d: Digest, src: &SourceOp) -> Result<Vec<LayerId>, SolveError> {
         match src {
             SourceOp::Image { reference, .. } => {
                 let rec = self
@@ -592,11 +592,11 @@ impl<E: Executor + 'static> Inner<E> {
                     .extras
                     .get(&d)
                     .and_then(|e| std::str::from_utf8(e).ok())
-                    .filter(|id| cairn_store::is_layer_id(id))
+                    .and_then(|id| LayerId::parse(id).ok())
                     .ok_or_else(|| {
                         SolveError::Internal(format!("{what} was not fetched before solving"))
                     })?;
-                Ok(vec![layer.to_string()])
+                Ok(vec![layer])
             }
         }
     }

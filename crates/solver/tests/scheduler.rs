@@ -11,7 +11,7 @@ use cairn_ir::{
 use cairn_sandbox::{Executor, Job, JobOutcome, OutputLine, SandboxError};
 use cairn_solver::keys::{Key, KeyContext, KeyInputError};
 use cairn_solver::{RemoteCache, SolveError, SolveOptions, Solver};
-use cairn_store::Store;
+use cairn_store::{LayerId, Store};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
@@ -287,17 +287,17 @@ async fn a_failing_step_fails_the_build_without_waiting_for_its_siblings() {
 /// A remote cache that knows one key and can or cannot deliver its layers.
 #[derive(Debug)]
 struct OneEntry {
-    layers: Vec<String>,
+    layers: Vec<LayerId>,
     deliver: bool,
     asked: Mutex<usize>,
 }
 
 impl RemoteCache for OneEntry {
-    fn lookup(&self, _key: &Key) -> Option<Vec<String>> {
+    fn lookup(&self, _key: &Key) -> Option<Vec<LayerId>> {
         *self.asked.lock().expect("asked") += 1;
         Some(self.layers.clone())
     }
-    fn fetch(&self, store: &Store, layers: &[String]) -> Result<bool, cairn_solver::RemoteError> {
+    fn fetch(&self, store: &Store, layers: &[LayerId]) -> Result<bool, cairn_solver::RemoteError> {
         Ok(self.deliver && layers.iter().all(|l| matches!(store.layer(l), Ok(Some(_)))))
     }
 }
@@ -336,7 +336,7 @@ async fn an_imported_cache_is_asked_after_a_local_miss_and_a_failed_fetch_is_a_m
 }
 
 /// A new store holding `layers` of `from` (committed, no cache records).
-fn store_with_layers(from: &Store, layers: &[String]) -> (tempfile::TempDir, Store) {
+fn store_with_layers(from: &Store, layers: &[LayerId]) -> (tempfile::TempDir, Store) {
     let (t, s) = store();
     for id in layers {
         let staging = s.staging().expect("staging");

@@ -135,7 +135,11 @@ impl Store {
                 r.repaired += 1;
                 continue;
             };
-            let missing = rec.layers.iter().filter(|l| !layers.contains(*l)).count();
+            let missing = rec
+                .layers
+                .iter()
+                .filter(|l| !layers.contains(l.as_str()))
+                .count();
             if missing > 0 {
                 let mut line = format!(
                     "cache record {} names {missing} missing layer(s)",
@@ -161,7 +165,7 @@ impl Store {
                     missing.push(format!("its {what} {d}"));
                 }
             }
-            for l in rec.layers.iter().filter(|l| !layers.contains(*l)) {
+            for l in rec.layers.iter().filter(|l| !layers.contains(l.as_str())) {
                 missing.push(format!("layer {l}"));
             }
             if !missing.is_empty() {

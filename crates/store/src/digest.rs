@@ -12,8 +12,106 @@ use sha2::{Digest as _, Sha256};
 use crate::error::Error;
 
 /// A layer's content digest: 64 lowercase hex characters (blake3 over a canonical walk, computed
-/// by `cairn-oci`). The store only checks the shape.
-pub type LayerId = String;
+/// by `cairn-oci`). The store only checks the shape, when one is made ([`LayerId::parse`],
+/// deserializing): every path built from one stays inside the layers directory. Reads as a
+/// `&str` (`Deref`), serializes as the bare string (records written before it was a type read
+/// the same).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LayerId(String);
+
+impl LayerId {
+    /// Parse and validate 64 lowercase hex characters.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        check_layer_id(s)?;
+        Ok(LayerId(s.to_owned()))
+    }
+
+    /// The id from raw 32-byte digest output.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Self {
+        LayerId(hex::encode(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for LayerId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for LayerId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for LayerId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for LayerId {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
+    }
+}
+
+impl fmt::Display for LayerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for LayerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LayerId({})", self.0)
+    }
+}
+
+impl FromStr for LayerId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        LayerId::parse(s)
+    }
+}
+
+impl TryFrom<String> for LayerId {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self, Error> {
+        check_layer_id(&s)?;
+        Ok(LayerId(s))
+    }
+}
+
+impl From<LayerId> for String {
+    fn from(id: LayerId) -> String {
+        id.0
+    }
+}
+
+impl PartialEq<str> for LayerId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for LayerId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for LayerId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
 
 /// Whether `s` is exactly 64 lowercase hex characters.
 pub(crate) fn is_hex64(s: &str) -> bool {

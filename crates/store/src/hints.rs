@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Store;
 use crate::atomic::{self, Replace};
-use crate::digest::{OciDigest, is_layer_id};
+use crate::digest::{LayerId, OciDigest};
 use crate::error::Result;
 use crate::record::Kind;
 
@@ -33,7 +33,7 @@ pub struct BlobOrigin {
 #[derive(Serialize, Deserialize)]
 struct DiffIdHint {
     diff_id: OciDigest,
-    layer: String,
+    layer: LayerId,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,10 +67,10 @@ impl Store {
 
     /// The layer unpacked from a tar with `diff_id`, if the store still has it with that
     /// diff_id recorded.
-    pub fn layer_for_diff_id(&self, diff_id: &OciDigest) -> Result<Option<String>> {
+    pub fn layer_for_diff_id(&self, diff_id: &OciDigest) -> Result<Option<LayerId>> {
         let path = self.layout().diff_ids.join(diff_id.hex());
         let hint: Option<DiffIdHint> = atomic::read_record(&path, Kind::Hint)?;
-        let Some(hint) = hint.filter(|h| h.diff_id == *diff_id && is_layer_id(&h.layer)) else {
+        let Some(hint) = hint.filter(|h| h.diff_id == *diff_id) else {
             return Ok(None);
         };
         let Some(rec) = self.layer(&hint.layer)? else {
@@ -80,11 +80,11 @@ impl Store {
     }
 
     /// Remember that the tar with `diff_id` unpacks to layer `id`.
-    pub fn set_layer_for_diff_id(&self, diff_id: &OciDigest, id: &str) -> Result<()> {
+    pub fn set_layer_for_diff_id(&self, diff_id: &OciDigest, id: &LayerId) -> Result<()> {
         let path = self.layout().diff_ids.join(diff_id.hex());
         let hint = DiffIdHint {
             diff_id: diff_id.clone(),
-            layer: id.to_string(),
+            layer: id.clone(),
         };
         atomic::write_record(&self.layout().tmp, &path, Kind::Hint, &hint, Replace::Yes)?;
         Ok(())
@@ -114,9 +114,8 @@ mod tests {
         store.set_blob_origin(&d, &c).expect("set");
         assert_eq!(store.blob_origin(&d).expect("read"), Some(c));
         // A diff_id pointing at a layer the store does not have is no hit.
-        store
-            .set_layer_for_diff_id(&d, &"a".repeat(64))
-            .expect("set");
+        let absent = LayerId::parse(&"a".repeat(64)).expect("id");
+        store.set_layer_for_diff_id(&d, &absent).expect("set");
         assert_eq!(store.layer_for_diff_id(&d).expect("read"), None);
         // A hint file of the old plain-text form (or torn) reads as absent.
         let old = dir.path().join("registry/origins").join(d.hex());

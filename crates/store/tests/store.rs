@@ -28,8 +28,8 @@ fn tmp_entries(store: &Store) -> Vec<PathBuf> {
         .collect()
 }
 
-fn layer_id(n: u8) -> String {
-    format!("{n:02x}").repeat(32)
+fn layer_id(n: u8) -> cairn_store::LayerId {
+    cairn_store::LayerId::parse(&format!("{n:02x}").repeat(32)).unwrap()
 }
 
 fn digest(s: &str) -> OciDigest {

@@ -128,7 +128,7 @@ pub fn rich_tree(root: &Path) {
 }
 
 /// Commit `build`'s tree as a layer in `store`.
-pub fn make_layer(store: &Store, build: impl FnOnce(&Path)) -> String {
+pub fn make_layer(store: &Store, build: impl FnOnce(&Path)) -> cairn_store::LayerId {
     let staging = store.staging().expect("staging");
     build(staging.upper());
     let id = cairn_oci::content_digest(staging.upper()).expect("digest");
