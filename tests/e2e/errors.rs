@@ -127,6 +127,10 @@ fn unbounded_and_malformed_command_lines_are_clear_errors() {
             "invalid --insecure-registry",
         ),
         (vec!["build", "-f", "/dev/zero"], "larger than"),
+        (
+            vec!["build", "--secret", "id=s,src=/dev/zero"],
+            "larger than 512000 bytes",
+        ),
     ] {
         let store = tempfile::tempdir().expect("store");
         let out = cairn()
@@ -166,4 +170,61 @@ fn deep_stage_chains_plan_without_recursion() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{:?}: {err}", out.status);
     }
+}
+
+#[test]
+fn planning_creates_no_store() {
+    // `cairn plan --root DIR` with a directory that is not a store leaves it as it was.
+    let c = context(&[("Dockerfile", "FROM busybox\nRUN true\n")]);
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = cairn()
+        .args(["plan", "--root"])
+        .arg(root.path())
+        .arg(c.path())
+        .output()
+        .expect("run cairn plan");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(root.path())
+        .expect("read")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "plan wrote {left:?}");
+}
+
+#[test]
+fn an_endless_dockerignore_or_stdin_dockerfile_is_refused_at_a_bound() {
+    let c = context(&[("Dockerfile", "FROM busybox\n")]);
+    std::os::unix::fs::symlink("/dev/zero", c.path().join(".dockerignore")).expect("symlink");
+    let store = tempfile::tempdir().expect("store");
+    let out = cairn()
+        .args(["build", "--root"])
+        .arg(store.path())
+        .arg(c.path())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(".dockerignore") && err.contains("larger than"),
+        "{err}"
+    );
+    let plain = context(&[]);
+    // std's Command: the stdin is the device itself, streamed, never read up front.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["build", "-f", "-", "--root"])
+        .arg(store.path())
+        .arg(plain.path())
+        .stdin(std::fs::File::open("/dev/zero").expect("/dev/zero"))
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("stdin") && err.contains("larger than"),
+        "{err}"
+    );
 }

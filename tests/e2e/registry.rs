@@ -222,9 +222,10 @@ fn a_registry_that_never_answers_fails_within_the_deadline() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    // A liveness bound, not a speed claim: 6 s asked, far from the 10 minutes it once took.
+    // The deadline given is the whole time spent (plus process start-up), not one attempt's:
+    // 6 s asked, far from the 10 minutes it once took.
     assert!(
-        took < std::time::Duration::from_secs(40),
+        took < std::time::Duration::from_secs(6 + 3),
         "gave up after {took:?}: {err}"
     );
 }

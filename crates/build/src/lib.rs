@@ -190,10 +190,15 @@ impl Engine {
         let contexts = self.scan_locals(&graph, &request.locals)?;
         let mut remotes: Vec<Arc<dyn cairn_solver::RemoteCache>> = Vec::new();
         for location in &opts.cache_from {
-            remotes.push(
-                cairn_remotecache::open(location, &self.registry, self.runtime.handle())
-                    .with_context(|| format!("--cache-from {location:?}"))?,
-            );
+            // An imported cache is someone else's data: one that cannot be read (gone,
+            // damaged, not a cairn cache) is not used, as BuildKit goes on without it.
+            match cairn_remotecache::open(location, &self.registry, self.runtime.handle()) {
+                Ok(cache) => remotes.push(cache),
+                Err(e) => events.emit(BuildEvent::Warning(format!(
+                    "--cache-from {location:?} is not used: {}",
+                    cairn_solver::with_causes(&e)
+                ))),
+            }
         }
         let fetched = sources::fetch_remote(
             &graph,

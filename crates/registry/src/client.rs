@@ -60,9 +60,13 @@ pub struct Timeouts {
     pub deadline: Duration,
 }
 
+/// The default deadline of one registry request: a registry that never answers is given up
+/// on within a minute, process start and the last attempt's overshoot included.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(55);
+
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts::within(Duration::from_secs(60))
+        Timeouts::within(DEFAULT_DEADLINE)
     }
 }
 
@@ -392,6 +396,7 @@ impl Repo {
             what: what.into(),
             attempts: self.attempts,
             deadline: self.host.timeouts.deadline,
+            idle: self.host.timeouts.idle,
             username: self.host.creds.username().map(str::to_string),
             cred_source: self.host.creds.source.clone(),
         }

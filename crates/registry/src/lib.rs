@@ -21,7 +21,7 @@ mod pull;
 mod push;
 mod retry;
 
-pub use client::{Registry, RegistryOptions, Timeouts};
+pub use client::{DEFAULT_DEADLINE, Registry, RegistryOptions, Timeouts};
 pub use error::{Error, Result};
 pub use manifest::{Document, read as read_manifest};
 pub use pull::{PulledImage, Resolved};

@@ -39,6 +39,10 @@ pub(crate) struct Ctx {
     pub attempts: u32,
     /// No new attempt starts after this much time on the request.
     pub deadline: std::time::Duration,
+    /// How long one attempt may wait for a byte: a retry that could not see its first byte
+    /// within the deadline is not started, so a registry that never answers fails within
+    /// `deadline`, not `deadline` + one more idle wait.
+    pub idle: std::time::Duration,
     /// Username used (None: anonymous) and where the credentials came from.
     pub username: Option<String>,
     pub cred_source: String,
@@ -195,7 +199,7 @@ where
                 return Err(ctx.transport(cause));
             }
             Err(Failure::Transient(cause))
-                if started.elapsed() + backoff(attempt) >= ctx.deadline =>
+                if started.elapsed() + backoff(attempt) + ctx.idle > ctx.deadline =>
             {
                 return Err(ctx.transport(format!(
                     "{cause} (gave up after {attempt} attempts in {} s)",
@@ -231,6 +235,7 @@ mod tests {
             what: "fetching manifest".into(),
             attempts: 3,
             deadline: std::time::Duration::from_secs(60),
+            idle: std::time::Duration::from_secs(20),
             username: user.map(str::to_string),
             cred_source: ", looked in /x/config.json".into(),
         }

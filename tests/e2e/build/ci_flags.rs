@@ -534,3 +534,33 @@ fn the_image_id_does_not_depend_on_outputs_or_compression() {
         assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
     }
 }
+
+#[test]
+fn the_metadata_file_is_written_without_tags_or_outputs() {
+    // CI scripts read the image ID from `--metadata-file` whatever else the build does.
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM busybox\nRUN echo m > /m\n")]);
+    let d = tempfile::tempdir().expect("tempdir");
+    let meta = d.path().join("meta.json");
+    let iid = d.path().join("iid");
+    let b = env.build(
+        c.path(),
+        &[
+            "--metadata-file",
+            &meta.to_string_lossy(),
+            "--iidfile",
+            &iid.to_string_lossy(),
+        ],
+    );
+    assert!(b.success, "{}", b.stderr);
+    let md: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta).expect("metadata written")).expect("json");
+    let id = std::fs::read_to_string(&iid).expect("iidfile");
+    assert_eq!(md["containerimage.config.digest"], id.trim(), "{md}");
+    assert!(
+        md["containerimage.digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{md}"
+    );
+}

@@ -319,3 +319,38 @@ fn exporting_after_a_fully_cached_build_still_exports_every_result() {
         other.ran()
     );
 }
+
+#[test]
+fn a_cache_that_cannot_be_read_is_not_used_and_the_build_goes_on() {
+    let c = context(&[("Dockerfile", DOCKERFILE)]);
+    let t = tempfile::tempdir().expect("tempdir");
+    let cache = t.path().join("cache");
+    build(
+        &Env::new(),
+        c.path(),
+        &[&format!("--cache-to=type=local,dest={}", cache.display())],
+    );
+    // Its index is garbage; another cache directory does not exist at all.
+    std::fs::write(cache.join("index.json"), b"{ not json").expect("write");
+    let gone = t.path().join("never-exported");
+    let env = Env::new();
+    let b = env.build(
+        c.path(),
+        &[
+            &format!("--cache-from=type=local,src={}", cache.display()),
+            &format!("--cache-from=type=local,src={}", gone.display()),
+        ],
+    );
+    assert!(b.success, "{}", b.stderr);
+    assert_eq!(
+        b.stderr.matches("is not used").count(),
+        2,
+        "one warning per unreadable cache: {}",
+        b.stderr
+    );
+    assert!(
+        b.ran().iter().any(|r| r.contains("RUN cat /tool /data")),
+        "the steps ran: {:?}",
+        b.ran()
+    );
+}

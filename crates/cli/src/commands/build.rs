@@ -308,7 +308,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
             outputs,
             compression,
             push: args.push,
-            want_image_id: args.quiet || args.iidfile.is_some(),
+            // `-q`, `--iidfile` and `--metadata-file` report the image even when nothing else
+            // keeps it.
+            want_image_id: args.quiet || args.iidfile.is_some() || args.metadata_file.is_some(),
             cache_from,
             cache_to,
             source_date_epoch,
@@ -332,7 +334,12 @@ pub fn run(args: BuildArgs) -> Result<()> {
                 image.manifest.clone(),
             )
         });
-        write_metadata(args.metadata_file.as_deref(), &name, &digest)?;
+        write_metadata(
+            args.metadata_file.as_deref(),
+            &name,
+            &digest,
+            Some(&image.config),
+        )?;
     }
     Ok(())
 }
@@ -437,7 +444,7 @@ fn read_secrets(specs: &[String]) -> Result<HashMap<String, Vec<u8>>> {
             })
             .with_context(|| format!("--secret {spec:?} needs an id"))?;
         let content = match (src, env) {
-            (Some(p), _) => std::fs::read(&p)
+            (Some(p), _) => read_secret_file(&p)
                 .with_context(|| format!("cannot read secret {id} from {}", p.display()))?,
             (None, Some(var)) => std::env::var(&var)
                 .with_context(|| format!("secret {id}: environment variable {var} is not set"))?
@@ -449,6 +456,22 @@ fn read_secrets(specs: &[String]) -> Result<HashMap<String, Vec<u8>>> {
         out.insert(id, content);
     }
     Ok(out)
+}
+
+/// The largest secret BuildKit passes (its secrets provider's `MaxSecretSize`, 500 KiB): a
+/// `src=` naming `/dev/zero` or a huge file is an error, not an exhausted memory.
+const MAX_SECRET_SIZE: u64 = 500 * 1024;
+
+fn read_secret_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_SIZE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SECRET_SIZE {
+        bail!("it is larger than {MAX_SECRET_SIZE} bytes, BuildKit's limit for a secret");
+    }
+    Ok(bytes)
 }
 
 /// `--call targets`: the Dockerfile's stages, as buildx lists them (a table, or with

@@ -35,7 +35,9 @@ pub fn run(args: PlanArgs) -> Result<()> {
         .root
         .clone()
         .unwrap_or_else(cairn_store::Store::default_root);
-    let lowered = if root.is_dir() {
+    // Only an existing store: planning creates nothing (`--root` naming any other directory
+    // plans without base images, as with no store).
+    let lowered = if root.join(cairn_store::LAYOUT_FILE).is_file() {
         let store = cairn_store::Store::open(&root)?;
         input.lower(&cairn_build::StoreResolver::new(&store))?
     } else {

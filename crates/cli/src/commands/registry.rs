@@ -14,7 +14,7 @@ pub struct RegistryArgs {
     pub insecure: Vec<String>,
     /// Give up on a registry request after this many seconds without success (connect and
     /// idle timeouts scale with it); the same bounds HTTP and git sources (`ADD <url>`).
-    /// (Default 60.)
+    /// (Default 55: a registry that never answers fails within a minute.)
     #[arg(long = "registry-timeout", value_name = "SECONDS")]
     pub timeout_secs: Option<u64>,
 }
@@ -40,7 +40,9 @@ impl RegistryArgs {
 impl RegistryArgs {
     /// The network timeouts `--registry-timeout` sets (registries and remote sources).
     pub fn timeouts(&self) -> Result<cairn_registry::Timeouts> {
-        let timeout_secs = self.timeout_secs.unwrap_or(60);
+        let timeout_secs = self
+            .timeout_secs
+            .unwrap_or(cairn_registry::DEFAULT_DEADLINE.as_secs());
         if timeout_secs == 0 {
             anyhow::bail!("--registry-timeout must be at least 1 second");
         }
@@ -103,14 +105,23 @@ pub fn push(args: PushArgs) -> Result<()> {
     let registry = args.registry.client()?;
     let digest = runtime()?.block_on(cairn_build::push_named(&store, &registry, &name))?;
     outln!("{name}: pushed {digest}");
-    write_metadata(args.metadata_file.as_deref(), &name, &digest)?;
+    write_metadata(args.metadata_file.as_deref(), &name, &digest, None)?;
     Ok(())
 }
 
-/// BuildKit's `--metadata-file` format for the keys cairn knows.
-pub fn write_metadata(path: Option<&std::path::Path>, name: &str, digest: &str) -> Result<()> {
+/// BuildKit's `--metadata-file` format for the keys cairn knows: the image (manifest) digest,
+/// its name, and (for a build) the config digest, the image ID.
+pub fn write_metadata(
+    path: Option<&std::path::Path>,
+    name: &str,
+    digest: &str,
+    config: Option<&str>,
+) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
-    let v = serde_json::json!({"containerimage.digest": digest, "image.name": name});
+    let mut v = serde_json::json!({"containerimage.digest": digest, "image.name": name});
+    if let Some(config) = config {
+        v["containerimage.config.digest"] = serde_json::Value::String(config.to_string());
+    }
     std::fs::write(path, serde_json::to_vec_pretty(&v)?)
         .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -392,7 +392,9 @@ pub fn setup_sys(tree: &mut Tree) -> Result<(), HelperError> {
     if rustix::mount::mount("sysfs", fd_path(&sys), "sysfs", flags, None).is_ok() {
         return Ok(());
     }
-    rustix::mount::mount_bind_recursive("/sys", fd_path(&sys)).ctx(|| "binding /sys".into())?;
+    // Not recursive: the mounts under the host's /sys (cgroup, debugfs, securityfs, …) stay
+    // out of the step's sight instead of being writable under a read-only top.
+    rustix::mount::mount_bind("/sys", fd_path(&sys)).ctx(|| "binding /sys".into())?;
     remount_bind(tree, "sys", Kind::Dir, flags)
 }
 
