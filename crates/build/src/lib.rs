@@ -10,6 +10,7 @@
 //! causes are kept.
 //!
 //! Data flows one way: frontend → IR → solver → workers → store → exporter.
+#![deny(clippy::indexing_slicing)]
 
 mod context;
 pub mod entitlements;

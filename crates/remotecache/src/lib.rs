@@ -7,6 +7,7 @@
 //! places it is kept: a directory ([`dir`]) and a registry ([`registry`]). Documents are
 //! `cairn-oci`'s model types, files go through the store's atomic writes, errors are typed
 //! ([`Error`]) with their causes.
+#![deny(clippy::indexing_slicing)]
 
 pub mod assemble;
 pub mod dir;

@@ -19,6 +19,7 @@
 //!   helper processes are killed), and nothing partial is recorded — layers are committed and
 //!   cache records written only after an op succeeded.
 //! * **Events, not printing.** Progress is a stream of [`Event`]s; the CLI renders them.
+#![deny(clippy::indexing_slicing)]
 
 mod causes;
 mod events;

@@ -308,7 +308,7 @@ impl<E: Executor + 'static> Inner<E> {
                 if reported.contains(&v) || !behind.insert(v) {
                     continue;
                 }
-                if let Some(vertex) = self.index.get(&v).map(|&i| &self.graph.vertices[i]) {
+                if let Some(vertex) = self.index.get(&v).and_then(|&i| self.graph.vertices.get(i)) {
                     todo.extend(vertex.inputs.iter().map(|i| i.vertex));
                 }
             }
@@ -429,11 +429,11 @@ impl<E: Executor + 'static> Inner<E> {
     }
 
     async fn compute(self: Arc<Self>, d: Digest) -> Result<Arc<VResult>, SolveError> {
-        let idx = *self
+        let v = self
             .index
             .get(&d)
+            .and_then(|&i| self.graph.vertices.get(i))
             .ok_or_else(|| SolveError::Internal(format!("unknown vertex {d}")))?;
-        let v = &self.graph.vertices[idx];
         if let Op::Source(SourceOp::Local(l)) = &v.op {
             return Ok(Arc::new(VResult::Local(l.name.clone())));
         }
@@ -472,7 +472,11 @@ impl<E: Executor + 'static> Inner<E> {
         while let Some(joined) = set.join_next().await {
             let (i, r) = joined.map_err(|e| SolveError::Internal(format!("task failed: {e}")))?;
             match r {
-                Ok(res) => inputs[i] = Some(res),
+                Ok(res) => {
+                    if let Some(slot) = inputs.get_mut(i) {
+                        *slot = Some(res);
+                    }
+                }
                 Err(e) => {
                     set.abort_all();
                     return Err(e);
