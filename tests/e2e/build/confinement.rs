@@ -866,20 +866,131 @@ fn exported_files_follow_the_umask() {
     let env = Env::new();
     let c = context(&[("Dockerfile", "FROM busybox\nRUN true\n")]);
     let d = tempfile::tempdir().expect("tempdir");
-    let tar = d.path().join("image.tar");
-    let cmd = format!(
-        "umask 022; exec '{}' build --progress=quiet --root '{}' -t x -o type=docker,dest='{}' '{}'",
-        env!("CARGO_BIN_EXE_cairn"),
-        env.root().display(),
-        tar.display(),
-        c.path().display()
+    for (umask, want) in [("022", 0o644), ("077", 0o600)] {
+        for kind in ["docker", "oci", "tar"] {
+            let out = d.path().join(format!("{kind}-{umask}.tar"));
+            let cmd = format!(
+                "umask {umask}; exec '{}' build --progress=quiet --root '{}' -t x -o type={kind},dest='{}' '{}'",
+                env!("CARGO_BIN_EXE_cairn"),
+                env.root().display(),
+                out.display(),
+                c.path().display()
+            );
+            let st = std::process::Command::new("sh")
+                .args(["-c", &cmd])
+                .env("CAIRN_ROOT", "/dev/null/cairn-e2e-default-root")
+                .status()
+                .expect("build");
+            assert!(st.success(), "{kind} with umask {umask}");
+            let mode = std::fs::metadata(&out).expect("stat").permissions().mode() & 0o777;
+            assert_eq!(mode, want, "{kind} with umask {umask}: {mode:o}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rest of runc's default spec, each checked from inside a step
+
+/// The mount options of the mount at `target` in a step's mountinfo lines (the last one, the
+/// one on top).
+fn mount_options<'a>(mountinfo: &'a [&'a str], target: &str) -> Option<&'a str> {
+    mountinfo
+        .iter()
+        .rev()
+        .find(|l| l.split(' ').nth(4) == Some(target))
+        .and_then(|l| l.split(' ').nth(5))
+}
+
+#[test]
+fn a_step_gets_runcs_default_spec() {
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\n\
+         RUN --mount=type=cache,target=/cache --mount=type=tmpfs,target=/scratch \
+             echo STDIN=$(readlink /proc/self/fd/0); \
+             echo DEV=$(ls /dev | tr '\\n' ' '); \
+             echo PTS=$(ls /dev/pts | tr '\\n' ' '); \
+             unshare -U true && echo USERNS-OK; \
+             mknod /cache/disk b 7 0 && head -c 1 /cache/disk && echo READ-NODE-IN-CACHE; \
+             sed 's/^/MI /' /proc/self/mountinfo\n",
+    )]);
+    let logs = logs_of(&env, c.path(), &["--no-cache"]);
+    // stdin is /dev/null: nothing of the invoking terminal.
+    assert!(logs.contains("STDIN=/dev/null"), "{logs}");
+    // A private /dev with exactly the nodes runc gives (and the fd links).
+    let dev = logs
+        .lines()
+        .find_map(|l| l.strip_prefix("DEV="))
+        .expect("the /dev listing");
+    let mut names: Vec<&str> = dev.split_whitespace().collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout",
+            "tty", "urandom", "zero"
+        ],
+        "{logs}"
     );
-    let st = std::process::Command::new("sh")
-        .args(["-c", &cmd])
-        .env("CAIRN_ROOT", "/nonexistent/cairn-e2e-default-root")
-        .status()
-        .expect("build");
-    assert!(st.success());
-    let mode = std::fs::metadata(&tar).expect("stat").permissions().mode() & 0o777;
-    assert_eq!(mode, 0o644);
+    // Its own devpts instance: none of the host's terminals.
+    assert!(logs.contains("PTS=ptmx"), "{logs}");
+    // Only seccomp stops a user namespace here (no capability is needed for one).
+    assert!(!logs.contains("USERNS-OK"), "{logs}");
+    // A node made in a cache mount is inert (nodev), like one in the root file system.
+    assert!(!logs.contains("READ-NODE-IN-CACHE"), "{logs}");
+
+    let mountinfo: Vec<&str> = logs.lines().filter_map(|l| l.strip_prefix("MI ")).collect();
+    assert!(!mountinfo.is_empty(), "{logs}");
+    for ro in [
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+        "/proc/irq",
+        "/proc/bus",
+        "/proc/fs",
+    ] {
+        if !Path::new(ro).exists() {
+            continue;
+        }
+        let opts = mount_options(&mountinfo, ro).unwrap_or_else(|| panic!("{ro} not mounted"));
+        assert!(opts.split(',').any(|o| o == "ro"), "{ro}: {opts}");
+    }
+    for masked in [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/latency_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/proc/acpi",
+        "/proc/interrupts",
+        "/sys/firmware",
+    ] {
+        if Path::new(masked).exists() {
+            assert!(
+                mount_options(&mountinfo, masked).is_some(),
+                "{masked} is not masked:\n{}",
+                mountinfo.join("\n")
+            );
+        }
+    }
+    // /sys is read-only, and so is everything mounted below it.
+    for line in mountinfo.iter().filter(|l| {
+        l.split(' ')
+            .nth(4)
+            .is_some_and(|t| t == "/sys" || t.starts_with("/sys/"))
+    }) {
+        let opts = line.split(' ').nth(5).unwrap_or("");
+        assert!(
+            opts.split(',').any(|o| o == "ro"),
+            "writable under /sys: {line}"
+        );
+    }
+    // Cache and tmpfs mounts: no device, no setuid.
+    for target in ["/cache", "/scratch"] {
+        let opts = mount_options(&mountinfo, target).unwrap_or_else(|| panic!("{target}"));
+        for flag in ["nodev", "nosuid"] {
+            assert!(opts.split(',').any(|o| o == flag), "{target}: {opts}");
+        }
+    }
 }
