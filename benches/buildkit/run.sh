@@ -20,6 +20,13 @@ cairn=${CARGO_TARGET_DIR:-$repo/target}/release/cairn
 img=${BENCH_IMG:-/var/tmp/cairn-bench.img}
 mnt=${BENCH_MNT:-/mnt/cairn-bench}
 if ! mountpoint -q "$mnt"; then
+  # The image is sparse and fills up as the cases run (both tools' storage, the contexts):
+  # refuse to start where it could fill the disk the rest of the machine lives on.
+  free_gb=$(df -BG --output=avail "$(dirname "$img")" | tail -1 | tr -dc 0-9)
+  if [ "${free_gb:-0}" -lt 40 ]; then
+    echo "benches/buildkit/run.sh: only ${free_gb}G free beside $img; the benchmark needs 40G" >&2
+    exit 1
+  fi
   rm -f "$img"
   truncate -s 24G "$img"
   mkfs.ext4 -q -F "$img"
