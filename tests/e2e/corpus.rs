@@ -1,6 +1,7 @@
 //! Snapshot tests of `cairn plan` over the corpus in `tests/corpus/`: each case is a directory
 //! with a Dockerfile, optional context files and an optional `args` file (one CLI argument per
-//! line). The text plan is snapshotted; the JSON plan must load and validate.
+//! line). The text plan is snapshotted; the JSON plan must load, validate and meet the graph
+//! format's schema (`docs/ir.schema.json`), since it is what `--frontend ir` reads.
 
 use crate::util::{cairn, repo_root};
 
@@ -13,6 +14,11 @@ fn corpus_plans_match_snapshots() {
         .collect();
     cases.sort();
     assert!(cases.len() >= 40, "corpus has only {} cases", cases.len());
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("docs/ir.schema.json")).expect("schema"),
+    )
+    .expect("schema is JSON");
+    let schema = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
     for case in cases {
         let name = case
             .file_name()
@@ -45,6 +51,12 @@ fn corpus_plans_match_snapshots() {
             .output()
             .expect("run cairn");
         assert!(json.status.success(), "{name}: json plan failed");
+        let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json plan");
+        let errors: Vec<String> = schema.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(
+            errors.is_empty(),
+            "{name}: the plan does not meet the schema: {errors:#?}"
+        );
         let g = cairn_ir::format::from_json(&String::from_utf8_lossy(&json.stdout))
             .expect("graph loads and validates");
         assert!(

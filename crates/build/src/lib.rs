@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 mod export;
 pub mod output;
+mod pin;
 mod resolver;
 mod sources;
 
@@ -44,6 +45,20 @@ use std::sync::Arc;
 /// (The Dockerfile frontend is one; the frontend protocol brings others.)
 pub trait Frontend {
     fn lower(&self, resolver: &dyn ImageResolver) -> Result<FrontendOutput>;
+}
+
+/// A graph given as it is (`cairn build --frontend ir`, an embedding program that makes its own
+/// graph): the frontend that only hands it over. Its base images are pinned by the build.
+pub struct GraphFrontend(pub Graph);
+
+impl Frontend for GraphFrontend {
+    fn lower(&self, _: &dyn ImageResolver) -> Result<FrontendOutput> {
+        Ok(FrontendOutput {
+            graph: self.0.clone(),
+            source_date_epoch: None,
+            warnings: Vec::new(),
+        })
+    }
 }
 
 /// What a frontend gives the build.
@@ -168,12 +183,14 @@ impl Engine {
         let opts = &request.options;
         // Scratch directories of builders that were killed outright.
         cairn_sandbox::remove_stale_scratch();
-        let lowered = request.frontend.lower(&self.resolver(opts.pull))?;
+        let resolver = self.resolver(opts.pull);
+        let lowered = request.frontend.lower(&resolver)?;
         let epoch = lowered.source_date_epoch.or(opts.source_date_epoch);
         for w in lowered.warnings {
             events.emit(BuildEvent::Warning(w));
         }
-        let mut graph = lowered.graph;
+        let mut graph = pin::pin_images(lowered.graph, &self.store, &resolver)?;
+        drop(resolver);
         graph.image.labels.extend(opts.labels.iter().cloned());
         if let Some(d) = entitlements::check(&graph, opts.allowed).first() {
             let place = match (&d.file, d.lines) {

@@ -81,6 +81,19 @@ impl FromStr for Digest {
     }
 }
 
+/// In JSON a digest is `blake3:` and 64 lower-case hex digits.
+impl schemars::JsonSchema for Digest {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Digest".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^blake3:[0-9a-f]{64}$"
+        })
+    }
+}
+
 impl Serialize for Digest {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {

@@ -1,16 +1,18 @@
 //! Serialized forms of a [`Graph`], so a frontend can run as a separate process.
 //!
-//! * JSON: `{"format": "cairn.graph", "version": 1, "graph": {...}}` — the graph with digests as
+//! * JSON: `{"format": "cairn.graph", "version": 3, "graph": {...}}` — the graph with digests as
 //!   `blake3:<hex>` strings and each op an object with one key naming its kind (`{"exec": {...}}`).
+//!   Documented in `docs/ir.md`, its schema in `docs/ir.schema.json`; read by
+//!   [`crate::authored`], which also takes vertices named by ids instead of digests.
 //! * Binary: the ASCII magic `CAIRNG`, a little-endian `u32` version, then the graph as postcard.
 //!
-//! Both loaders check the version and call [`Graph::validate`], which recomputes every digest: a
-//! graph whose ops were edited without re-hashing is rejected rather than trusted.
+//! Both loaders check the version and recompute every digest: a graph whose ops were edited
+//! without re-hashing is rejected rather than trusted.
 
 use crate::{FORMAT_VERSION, Graph, GraphError};
 use serde::{Deserialize, Serialize};
 
-const FORMAT_NAME: &str = "cairn.graph";
+use crate::authored::FORMAT_NAME;
 const MAGIC: &[u8; 6] = b"CAIRNG";
 
 #[derive(Serialize, Deserialize)]
@@ -30,26 +32,10 @@ pub fn to_json(g: &Graph) -> String {
     serde_json::to_string_pretty(&env).unwrap_or_default()
 }
 
+/// Read a graph document: `cairn plan --format json` output, or one a frontend or a person
+/// wrote, naming vertices by id (see [`crate::authored`]). Errors name the JSON path.
 pub fn from_json(s: &str) -> Result<Graph, GraphError> {
-    #[derive(Deserialize)]
-    struct Head {
-        format: String,
-        version: u32,
-    }
-    let head: Head = serde_json::from_str(s).map_err(|e| GraphError::Malformed(e.to_string()))?;
-    if head.format != FORMAT_NAME {
-        return Err(GraphError::Malformed(format!(
-            "format is {:?}, expected {FORMAT_NAME:?}",
-            head.format
-        )));
-    }
-    if head.version != FORMAT_VERSION {
-        return Err(GraphError::Version(head.version, FORMAT_VERSION));
-    }
-    let env: Envelope<Graph> =
-        serde_json::from_str(s).map_err(|e| GraphError::Malformed(e.to_string()))?;
-    env.graph.validate()?;
-    Ok(env.graph)
+    crate::authored::load(s)
 }
 
 pub fn to_binary(g: &Graph) -> Vec<u8> {
@@ -207,12 +193,12 @@ mod tests {
         let s = to_json(&g).replace(&format!("\"version\": {FORMAT_VERSION}"), "\"version\": 99");
         assert!(matches!(
             from_json(&s),
-            Err(GraphError::Version(99, FORMAT_VERSION))
+            Err(GraphError::At { error, .. }) if *error == GraphError::Version(99, FORMAT_VERSION)
         ));
         let s = to_json(&g).replace("/app/", "/other/");
         assert!(matches!(
             from_json(&s),
-            Err(GraphError::DigestMismatch { .. })
+            Err(GraphError::At { error, .. }) if matches!(*error, GraphError::DigestMismatch { .. })
         ));
         let mut bin = to_binary(&g);
         bin.truncate(bin.len() / 2);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// An edge: output `output` of vertex `vertex`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Input {
     pub vertex: Digest,
     #[serde(default)]
@@ -26,7 +26,7 @@ impl Input {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Vertex {
     pub digest: Digest,
     pub op: Op,
@@ -34,7 +34,8 @@ pub struct Vertex {
 }
 
 /// Human-facing facts about a vertex that do not take part in its digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[serde(default)]
 pub struct VertexMeta {
     /// e.g. `[build 3/5] RUN make`.
     pub description: String,
@@ -64,10 +65,16 @@ pub enum GraphError {
     Version(u32, u32),
     #[error("malformed graph: {0}")]
     Malformed(String),
+    /// What is wrong, and where in the JSON document (`graph.vertices[3].op.exec.args`).
+    #[error("{path}: {error}")]
+    At {
+        path: String,
+        error: Box<GraphError>,
+    },
 }
 
 /// A complete build definition: the vertices, the result, and the image config of the result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Graph {
     /// In topological order: every input appears before the vertex using it.
     pub vertices: Vec<Vertex>,

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Platform {
     pub os: String,
     pub architecture: String,
@@ -75,7 +77,8 @@ impl std::fmt::Display for Platform {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[serde(default)]
 pub struct HealthConfig {
     /// `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", command]`, as in the Docker config.
     pub test: Vec<String>,
@@ -87,7 +90,8 @@ pub struct HealthConfig {
     pub retries: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[serde(default)]
 pub struct History {
     /// RFC 3339; set on a base image's entries (kept as they came), `None` on the entries a
     /// build adds (stamped when the image is assembled: SOURCE_DATE_EPOCH, or the time the
@@ -100,7 +104,8 @@ pub struct History {
     pub empty_layer: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[serde(default)]
 pub struct ImageConfig {
     pub user: Option<String>,
     /// Sets (docker's config keeps them as map keys): adding one costs a lookup, whatever

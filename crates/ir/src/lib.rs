@@ -23,6 +23,7 @@
 //! This crate does no I/O.
 #![deny(clippy::indexing_slicing)]
 
+pub mod authored;
 pub mod canon;
 mod digest;
 pub mod format;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// Index into [`crate::Vertex::inputs`].
 pub type InputIndex = u32;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     Source(SourceOp),
@@ -34,7 +34,7 @@ impl Op {
 // ---------------------------------------------------------------------------------------------
 // Source
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceOp {
     /// A container image. `reference` is normalized (`docker.io/library/alpine:3.20`); when the
@@ -112,12 +112,14 @@ pub(crate) fn percent_decode(s: &str) -> String {
 
 /// A local directory made available to the build. `include` / `exclude` are .dockerignore-style
 /// patterns; only matching files are ever read or hashed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LocalSource {
     /// Name of the local directory as the client knows it: [`LocalSource::MAIN`] for the build
     /// context, `context:NAME` for a `--build-context NAME=DIR` ([`LocalSource::named`]).
     pub name: String,
+    #[serde(default)]
     pub include: Vec<String>,
+    #[serde(default)]
     pub exclude: Vec<String>,
 }
 
@@ -139,20 +141,27 @@ impl LocalSource {
 // ---------------------------------------------------------------------------------------------
 // Exec
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExecOp {
     pub args: Vec<String>,
     /// `KEY=value`, in order; later entries win.
+    #[serde(default)]
     pub env: Vec<String>,
+    #[serde(default = "root_dir")]
     pub cwd: String,
     /// `name`, `uid`, `name:group` or `uid:gid`; empty means root.
+    #[serde(default)]
     pub user: String,
+    #[serde(default)]
     pub hostname: Option<String>,
+    #[serde(default)]
     pub network: NetworkMode,
+    #[serde(default)]
     pub security: SecurityMode,
     pub mounts: Vec<Mount>,
     /// Proxy variables (`HTTP_PROXY`, ...) given as build args without being declared. They reach
     /// the process but are deliberately left out of the digest, as BuildKit does.
+    #[serde(default)]
     pub proxy_env: Vec<String>,
     /// `--add-host`, `--shm-size`, `--ulimit` of the build (BuildKit's `Meta.ExtraHosts`,
     /// `ShmSize`, `Ulimit`): part of the digest, as in BuildKit.
@@ -161,7 +170,7 @@ pub struct ExecOp {
 }
 
 /// What the build's command line sets for every RUN step, as docker's `HostConfig` does.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostConfig {
     /// Extra `/etc/hosts` lines, in order.
     #[serde(default)]
@@ -181,7 +190,7 @@ impl HostConfig {
 }
 
 /// One `/etc/hosts` entry: `ip` then `host`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostEntry {
     pub host: String,
     pub ip: String,
@@ -189,7 +198,7 @@ pub struct HostEntry {
 
 /// A resource limit (`nofile`, `nproc`, ... as docker names them); [`Ulimit::UNLIMITED`] is
 /// `-1` on docker's command line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Ulimit {
     pub name: String,
     pub soft: u64,
@@ -218,7 +227,9 @@ impl Ulimit {
     ];
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum NetworkMode {
     #[default]
@@ -227,7 +238,9 @@ pub enum NetworkMode {
     Host,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SecurityMode {
     #[default]
@@ -235,19 +248,22 @@ pub enum SecurityMode {
     Insecure,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Mount {
     /// Absolute path inside the container; `/` is the root filesystem (always mount 0).
     pub target: String,
     /// The input providing the content; `None` means an empty directory (scratch).
+    #[serde(default)]
     pub input: Option<InputIndex>,
     /// Sub-path of the input to mount.
+    #[serde(default = "root_dir")]
     pub selector: String,
+    #[serde(default)]
     pub readonly: bool,
     pub kind: MountKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MountKind {
     /// The root filesystem; its changes are the op's output.
@@ -283,7 +299,9 @@ pub enum MountKind {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CacheSharing {
     #[default]
@@ -296,31 +314,37 @@ pub enum CacheSharing {
 // File
 
 /// A chain of file actions applied in order to `base` (or to an empty directory).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileOp {
+    #[serde(default)]
     pub base: Option<InputIndex>,
     pub actions: Vec<FileAction>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FileAction {
     Copy(CopyAction),
     Mkdir {
         path: String,
         mode: u32,
+        #[serde(default)]
         make_parents: bool,
+        #[serde(default)]
         owner: Option<Owner>,
     },
     Mkfile {
         path: String,
         mode: u32,
         data: Vec<u8>,
+        #[serde(default)]
         owner: Option<Owner>,
     },
     Rm {
         path: String,
+        #[serde(default)]
         allow_not_found: bool,
+        #[serde(default)]
         allow_wildcard: bool,
     },
     Symlink {
@@ -329,38 +353,49 @@ pub enum FileAction {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CopyAction {
     pub source: InputIndex,
     /// Path (or wildcard pattern) inside the source input.
     pub src: String,
     pub dest: String,
+    #[serde(default)]
     pub follow_symlinks: bool,
     /// Copy a directory's contents rather than the directory itself.
+    #[serde(default)]
     pub dir_contents_only: bool,
+    #[serde(default)]
     pub allow_wildcard: bool,
+    #[serde(default)]
     pub allow_empty_wildcard: bool,
+    #[serde(default)]
     pub create_dest_path: bool,
     /// When set, replaces the source files' ownership.
+    #[serde(default)]
     pub owner: Option<Owner>,
     /// When set, replaces the source files' mode: octal bits or a symbolic form (`u+x`).
+    #[serde(default)]
     pub mode: Option<String>,
+    #[serde(default)]
     pub include: Vec<String>,
+    #[serde(default)]
     pub exclude: Vec<String>,
     /// Unpack a recognised local archive (`ADD foo.tar.gz /`) instead of copying it.
+    #[serde(default)]
     pub unpack_archive: bool,
     /// Keep the source's parent directories under `dest` (`COPY --parents`).
+    #[serde(default)]
     pub parents: bool,
 }
 
 /// A user and optional group, each a number or a name to resolve in the target's /etc files.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Owner {
     pub user: IdOrName,
     pub group: Option<IdOrName>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IdOrName {
     Id(u32),
@@ -387,12 +422,17 @@ impl Owner {
     }
 }
 
+/// The default working directory and mount selector of a hand-written graph: `/`.
+fn root_dir() -> String {
+    "/".to_string()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Merge
 
 /// Stack the inputs in order, later ones on top (like layers). Each input's diff is independent of
 /// what is below it, which is what lets `COPY --link` layers be reused on any base.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MergeOp {
     pub inputs: Vec<InputIndex>,
 }

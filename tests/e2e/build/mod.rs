@@ -14,6 +14,7 @@ pub mod fixture;
 pub(crate) mod git_sources;
 mod hostile;
 pub(crate) mod http_sources;
+mod ir_frontend;
 mod layers;
 mod library;
 mod named_contexts;

@@ -12,7 +12,8 @@ use crate::diagnostics::SourceError;
 use anyhow::{Context, Result, anyhow, bail};
 use cairn_build::output::parse_output;
 use cairn_build::{
-    BuildError, BuildOptions, BuildRequest, Engine, Frontend, FrontendOutput, Output, StepFailure,
+    BuildError, BuildOptions, BuildRequest, Engine, Frontend, FrontendOutput, GraphFrontend,
+    Output, StepFailure,
 };
 use cairn_dockerfile::lint::LintWarning;
 use cairn_ir::resolve::ImageResolver;
@@ -28,6 +29,12 @@ use std::sync::Arc;
 pub struct BuildArgs {
     #[command(flatten)]
     pub input: BuildInputArgs,
+    /// The frontend that turns the input into a build graph: `dockerfile` (the default), or
+    /// `ir`: a graph in cairn's JSON form (docs/ir.md; `cairn plan --format json` writes one),
+    /// read from -f FILE (`-`: stdin), or from a file named in place of the context (the
+    /// context is then the current directory).
+    #[arg(long, value_name = "dockerfile|ir", default_value = "dockerfile")]
+    pub frontend: String,
     /// Name (and keep in the store) the result: NAME[:TAG]; repeatable.
     #[arg(short = 't', long = "tag")]
     pub tags: Vec<String>,
@@ -135,6 +142,14 @@ pub fn run(args: BuildArgs) -> Result<()> {
         );
     }
     input::parse_build_args(&args.input.build_args)?;
+    let graph_frontend = match args.frontend.as_str() {
+        "dockerfile" => false,
+        "ir" => {
+            refuse_dockerfile_flags(&args)?;
+            true
+        }
+        other => bail!("unknown --frontend {other:?}: use dockerfile or ir"),
+    };
     let registry = args.registry.client()?;
     let timeouts = args.registry.timeouts()?;
     let outputs = args
@@ -208,7 +223,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
         anyhow::Ok(Some(pc))
     };
     let context_word = input_args.context.to_string_lossy().into_owned();
-    let _packed_context = if context_word == "-" {
+    let _packed_context = if graph_frontend {
+        None
+    } else if context_word == "-" {
         if input_args.file.as_deref() == Some(std::path::Path::new("-")) {
             bail!(
                 "the context and the Dockerfile cannot both be read from stdin (-f - with context -)"
@@ -248,19 +265,26 @@ pub fn run(args: BuildArgs) -> Result<()> {
     } else {
         None
     };
-    let mut input = BuildInput::load(&input_args)?;
-    if call == "targets" {
-        return print_targets(&input, call_opts);
-    }
-    if let Some(mode) = network_override {
-        input.options.default_network = mode;
-    }
-    input.options.host_config = host_config;
-    input.options.no_cache_stages = args.no_cache_filter.clone();
     let named = named_contexts::parse(&args.build_contexts, &store)?;
-    input.options.named_contexts = named.lower;
     let check = args.check || call == "check";
-    input.options.all_stages = check;
+    let source = if graph_frontend {
+        let (graph, context) = read_graph(&input_args)?;
+        input_args.context = context;
+        Source::Graph(graph)
+    } else {
+        let mut input = BuildInput::load(&input_args)?;
+        if call == "targets" {
+            return print_targets(&input, call_opts);
+        }
+        if let Some(mode) = network_override {
+            input.options.default_network = mode;
+        }
+        input.options.host_config = host_config;
+        input.options.no_cache_stages = args.no_cache_filter.clone();
+        input.options.named_contexts = named.lower;
+        input.options.all_stages = check;
+        Source::Dockerfile(input)
+    };
 
     let exe = std::env::current_exe()
         .context("cannot find the cairn executable for the sandbox helper")?;
@@ -276,8 +300,8 @@ pub fn run(args: BuildArgs) -> Result<()> {
     } else {
         args.progress
     });
-    if check {
-        return run_check(&input, &engine.resolver(args.pull), &progress);
+    if check && let Source::Dockerfile(input) = &source {
+        return run_check(input, &engine.resolver(args.pull), &progress);
     }
 
     // Every local source the graph may read: the build context and named directories.
@@ -289,13 +313,25 @@ pub fn run(args: BuildArgs) -> Result<()> {
     })?;
     let mut locals = named.dirs;
     locals.insert(LocalSource::MAIN.to_string(), context_dir);
-    let frontend = DockerfileFrontend {
-        input: &input,
-        progress: &progress,
-        lint: RefCell::default(),
+    let dockerfile_frontend = match &source {
+        Source::Dockerfile(input) => Some(DockerfileFrontend {
+            input,
+            progress: &progress,
+            lint: RefCell::default(),
+        }),
+        Source::Graph(_) => None,
+    };
+    let graph_frontend;
+    let frontend: &dyn Frontend = match (&dockerfile_frontend, &source) {
+        (Some(d), _) => d,
+        (None, Source::Graph(graph)) => {
+            graph_frontend = GraphFrontend(graph.clone());
+            &graph_frontend
+        }
+        (None, Source::Dockerfile(_)) => bail!("internal: no frontend"),
     };
     let request = BuildRequest {
-        frontend: &frontend,
+        frontend,
         locals,
         options: BuildOptions {
             no_cache: args.no_cache,
@@ -317,9 +353,12 @@ pub fn run(args: BuildArgs) -> Result<()> {
         },
     };
     let built = engine.build(&request, Arc::new(progress.clone()));
-    // Shown when the build ends, however it ends (buildx's summary).
-    lint::summary(&progress, &frontend.lint.borrow());
-    let built = built.map_err(|e| report_failure(&input, e))?;
+    if let Some(d) = &dockerfile_frontend {
+        // Shown when the build ends, however it ends (buildx's summary).
+        lint::summary(&progress, &d.lint.borrow());
+    }
+    let built =
+        built.map_err(|e| report_failure(dockerfile_frontend.as_ref().map(|d| d.input), e))?;
     if let Some(image) = &built.image {
         if let Some(path) = &args.iidfile {
             std::fs::write(path, &image.config)
@@ -340,6 +379,73 @@ pub fn run(args: BuildArgs) -> Result<()> {
             &digest,
             Some(&image.config),
         )?;
+    }
+    Ok(())
+}
+
+/// What the build starts from: a Dockerfile for the built-in frontend, or a graph.
+enum Source {
+    Dockerfile(BuildInput),
+    Graph(cairn_ir::Graph),
+}
+
+/// The largest graph document read (`--frontend ir`): a 10,000-stage build's plan is a few
+/// tens of MiB; far more is not a graph but a memory exhaustion.
+const MAX_GRAPH_FILE: u64 = 256 << 20;
+
+/// `--frontend ir`: the graph (from -f, or from a file named in place of the context) and the
+/// context directory.
+fn read_graph(args: &BuildInputArgs) -> Result<(cairn_ir::Graph, PathBuf)> {
+    let (file, context) = match &args.file {
+        Some(f) => (f.clone(), args.context.clone()),
+        None if args.context.as_os_str() == "-" || args.context.is_file() => {
+            (args.context.clone(), PathBuf::from("."))
+        }
+        None => bail!(
+            "--frontend ir reads a graph: give it with -f FILE.json (or -f - for stdin), or name \
+             the file in place of the context"
+        ),
+    };
+    let (name, bytes) = if file.as_os_str() == "-" {
+        (
+            "the graph on stdin".to_string(),
+            input::read_capped(
+                std::io::stdin().lock(),
+                "the graph on stdin",
+                MAX_GRAPH_FILE,
+            )?,
+        )
+    } else {
+        let name = file.display().to_string();
+        let f = std::fs::File::open(&file).with_context(|| format!("cannot read {name}"))?;
+        let bytes = input::read_capped(f, &name, MAX_GRAPH_FILE)?;
+        (name, bytes)
+    };
+    let text = std::str::from_utf8(&bytes).with_context(|| format!("{name} is not UTF-8"))?;
+    let graph = cairn_ir::format::from_json(text)
+        .with_context(|| format!("{name} is not a valid graph"))?;
+    Ok((graph, context))
+}
+
+/// Flags that only mean something to the Dockerfile frontend: an error with `--frontend ir`
+/// rather than silently nothing.
+fn refuse_dockerfile_flags(args: &BuildArgs) -> Result<()> {
+    let given = [
+        ("--target", args.input.target.is_some()),
+        ("--build-arg", !args.input.build_args.is_empty()),
+        ("--check", args.check),
+        ("--call", args.call.is_some()),
+        ("--no-cache-filter", !args.no_cache_filter.is_empty()),
+        ("--add-host", !args.add_hosts.is_empty()),
+        ("--shm-size", args.shm_size.is_some()),
+        ("--ulimit", !args.ulimits.is_empty()),
+        ("--network", args.network != "default"),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+        bail!(
+            "{flag} is read by the Dockerfile frontend; a graph (--frontend ir) says it in its \
+             ops"
+        );
     }
     Ok(())
 }
@@ -530,7 +636,7 @@ fn env_source_date_epoch() -> Result<Option<i64>> {
 /// A build error for the user: a failed step as BuildKit shows it (its last output, the
 /// Dockerfile lines, then the cause), a frontend error as rendered, anything else with its
 /// causes.
-fn report_failure(input: &BuildInput, e: BuildError) -> anyhow::Error {
+fn report_failure(input: Option<&BuildInput>, e: BuildError) -> anyhow::Error {
     let BuildError::Step(step) = e else {
         return anyhow::Error::new(e);
     };
@@ -548,7 +654,7 @@ fn report_failure(input: &BuildInput, e: BuildError) -> anyhow::Error {
             out.push_str(&format!("  {l}\n"));
         }
     }
-    if let Some((a, b)) = lines {
+    if let (Some((a, b)), Some(input)) = (lines, input) {
         let text = String::from_utf8_lossy(&input.dockerfile);
         out.push_str(&format!(
             "{}:{a}\n--------------------\n",

@@ -29,16 +29,20 @@ pub struct BuildInputArgs {
 pub const MAX_INPUT_FILE: u64 = 32 << 20;
 
 fn read_stdin_capped() -> Result<Vec<u8>> {
-    read_capped(std::io::stdin().lock(), "the Dockerfile on stdin")
+    read_capped(
+        std::io::stdin().lock(),
+        "the Dockerfile on stdin",
+        MAX_INPUT_FILE,
+    )
 }
 
-/// Read at most [`MAX_INPUT_FILE`] bytes; larger is an error naming `what`.
-fn read_capped(r: impl std::io::Read, what: &str) -> Result<Vec<u8>> {
+/// Read at most `max` bytes; larger is an error naming `what`.
+pub fn read_capped(r: impl std::io::Read, what: &str, max: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut buf = Vec::new();
-    r.take(MAX_INPUT_FILE + 1).read_to_end(&mut buf)?;
-    if buf.len() as u64 > MAX_INPUT_FILE {
-        bail!("{what} is larger than {MAX_INPUT_FILE} bytes");
+    r.take(max + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > max {
+        bail!("{what} is larger than {max} bytes");
     }
     Ok(buf)
 }
@@ -46,7 +50,7 @@ fn read_capped(r: impl std::io::Read, what: &str) -> Result<Vec<u8>> {
 /// A Dockerfile or `.dockerignore` from disk, size-capped.
 pub fn read_input_file(path: &std::path::Path) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
-    read_capped(file, &path.display().to_string())
+    read_capped(file, &path.display().to_string(), MAX_INPUT_FILE)
 }
 
 /// The patterns of the `.dockerignore` at `path` (checked), `None` when there is none.
