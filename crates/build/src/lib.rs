@@ -17,8 +17,10 @@ pub mod entitlements;
 pub mod error;
 pub mod events;
 mod export;
+mod frontend_context;
 pub mod output;
 mod pin;
+pub mod process_frontend;
 mod resolver;
 mod sources;
 
@@ -28,6 +30,7 @@ pub use error::{BuildError, Context, Result, StepFailure};
 pub use events::{BuildEvent, EventSink, NoEvents};
 pub use export::BuiltImage;
 pub use output::Output;
+pub use process_frontend::{FrontendError, ProcessFrontend};
 pub use resolver::StoreResolver;
 pub use sources::git_timeouts;
 
@@ -350,6 +353,10 @@ impl Engine {
             .block_on(push_named(&self.store, &self.registry, name))
     }
 }
+
+/// The largest build file (a Dockerfile, a `.dockerignore`) any frontend reads: far above
+/// any real one, far below what would exhaust memory.
+pub const MAX_BUILD_FILE: u64 = 32 << 20;
 
 /// The build context's local-source name (re-exported for drivers).
 pub const MAIN_CONTEXT: &str = LocalSource::MAIN;

@@ -57,6 +57,24 @@ pub fn render(file: &str, text: &[u8], e: &FrontendError) -> String {
     out.trim_end().to_string()
 }
 
+/// A protocol frontend's error (`file:line: message`) shown as cairn's own: the message, the
+/// place, and the line from `text` (the file as the context holds it) when it is there.
+pub fn render_at(file: &str, line_no: usize, text: Option<&[u8]>, message: &str) -> String {
+    let mut out = format!("{message}\n");
+    let text = text.map(String::from_utf8_lossy);
+    let shown = text
+        .as_deref()
+        .and_then(|t| t.lines().nth(line_no.checked_sub(1)?));
+    let width = line_no.to_string().len();
+    let pad = " ".repeat(width);
+    out.push_str(&format!("{pad}--> {file}:{line_no}\n"));
+    if let Some(line) = shown {
+        let (line, _) = window(line, 0);
+        out.push_str(&format!("{pad} |\n{line_no} | {line}\n"));
+    }
+    out.trim_end().to_string()
+}
+
 /// Long lines are cut to a window around the column, marked with `…`.
 fn window(line: &str, col: usize) -> (String, usize) {
     const MAX: usize = 120;

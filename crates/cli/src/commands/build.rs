@@ -29,12 +29,24 @@ use std::sync::Arc;
 pub struct BuildArgs {
     #[command(flatten)]
     pub input: BuildInputArgs,
-    /// The frontend that turns the input into a build graph: `dockerfile` (the default), or
+    /// The frontend that turns the input into a build graph: `dockerfile` (the default);
     /// `ir`: a graph in cairn's JSON form (docs/ir.md; `cairn plan --format json` writes one),
     /// read from -f FILE (`-`: stdin), or from a file named in place of the context (the
-    /// context is then the current directory).
-    #[arg(long, value_name = "dockerfile|ir", default_value = "dockerfile")]
+    /// context is then the current directory); `exec:PROGRAM`: a program speaking the
+    /// frontend protocol (docs/frontend-protocol.md), given -f, --target, --build-arg and
+    /// --frontend-opt, reading the context only through cairn.
+    #[arg(
+        long,
+        value_name = "dockerfile|ir|exec:PROGRAM",
+        default_value = "dockerfile"
+    )]
     pub frontend: String,
+    /// An option for a protocol frontend: KEY=VALUE (repeatable).
+    #[arg(long = "frontend-opt", value_name = "KEY=VALUE")]
+    pub frontend_opts: Vec<String>,
+    /// How long a protocol frontend may take to give its graph, in seconds (default 300).
+    #[arg(long = "frontend-timeout", value_name = "SECONDS")]
+    pub frontend_timeout: Option<u64>,
     /// Name (and keep in the store) the result: NAME[:TAG]; repeatable.
     #[arg(short = 't', long = "tag")]
     pub tags: Vec<String>,
@@ -142,14 +154,29 @@ pub fn run(args: BuildArgs) -> Result<()> {
         );
     }
     input::parse_build_args(&args.input.build_args)?;
-    let graph_frontend = match args.frontend.as_str() {
-        "dockerfile" => false,
+    let chosen = match args.frontend.as_str() {
+        "dockerfile" => Chosen::Dockerfile,
         "ir" => {
-            refuse_dockerfile_flags(&args)?;
-            true
+            refuse_dockerfile_flags(&args, true)?;
+            Chosen::Graph
         }
-        other => bail!("unknown --frontend {other:?}: use dockerfile or ir"),
+        exec if exec.starts_with("exec:") => {
+            refuse_dockerfile_flags(&args, false)?;
+            let program = exec.trim_start_matches("exec:");
+            if program.is_empty() {
+                bail!("--frontend exec: needs a program: exec:PATH");
+            }
+            Chosen::Process(PathBuf::from(program))
+        }
+        other => bail!("unknown --frontend {other:?}: use dockerfile, ir or exec:PROGRAM"),
     };
+    if !matches!(chosen, Chosen::Process(_))
+        && (!args.frontend_opts.is_empty() || args.frontend_timeout.is_some())
+    {
+        bail!(
+            "--frontend-opt and --frontend-timeout are for protocol frontends (--frontend exec:…)"
+        );
+    }
     let registry = args.registry.client()?;
     let timeouts = args.registry.timeouts()?;
     let outputs = args
@@ -223,7 +250,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         anyhow::Ok(Some(pc))
     };
     let context_word = input_args.context.to_string_lossy().into_owned();
-    let _packed_context = if graph_frontend {
+    let _packed_context = if !matches!(chosen, Chosen::Dockerfile) {
         None
     } else if context_word == "-" {
         if input_args.file.as_deref() == Some(std::path::Path::new("-")) {
@@ -267,7 +294,15 @@ pub fn run(args: BuildArgs) -> Result<()> {
     };
     let named = named_contexts::parse(&args.build_contexts, &store)?;
     let check = args.check || call == "check";
-    let source = if graph_frontend {
+    let source = if let Chosen::Process(program) = &chosen {
+        if !input_args.context.is_dir() {
+            bail!(
+                "build context {} is not a directory",
+                input_args.context.display()
+            );
+        }
+        Source::Process(program.clone())
+    } else if matches!(chosen, Chosen::Graph) {
         let (graph, context) = read_graph(&input_args)?;
         input_args.context = context;
         Source::Graph(graph)
@@ -312,21 +347,27 @@ pub fn run(args: BuildArgs) -> Result<()> {
         )
     })?;
     let mut locals = named.dirs;
-    locals.insert(LocalSource::MAIN.to_string(), context_dir);
+    locals.insert(LocalSource::MAIN.to_string(), context_dir.clone());
     let dockerfile_frontend = match &source {
         Source::Dockerfile(input) => Some(DockerfileFrontend {
             input,
             progress: &progress,
             lint: RefCell::default(),
         }),
-        Source::Graph(_) => None,
+        Source::Graph(_) | Source::Process(_) => None,
     };
     let graph_frontend;
+    let process_frontend;
     let frontend: &dyn Frontend = match (&dockerfile_frontend, &source) {
         (Some(d), _) => d,
         (None, Source::Graph(graph)) => {
             graph_frontend = GraphFrontend(graph.clone());
             &graph_frontend
+        }
+        (None, Source::Process(program)) => {
+            process_frontend =
+                protocol_frontend(&args, program, &input_args, &context_dir, &progress)?;
+            &process_frontend
         }
         (None, Source::Dockerfile(_)) => bail!("internal: no frontend"),
     };
@@ -357,8 +398,13 @@ pub fn run(args: BuildArgs) -> Result<()> {
         // Shown when the build ends, however it ends (buildx's summary).
         lint::summary(&progress, &d.lint.borrow());
     }
-    let built =
-        built.map_err(|e| report_failure(dockerfile_frontend.as_ref().map(|d| d.input), e))?;
+    let built = built.map_err(|e| match e {
+        BuildError::Frontend(cause) => match cause.downcast::<cairn_build::FrontendError>() {
+            Ok(fe) => report_frontend_error(&context_dir, &fe),
+            Err(cause) => anyhow::Error::new(BuildError::Frontend(cause)),
+        },
+        e => report_failure(dockerfile_frontend.as_ref().map(|d| d.input), e),
+    })?;
     if let Some(image) = &built.image {
         if let Some(path) = &args.iidfile {
             std::fs::write(path, &image.config)
@@ -383,10 +429,71 @@ pub fn run(args: BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// What the build starts from: a Dockerfile for the built-in frontend, or a graph.
+/// The frontend `--frontend` names.
+enum Chosen {
+    Dockerfile,
+    Graph,
+    Process(PathBuf),
+}
+
+/// What the build starts from: a Dockerfile for the built-in frontend, a graph, or a protocol
+/// frontend's program.
 enum Source {
     Dockerfile(BuildInput),
     Graph(cairn_ir::Graph),
+    Process(PathBuf),
+}
+
+/// A protocol frontend (`--frontend exec:PROGRAM`) and its request.
+fn protocol_frontend(
+    args: &BuildArgs,
+    program: &std::path::Path,
+    input_args: &BuildInputArgs,
+    context_dir: &std::path::Path,
+    progress: &Progress,
+) -> Result<cairn_build::ProcessFrontend> {
+    let mut options = std::collections::BTreeMap::new();
+    for o in &args.frontend_opts {
+        match o.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                options.insert(k.to_string(), v.to_string());
+            }
+            _ => bail!("invalid --frontend-opt {o:?}: expected KEY=VALUE"),
+        }
+    }
+    if let Some(f) = &input_args.file {
+        // The file the user named, as a path in the context (the frontend reads nothing else).
+        let abs =
+            std::fs::canonicalize(f).with_context(|| format!("cannot find {}", f.display()))?;
+        let rel = abs.strip_prefix(context_dir).map_err(|_| {
+            anyhow!(
+                "-f {}: a protocol frontend reads only the build context, and the file is not in it",
+                f.display()
+            )
+        })?;
+        options.insert("filename".into(), rel.to_string_lossy().into_owned());
+    }
+    let program = if program.components().count() > 1 {
+        std::fs::canonicalize(program)
+            .with_context(|| format!("cannot find the frontend {}", program.display()))?
+    } else {
+        program.to_path_buf()
+    };
+    Ok(cairn_build::ProcessFrontend {
+        name: args.frontend.clone(),
+        program,
+        args: Vec::new(),
+        context: context_dir.to_path_buf(),
+        options,
+        build_args: input::parse_build_args(&args.input.build_args)?,
+        target: input_args.target.clone(),
+        platform: cairn_ir::Platform::host(),
+        timeout: args.frontend_timeout.map_or(
+            cairn_build::process_frontend::DEFAULT_TIMEOUT,
+            std::time::Duration::from_secs,
+        ),
+        events: Arc::new(progress.clone()),
+    })
 }
 
 /// The largest graph document read (`--frontend ir`): a 10,000-stage build's plan is a few
@@ -429,10 +536,10 @@ fn read_graph(args: &BuildInputArgs) -> Result<(cairn_ir::Graph, PathBuf)> {
 
 /// Flags that only mean something to the Dockerfile frontend: an error with `--frontend ir`
 /// rather than silently nothing.
-fn refuse_dockerfile_flags(args: &BuildArgs) -> Result<()> {
+fn refuse_dockerfile_flags(args: &BuildArgs, graph: bool) -> Result<()> {
     let given = [
-        ("--target", args.input.target.is_some()),
-        ("--build-arg", !args.input.build_args.is_empty()),
+        ("--target", graph && args.input.target.is_some()),
+        ("--build-arg", graph && !args.input.build_args.is_empty()),
         ("--check", args.check),
         ("--call", args.call.is_some()),
         ("--no-cache-filter", !args.no_cache_filter.is_empty()),
@@ -443,8 +550,9 @@ fn refuse_dockerfile_flags(args: &BuildArgs) -> Result<()> {
     ];
     if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
         bail!(
-            "{flag} is read by the Dockerfile frontend; a graph (--frontend ir) says it in its \
-             ops"
+            "{flag} is read by the Dockerfile frontend; with --frontend {} the graph says it in \
+             its ops",
+            args.frontend
         );
     }
     Ok(())
@@ -631,6 +739,25 @@ fn env_source_date_epoch() -> Result<Option<i64>> {
             "invalid SOURCE_DATE_EPOCH: {value} (the environment variable: expected seconds since 1970)"
         ),
     }
+}
+
+/// A protocol frontend's refusal, shown against the line of the context file it names (read
+/// only when that file is inside the context: the name is the frontend's word).
+fn report_frontend_error(
+    context_dir: &std::path::Path,
+    e: &cairn_build::FrontendError,
+) -> anyhow::Error {
+    let (Some(file), Some(line)) = (&e.file, e.line) else {
+        return anyhow!("{e}");
+    };
+    let text = std::fs::canonicalize(context_dir.join(file.trim_start_matches('/')))
+        .ok()
+        .filter(|p| p.starts_with(context_dir) && p.is_file())
+        .and_then(|p| input::read_input_file(&p).ok());
+    anyhow!(
+        "{}",
+        crate::diagnostics::render_at(file, line, text.as_deref(), &e.message)
+    )
 }
 
 /// A build error for the user: a failed step as BuildKit shows it (its last output, the

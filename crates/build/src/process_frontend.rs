@@ -1,0 +1,445 @@
+//! A frontend that is a program of its own, spoken to over the frontend protocol
+//! (`docs/frontend-protocol.md`, types in `cairn-frontend-sdk`).
+//!
+//! cairn starts the program with an empty environment (only `PATH`), `/` as its directory, its
+//! stdin and stdout as the protocol's two directions and its stderr shown to the user; writes
+//! the [`Request`]; answers its calls — the context read through [`ContextReader`] (confined,
+//! `.dockerignore` applied, bounded), base images through the build's resolver — and takes its
+//! graph. Every way a frontend can misbehave ends in a clear error and a killed process: a
+//! non-zero exit, a message that is not JSON or longer than the protocol's limit, a graph that
+//! does not check, no answer within the time limit.
+
+use crate::error::{BuildError, Result};
+use crate::events::{BuildEvent, EventSink};
+use crate::frontend_context::ContextReader;
+use crate::{Frontend, FrontendOutput};
+use base64::Engine as _;
+use cairn_frontend_sdk::framing::{FramingError, read_message, write_message};
+use cairn_frontend_sdk::protocol::*;
+use cairn_ir::Platform;
+use cairn_ir::resolve::ImageResolver;
+use std::collections::{BTreeMap, VecDeque};
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a frontend may take, by default (`--frontend-timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Lines of a frontend's stderr kept for the error when it fails.
+const STDERR_TAIL: usize = 20;
+
+/// What the frontend refused, where: shown by the driver like its own source errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", place(file, line))]
+pub struct FrontendError {
+    pub message: String,
+    pub file: Option<String>,
+    pub line: Option<usize>,
+}
+
+fn place(file: &Option<String>, line: &Option<usize>) -> String {
+    match (file, line) {
+        (Some(f), Some(l)) => format!("{f}:{l}: "),
+        (Some(f), None) => format!("{f}: "),
+        _ => String::new(),
+    }
+}
+
+/// A frontend program and what it is asked to build.
+pub struct ProcessFrontend {
+    /// What the user calls it (`exec:./fe.py`), for messages.
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// The directory of the build context.
+    pub context: PathBuf,
+    pub options: BTreeMap<String, String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub platform: Platform,
+    pub timeout: Duration,
+    /// Progress notes and the frontend's stderr go here as they come.
+    pub events: Arc<dyn EventSink>,
+}
+
+/// The child, killed and reaped however the conversation ends.
+struct Running {
+    child: Child,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Frontend for ProcessFrontend {
+    fn lower(&self, resolver: &dyn ImageResolver) -> Result<FrontendOutput> {
+        let fail = |what: String| BuildError::msg(format!("frontend {}: {what}", self.name));
+        let mut context = ContextReader::open(&self.context).map_err(|e| {
+            BuildError::with_source(
+                format!("cannot open the build context {}", self.context.display()),
+                e,
+            )
+        })?;
+        let mut child = Command::new(&self.program)
+            .args(&self.args)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("CAIRN_FRONTEND_PROTOCOL", PROTOCOL_VERSION.to_string())
+            .current_dir("/")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                BuildError::with_source(
+                    format!(
+                        "cannot start frontend {} ({})",
+                        self.name,
+                        self.program.display()
+                    ),
+                    e,
+                )
+            })?;
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let mut running = Running { child };
+        let (Some(stdin), Some(stdout), Some(stderr)) = (stdin, stdout, stderr) else {
+            return Err(fail("its pipes could not be made".into()));
+        };
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let stderr_thread =
+            forward_stderr(stderr, self.name.clone(), self.events.clone(), tail.clone());
+        let messages = read_messages(stdout);
+        let deadline = Instant::now() + self.timeout;
+        let with_tail = |msg: String| {
+            let lines: Vec<String> = tail
+                .lock()
+                .map(|t| t.iter().cloned().collect())
+                .unwrap_or_default();
+            if lines.is_empty() {
+                fail(msg)
+            } else {
+                fail(format!("{msg}\nits last output:\n  {}", lines.join("\n  ")))
+            }
+        };
+
+        let request = HostMessage::Request(Request {
+            protocol: PROTOCOL_VERSION,
+            options: self.options.clone(),
+            build_args: self.build_args.clone(),
+            target: self.target.clone(),
+            platform: self.platform.clone(),
+        });
+        // A frontend that exits before reading is caught below, by its exit status.
+        // Written by a thread of its own, so a frontend that stops reading cannot block cairn
+        // past the time limit (a reply can be larger than a pipe holds).
+        let (replies, writer) = write_messages(stdin);
+        let _ = replies.send(request);
+        let mut warnings = Vec::new();
+        let outcome = loop {
+            let now = Instant::now();
+            let line = match messages.recv_timeout(deadline.saturating_duration_since(now)) {
+                Ok(Ok(line)) => line,
+                Ok(Err(FramingError::TooLarge(max))) => {
+                    break Err(fail(format!("it sent a message longer than {max} bytes")));
+                }
+                Ok(Err(e)) => break Err(fail(format!("reading its output: {e}"))),
+                Err(RecvTimeoutError::Timeout) => {
+                    break Err(fail(format!(
+                        "it did not finish within {} s (--frontend-timeout)",
+                        self.timeout.as_secs()
+                    )));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = wait_until(&mut running.child, deadline);
+                    break Err(with_tail(format!(
+                        "it ended ({status}) without sending a graph"
+                    )));
+                }
+            };
+            let message: FrontendMessage = match serde_json::from_slice(&line) {
+                Ok(m) => m,
+                Err(e) => {
+                    let shown =
+                        String::from_utf8_lossy(line.get(..200).unwrap_or(&line)).into_owned();
+                    break Err(with_tail(format!(
+                        "it sent something that is not a protocol message ({e}): {shown:?}"
+                    )));
+                }
+            };
+            match message {
+                FrontendMessage::Call { id, method, params } => {
+                    let reply = self.answer(&method, params, &mut context, resolver);
+                    let reply = match reply {
+                        Ok(result) => Reply {
+                            id,
+                            result: Some(result),
+                            error: None,
+                        },
+                        Err(error) => Reply {
+                            id,
+                            result: None,
+                            error: Some(error),
+                        },
+                    };
+                    if replies.send(HostMessage::Reply(reply)).is_err() {
+                        let status = wait_until(&mut running.child, deadline);
+                        break Err(with_tail(format!(
+                            "it stopped reading and ended ({status})"
+                        )));
+                    }
+                }
+                FrontendMessage::Warning {
+                    message,
+                    file,
+                    line,
+                } => warnings.push(format!("{}{message}", place(&file, &line))),
+                FrontendMessage::Progress { message } => self
+                    .events
+                    .emit(BuildEvent::Info(format!("[frontend] {message}"))),
+                FrontendMessage::Error {
+                    message,
+                    file,
+                    line,
+                } => {
+                    break Err(BuildError::Frontend(Box::new(FrontendError {
+                        message,
+                        file,
+                        line,
+                    })));
+                }
+                FrontendMessage::Result {
+                    graph,
+                    source_date_epoch,
+                } => {
+                    let graph = cairn_ir::format::from_json(&graph.to_string()).map_err(|e| {
+                        BuildError::with_source(
+                            format!("frontend {}: its graph is not valid", self.name),
+                            e,
+                        )
+                    });
+                    break graph.map(|graph| FrontendOutput {
+                        graph,
+                        source_date_epoch,
+                        warnings: std::mem::take(&mut warnings),
+                    });
+                }
+            }
+        };
+        drop(replies);
+        // A result counts once the program has ended well: a crash after it is a failure.
+        let outcome = match outcome {
+            Ok(out) => match wait_until(&mut running.child, deadline) {
+                Exit::Code(0) => Ok(out),
+                other => Err(with_tail(format!("it sent a graph, then ended ({other})"))),
+            },
+            Err(e) => Err(e),
+        };
+        drop(running);
+        let _ = stderr_thread.join();
+        let _ = writer.join();
+        for w in warnings {
+            self.events.emit(BuildEvent::Warning(w));
+        }
+        outcome
+    }
+}
+
+impl ProcessFrontend {
+    /// The result of one call, as the protocol's JSON.
+    fn answer(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+        context: &mut ContextReader,
+        resolver: &dyn ImageResolver,
+    ) -> std::result::Result<serde_json::Value, CallError> {
+        fn parse<T: serde::de::DeserializeOwned>(
+            method: &str,
+            params: serde_json::Value,
+        ) -> std::result::Result<T, CallError> {
+            serde_json::from_value(params).map_err(|e| CallError {
+                code: ErrorCode::Invalid,
+                message: format!("{method}: {e}"),
+            })
+        }
+        let to_json = |v: std::result::Result<serde_json::Value, serde_json::Error>| {
+            v.map_err(|e| CallError {
+                code: ErrorCode::Failed,
+                message: e.to_string(),
+            })
+        };
+        match method {
+            "stat" => {
+                let p: PathParams = parse(method, params)?;
+                to_json(serde_json::to_value(context.stat(&p.path)?))
+            }
+            "read_file" => {
+                let p: ReadFileParams = parse(method, params)?;
+                let (bytes, eof) = context.read_file(&p.path, p.offset, p.length)?;
+                to_json(serde_json::to_value(FileData {
+                    data: base64::engine::general_purpose::STANDARD.encode(bytes),
+                    eof,
+                }))
+            }
+            "read_dir" => {
+                let p: PathParams = parse(method, params)?;
+                to_json(serde_json::to_value(DirEntries {
+                    entries: context.read_dir(&p.path)?,
+                }))
+            }
+            "resolve_image" => {
+                let p: ResolveImageParams = parse(method, params)?;
+                let failed = |message: String| CallError {
+                    code: ErrorCode::Failed,
+                    message,
+                };
+                let reference = cairn_ir::Reference::parse(&p.reference)
+                    .map_err(|e| CallError {
+                        code: ErrorCode::Invalid,
+                        message: format!("{}: {e}", p.reference),
+                    })?
+                    .to_string();
+                let platform = p.platform.unwrap_or_else(|| self.platform.clone());
+                let resolved = resolver
+                    .resolve(&reference, &platform)
+                    .map_err(|e| failed(e.to_string()))?
+                    .ok_or_else(|| failed(format!("image {reference} is not in the store")))?;
+                let pinned = resolved
+                    .pinned
+                    .ok_or_else(|| failed(format!("image {reference} could not be pinned")))?;
+                to_json(serde_json::to_value(ResolvedImage {
+                    pinned,
+                    config: resolved.config,
+                }))
+            }
+            other => Err(CallError {
+                code: ErrorCode::Invalid,
+                message: format!(
+                    "unknown method {other:?} (protocol {PROTOCOL_VERSION} has stat, read_file, read_dir, resolve_image)"
+                ),
+            }),
+        }
+    }
+}
+
+/// The frontend's messages, read on a thread of their own (so a silent frontend is noticed
+/// by the time limit), each at most [`MAX_MESSAGE`] bytes; reading stops at the first error.
+fn read_messages(
+    stdout: std::process::ChildStdout,
+) -> Receiver<std::result::Result<Vec<u8>, FramingError>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        loop {
+            match read_message(&mut r, MAX_MESSAGE) {
+                Ok(Some(line)) => {
+                    if tx.send(Ok(line)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Messages to the frontend, written in order by a thread of their own; it stops at the first
+/// write that fails (the frontend closed its input or ended).
+fn write_messages(
+    mut stdin: ChildStdin,
+) -> (
+    std::sync::mpsc::Sender<HostMessage>,
+    std::thread::JoinHandle<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel::<HostMessage>();
+    let handle = std::thread::spawn(move || {
+        for m in rx {
+            if write_message(&mut stdin, &m).is_err() {
+                return;
+            }
+        }
+    });
+    (tx, handle)
+}
+
+/// The frontend's stderr, line by line, to the user; the last lines kept for an error.
+fn forward_stderr(
+    stderr: std::process::ChildStderr,
+    name: String,
+    events: Arc<dyn EventSink>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(stderr);
+        // Bounded like the protocol's messages: a frontend cannot flood memory through stderr.
+        while let Ok(Some(line)) = read_message(&mut r, 64 << 10) {
+            let line = String::from_utf8_lossy(&line).into_owned();
+            events.emit(BuildEvent::Info(format!("[{name}] {line}")));
+            if let Ok(mut t) = tail.lock() {
+                if t.len() == STDERR_TAIL {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        }
+        // Whatever follows an over-long line is drained unread.
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+    })
+}
+
+/// How a frontend process ended.
+#[derive(Debug)]
+enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// Still running at the deadline (it is then killed).
+    Running,
+    Unknown(String),
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exit status {c}"),
+            Exit::Signal(s) => write!(f, "killed by signal {s}"),
+            Exit::Running => f.write_str("still running at the time limit"),
+            Exit::Unknown(e) => write!(f, "status unknown: {e}"),
+        }
+    }
+}
+
+/// Wait for the child until `deadline` (at least a moment, for a program that just closed
+/// its output).
+fn wait_until(child: &mut Child, deadline: Instant) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    let deadline = deadline.max(Instant::now() + Duration::from_millis(500));
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => {
+                return match (s.code(), s.signal()) {
+                    (Some(c), _) => Exit::Code(c),
+                    (None, Some(sig)) => Exit::Signal(sig),
+                    _ => Exit::Unknown(s.to_string()),
+                };
+            }
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(None) => return Exit::Running,
+            Err(e) => return Exit::Unknown(e.to_string()),
+        }
+    }
+}
