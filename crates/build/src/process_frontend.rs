@@ -3,7 +3,7 @@
 //!
 //! cairn starts the program with an empty environment (only `PATH`), `/` as its directory, its
 //! stdin and stdout as the protocol's two directions and its stderr shown to the user; writes
-//! the [`Request`]; answers its calls — the context read through [`ContextReader`] (confined,
+//! the [`Request`]; answers its calls — the context read through `ContextReader` (confined,
 //! `.dockerignore` applied, bounded), base images through the build's resolver — and takes its
 //! graph. Every way a frontend can misbehave ends in a clear error and a killed process: a
 //! non-zero exit, a message that is not JSON or longer than the protocol's limit, a graph that
@@ -20,6 +20,7 @@ use cairn_ir::Platform;
 use cairn_ir::resolve::ImageResolver;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::BufReader;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -73,6 +74,10 @@ struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // The frontend leads a process group of its own: whatever it started goes with it.
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -93,6 +98,7 @@ impl Frontend for ProcessFrontend {
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("CAIRN_FRONTEND_PROTOCOL", PROTOCOL_VERSION.to_string())
             .current_dir("/")
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

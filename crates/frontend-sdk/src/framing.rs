@@ -48,6 +48,12 @@ pub fn read_message(r: &mut impl BufRead, max: usize) -> Result<Option<Vec<u8>>,
         if line.len() + chunk.len() > max {
             return Err(FramingError::TooLarge(max));
         }
+        // Grown by doubling, but never past `max`: an endless line costs `max` bytes, not 2×.
+        let need = line.len() + chunk.len();
+        if need > line.capacity() {
+            let target = need.max(line.capacity() * 2).min(max);
+            line.reserve_exact(target - line.len());
+        }
         line.extend_from_slice(chunk);
         let used = chunk.len() + usize::from(done);
         r.consume(used);

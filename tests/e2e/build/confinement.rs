@@ -427,7 +427,8 @@ fn setuid_files_in_the_store_are_out_of_reach_of_other_users() {
 // ---------------------------------------------------------------------------------------------
 // 6. Steps die with cairn
 
-fn processes_with(needle: &str) -> Vec<i32> {
+/// PIDs of processes whose command line contains `needle`.
+pub(super) fn processes_with(needle: &str) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").expect("proc").flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {

@@ -20,5 +20,6 @@ mod library;
 mod named_contexts;
 mod parallel;
 mod parity;
+mod protocol_frontend;
 mod remote_cache;
 mod run_mounts;

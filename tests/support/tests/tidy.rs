@@ -80,6 +80,17 @@ fn frontends_depend_only_on_the_ir_and_the_context_matcher() {
 }
 
 #[test]
+fn the_frontend_sdk_carries_no_engine() {
+    // A frontend author's dependency: the protocol and the IR, nothing that builds.
+    let all = dependencies();
+    let deps: Vec<&String> = deps_of(&all, "cairn-frontend-sdk")
+        .iter()
+        .filter(|d| d.starts_with("cairn-"))
+        .collect();
+    assert_eq!(deps, ["cairn-ir"], "cairn-frontend-sdk depends on {deps:?}");
+}
+
+#[test]
 fn data_flows_one_way() {
     let all = dependencies();
     // Nothing depends on the CLI; nothing below the build library depends on it.

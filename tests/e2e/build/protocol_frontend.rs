@@ -1,0 +1,286 @@
+//! Protocol frontends (`--frontend exec:PROGRAM`, docs/frontend-protocol.md): the Python
+//! example in `examples/frontends/yaml` builds a real image through the protocol, and every
+//! way a frontend can misbehave — a non-zero exit, output that is not the protocol, an invalid
+//! graph, a hang, a read outside the context, an endless message — is a clear error.
+
+use super::fixture::{Env, context, out_dir};
+use crate::util::{cairn, repo_root};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+fn yaml_frontend() -> String {
+    format!(
+        "exec:{}",
+        repo_root()
+            .join("examples/frontends/yaml/cairn-yaml-frontend")
+            .display()
+    )
+}
+
+/// `cairn build --frontend FRONTEND ARGS… CONTEXT` in `env`'s store.
+fn build_with(env: &Env, frontend: &str, context: &Path, args: &[&str]) -> std::process::Output {
+    cairn()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["build", "--frontend", frontend, "--root"])
+        .arg(env.root())
+        .args(args)
+        .arg(context)
+        .output()
+        .expect("run cairn build")
+}
+
+const APP: &str = "base: busybox\n\
+files:\n  greet.sh: /app/greet.sh\n\
+env:\n  GREETING: hello\n\
+workdir: /app\n\
+run:\n  - sh greet.sh > out.txt\n  - echo \"$GREETING from $(pwd)\" >> out.txt\n\
+cmd: [\"sh\", \"/app/greet.sh\"]\n";
+
+#[test]
+fn the_python_example_frontend_builds_an_image() {
+    let env = Env::new();
+    let c = context(&[
+        ("cairn.yaml", APP),
+        ("greet.sh", "echo greetings\n"),
+        ("secret.key", "never read"),
+        (".dockerignore", "*.key\n"),
+    ]);
+    let (_o, out) = out_dir();
+    let dest = format!("type=local,dest={}", out.display());
+    let b = build_with(
+        &env,
+        &yaml_frontend(),
+        c.path(),
+        &[
+            "-f",
+            &c.path().join("cairn.yaml").to_string_lossy(),
+            "-o",
+            &dest,
+        ],
+    );
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out.join("app/out.txt")).expect("out.txt"),
+        "greetings\nhello from /app\n"
+    );
+
+    // The image config the frontend made (CMD, ENV on top of the base's, WORKDIR).
+    let tar_dir = tempfile::tempdir().expect("tempdir");
+    let tar = tar_dir.path().join("img.tar");
+    let b = build_with(
+        &env,
+        &yaml_frontend(),
+        c.path(),
+        &["-o", &format!("type=oci,dest={}", tar.display())],
+    );
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let config = oci_config(&tar);
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["sh", "/app/greet.sh"])
+    );
+    assert_eq!(config["config"]["WorkingDir"], "/app");
+    let env_list = config["config"]["Env"].to_string();
+    assert!(
+        env_list.contains("GREETING=hello") && env_list.contains("PATH="),
+        "{env_list}"
+    );
+
+    // The same build again is fully cached (the frontend's graph is stable).
+    let b = cairn()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args([
+            "build",
+            "--progress=json",
+            "--frontend",
+            &yaml_frontend(),
+            "--root",
+        ])
+        .arg(env.root())
+        .arg(c.path())
+        .output()
+        .expect("run cairn build");
+    let b = super::fixture::Build::from(b);
+    assert!(b.success, "{}", b.stderr);
+    assert!(b.ran().is_empty(), "{:?}", b.ran());
+}
+
+/// The config of the one image in an OCI archive.
+fn oci_config(tar: &Path) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(tar)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    let blob = |digest: &str| -> serde_json::Value {
+        let hex = digest.trim_start_matches("sha256:");
+        serde_json::from_slice(
+            &std::fs::read(dir.path().join("blobs/sha256").join(hex)).expect("blob"),
+        )
+        .expect("json")
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).expect("index"))
+            .expect("json");
+    let manifest = blob(
+        index["manifests"][0]["digest"]
+            .as_str()
+            .expect("manifest digest"),
+    );
+    blob(
+        manifest["config"]["digest"]
+            .as_str()
+            .expect("config digest"),
+    )
+}
+
+#[test]
+fn the_frontends_packages_and_errors() {
+    let env = Env::new();
+    // A base whose `apk` only writes down what it was asked for (the tests are offline).
+    let base = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN printf '#!/bin/sh\\necho \"$@\" >> /etc/apk-calls\\n' > /bin/apk && chmod +x /bin/apk\n",
+    )]);
+    env.build_ok(base.path(), &["-t", "apkbox:1"]);
+    let c = context(&[("cairn.yaml", "base: apkbox:1\npackages: [curl, jq]\n")]);
+    let (_o, out) = out_dir();
+    let b = build_with(
+        &env,
+        &yaml_frontend(),
+        c.path(),
+        &["-o", &format!("type=local,dest={}", out.display())],
+    );
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out.join("etc/apk-calls")).expect("apk-calls"),
+        "add --no-cache curl jq\n"
+    );
+
+    // A mistake in the build file: shown at its line, with the line, as cairn's own errors.
+    let c = context(&[(
+        "cairn.yaml",
+        "base: busybox\n# the files\npakages: [curl]\n",
+    )]);
+    let b = build_with(&env, &yaml_frontend(), c.path(), &[]);
+    assert!(!b.status.success());
+    let stderr = String::from_utf8_lossy(&b.stderr);
+    assert!(stderr.contains("unknown key 'pakages'"), "{stderr}");
+    assert!(stderr.contains("--> cairn.yaml:3"), "{stderr}");
+    assert!(stderr.contains("3 | pakages: [curl]"), "{stderr}");
+
+    // An ignored file does not exist for the frontend.
+    let c = context(&[
+        ("cairn.yaml", "base: busybox\nfiles:\n  secret.key: /k\n"),
+        ("secret.key", "k"),
+        (".dockerignore", "*.key\n"),
+    ]);
+    let b = build_with(&env, &yaml_frontend(), c.path(), &[]);
+    assert!(!b.status.success());
+    let stderr = String::from_utf8_lossy(&b.stderr);
+    assert!(
+        stderr.contains("secret.key is excluded by .dockerignore"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--> cairn.yaml:3"), "{stderr}");
+}
+
+/// A frontend program written by the test (a shell or Python script).
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("write frontend");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p
+}
+
+#[test]
+fn misbehaving_frontends_are_clear_errors() {
+    let env = Env::new();
+    let c = context(&[("x", "x")]);
+    let bin = tempfile::tempdir().expect("tempdir");
+    let cases: Vec<(&str, String, Vec<&str>, Vec<&str>)> = vec![
+        (
+            "exit3",
+            "#!/bin/sh\nread request\necho 'cannot parse the world' >&2\nexit 3\n".into(),
+            vec![],
+            vec!["ended (exit status 3) without sending a graph", "cannot parse the world"],
+        ),
+        (
+            "chatter",
+            "#!/bin/sh\nread request\necho 'Hello, I am a frontend'\nsleep 517\n".into(),
+            vec![],
+            vec!["not a protocol message", "Hello, I am a frontend"],
+        ),
+        (
+            "badgraph",
+            "#!/bin/sh\nread request\necho '{\"type\":\"result\",\"graph\":{\"format\":\"cairn.graph\",\"version\":3,\"graph\":{\"vertices\":[{\"id\":\"a\",\"op\":{\"exec\":{\"args\":[\"true\"],\"mounts\":[{\"target\":\"/\",\"input\":0,\"kind\":\"rootfs\"}]}}}],\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}}}'\n".into(),
+            vec![],
+            vec!["its graph is not valid", "graph.vertices[0].op"],
+        ),
+        (
+            "hang",
+            "#!/bin/sh\nread request\nexec sleep 613\n".into(),
+            vec!["--frontend-timeout", "2"],
+            vec!["did not finish within 2 s"],
+        ),
+        (
+            "escape",
+            "#!/usr/bin/env python3\nimport json, sys\nsys.stdin.readline()\n\
+             for p in ['../../etc/passwd', '/../etc/shadow']:\n\
+             \x20   print(json.dumps({'type': 'call', 'id': 1, 'method': 'read_file', 'params': {'path': p}}), flush=True)\n\
+             \x20   r = json.loads(sys.stdin.readline())\n\
+             \x20   assert 'result' not in r, r\n\
+             print(json.dumps({'type': 'error', 'message': 'refused: ' + r['error']['code']}), flush=True)\n".into(),
+            vec![],
+            vec!["refused: outside_context"],
+        ),
+        (
+            "endless",
+            "#!/usr/bin/env python3\nimport sys\nsys.stdin.readline()\nchunk = 'x' * (1 << 20)\n\
+             try:\n    while True:\n        sys.stdout.write(chunk)\nexcept BrokenPipeError:\n    pass\n".into(),
+            vec![],
+            vec!["a message longer than 67108864 bytes"],
+        ),
+        (
+            "unknown-method",
+            "#!/usr/bin/env python3\nimport json, sys\nsys.stdin.readline()\n\
+             print(json.dumps({'type': 'call', 'id': 9, 'method': 'launch_missiles', 'params': {}}), flush=True)\n\
+             r = json.loads(sys.stdin.readline())\n\
+             print(json.dumps({'type': 'error', 'message': r['error']['code'] + ': ' + r['error']['message']}), flush=True)\n".into(),
+            vec![],
+            vec!["invalid: unknown method \"launch_missiles\""],
+        ),
+    ];
+    for (name, body, flags, wants) in cases {
+        let program = script(bin.path(), name, &body);
+        let frontend = format!("exec:{}", program.display());
+        let started = std::time::Instant::now();
+        let b = build_with(&env, &frontend, c.path(), &flags);
+        let stderr = String::from_utf8_lossy(&b.stderr);
+        assert!(!b.status.success(), "{name}: {stderr}");
+        for want in wants {
+            assert!(
+                stderr.contains(want),
+                "{name}: wanted {want:?} in:\n{stderr}"
+            );
+        }
+        // Never a hang: the slowest case (the 2 s limit) ends long before this.
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "{name} took {:?}",
+            started.elapsed()
+        );
+        // The frontend and everything it started end with the build.
+        for needle in [program.to_string_lossy().as_ref(), "sleep 517", "sleep 613"] {
+            let left = super::confinement::processes_with(needle);
+            assert!(
+                left.is_empty(),
+                "{name}: {needle} outlived the build: {left:?}"
+            );
+        }
+    }
+}
