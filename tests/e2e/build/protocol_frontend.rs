@@ -284,3 +284,68 @@ fn misbehaving_frontends_are_clear_errors() {
         }
     }
 }
+
+/// The Rust example frontend (`examples/frontends/lines`, a workspace member): built by the
+/// workspace's tests, or here when only this test binary was built.
+fn lines_frontend() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_cairn"))
+        .parent()
+        .expect("target dir")
+        .join("cairn-lines-frontend");
+    if !bin.exists() {
+        let st = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "cairn-lines-frontend"])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo build");
+        assert!(st.success(), "cannot build the example frontend");
+    }
+    bin
+}
+
+#[test]
+fn the_rust_example_frontend_builds_on_the_sdk() {
+    let env = Env::new();
+    let c = context(&[
+        (
+            "build.lines",
+            "# a comment\nfrom busybox\nenv GREETING=hi\ncopy app.sh /app/app.sh\n\
+             run sh /app/app.sh > /app/out.txt\ncmd cat /app/out.txt\n",
+        ),
+        ("app.sh", "echo \"$GREETING there\"\n"),
+    ]);
+    let frontend = format!("exec:{}", lines_frontend().display());
+    let (_o, out) = out_dir();
+    let b = build_with(
+        &env,
+        &frontend,
+        c.path(),
+        &["-o", &format!("type=local,dest={}", out.display())],
+    );
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out.join("app/out.txt")).expect("out.txt"),
+        "hi there\n"
+    );
+    // A failing step is shown at its line of the build file.
+    let c = context(&[("build.lines", "from busybox\n\nrun echo doomed; exit 4\n")]);
+    let b = build_with(&env, &frontend, c.path(), &[]);
+    let stderr = String::from_utf8_lossy(&b.stderr);
+    assert!(!b.status.success());
+    assert!(stderr.contains("build.lines:3\n"), "{stderr}");
+    assert!(
+        stderr.contains("   3 | run echo doomed; exit 4"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("exit code: 4"), "{stderr}");
+    // And a mistake in it, at its line, as cairn's own errors.
+    let c = context(&[("build.lines", "from busybox\ncopy nothere /x\n")]);
+    let b = build_with(&env, &frontend, c.path(), &[]);
+    let stderr = String::from_utf8_lossy(&b.stderr);
+    assert!(!b.status.success());
+    assert!(
+        stderr.contains("nothere is not in the build context"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--> build.lines:2"), "{stderr}");
+}

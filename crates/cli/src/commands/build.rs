@@ -403,7 +403,11 @@ pub fn run(args: BuildArgs) -> Result<()> {
             Ok(fe) => report_frontend_error(&context_dir, &fe),
             Err(cause) => anyhow::Error::new(BuildError::Frontend(cause)),
         },
-        e => report_failure(dockerfile_frontend.as_ref().map(|d| d.input), e),
+        e => report_failure(
+            dockerfile_frontend.as_ref().map(|d| d.input),
+            &context_dir,
+            e,
+        ),
     })?;
     if let Some(image) = &built.image {
         if let Some(path) = &args.iidfile {
@@ -750,20 +754,30 @@ fn report_frontend_error(
     let (Some(file), Some(line)) = (&e.file, e.line) else {
         return anyhow!("{e}");
     };
-    let text = std::fs::canonicalize(context_dir.join(file.trim_start_matches('/')))
-        .ok()
-        .filter(|p| p.starts_with(context_dir) && p.is_file())
-        .and_then(|p| input::read_input_file(&p).ok());
+    let text = context_file(context_dir, file);
     anyhow!(
         "{}",
         crate::diagnostics::render_at(file, line, text.as_deref(), &e.message)
     )
 }
 
+/// The file `name` of the context, when it is one (the name is a frontend's word: nothing
+/// outside the context is read).
+fn context_file(context_dir: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    std::fs::canonicalize(context_dir.join(name.trim_start_matches('/')))
+        .ok()
+        .filter(|p| p.starts_with(context_dir) && p.is_file())
+        .and_then(|p| input::read_input_file(&p).ok())
+}
+
 /// A build error for the user: a failed step as BuildKit shows it (its last output, the
 /// Dockerfile lines, then the cause), a frontend error as rendered, anything else with its
 /// causes.
-fn report_failure(input: Option<&BuildInput>, e: BuildError) -> anyhow::Error {
+fn report_failure(
+    input: Option<&BuildInput>,
+    context_dir: &std::path::Path,
+    e: BuildError,
+) -> anyhow::Error {
     let BuildError::Step(step) = e else {
         return anyhow::Error::new(e);
     };
@@ -772,8 +786,19 @@ fn report_failure(input: Option<&BuildInput>, e: BuildError) -> anyhow::Error {
         message,
         last_lines,
         lines,
+        file,
         ..
     } = *step;
+    // The source the step came from: the Dockerfile, or the file another frontend named (read
+    // only when it is inside the context).
+    let source = match (input, file) {
+        (Some(input), _) => Some((
+            input.dockerfile_path.display().to_string(),
+            input.dockerfile.clone(),
+        )),
+        (None, Some(file)) => context_file(context_dir, &file).map(|text| (file, text)),
+        (None, None) => None,
+    };
     let mut out = String::new();
     if !last_lines.is_empty() {
         out.push_str("last output:\n");
@@ -781,12 +806,9 @@ fn report_failure(input: Option<&BuildInput>, e: BuildError) -> anyhow::Error {
             out.push_str(&format!("  {l}\n"));
         }
     }
-    if let (Some((a, b)), Some(input)) = (lines, input) {
-        let text = String::from_utf8_lossy(&input.dockerfile);
-        out.push_str(&format!(
-            "{}:{a}\n--------------------\n",
-            input.dockerfile_path.display()
-        ));
+    if let (Some((a, b)), Some((name, text))) = (lines, source) {
+        let text = String::from_utf8_lossy(&text);
+        out.push_str(&format!("{name}:{a}\n--------------------\n"));
         for (i, line) in text
             .lines()
             .enumerate()
