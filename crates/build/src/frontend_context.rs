@@ -23,6 +23,9 @@ const MAX_TOTAL_READ: u64 = 1 << 30;
 pub(crate) struct ContextReader {
     root: OwnedFd,
     ignore: Option<IgnoreMatcher>,
+    /// `RESOLVE_BENEATH` for a context (a symlink out is refused); `RESOLVE_IN_ROOT` for a
+    /// solved result, a root file system whose absolute symlinks mean its own root.
+    resolve: ResolveFlags,
     read_so_far: u64,
 }
 
@@ -56,6 +59,23 @@ impl ContextReader {
         Ok(ContextReader {
             root,
             ignore,
+            resolve: ResolveFlags::BENEATH,
+            read_so_far: 0,
+        })
+    }
+
+    /// A solved result's file system at `dir`, read as its own root (`/bin/sh ->
+    /// /bin/busybox` is followed inside it, never outside).
+    pub(crate) fn open_result(dir: &Path) -> std::io::Result<Self> {
+        let root = rustix::fs::open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(ContextReader {
+            root,
+            ignore: None,
+            resolve: ResolveFlags::IN_ROOT,
             read_so_far: 0,
         })
     }
@@ -108,7 +128,7 @@ impl ContextReader {
             rel,
             flags | extra,
             Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            self.resolve | ResolveFlags::NO_MAGICLINKS,
         )
         .map_err(|e| match e {
             rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR => err(

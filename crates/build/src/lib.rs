@@ -44,10 +44,49 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// A frontend: turns its input into a build graph, asking `resolver` about base images.
-/// (The Dockerfile frontend is one; the frontend protocol brings others.)
+/// A frontend: turns its input into a build graph, asking the build (`host`) about base images
+/// and, when it must look at an intermediate result, having sub-graphs solved. (The Dockerfile
+/// frontend is one; the frontend protocol brings others.)
 pub trait Frontend {
-    fn lower(&self, resolver: &dyn ImageResolver) -> Result<FrontendOutput>;
+    fn lower(&self, host: &FrontendHost<'_>) -> Result<FrontendOutput>;
+}
+
+/// What a frontend may ask of the build while it lowers: base images (it is an
+/// [`ImageResolver`]) and solved sub-graphs.
+pub struct FrontendHost<'a> {
+    engine: &'a Engine,
+    request: &'a BuildRequest<'a>,
+    resolver: &'a StoreResolver<'a>,
+    events: Arc<dyn EventSink>,
+}
+
+impl ImageResolver for FrontendHost<'_> {
+    fn resolve(
+        &self,
+        reference: &str,
+        platform: &cairn_ir::Platform,
+    ) -> std::result::Result<
+        Option<cairn_ir::resolve::ResolvedImage>,
+        cairn_ir::resolve::ResolveError,
+    > {
+        self.resolver.resolve(reference, platform)
+    }
+}
+
+impl FrontendHost<'_> {
+    /// Build `graph` now, with the build's cache, contexts, secrets and entitlements (its steps
+    /// are reported like the build's own); the result's layers, bottom to top.
+    pub fn solve(&self, graph: Graph) -> Result<Vec<cairn_store::LayerId>> {
+        let graph = pin::pin_images(graph, &self.engine.store, self.resolver)?;
+        let (out, _) =
+            self.engine
+                .solve_graph(&graph, self.request, Vec::new(), false, &self.events)?;
+        Ok(out.layers)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.engine.store
+    }
 }
 
 /// A graph given as it is (`cairn build --frontend ir`, an embedding program that makes its own
@@ -55,7 +94,7 @@ pub trait Frontend {
 pub struct GraphFrontend(pub Graph);
 
 impl Frontend for GraphFrontend {
-    fn lower(&self, _: &dyn ImageResolver) -> Result<FrontendOutput> {
+    fn lower(&self, _: &FrontendHost<'_>) -> Result<FrontendOutput> {
         Ok(FrontendOutput {
             graph: self.0.clone(),
             source_date_epoch: None,
@@ -187,7 +226,12 @@ impl Engine {
         // Scratch directories of builders that were killed outright.
         cairn_sandbox::remove_stale_scratch();
         let resolver = self.resolver(opts.pull);
-        let lowered = request.frontend.lower(&resolver)?;
+        let lowered = request.frontend.lower(&FrontendHost {
+            engine: self,
+            request,
+            resolver: &resolver,
+            events: events.clone(),
+        })?;
         let epoch = lowered.source_date_epoch.or(opts.source_date_epoch);
         for w in lowered.warnings {
             events.emit(BuildEvent::Warning(w));
@@ -195,20 +239,6 @@ impl Engine {
         let mut graph = pin::pin_images(lowered.graph, &self.store, &resolver)?;
         drop(resolver);
         graph.image.labels.extend(opts.labels.iter().cloned());
-        if let Some(d) = entitlements::check(&graph, opts.allowed).first() {
-            let place = match (&d.file, d.lines) {
-                (Some(file), Some((line, _))) => format!("{file}:{line}: "),
-                _ => String::new(),
-            };
-            bail!(
-                "{place}{} needs the {} entitlement, which this build was not granted: run cairn \
-                 build with --allow {} if you trust this Dockerfile",
-                d.step,
-                d.entitlement,
-                d.entitlement
-            );
-        }
-        let contexts = self.scan_locals(&graph, &request.locals)?;
         let mut remotes: Vec<Arc<dyn cairn_solver::RemoteCache>> = Vec::new();
         for location in &opts.cache_from {
             // An imported cache is someone else's data: one that cannot be read (gone,
@@ -221,66 +251,8 @@ impl Engine {
                 ))),
             }
         }
-        let fetched = sources::fetch_remote(
-            &graph,
-            &self.store,
-            &self.runtime,
-            self.timeouts,
-            opts.ssh.get("default").cloned(),
-            events.as_ref(),
-        )?;
-        let solve_opts = SolveOptions {
-            jobs: self.jobs,
-            no_cache: opts.no_cache,
-            locals: request.locals.clone(),
-            secrets: opts.secrets.clone(),
-            remotes,
-            ssh: opts.ssh.clone(),
-            contexts: contexts.clone(),
-        };
-        let executor =
-            cairn_sandbox::ReexecExecutor::new(self.helper.0.clone(), self.helper.1.clone());
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let keycx = StoreKeyContext {
-            store: &self.store,
-            contexts: &contexts,
-            fetched: &fetched,
-        };
-        let solver = Solver::new(
-            self.store.clone(),
-            executor,
-            graph.clone(),
-            &keycx,
-            solve_opts,
-            tx,
-        )
-        .map_err(|e| step_failure(&graph, e))?;
-        let want_stored = !opts.cache_to.is_empty();
-        let (result, stored) = self.runtime.block_on(async {
-            let sink = events.clone();
-            let forward = tokio::spawn(async move {
-                while let Some(e) = rx.recv().await {
-                    sink.emit(BuildEvent::Step(e));
-                }
-            });
-            // SIGINT, SIGTERM and SIGHUP all stop the build the same way: the solver is
-            // dropped, which kills every sandbox helper (and with it each step's pid
-            // namespace) and removes their scratch directories.
-            let r = tokio::select! {
-                r = solver.solve() => r,
-                sig = stop_signal() => Err(SolveError::Internal(format!("interrupted ({sig})"))),
-            };
-            // A cache export also covers results this build did not need to look at.
-            let stored = if r.is_ok() && want_stored {
-                solver.stored_records(&|_| true)
-            } else {
-                Vec::new()
-            };
-            drop(solver);
-            let _ = forward.await;
-            (r, stored)
-        });
-        let out = result.map_err(|e| step_failure(&graph, e))?;
+        let (out, stored) =
+            self.solve_graph(&graph, request, remotes, !opts.cache_to.is_empty(), &events)?;
         events.emit(BuildEvent::Summary {
             executed: out.executed,
             cached: out.cached,
@@ -319,6 +291,92 @@ impl Engine {
             cached: out.cached,
             image,
         })
+    }
+
+    /// Solve `graph` (entitlements checked, local sources scanned, remote sources fetched): the
+    /// solver's output and, with `want_stored`, every record it stored (for a cache export).
+    fn solve_graph(
+        &self,
+        graph: &Graph,
+        request: &BuildRequest<'_>,
+        remotes: Vec<Arc<dyn cairn_solver::RemoteCache>>,
+        want_stored: bool,
+        events: &Arc<dyn EventSink>,
+    ) -> Result<(cairn_solver::SolveOutput, Vec<cairn_solver::UsedRecord>)> {
+        let opts = &request.options;
+        if let Some(d) = entitlements::check(graph, opts.allowed).first() {
+            let place = match (&d.file, d.lines) {
+                (Some(file), Some((line, _))) => format!("{file}:{line}: "),
+                _ => String::new(),
+            };
+            bail!(
+                "{place}{} needs the {} entitlement, which this build was not granted: run cairn \
+                 build with --allow {} if you trust this Dockerfile",
+                d.step,
+                d.entitlement,
+                d.entitlement
+            );
+        }
+        let contexts = self.scan_locals(graph, &request.locals)?;
+        let fetched = sources::fetch_remote(
+            graph,
+            &self.store,
+            &self.runtime,
+            self.timeouts,
+            opts.ssh.get("default").cloned(),
+            events.as_ref(),
+        )?;
+        let solve_opts = SolveOptions {
+            jobs: self.jobs,
+            no_cache: opts.no_cache,
+            locals: request.locals.clone(),
+            secrets: opts.secrets.clone(),
+            remotes,
+            ssh: opts.ssh.clone(),
+            contexts: contexts.clone(),
+        };
+        let executor =
+            cairn_sandbox::ReexecExecutor::new(self.helper.0.clone(), self.helper.1.clone());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let keycx = StoreKeyContext {
+            store: &self.store,
+            contexts: &contexts,
+            fetched: &fetched,
+        };
+        let solver = Solver::new(
+            self.store.clone(),
+            executor,
+            graph.clone(),
+            &keycx,
+            solve_opts,
+            tx,
+        )
+        .map_err(|e| step_failure(graph, e))?;
+        let (result, stored) = self.runtime.block_on(async {
+            let sink = events.clone();
+            let forward = tokio::spawn(async move {
+                while let Some(e) = rx.recv().await {
+                    sink.emit(BuildEvent::Step(e));
+                }
+            });
+            // SIGINT, SIGTERM and SIGHUP all stop the build the same way: the solver is
+            // dropped, which kills every sandbox helper (and with it each step's pid
+            // namespace) and removes their scratch directories.
+            let r = tokio::select! {
+                r = solver.solve() => r,
+                sig = stop_signal() => Err(SolveError::Internal(format!("interrupted ({sig})"))),
+            };
+            // A cache export also covers results this build did not need to look at.
+            let stored = if r.is_ok() && want_stored {
+                solver.stored_records(&|_| true)
+            } else {
+                Vec::new()
+            };
+            drop(solver);
+            let _ = forward.await;
+            (r, stored)
+        });
+        Ok((result.map_err(|e| step_failure(graph, e))?, stored))
     }
 
     /// Scan every local source the graph reads (the build context, named directories).

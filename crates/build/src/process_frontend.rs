@@ -12,12 +12,13 @@
 use crate::error::{BuildError, Result};
 use crate::events::{BuildEvent, EventSink};
 use crate::frontend_context::ContextReader;
-use crate::{Frontend, FrontendOutput};
+use crate::{Frontend, FrontendHost, FrontendOutput};
 use base64::Engine as _;
 use cairn_frontend_sdk::framing::{FramingError, read_message, write_message};
 use cairn_frontend_sdk::protocol::*;
 use cairn_ir::Platform;
 use cairn_ir::resolve::ImageResolver;
+use cairn_store::Staging;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::BufReader;
 use std::os::unix::process::CommandExt;
@@ -84,7 +85,7 @@ impl Drop for Running {
 }
 
 impl Frontend for ProcessFrontend {
-    fn lower(&self, resolver: &dyn ImageResolver) -> Result<FrontendOutput> {
+    fn lower(&self, host: &FrontendHost<'_>) -> Result<FrontendOutput> {
         let fail = |what: String| BuildError::msg(format!("frontend {}: {what}", self.name));
         let mut context = ContextReader::open(&self.context).map_err(|e| {
             BuildError::with_source(
@@ -149,6 +150,7 @@ impl Frontend for ProcessFrontend {
         let (replies, writer) = write_messages(stdin);
         let _ = replies.send(request);
         let mut warnings = Vec::new();
+        let mut results = Results::default();
         let outcome = loop {
             let now = Instant::now();
             let line = match messages.recv_timeout(deadline.saturating_duration_since(now)) {
@@ -182,7 +184,7 @@ impl Frontend for ProcessFrontend {
             };
             match message {
                 FrontendMessage::Call { id, method, params } => {
-                    let reply = self.answer(&method, params, &mut context, resolver);
+                    let reply = self.answer(&method, params, &mut context, &mut results, host);
                     let reply = match reply {
                         Ok(result) => Reply {
                             id,
@@ -265,8 +267,10 @@ impl ProcessFrontend {
         method: &str,
         params: serde_json::Value,
         context: &mut ContextReader,
-        resolver: &dyn ImageResolver,
+        results: &mut Results,
+        host: &FrontendHost<'_>,
     ) -> std::result::Result<serde_json::Value, CallError> {
+        let resolver: &dyn ImageResolver = host;
         fn parse<T: serde::de::DeserializeOwned>(
             method: &str,
             params: serde_json::Value,
@@ -326,13 +330,113 @@ impl ProcessFrontend {
                     config: resolved.config,
                 }))
             }
+            "solve" => {
+                let p: SolveParams = parse(method, params)?;
+                to_json(serde_json::to_value(results.solve(host, &p.graph)?))
+            }
+            "stat_result" => {
+                let p: ResultPathParams = parse(method, params)?;
+                to_json(serde_json::to_value(results.get(&p.result)?.stat(&p.path)?))
+            }
+            "read_result_file" => {
+                let p: ResultReadParams = parse(method, params)?;
+                let (bytes, eof) = results
+                    .get_mut(&p.result)?
+                    .read_file(&p.path, p.offset, p.length)?;
+                to_json(serde_json::to_value(FileData {
+                    data: base64::engine::general_purpose::STANDARD.encode(bytes),
+                    eof,
+                }))
+            }
+            "read_result_dir" => {
+                let p: ResultPathParams = parse(method, params)?;
+                to_json(serde_json::to_value(DirEntries {
+                    entries: results.get(&p.result)?.read_dir(&p.path)?,
+                }))
+            }
             other => Err(CallError {
                 code: ErrorCode::Invalid,
                 message: format!(
-                    "unknown method {other:?} (protocol {PROTOCOL_VERSION} has stat, read_file, read_dir, resolve_image)"
+                    "unknown method {other:?} (protocol {PROTOCOL_VERSION} has stat, read_file, \
+                     read_dir, resolve_image, solve, stat_result, read_result_file, read_result_dir)"
                 ),
             }),
         }
+    }
+}
+
+/// The results a frontend had solved, by name (`r1`, `r2`, …): each flattened into a staging
+/// directory of the store (removed when the frontend is done) and read as its own root.
+#[derive(Default)]
+struct Results {
+    solved: Vec<(Staging, ContextReader)>,
+}
+
+/// The most sub-graphs one frontend may have solved.
+const MAX_RESULTS: usize = 64;
+
+impl Results {
+    fn solve(
+        &mut self,
+        host: &FrontendHost<'_>,
+        document: &serde_json::Value,
+    ) -> std::result::Result<SolveReply, CallError> {
+        let failed = |message: String| CallError {
+            code: ErrorCode::Failed,
+            message,
+        };
+        if self.solved.len() >= MAX_RESULTS {
+            return Err(CallError {
+                code: ErrorCode::TooLarge,
+                message: format!("a frontend may have at most {MAX_RESULTS} results solved"),
+            });
+        }
+        let graph = cairn_ir::format::from_json(&document.to_string()).map_err(|e| CallError {
+            code: ErrorCode::Invalid,
+            message: format!("the graph is not valid: {e}"),
+        })?;
+        let layers = host
+            .solve(graph)
+            .map_err(|e| failed(cairn_solver::with_causes(&e)))?;
+        let store = host.store();
+        let staging = store.staging().map_err(|e| failed(e.to_string()))?;
+        let dirs: Vec<PathBuf> = layers.iter().map(|l| store.layer_dir(l)).collect();
+        cairn_oci::flatten_layers_with(&dirs, staging.upper(), cairn_oci::Devices::Omit)
+            .map_err(|e| failed(format!("cannot read the result: {e}")))?;
+        let reader =
+            ContextReader::open_result(staging.upper()).map_err(|e| failed(e.to_string()))?;
+        self.solved.push((staging, reader));
+        Ok(SolveReply {
+            result: format!("r{}", self.solved.len()),
+        })
+    }
+
+    fn index(name: &str) -> Option<usize> {
+        name.strip_prefix('r')?
+            .parse::<usize>()
+            .ok()?
+            .checked_sub(1)
+    }
+
+    fn get(&self, name: &str) -> std::result::Result<&ContextReader, CallError> {
+        Self::index(name)
+            .and_then(|i| self.solved.get(i))
+            .map(|(_, r)| r)
+            .ok_or_else(|| unknown_result(name))
+    }
+
+    fn get_mut(&mut self, name: &str) -> std::result::Result<&mut ContextReader, CallError> {
+        Self::index(name)
+            .and_then(|i| self.solved.get_mut(i))
+            .map(|(_, r)| r)
+            .ok_or_else(|| unknown_result(name))
+    }
+}
+
+fn unknown_result(name: &str) -> CallError {
+    CallError {
+        code: ErrorCode::NotFound,
+        message: format!("no result {name:?} was solved"),
     }
 }
 

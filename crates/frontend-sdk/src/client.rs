@@ -184,6 +184,60 @@ impl<R: BufRead, W: Write> Client<R, W> {
         })
     }
 
+    /// Have cairn build `graph` now (an intermediate result to look at, e.g. to run a tool
+    /// that lists what to build next); the name to read its files by.
+    pub fn solve(&mut self, graph: &Graph) -> Result<String, Error> {
+        let document: serde_json::Value = serde_json::from_str(&cairn_ir::format::to_json(graph))
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let r: SolveReply = self.call("solve", SolveParams { graph: document })?;
+        Ok(r.result)
+    }
+
+    /// The whole content of `path` in the solved `result` (at most `limit` bytes).
+    pub fn read_result_file(
+        &mut self,
+        result: &str,
+        path: &str,
+        limit: u64,
+    ) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        loop {
+            let part: FileData = self.call(
+                "read_result_file",
+                ResultReadParams {
+                    result: result.into(),
+                    path: path.into(),
+                    offset: out.len() as u64,
+                    length: Some(MAX_READ),
+                },
+            )?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(part.data.as_bytes())
+                .map_err(|e| Error::Protocol(format!("read_result_file {path}: {e}")))?;
+            out.extend_from_slice(&bytes);
+            if out.len() as u64 > limit {
+                return Err(Error::Invalid(format!(
+                    "{path} is larger than {limit} bytes"
+                )));
+            }
+            if part.eof || bytes.is_empty() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The entries of the directory `path` in the solved `result`.
+    pub fn read_result_dir(&mut self, result: &str, path: &str) -> Result<Vec<DirEntry>, Error> {
+        let d: DirEntries = self.call(
+            "read_result_dir",
+            ResultPathParams {
+                result: result.into(),
+                path: path.into(),
+            },
+        )?;
+        Ok(d.entries)
+    }
+
     /// A warning for the user, at `file:line` when given.
     pub fn warn(
         &mut self,

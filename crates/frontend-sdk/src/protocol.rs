@@ -92,7 +92,10 @@ pub enum FrontendMessage {
     /// Ask cairn something; answered by a [`Reply`] with the same `id`. Methods and their
     /// params: `stat` ([`PathParams`] → [`FileInfo`]), `read_file` ([`ReadFileParams`] →
     /// [`FileData`]), `read_dir` ([`PathParams`] → [`DirEntries`]), `resolve_image`
-    /// ([`ResolveImageParams`] → [`ResolvedImage`]).
+    /// ([`ResolveImageParams`] → [`ResolvedImage`]), `solve` ([`SolveParams`] →
+    /// [`SolveReply`]), and on a solved result `stat_result` ([`ResultPathParams`] →
+    /// [`FileInfo`]), `read_result_file` ([`ResultReadParams`] → [`FileData`]),
+    /// `read_result_dir` ([`ResultPathParams`] → [`DirEntries`]).
     Call {
         id: u64,
         method: String,
@@ -197,6 +200,38 @@ pub struct ResolveImageParams {
 pub struct ResolvedImage {
     pub pinned: String,
     pub config: ImageConfig,
+}
+
+/// `solve`: build a graph document now (with the build's cache, context and flags); its steps
+/// show in the build's progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SolveParams {
+    pub graph: serde_json::Value,
+}
+
+/// `solve`'s answer: the name to read the result by (`r1`, `r2`, …; at most 64 per build).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SolveReply {
+    pub result: String,
+}
+
+/// `stat_result`, `read_result_dir`: a path in a solved result's file system (absolute
+/// symlinks in it mean its own root).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultPathParams {
+    pub result: String,
+    pub path: String,
+}
+
+/// `read_result_file`: like [`ReadFileParams`], in a solved result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultReadParams {
+    pub result: String,
+    pub path: String,
+    #[serde(default)]
+    pub offset: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ struct OneStep {
 }
 
 impl Frontend for OneStep {
-    fn lower(&self, resolver: &dyn ImageResolver) -> cairn_build::Result<FrontendOutput> {
+    fn lower(&self, host: &cairn_build::FrontendHost<'_>) -> cairn_build::Result<FrontendOutput> {
+        let resolver: &dyn ImageResolver = host;
         let platform = Platform::host();
         let frontend_err = |e: Box<dyn std::error::Error + Send + Sync>| BuildError::Frontend(e);
         let base = resolver

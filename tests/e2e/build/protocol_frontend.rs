@@ -349,3 +349,62 @@ fn the_rust_example_frontend_builds_on_the_sdk() {
     );
     assert!(stderr.contains("--> build.lines:2"), "{stderr}");
 }
+
+/// A frontend that must look at an intermediate result: it has cairn solve a probe graph, reads
+/// files of the result (an absolute symlink in it means the result's own root; `..` cannot
+/// leave it), and builds its final graph from what it read.
+const PROBING: &str = r#"#!/usr/bin/env python3
+import base64, json, sys
+request = json.loads(sys.stdin.readline())
+platform = request["platform"]
+def call(i, method, params):
+    print(json.dumps({"type": "call", "id": i, "method": method, "params": params}), flush=True)
+    return json.loads(sys.stdin.readline())
+def doc(vertices, result):
+    return {"format": "cairn.graph", "version": 3,
+            "graph": {"vertices": vertices, "result": {"vertex": result}, "platform": platform}}
+pinned = call(1, "resolve_image", {"reference": "busybox"})["result"]["pinned"]
+base = {"id": "base", "op": {"source": {"image": {"reference": pinned, "platform": platform}}}}
+probe = {"id": "probe", "inputs": [{"vertex": "base"}], "op": {"exec": {
+    "args": ["/bin/sh", "-c", "echo probed > /probe.txt && ln -s /probe.txt /abs-link"],
+    "env": ["PATH=/bin"], "network": "none",
+    "mounts": [{"target": "/", "input": 0, "kind": "rootfs"}]}}}
+result = call(2, "solve", {"graph": doc([base, probe], "probe")})["result"]["result"]
+text = base64.b64decode(call(3, "read_result_file", {"result": result, "path": "/abs-link"})["result"]["data"]).decode()
+names = [e["name"] for e in call(4, "read_result_dir", {"result": result, "path": "/"})["result"]["entries"]]
+escape = call(5, "read_result_file", {"result": result, "path": "../../../../etc/hostname"})["error"]["code"]
+missing = call(6, "read_result_file", {"result": "r9", "path": "/x"})["error"]["code"]
+answer = "%s%s %s %s\n" % (text, "probe.txt" in names, escape, missing)
+final = {"id": "answer", "inputs": [{"vertex": "base"}], "op": {"file": {"base": 0, "actions": [
+    {"mkfile": {"path": "/answer.txt", "mode": 420, "data": list(answer.encode())}}]}}}
+print(json.dumps({"type": "result", "graph": doc([base, final], "answer")}), flush=True)
+"#;
+
+#[test]
+fn a_frontend_can_solve_a_sub_graph_and_read_its_result() {
+    let env = Env::new();
+    let bin = tempfile::tempdir().expect("tempdir");
+    let program = script(bin.path(), "probing", PROBING);
+    let c = context(&[("x", "x")]);
+    let (_o, out) = out_dir();
+    let b = cairn()
+        .args(["build", "--progress=json", "--frontend"])
+        .arg(format!("exec:{}", program.display()))
+        .args(["-o", &format!("type=local,dest={}", out.display()), "--root"])
+        .arg(env.root())
+        .arg(c.path())
+        .output()
+        .expect("run cairn build");
+    let b = super::fixture::Build::from(b);
+    assert!(b.success, "{}", b.stderr);
+    assert_eq!(
+        std::fs::read_to_string(out.join("answer.txt")).expect("answer.txt"),
+        "probed\nTrue outside_context not_found\n"
+    );
+    // The probe ran as a step of the build (its progress is the build's).
+    assert!(
+        b.ran().iter().any(|r| r.starts_with("blake3:")),
+        "{:?}",
+        b.ran()
+    );
+}

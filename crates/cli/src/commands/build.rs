@@ -571,8 +571,8 @@ struct DockerfileFrontend<'a> {
 }
 
 impl Frontend for DockerfileFrontend<'_> {
-    fn lower(&self, resolver: &dyn ImageResolver) -> cairn_build::Result<FrontendOutput> {
-        let lowered = match self.input.lower(resolver) {
+    fn lower(&self, host: &cairn_build::FrontendHost<'_>) -> cairn_build::Result<FrontendOutput> {
+        let lowered = match self.input.lower(host) {
             Ok(l) => l,
             Err(e) => {
                 // Findings made before the error are shown with it, as BuildKit shows them.
