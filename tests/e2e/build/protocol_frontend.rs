@@ -390,7 +390,11 @@ fn a_frontend_can_solve_a_sub_graph_and_read_its_result() {
     let b = cairn()
         .args(["build", "--progress=json", "--frontend"])
         .arg(format!("exec:{}", program.display()))
-        .args(["-o", &format!("type=local,dest={}", out.display()), "--root"])
+        .args([
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+            "--root",
+        ])
         .arg(env.root())
         .arg(c.path())
         .output()

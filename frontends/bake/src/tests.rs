@@ -1,0 +1,234 @@
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+const HCL: &str = r#"
+variable "TAG" { default = "latest" }
+variable "REGISTRY" { default = "ghcr.io/acme" }
+variable "IMAGE" { default = "${REGISTRY}/app" }
+variable "RELEASE" { default = false }
+
+group "default" { targets = ["app", "tools"] }
+group "all" { targets = ["default", "docs"] }
+
+target "_common" {
+  args = { GO_VERSION = "1.22", CGO_ENABLED = "0" }
+  labels = { "org.opencontainers.image.source" = "https://github.com/acme/app" }
+}
+
+target "app" {
+  inherits = ["_common"]
+  dockerfile = "build/Dockerfile"
+  target = "release"
+  tags = [ "${IMAGE}:${TAG}", notequal("", TAG) ? "${IMAGE}:stable" : "" ]
+  args = { CGO_ENABLED = "1", VERSION = upper(TAG) }
+  platforms = RELEASE ? ["linux/amd64", "linux/arm64"] : ["linux/amd64"]
+  cache-from = ["type=registry,ref=${IMAGE}:cache"]
+}
+
+target "tools" {
+  inherits = ["_common"]
+  context = "tools"
+  output = ["type=local,dest=out/tools"]
+}
+
+target "docs" {
+  dockerfile-inline = "FROM scratch\nCOPY docs /"
+  no-cache = true
+}
+"#;
+
+#[test]
+fn an_hcl_file_resolves_as_buildx_resolves_it() {
+    let def = load(
+        &[File {
+            name: "docker-bake.hcl",
+            text: HCL,
+        }],
+        &env(&[]),
+        &[],
+    )
+    .unwrap();
+    let app = &def.targets["app"];
+    assert_eq!(
+        app.tags,
+        ["ghcr.io/acme/app:latest", "ghcr.io/acme/app:stable"]
+    );
+    assert_eq!(app.args["GO_VERSION"], "1.22");
+    assert_eq!(app.args["CGO_ENABLED"], "1", "the child's value wins");
+    assert_eq!(app.args["VERSION"], "LATEST");
+    assert_eq!(app.labels.len(), 1, "inherited");
+    assert_eq!(app.platforms, ["linux/amd64"]);
+    assert_eq!(app.context.as_deref(), Some("."));
+    assert_eq!(app.dockerfile.as_deref(), Some("build/Dockerfile"));
+    assert_eq!(
+        def.targets["tools"].dockerfile.as_deref(),
+        Some("Dockerfile")
+    );
+    assert_eq!(def.targets["docs"].dockerfile, None, "inline");
+    assert_eq!(select(&def, &[]).unwrap(), ["app", "tools"]);
+    assert_eq!(
+        select(&def, &["all".into()]).unwrap(),
+        ["app", "tools", "docs"]
+    );
+
+    // The environment overrides variables, typed like their defaults.
+    let def = load(
+        &[File {
+            name: "docker-bake.hcl",
+            text: HCL,
+        }],
+        &env(&[("TAG", ""), ("RELEASE", "true"), ("REGISTRY", "reg.local")]),
+        &[],
+    )
+    .unwrap();
+    let app = &def.targets["app"];
+    assert_eq!(
+        app.tags,
+        ["reg.local/app:"],
+        "an empty TAG drops :stable (an empty entry is dropped, as buildx drops it)"
+    );
+    assert_eq!(app.platforms, ["linux/amd64", "linux/arm64"]);
+}
+
+#[test]
+fn json_files_overrides_and_set() {
+    let json = r#"{
+      "variable": {"TAG": {"default": "1.0"}},
+      "target": {"app": {"tags": ["app:${TAG}"], "args": {"A": "x"}}}
+    }"#;
+    let over = r#"target "app" { args = { B = "y" } }"#;
+    let def = load(
+        &[
+            File {
+                name: "docker-bake.json",
+                text: json,
+            },
+            File {
+                name: "docker-bake.override.hcl",
+                text: over,
+            },
+        ],
+        &env(&[]),
+        &["app.args.C=z".into(), "*.platform=linux/amd64".into()],
+    )
+    .unwrap();
+    let app = &def.targets["app"];
+    assert_eq!(app.tags, ["app:1.0"]);
+    // A later file's attribute replaces the earlier one (args as a whole, as in buildx).
+    assert_eq!(app.args.get("A"), None);
+    assert_eq!(app.args["B"], "y");
+    assert_eq!(app.args["C"], "z");
+    assert_eq!(app.platforms, ["linux/amd64"]);
+}
+
+#[test]
+fn print_has_buildxs_shape() {
+    let def = load(
+        &[File {
+            name: "docker-bake.hcl",
+            text: HCL,
+        }],
+        &env(&[]),
+        &[],
+    )
+    .unwrap();
+    let p = print(&def, &[]).unwrap();
+    assert_eq!(
+        p["group"]["default"]["targets"],
+        serde_json::json!(["app", "tools"])
+    );
+    let app = &p["target"]["app"];
+    assert_eq!(app["context"], ".");
+    assert_eq!(app["dockerfile"], "build/Dockerfile");
+    assert_eq!(app["target"], "release");
+    assert_eq!(
+        app["cache-from"],
+        serde_json::json!(["type=registry,ref=ghcr.io/acme/app:cache"])
+    );
+    assert!(app.get("inherits").is_none());
+    assert_eq!(
+        p["target"]["tools"]["output"],
+        serde_json::json!(["type=local,dest=out/tools"])
+    );
+    assert!(p["target"].get("docs").is_none(), "not selected");
+}
+
+#[test]
+fn mistakes_are_clear_errors() {
+    let cases = [
+        (
+            r#"target "a" { tagz = ["x"] }"#,
+            "unknown attribute \"tagz\"",
+        ),
+        (
+            r#"target "a" { inherits = ["b"] }
+            target "b" { inherits = ["a"] }"#,
+            "inherit from each other",
+        ),
+        (
+            r#"target "a" { inherits = ["nope"] }"#,
+            "target \"nope\" is not defined",
+        ),
+        (r#"target "a" { tags = "x" }"#, "expected a list"),
+        (r#"target "a" { tags = [NOPE] }"#, "NOPE"),
+        (r#"target "a" {"#, "docker-bake.hcl"),
+        (
+            r#"function "f" { params = [] }"#,
+            "function blocks are not supported",
+        ),
+        (
+            r#"variable "A" { default = B }
+            variable "B" { default = A }"#,
+            "variable",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = load(
+            &[File {
+                name: "docker-bake.hcl",
+                text,
+            }],
+            &env(&[]),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains(want), "{text}: {e}");
+        assert!(
+            e.to_string().starts_with("docker-bake.hcl") || e.file == "bake",
+            "{e}"
+        );
+    }
+    let def = load(
+        &[File {
+            name: "x.hcl",
+            text: r#"target "a" {}"#,
+        }],
+        &env(&[]),
+        &[],
+    )
+    .unwrap();
+    assert!(
+        select(&def, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("\"default\"")
+    );
+    assert!(select(&def, &["b".into()]).is_err());
+    assert!(
+        load(
+            &[File {
+                name: "x.hcl",
+                text: r#"target "a" {}"#
+            }],
+            &env(&[]),
+            &["b.tags=x".into()]
+        )
+        .is_err()
+    );
+}
