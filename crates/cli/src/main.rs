@@ -30,6 +30,8 @@ struct Cli {
 enum Command {
     /// Build an image from a Dockerfile.
     Build(Box<commands::build::BuildArgs>),
+    /// Build the targets of docker-bake.hcl / .json as one graph.
+    Bake(Box<commands::bake::BakeArgs>),
     /// Show the build graph a Dockerfile lowers to, with the digests the engine uses.
     Plan(commands::plan::PlanArgs),
     /// Load images from a `docker save` or OCI archive into the store.
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(args) => commands::build::run(*args),
         Command::Plan(args) => commands::plan::run(args),
+        Command::Bake(args) => commands::bake::run(*args),
         Command::Load(args) => commands::images::load(args),
         Command::Import(args) => commands::images::import(args),
         Command::Images(args) => commands::images::images(args),

@@ -1,6 +1,7 @@
 //! End-to-end builds: the real binary, a real store, RUN steps in the real sandbox, on a busybox
 //! base image the tests make from the host's busybox-static binary.
 
+mod bake;
 mod buildkit_port;
 mod cache;
 mod cases;

@@ -69,7 +69,11 @@ fn only_the_cli_uses_anyhow() {
 #[test]
 fn frontends_depend_only_on_the_ir_and_the_context_matcher() {
     let all = dependencies();
-    for (name, deps) in all.iter().filter(|(n, _)| *n == "cairn-dockerfile") {
+    let frontends = ["cairn-dockerfile", "cairn-bake"];
+    for f in frontends {
+        assert!(all.contains_key(f), "no frontend crate {f}");
+    }
+    for (name, deps) in all.iter().filter(|(n, _)| frontends.contains(&n.as_str())) {
         for d in deps.iter().filter(|d| d.starts_with("cairn-")) {
             assert!(
                 ["cairn-ir", "cairn-context"].contains(&d.as_str()),

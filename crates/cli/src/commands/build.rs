@@ -623,7 +623,7 @@ fn run_check(input: &BuildInput, resolver: &dyn ImageResolver, progress: &Progre
 
 /// `--platform`: every platform named must be the one cairn runs on (multi-platform builds
 /// are not there yet); a clear error otherwise, never a mislabelled image.
-fn check_platforms(spec: Option<&str>) -> Result<()> {
+pub(crate) fn check_platforms(spec: Option<&str>) -> Result<()> {
     let Some(spec) = spec else { return Ok(()) };
     let native = cairn_ir::Platform::host();
     for p in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -639,7 +639,7 @@ fn check_platforms(spec: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn read_secrets(specs: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+pub(crate) fn read_secrets(specs: &[String]) -> Result<HashMap<String, Vec<u8>>> {
     let mut out = HashMap::new();
     for spec in specs {
         let mut id = None;
@@ -732,7 +732,7 @@ fn print_targets(input: &BuildInput, opts: &str) -> Result<()> {
 /// The epoch of a reproducible build when the Dockerfile and build args give none: the
 /// `SOURCE_DATE_EPOCH` environment variable (what reproducible-builds tooling sets); a value
 /// that is not a number of seconds is an error.
-fn env_source_date_epoch() -> Result<Option<i64>> {
+pub(crate) fn env_source_date_epoch() -> Result<Option<i64>> {
     let value = std::env::var("SOURCE_DATE_EPOCH").unwrap_or_default();
     if value.is_empty() {
         return Ok(None);

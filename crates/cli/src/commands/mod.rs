@@ -1,5 +1,6 @@
 //! One module per subcommand, plus what several share.
 
+pub mod bake;
 pub mod build;
 pub mod check;
 pub mod debug;

@@ -1,0 +1,380 @@
+//! `cairn bake`: the targets of `docker-bake.hcl` / `.json` built as ONE graph.
+//!
+//! buildx sends each bake target to BuildKit as a build of its own, so a stage two targets
+//! share is solved twice and contexts are sent twice (docker/buildx#1377). Here every selected
+//! target is lowered first, the graphs are joined (vertices are content-addressed, so a shared
+//! stage is one vertex) under a merge of all results, and that one graph is solved: shared work
+//! runs once, independent stages of all targets run side by side under one `--jobs`. Each
+//! target is then exported on its own (tags, outputs, caches, push) from the now-cached graph.
+
+use crate::commands::build::{check_platforms, env_source_date_epoch, read_secrets};
+use crate::commands::images::{StoreArgs, normalize};
+use crate::commands::input::{self, BuildInput, BuildInputArgs};
+use crate::commands::named_contexts;
+use crate::commands::progress::{Progress, ProgressMode};
+use crate::commands::registry::RegistryArgs;
+use anyhow::{Context, Result, anyhow, bail};
+use cairn_build::output::parse_output;
+use cairn_build::{BuildOptions, BuildRequest, Engine, GraphFrontend, Output};
+use cairn_ir::{Graph, GraphBuilder, Input, LocalSource, MergeOp, Op, SourceOp, VertexMeta};
+use clap::Args;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct BakeArgs {
+    /// A bake file (repeatable; later files override earlier ones). Default: those of
+    /// docker-bake.json, docker-bake.override.json, docker-bake.hcl and
+    /// docker-bake.override.hcl that exist in the current directory.
+    #[arg(short = 'f', long = "file")]
+    pub files: Vec<PathBuf>,
+    /// Print the resolved definition as JSON (buildx's shape) and build nothing.
+    #[arg(long)]
+    pub print: bool,
+    /// Override a target's field: TARGET.FIELD=VALUE (TARGET may be `*` or end in `*`).
+    #[arg(long = "set", value_name = "TARGET.FIELD=VALUE")]
+    pub set: Vec<String>,
+    /// Do not use the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Re-resolve base-image tags from their registries.
+    #[arg(long)]
+    pub pull: bool,
+    /// Push every target's tags.
+    #[arg(long)]
+    pub push: bool,
+    /// How many steps may run at once, over all targets (default: number of cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Grant an entitlement (network.host, security.insecure). Repeatable.
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
+    /// Progress output: plain, json or quiet.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Plain)]
+    pub progress: ProgressMode,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Targets or groups to build (default: the group or target named `default`).
+    pub targets: Vec<String>,
+}
+
+/// The default files, in buildx's order.
+const DEFAULT_FILES: [&str; 4] = [
+    "docker-bake.json",
+    "docker-bake.override.json",
+    "docker-bake.hcl",
+    "docker-bake.override.hcl",
+];
+
+/// One target, lowered.
+struct Lowered {
+    name: String,
+    graph: Graph,
+    context: PathBuf,
+    named_dirs: HashMap<String, PathBuf>,
+    options: BuildOptions,
+}
+
+pub fn run(args: BakeArgs) -> Result<()> {
+    let files: Vec<PathBuf> = if args.files.is_empty() {
+        DEFAULT_FILES
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.is_file())
+            .collect()
+    } else {
+        args.files.clone()
+    };
+    if files.is_empty() {
+        bail!(
+            "no bake file: give one with -f, or have {} here",
+            DEFAULT_FILES.join(", ")
+        );
+    }
+    let mut texts = Vec::new();
+    for f in &files {
+        let bytes =
+            input::read_input_file(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let text =
+            String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", f.display()))?;
+        texts.push((f.display().to_string(), text));
+    }
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let parsed: Vec<cairn_bake::File<'_>> = texts
+        .iter()
+        .map(|(name, text)| cairn_bake::File { name, text })
+        .collect();
+    let def = cairn_bake::load(&parsed, &env, &args.set)?;
+    if args.print {
+        let printed = cairn_bake::print(&def, &args.targets)?;
+        outln!("{}", serde_json::to_string_pretty(&printed)?);
+        return Ok(());
+    }
+    let selected = cairn_bake::select(&def, &args.targets)?;
+    let registry = args.registry.client()?;
+    let timeouts = args.registry.timeouts()?;
+    let allowed = cairn_build::entitlements::parse(&args.allow)?;
+    let source_date_epoch = env_source_date_epoch()?;
+    let store = args.store.open()?;
+    let exe = std::env::current_exe()
+        .context("cannot find the cairn executable for the sandbox helper")?;
+    let engine = Engine::new(
+        store.clone(),
+        registry,
+        timeouts,
+        args.jobs,
+        (exe, vec![crate::SANDBOX_HELPER.into()]),
+    )?;
+    let progress = Progress::new(args.progress);
+
+    let mut lowered: Vec<Lowered> = Vec::new();
+    let resolver = engine.resolver(args.pull);
+    for name in &selected {
+        let t = def
+            .targets
+            .get(name)
+            .ok_or_else(|| anyhow!("no target {name:?}"))?;
+        let l = lower_target(
+            name,
+            t,
+            &args,
+            &store,
+            &resolver,
+            allowed,
+            source_date_epoch,
+        )
+        .with_context(|| format!("target {name:?}"))?;
+        lowered.push(l);
+    }
+    drop(resolver);
+
+    // One context directory keeps the name `context` (so its vertices are those a plain
+    // `cairn build` makes, and share its cache); the others get names of their own.
+    let primary = lowered.first().map(|l| l.context.clone());
+    let mut locals: HashMap<String, PathBuf> = HashMap::new();
+    for l in &mut lowered {
+        let name = if Some(&l.context) == primary.as_ref() {
+            LocalSource::MAIN.to_string()
+        } else {
+            format!("{}@{}", LocalSource::MAIN, l.context.display())
+        };
+        if name != LocalSource::MAIN {
+            l.graph = rename_context(&l.graph, &name)?;
+        }
+        locals.insert(name, l.context.clone());
+        locals.extend(l.named_dirs.clone());
+    }
+
+    // The whole bake as one solve: every target's result under one merge.
+    let combined = combine(&lowered)?;
+    let mut secrets = HashMap::new();
+    for l in &lowered {
+        secrets.extend(l.options.secrets.clone());
+    }
+    let events: Arc<dyn cairn_build::EventSink> = Arc::new(progress.clone());
+    let all = engine.build(
+        &BuildRequest {
+            frontend: &GraphFrontend(combined),
+            locals: locals.clone(),
+            options: BuildOptions {
+                no_cache: args.no_cache,
+                pull: false,
+                allowed,
+                secrets,
+                ..BuildOptions::default()
+            },
+        },
+        events,
+    )?;
+    progress.info(&format!(
+        "bake: {} target(s), {} step(s) run, {} cached",
+        lowered.len(),
+        all.executed,
+        all.cached
+    ));
+    // Each target's own export, from the cache the solve filled.
+    let quiet: Arc<dyn cairn_build::EventSink> = Arc::new(Progress::new(ProgressMode::Quiet));
+    for l in lowered {
+        let built = engine
+            .build(
+                &BuildRequest {
+                    frontend: &GraphFrontend(l.graph),
+                    locals: locals.clone(),
+                    options: BuildOptions {
+                        push: args.push,
+                        ..l.options
+                    },
+                },
+                quiet.clone(),
+            )
+            .with_context(|| format!("target {:?}", l.name))?;
+        let id = built.image.map(|i| i.config).unwrap_or_default();
+        progress.info(&format!("target {}: {id}", l.name));
+    }
+    Ok(())
+}
+
+/// A target as the Dockerfile frontend lowers it, with its build options.
+fn lower_target(
+    name: &str,
+    t: &cairn_bake::Target,
+    args: &BakeArgs,
+    store: &cairn_store::Store,
+    resolver: &dyn cairn_ir::resolve::ImageResolver,
+    allowed: cairn_build::Allowed,
+    env_epoch: Option<i64>,
+) -> Result<Lowered> {
+    if !t.ssh.is_empty() {
+        bail!("ssh is not supported by cairn bake yet");
+    }
+    check_platforms(
+        Some(&t.platforms.join(","))
+            .filter(|p| !p.is_empty())
+            .map(String::as_str),
+    )?;
+    let context = std::fs::canonicalize(t.context.as_deref().unwrap_or("."))
+        .with_context(|| format!("cannot find the context {:?}", t.context))?;
+    // An inline Dockerfile is written beside nothing: a scratch file for the frontend to read.
+    let inline_dir;
+    let file = match (&t.dockerfile_inline, &t.dockerfile) {
+        (Some(text), _) => {
+            inline_dir = tempfile::tempdir().context("cannot make a scratch directory")?;
+            let p = inline_dir.path().join("Dockerfile");
+            std::fs::write(&p, text).context("cannot write the inline Dockerfile")?;
+            Some(p)
+        }
+        (None, Some(f)) => Some(context.join(f)),
+        (None, None) => None,
+    };
+    let input_args = BuildInputArgs {
+        file,
+        target: t.target.clone(),
+        build_args: t.args.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        context: context.clone(),
+    };
+    let mut input = BuildInput::load(&input_args)?;
+    match t.network.as_deref() {
+        None | Some("default") => {}
+        Some("none") => input.options.default_network = cairn_ir::NetworkMode::None,
+        Some("host") => input.options.default_network = cairn_ir::NetworkMode::Host,
+        Some(other) => bail!("unknown network {other:?}: use default, none or host"),
+    }
+    input.options.no_cache_stages = t.no_cache_filter.clone();
+    let specs: Vec<String> = t.contexts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let named = named_contexts::parse(&specs, store)?;
+    input.options.named_contexts = named.lower;
+    let out = input.lower(resolver)?;
+    if let Some(e) = out.lint_error {
+        bail!("{e}");
+    }
+    let outputs = t
+        .outputs
+        .iter()
+        .map(|o| parse_output(o))
+        .collect::<cairn_build::Result<Vec<Output>>>()?;
+    let tags = t
+        .tags
+        .iter()
+        .map(|x| normalize(x))
+        .collect::<Result<Vec<_>>>()?;
+    let cache_from = t
+        .cache_from
+        .iter()
+        .map(|s| Ok(cairn_remotecache::parse(s, "src")?.0))
+        .collect::<Result<Vec<_>>>()?;
+    let cache_to = t
+        .cache_to
+        .iter()
+        .map(|s| Ok(cairn_remotecache::parse(s, "dest")?))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Lowered {
+        name: name.to_string(),
+        graph: out.graph,
+        context,
+        named_dirs: named.dirs,
+        options: BuildOptions {
+            no_cache: false,
+            pull: false,
+            allowed,
+            labels: t
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            secrets: read_secrets(&t.secret)?,
+            ssh: HashMap::new(),
+            tags,
+            outputs,
+            compression: cairn_store::Compression::Gzip,
+            push: args.push,
+            want_image_id: true,
+            cache_from,
+            cache_to,
+            source_date_epoch: out.source_date_epoch.or(env_epoch),
+        },
+    })
+}
+
+/// `graph` with its build-context source named `name` (digests re-derived).
+fn rename_context(graph: &Graph, name: &str) -> Result<Graph> {
+    let mut b = GraphBuilder::new();
+    let mut renamed: HashMap<cairn_ir::Digest, cairn_ir::Digest> = HashMap::new();
+    let map = |renamed: &HashMap<_, _>, i: &Input| Input {
+        vertex: renamed.get(&i.vertex).copied().unwrap_or(i.vertex),
+        output: i.output,
+    };
+    for v in &graph.vertices {
+        let op = match &v.op {
+            Op::Source(SourceOp::Local(l)) if l.name == LocalSource::MAIN => {
+                Op::Source(SourceOp::Local(LocalSource {
+                    name: name.to_string(),
+                    ..l.clone()
+                }))
+            }
+            other => other.clone(),
+        };
+        let inputs = v.inputs.iter().map(|i| map(&renamed, i)).collect();
+        let meta = graph.meta.get(&v.digest).cloned().unwrap_or_default();
+        renamed.insert(v.digest, b.add(op, inputs, meta)?);
+    }
+    let result = graph.result.as_ref().map(|r| map(&renamed, r));
+    Ok(b.finish(result, graph.platform.clone(), graph.image.clone()))
+}
+
+/// Every target's graph in one, its result a merge of theirs.
+fn combine(targets: &[Lowered]) -> Result<Graph> {
+    let mut b = GraphBuilder::new();
+    let mut results = Vec::new();
+    for t in targets {
+        for v in &t.graph.vertices {
+            let meta = t.graph.meta.get(&v.digest).cloned().unwrap_or_default();
+            b.add(v.op.clone(), v.inputs.clone(), meta)?;
+        }
+        if let Some(r) = t.graph.result {
+            results.push(r);
+        }
+    }
+    let platform = targets
+        .first()
+        .map(|t| t.graph.platform.clone())
+        .unwrap_or_else(cairn_ir::Platform::host);
+    let result = match results.as_slice() {
+        [] => None,
+        [one] => Some(*one),
+        many => {
+            let merge = Op::Merge(MergeOp {
+                inputs: (0..many.len() as u32).collect(),
+            });
+            let meta = VertexMeta {
+                description: "[bake] all targets".into(),
+                hidden: true,
+                ..VertexMeta::default()
+            };
+            Some(Input::of(b.add(merge, many.to_vec(), meta)?))
+        }
+    };
+    Ok(b.finish(result, platform, cairn_ir::ImageConfig::default()))
+}
