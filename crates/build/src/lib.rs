@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 mod export;
 mod frontend_context;
+pub mod image_frontend;
 pub mod output;
 mod pin;
 pub mod process_frontend;
@@ -30,7 +31,7 @@ pub use error::{BuildError, Context, Result, StepFailure};
 pub use events::{BuildEvent, EventSink, NoEvents};
 pub use export::BuiltImage;
 pub use output::Output;
-pub use process_frontend::{FrontendError, ProcessFrontend};
+pub use process_frontend::{FrontendError, Launch, ProcessFrontend};
 pub use resolver::StoreResolver;
 pub use sources::git_timeouts;
 
@@ -86,6 +87,19 @@ impl FrontendHost<'_> {
 
     pub fn store(&self) -> &Store {
         &self.engine.store
+    }
+
+    /// The runtime sandboxed work runs on (a frontend image's job).
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.engine.runtime
+    }
+
+    /// The sandbox, as the build's steps get it.
+    pub(crate) fn executor(&self) -> cairn_sandbox::ReexecExecutor {
+        cairn_sandbox::ReexecExecutor::new(
+            self.engine.helper.0.clone(),
+            self.engine.helper.1.clone(),
+        )
     }
 }
 

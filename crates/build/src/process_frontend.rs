@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::BufReader;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,8 +55,8 @@ fn place(file: &Option<String>, line: &Option<usize>) -> String {
 pub struct ProcessFrontend {
     /// What the user calls it (`exec:./fe.py`), for messages.
     pub name: String,
-    pub program: PathBuf,
-    pub args: Vec<String>,
+    /// What runs: a program of the host, or an image's entrypoint in the sandbox.
+    pub launch: Launch,
     /// The directory of the build context.
     pub context: PathBuf,
     pub options: BTreeMap<String, String>,
@@ -68,9 +68,32 @@ pub struct ProcessFrontend {
     pub events: Arc<dyn EventSink>,
 }
 
+/// How a protocol frontend is started.
+#[derive(Debug, Clone)]
+pub enum Launch {
+    /// `--frontend exec:PROGRAM`: a program of the host (trusted as the user's own tool), with
+    /// an empty environment, in a process group of its own; stdin and stdout are the protocol.
+    Program { program: PathBuf, args: Vec<String> },
+    /// `--frontend image:REF`, `# syntax=REF`: the image's entrypoint, in the sandbox like a
+    /// RUN step, without network or context; the protocol runs over a socket
+    /// (`$CAIRN_FRONTEND_SOCKET`), see [`crate::image_frontend`].
+    Image { reference: String },
+}
+
+/// The frontend's side, whatever runs it: how it ended, waited for until `deadline`.
+pub(crate) trait Peer {
+    fn wait(&mut self, deadline: Instant) -> Exit;
+}
+
 /// The child, killed and reaped however the conversation ends.
 struct Running {
     child: Child,
+}
+
+impl Peer for Running {
+    fn wait(&mut self, deadline: Instant) -> Exit {
+        wait_until(&mut self.child, deadline)
+    }
 }
 
 impl Drop for Running {
@@ -93,38 +116,28 @@ impl Frontend for ProcessFrontend {
                 e,
             )
         })?;
-        let mut child = Command::new(&self.program)
-            .args(&self.args)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("CAIRN_FRONTEND_PROTOCOL", PROTOCOL_VERSION.to_string())
-            .current_dir("/")
-            .process_group(0)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                BuildError::with_source(
-                    format!(
-                        "cannot start frontend {} ({})",
-                        self.name,
-                        self.program.display()
-                    ),
-                    e,
-                )
-            })?;
-        let (stdin, stdout, stderr) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take());
-        let mut running = Running { child };
-        let (Some(stdin), Some(stdout), Some(stderr)) = (stdin, stdout, stderr) else {
-            return Err(fail("its pipes could not be made".into()));
-        };
-        let tail = Arc::new(Mutex::new(VecDeque::new()));
-        let stderr_thread =
-            forward_stderr(stderr, self.name.clone(), self.events.clone(), tail.clone());
-        let messages = read_messages(stdout);
         let deadline = Instant::now() + self.timeout;
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let started = match &self.launch {
+            Launch::Program { program, args } => self.start_program(program, args, &tail)?,
+            Launch::Image { reference } => crate::image_frontend::start(
+                host,
+                reference,
+                &self.platform,
+                &self.name,
+                deadline,
+                self.events.clone(),
+                tail.clone(),
+            )?,
+        };
+        let Started {
+            mut peer,
+            reader,
+            writer: to_frontend,
+            output,
+        } = started;
+        let messages = read_messages(reader);
+
         let with_tail = |msg: String| {
             let lines: Vec<String> = tail
                 .lock()
@@ -147,7 +160,7 @@ impl Frontend for ProcessFrontend {
         // A frontend that exits before reading is caught below, by its exit status.
         // Written by a thread of its own, so a frontend that stops reading cannot block cairn
         // past the time limit (a reply can be larger than a pipe holds).
-        let (replies, writer) = write_messages(stdin);
+        let (replies, writer) = write_messages(to_frontend);
         let _ = replies.send(request);
         let mut warnings = Vec::new();
         let mut results = Results::default();
@@ -166,7 +179,7 @@ impl Frontend for ProcessFrontend {
                     )));
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    let status = wait_until(&mut running.child, deadline);
+                    let status = peer.wait(deadline);
                     break Err(with_tail(format!(
                         "it ended ({status}) without sending a graph"
                     )));
@@ -198,7 +211,7 @@ impl Frontend for ProcessFrontend {
                         },
                     };
                     if replies.send(HostMessage::Reply(reply)).is_err() {
-                        let status = wait_until(&mut running.child, deadline);
+                        let status = peer.wait(deadline);
                         break Err(with_tail(format!(
                             "it stopped reading and ended ({status})"
                         )));
@@ -244,14 +257,16 @@ impl Frontend for ProcessFrontend {
         drop(replies);
         // A result counts once the program has ended well: a crash after it is a failure.
         let outcome = match outcome {
-            Ok(out) => match wait_until(&mut running.child, deadline) {
+            Ok(out) => match peer.wait(deadline) {
                 Exit::Code(0) => Ok(out),
                 other => Err(with_tail(format!("it sent a graph, then ended ({other})"))),
             },
             Err(e) => Err(e),
         };
-        drop(running);
-        let _ = stderr_thread.join();
+        drop(peer);
+        if let Some(t) = output {
+            let _ = t.join();
+        }
         let _ = writer.join();
         for w in warnings {
             self.events.emit(BuildEvent::Warning(w));
@@ -260,7 +275,63 @@ impl Frontend for ProcessFrontend {
     }
 }
 
+/// A started frontend: its side, the two directions of the protocol, and the thread that
+/// forwards its free-text output (joined at the end).
+pub(crate) struct Started<'a> {
+    pub peer: Box<dyn Peer + 'a>,
+    pub reader: Box<dyn std::io::Read + Send>,
+    pub writer: Box<dyn std::io::Write + Send>,
+    pub output: Option<std::thread::JoinHandle<()>>,
+}
+
 impl ProcessFrontend {
+    /// `exec:PROGRAM`: the program with an empty environment, `/` as its directory, a process
+    /// group of its own; stdin and stdout are the protocol, stderr is shown.
+    fn start_program(
+        &self,
+        program: &std::path::Path,
+        args: &[String],
+        tail: &Arc<Mutex<VecDeque<String>>>,
+    ) -> Result<Started<'static>> {
+        let mut child = Command::new(program)
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("CAIRN_FRONTEND_PROTOCOL", PROTOCOL_VERSION.to_string())
+            .current_dir("/")
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                BuildError::with_source(
+                    format!(
+                        "cannot start frontend {} ({})",
+                        self.name,
+                        program.display()
+                    ),
+                    e,
+                )
+            })?;
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let running = Running { child };
+        let (Some(stdin), Some(stdout), Some(stderr)) = (stdin, stdout, stderr) else {
+            return Err(BuildError::msg(format!(
+                "frontend {}: its pipes could not be made",
+                self.name
+            )));
+        };
+        let output = forward_stderr(stderr, self.name.clone(), self.events.clone(), tail.clone());
+        Ok(Started {
+            peer: Box::new(running),
+            reader: Box::new(stdout),
+            writer: Box::new(stdin),
+            output: Some(output),
+        })
+    }
+
     /// The result of one call, as the protocol's JSON.
     fn answer(
         &self,
@@ -443,7 +514,7 @@ fn unknown_result(name: &str) -> CallError {
 /// The frontend's messages, read on a thread of their own (so a silent frontend is noticed
 /// by the time limit), each at most [`MAX_MESSAGE`] bytes; reading stops at the first error.
 fn read_messages(
-    stdout: std::process::ChildStdout,
+    stdout: Box<dyn std::io::Read + Send>,
 ) -> Receiver<std::result::Result<Vec<u8>, FramingError>> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     std::thread::spawn(move || {
@@ -469,7 +540,7 @@ fn read_messages(
 /// Messages to the frontend, written in order by a thread of their own; it stops at the first
 /// write that fails (the frontend closed its input or ended).
 fn write_messages(
-    mut stdin: ChildStdin,
+    mut stdin: Box<dyn std::io::Write + Send>,
 ) -> (
     std::sync::mpsc::Sender<HostMessage>,
     std::thread::JoinHandle<()>,
@@ -512,7 +583,7 @@ fn forward_stderr(
 
 /// How a frontend process ended.
 #[derive(Debug)]
-enum Exit {
+pub(crate) enum Exit {
     Code(i32),
     Signal(i32),
     /// Still running at the deadline (it is then killed).

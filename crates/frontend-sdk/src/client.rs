@@ -44,6 +44,27 @@ impl Client<BufReader<Stdin>, Stdout> {
     }
 }
 
+/// A connection whichever way cairn started the frontend.
+pub type AnyClient = Client<Box<dyn BufRead + Send>, Box<dyn Write + Send>>;
+
+impl AnyClient {
+    /// The socket `$CAIRN_FRONTEND_SOCKET` names (a frontend run from an image, in the
+    /// sandbox), else stdin and stdout (a program run with `--frontend exec:`).
+    pub fn connect() -> Result<Self, Error> {
+        match std::env::var_os("CAIRN_FRONTEND_SOCKET") {
+            Some(path) => {
+                let stream = std::os::unix::net::UnixStream::connect(&path)?;
+                let reader = stream.try_clone()?;
+                Client::new(Box::new(BufReader::new(reader)), Box::new(stream))
+            }
+            None => Client::new(
+                Box::new(BufReader::new(std::io::stdin())),
+                Box::new(std::io::stdout()),
+            ),
+        }
+    }
+}
+
 impl<R: BufRead, W: Write> Client<R, W> {
     /// Read cairn's request from `reader`.
     pub fn new(mut reader: R, writer: W) -> Result<Self, Error> {

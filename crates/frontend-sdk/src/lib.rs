@@ -13,7 +13,7 @@
 //! use cairn_ir::{GraphBuilder, Input, Op, SourceOp, VertexMeta};
 //!
 //! fn main() -> Result<(), cairn_frontend_sdk::Error> {
-//!     let mut client = Client::stdio()?;
+//!     let mut client = Client::connect()?;
 //!     let spec = client.read_file("image.txt")?;
 //!     let reference = String::from_utf8_lossy(&spec).trim().to_string();
 //!     let base = client.resolve_image(&reference, None)?;
@@ -40,5 +40,5 @@ mod client;
 pub mod framing;
 pub mod protocol;
 
-pub use client::{Client, Error};
+pub use client::{AnyClient, Client, Error};
 pub use protocol::PROTOCOL_VERSION;

@@ -412,3 +412,179 @@ fn a_frontend_can_solve_a_sub_graph_and_read_its_result() {
         b.ran()
     );
 }
+
+/// A root file system holding `program` and the shared libraries it needs (from `ldd`), on
+/// the test's busybox.
+fn rootfs_with(program: &Path, at: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("tempdir");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", super::fixture::busybox_rootfs().display()))
+        .arg(root.path())
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    let ldd = std::process::Command::new("ldd")
+        .arg(program)
+        .output()
+        .expect("ldd");
+    let mut files: Vec<PathBuf> = String::from_utf8_lossy(&ldd.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+        .map(PathBuf::from)
+        .collect();
+    files.push(program.to_path_buf());
+    for f in files {
+        let dest = if f == program {
+            root.path().join(at.trim_start_matches('/'))
+        } else {
+            root.path().join(f.strip_prefix("/").expect("absolute"))
+        };
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&f, &dest).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    }
+    root
+}
+
+/// Make `name` in `env`'s store: the rootfs imported, then `ENTRYPOINT` set by a build.
+fn frontend_image(env: &Env, rootfs: &Path, name: &str, entrypoint: &str) {
+    let out = cairn()
+        .env("SOURCE_DATE_EPOCH", "1600000000")
+        .args(["import", "--root"])
+        .arg(env.root())
+        .arg(rootfs)
+        .arg(format!("{name}-base:1"))
+        .output()
+        .expect("import");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = context(&[(
+        "Dockerfile",
+        &format!("FROM {name}-base:1\nENTRYPOINT {entrypoint}\n"),
+    )]);
+    env.build_ok(c.path(), &["-t", &format!("{name}:1")]);
+}
+
+#[test]
+fn a_frontend_image_runs_in_the_sandbox() {
+    let env = Env::new();
+    let root = rootfs_with(&lines_frontend(), "/usr/local/bin/lines");
+    frontend_image(
+        &env,
+        root.path(),
+        "lines-frontend",
+        r#"["/usr/local/bin/lines"]"#,
+    );
+    let project = "from busybox\ncopy a.txt /a.txt\nrun cat /a.txt /a.txt > /b.txt\n";
+
+    // Named by `# syntax=` on the Dockerfile's first line (the lines frontend skips comments).
+    let c = context(&[
+        (
+            "Dockerfile",
+            &format!("# syntax=lines-frontend:1\n{project}"),
+        ),
+        ("a.txt", "two\n"),
+    ]);
+    let (_o, out) = out_dir();
+    let b = build_with(
+        &env,
+        "dockerfile",
+        c.path(),
+        &["-o", &format!("type=local,dest={}", out.display())],
+    );
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out.join("b.txt")).expect("b.txt"),
+        "two\ntwo\n"
+    );
+
+    // Named by --frontend image:REF, with -f; and by BUILDKIT_SYNTAX over a built-in syntax.
+    let c = context(&[("build.lines", project), ("a.txt", "three\n")]);
+    let (_o, out) = out_dir();
+    let b = build_with(
+        &env,
+        "image:lines-frontend:1",
+        c.path(),
+        &[
+            "-f",
+            &c.path().join("build.lines").to_string_lossy(),
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+        ],
+    );
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out.join("b.txt")).expect("b.txt"),
+        "three\nthree\n"
+    );
+    let c = context(&[
+        (
+            "Dockerfile",
+            &format!("# syntax=docker/dockerfile:1\n{project}"),
+        ),
+        ("a.txt", "four\n"),
+    ]);
+    let b = build_with(
+        &env,
+        "dockerfile",
+        c.path(),
+        &[
+            "--build-arg",
+            "BUILDKIT_SYNTAX=lines-frontend:1",
+            "--progress=json",
+        ],
+    );
+    let b = super::fixture::Build::from(b);
+    assert!(b.success, "{}", b.stderr);
+    // The lines frontend names a step by its line; the Dockerfile one would say `[3/3] RUN`.
+    assert!(
+        b.ran().iter().any(|r| r == "run cat /a.txt /a.txt > /b.txt"),
+        "{:?}",
+        b.ran()
+    );
+
+    // A frontend image that is no frontend: clear errors, bounded by the time limit.
+    let plain = tempfile::tempdir().expect("tempdir");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", super::fixture::busybox_rootfs().display()))
+        .arg(plain.path())
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    frontend_image(
+        &env,
+        plain.path(),
+        "quitter",
+        r#"["/bin/sh", "-c", "echo not a frontend; exit 3"]"#,
+    );
+    frontend_image(&env, plain.path(), "sleeper", r#"["/bin/sleep", "631"]"#);
+    let c = context(&[("x", "x")]);
+    let b = build_with(&env, "image:quitter:1", c.path(), &[]);
+    let stderr = String::from_utf8_lossy(&b.stderr);
+    assert!(!b.status.success());
+    assert!(
+        stderr.contains("ended (exit status 3) without connecting"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not a frontend"), "{stderr}");
+    let b = build_with(
+        &env,
+        "image:sleeper:1",
+        c.path(),
+        &["--frontend-timeout", "2"],
+    );
+    let stderr = String::from_utf8_lossy(&b.stderr);
+    assert!(!b.status.success());
+    assert!(
+        stderr.contains("did not connect within the time limit"),
+        "{stderr}"
+    );
+    assert!(
+        super::confinement::processes_with("sleep 631").is_empty(),
+        "the frontend outlived the build"
+    );
+}

@@ -166,11 +166,33 @@ pub fn run(args: BuildArgs) -> Result<()> {
             if program.is_empty() {
                 bail!("--frontend exec: needs a program: exec:PATH");
             }
-            Chosen::Process(PathBuf::from(program))
+            let program = PathBuf::from(program);
+            let program = if program.components().count() > 1 {
+                std::fs::canonicalize(&program)
+                    .with_context(|| format!("cannot find the frontend {}", program.display()))?
+            } else {
+                program
+            };
+            Chosen::Protocol(cairn_build::Launch::Program {
+                program,
+                args: Vec::new(),
+            })
         }
-        other => bail!("unknown --frontend {other:?}: use dockerfile, ir or exec:PROGRAM"),
+        image if image.starts_with("image:") => {
+            refuse_dockerfile_flags(&args, false)?;
+            let reference = image.trim_start_matches("image:");
+            if reference.is_empty() {
+                bail!("--frontend image: needs an image: image:REF");
+            }
+            Chosen::Protocol(cairn_build::Launch::Image {
+                reference: reference.to_string(),
+            })
+        }
+        other => {
+            bail!("unknown --frontend {other:?}: use dockerfile, ir, exec:PROGRAM or image:REF")
+        }
     };
-    if !matches!(chosen, Chosen::Process(_))
+    if !matches!(chosen, Chosen::Protocol(_))
         && (!args.frontend_opts.is_empty() || args.frontend_timeout.is_some())
     {
         bail!(
@@ -294,31 +316,44 @@ pub fn run(args: BuildArgs) -> Result<()> {
     };
     let named = named_contexts::parse(&args.build_contexts, &store)?;
     let check = args.check || call == "check";
-    let source = if let Chosen::Process(program) = &chosen {
+    let source = if let Chosen::Protocol(launch) = &chosen {
         if !input_args.context.is_dir() {
             bail!(
                 "build context {} is not a directory",
                 input_args.context.display()
             );
         }
-        Source::Process(program.clone())
+        Source::Protocol(launch.clone())
     } else if matches!(chosen, Chosen::Graph) {
         let (graph, context) = read_graph(&input_args)?;
         input_args.context = context;
         Source::Graph(graph)
     } else {
         let mut input = BuildInput::load(&input_args)?;
-        if call == "targets" {
-            return print_targets(&input, call_opts);
+        if let Some(reference) = frontend_image(&input)? {
+            // `# syntax=REF` or `--build-arg BUILDKIT_SYNTAX=REF` naming another frontend: the
+            // image runs it (given this Dockerfile's name, the build args and the target).
+            if input_args.file.as_deref() == Some(std::path::Path::new("-")) {
+                bail!(
+                    "a Dockerfile on stdin cannot name a frontend image ({reference}): the image reads the Dockerfile from the context"
+                );
+            }
+            // The frontend is told which file to read.
+            input_args.file = Some(input.dockerfile_path.clone());
+            Source::Protocol(cairn_build::Launch::Image { reference })
+        } else {
+            if call == "targets" {
+                return print_targets(&input, call_opts);
+            }
+            if let Some(mode) = network_override {
+                input.options.default_network = mode;
+            }
+            input.options.host_config = host_config;
+            input.options.no_cache_stages = args.no_cache_filter.clone();
+            input.options.named_contexts = named.lower;
+            input.options.all_stages = check;
+            Source::Dockerfile(input)
         }
-        if let Some(mode) = network_override {
-            input.options.default_network = mode;
-        }
-        input.options.host_config = host_config;
-        input.options.no_cache_stages = args.no_cache_filter.clone();
-        input.options.named_contexts = named.lower;
-        input.options.all_stages = check;
-        Source::Dockerfile(input)
     };
 
     let exe = std::env::current_exe()
@@ -354,7 +389,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
             progress: &progress,
             lint: RefCell::default(),
         }),
-        Source::Graph(_) | Source::Process(_) => None,
+        Source::Graph(_) | Source::Protocol(_) => None,
     };
     let graph_frontend;
     let process_frontend;
@@ -364,9 +399,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
             graph_frontend = GraphFrontend(graph.clone());
             &graph_frontend
         }
-        (None, Source::Process(program)) => {
+        (None, Source::Protocol(launch)) => {
             process_frontend =
-                protocol_frontend(&args, program, &input_args, &context_dir, &progress)?;
+                protocol_frontend(&args, launch, &input_args, &context_dir, &progress)?;
             &process_frontend
         }
         (None, Source::Dockerfile(_)) => bail!("internal: no frontend"),
@@ -437,7 +472,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
 enum Chosen {
     Dockerfile,
     Graph,
-    Process(PathBuf),
+    Protocol(cairn_build::Launch),
 }
 
 /// What the build starts from: a Dockerfile for the built-in frontend, a graph, or a protocol
@@ -445,13 +480,26 @@ enum Chosen {
 enum Source {
     Dockerfile(BuildInput),
     Graph(cairn_ir::Graph),
-    Process(PathBuf),
+    Protocol(cairn_build::Launch),
+}
+
+/// The frontend image a Dockerfile asks for: `--build-arg BUILDKIT_SYNTAX=REF`, else its
+/// `# syntax=REF` — unless that names the Dockerfile frontend, which is built in.
+fn frontend_image(input: &BuildInput) -> Result<Option<String>> {
+    let syntax = input
+        .options
+        .build_args
+        .get("BUILDKIT_SYNTAX")
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .or_else(|| cairn_dockerfile::lower::syntax_directive(&input.dockerfile));
+    Ok(syntax.filter(|s| !cairn_dockerfile::lower::is_builtin_syntax(s)))
 }
 
 /// A protocol frontend (`--frontend exec:PROGRAM`) and its request.
 fn protocol_frontend(
     args: &BuildArgs,
-    program: &std::path::Path,
+    launch: &cairn_build::Launch,
     input_args: &BuildInputArgs,
     context_dir: &std::path::Path,
     progress: &Progress,
@@ -477,16 +525,13 @@ fn protocol_frontend(
         })?;
         options.insert("filename".into(), rel.to_string_lossy().into_owned());
     }
-    let program = if program.components().count() > 1 {
-        std::fs::canonicalize(program)
-            .with_context(|| format!("cannot find the frontend {}", program.display()))?
-    } else {
-        program.to_path_buf()
+    let name = match launch {
+        cairn_build::Launch::Image { reference } => format!("image:{reference}"),
+        cairn_build::Launch::Program { program, .. } => format!("exec:{}", program.display()),
     };
     Ok(cairn_build::ProcessFrontend {
-        name: args.frontend.clone(),
-        program,
-        args: Vec::new(),
+        name,
+        launch: launch.clone(),
         context: context_dir.to_path_buf(),
         options,
         build_args: input::parse_build_args(&args.input.build_args)?,

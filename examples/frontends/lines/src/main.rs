@@ -38,7 +38,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<(), Error> {
-    let mut client = Client::stdio()?;
+    let mut client = Client::connect()?;
     let file = client
         .request()
         .options

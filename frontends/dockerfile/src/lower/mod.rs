@@ -176,22 +176,34 @@ pub fn lower_source(
     lower_linted(&df, &opts, resolver, linter)
 }
 
-/// `# syntax=` must name the Dockerfile frontend (`docker/dockerfile` or
+/// Whether `# syntax=` names the Dockerfile frontend (`docker/dockerfile` or
 /// `docker/dockerfile-upstream`, any registry prefix `docker.io/`, any tag or channel such as
 /// `1`, `1.7`, `1-labs`, `labs`, `latest`, any digest): cairn builds those with its built-in
-/// frontend, offline, never pulling. Any other frontend is refused, never silently replaced.
-fn check_syntax(syntax: &str) -> std::result::Result<(), String> {
+/// frontend, offline, never pulling.
+pub fn is_builtin_syntax(syntax: &str) -> bool {
     let name = syntax.split('@').next().unwrap_or_default();
     let name = name.strip_prefix("docker.io/").unwrap_or(name);
     let repo = match name.rsplit_once(':') {
         Some((repo, tag)) if !repo.contains('/') || !tag.contains('/') => repo,
         _ => name,
     };
-    if matches!(repo, "docker/dockerfile" | "docker/dockerfile-upstream") {
+    matches!(repo, "docker/dockerfile" | "docker/dockerfile-upstream")
+}
+
+/// The `# syntax=` directive of a Dockerfile (BuildKit's rules), if it has one.
+pub fn syntax_directive(dockerfile: &[u8]) -> Option<String> {
+    crate::parser::parse(dockerfile).ok()?.directives.syntax
+}
+
+/// Lowering is the built-in frontend: another `# syntax=` is never silently replaced by it.
+/// (`cairn build` runs other frontend images before it would come here.)
+fn check_syntax(syntax: &str) -> std::result::Result<(), String> {
+    if is_builtin_syntax(syntax) {
         Ok(())
     } else {
         Err(format!(
-            "unsupported syntax {syntax:?}: cairn builds only docker/dockerfile (its built-in frontend); other frontend images are not supported yet"
+            "syntax {syntax:?} names a frontend image, not the built-in Dockerfile frontend: \
+             `cairn build` runs it (--frontend image:REF); `cairn plan` cannot"
         ))
     }
 }
