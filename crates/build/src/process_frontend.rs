@@ -57,6 +57,9 @@ pub struct ProcessFrontend {
     pub name: String,
     /// What runs: a program of the host, or an image's entrypoint in the sandbox.
     pub launch: Launch,
+    /// Where the frontend was named (a Dockerfile's `# syntax=` line: file relative to the
+    /// context, line): a frontend that cannot be started is reported there.
+    pub origin: Option<(String, usize)>,
     /// The directory of the build context.
     pub context: PathBuf,
     pub options: BTreeMap<String, String>,
@@ -128,7 +131,15 @@ impl Frontend for ProcessFrontend {
                 deadline,
                 self.events.clone(),
                 tail.clone(),
-            )?,
+            )
+            .map_err(|e| match &self.origin {
+                Some((file, line)) => BuildError::Frontend(Box::new(FrontendError {
+                    message: cairn_solver::with_causes(&e),
+                    file: Some(file.clone()),
+                    line: Some(*line),
+                })),
+                None => e,
+            })?,
         };
         let Started {
             mut peer,

@@ -541,7 +541,9 @@ fn a_frontend_image_runs_in_the_sandbox() {
     assert!(b.success, "{}", b.stderr);
     // The lines frontend names a step by its line; the Dockerfile one would say `[3/3] RUN`.
     assert!(
-        b.ran().iter().any(|r| r == "run cat /a.txt /a.txt > /b.txt"),
+        b.ran()
+            .iter()
+            .any(|r| r == "run cat /a.txt /a.txt > /b.txt"),
         "{:?}",
         b.ran()
     );

@@ -316,6 +316,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     };
     let named = named_contexts::parse(&args.build_contexts, &store)?;
     let check = args.check || call == "check";
+    let mut syntax_origin: Option<(String, usize)> = None;
     let source = if let Chosen::Protocol(launch) = &chosen {
         if !input_args.context.is_dir() {
             bail!(
@@ -330,7 +331,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         Source::Graph(graph)
     } else {
         let mut input = BuildInput::load(&input_args)?;
-        if let Some(reference) = frontend_image(&input)? {
+        if let Some((reference, line)) = frontend_image(&input) {
             // `# syntax=REF` or `--build-arg BUILDKIT_SYNTAX=REF` naming another frontend: the
             // image runs it (given this Dockerfile's name, the build args and the target).
             if input_args.file.as_deref() == Some(std::path::Path::new("-")) {
@@ -338,8 +339,15 @@ pub fn run(args: BuildArgs) -> Result<()> {
                     "a Dockerfile on stdin cannot name a frontend image ({reference}): the image reads the Dockerfile from the context"
                 );
             }
-            // The frontend is told which file to read.
+            // The frontend is told which file to read; failing to start, it is shown at the
+            // `# syntax=` line.
             input_args.file = Some(input.dockerfile_path.clone());
+            syntax_origin = line.and_then(|l| {
+                let abs = std::fs::canonicalize(&input.dockerfile_path).ok()?;
+                let ctx = std::fs::canonicalize(&input_args.context).ok()?;
+                let rel = abs.strip_prefix(ctx).ok()?.to_string_lossy().into_owned();
+                Some((rel, l))
+            });
             Source::Protocol(cairn_build::Launch::Image { reference })
         } else {
             if call == "targets" {
@@ -400,8 +408,10 @@ pub fn run(args: BuildArgs) -> Result<()> {
             &graph_frontend
         }
         (None, Source::Protocol(launch)) => {
-            process_frontend =
-                protocol_frontend(&args, launch, &input_args, &context_dir, &progress)?;
+            process_frontend = cairn_build::ProcessFrontend {
+                origin: syntax_origin.clone(),
+                ..protocol_frontend(&args, launch, &input_args, &context_dir, &progress)?
+            };
             &process_frontend
         }
         (None, Source::Dockerfile(_)) => bail!("internal: no frontend"),
@@ -485,15 +495,23 @@ enum Source {
 
 /// The frontend image a Dockerfile asks for: `--build-arg BUILDKIT_SYNTAX=REF`, else its
 /// `# syntax=REF` — unless that names the Dockerfile frontend, which is built in.
-fn frontend_image(input: &BuildInput) -> Result<Option<String>> {
-    let syntax = input
+/// The frontend image a Dockerfile asks for, and the line that asks (none for the build arg):
+/// `--build-arg BUILDKIT_SYNTAX=REF`, else its `# syntax=REF` — unless that names the
+/// Dockerfile frontend, which is built in.
+fn frontend_image(input: &BuildInput) -> Option<(String, Option<usize>)> {
+    let syntax = match input
         .options
         .build_args
         .get("BUILDKIT_SYNTAX")
         .filter(|s| !s.is_empty())
-        .cloned()
-        .or_else(|| cairn_dockerfile::lower::syntax_directive(&input.dockerfile));
-    Ok(syntax.filter(|s| !cairn_dockerfile::lower::is_builtin_syntax(s)))
+    {
+        Some(s) => (s.clone(), None),
+        None => {
+            let (s, line) = cairn_dockerfile::lower::syntax_directive(&input.dockerfile)?;
+            (s, Some(line))
+        }
+    };
+    Some(syntax).filter(|(s, _)| !cairn_dockerfile::lower::is_builtin_syntax(s))
 }
 
 /// A protocol frontend (`--frontend exec:PROGRAM`) and its request.
@@ -532,6 +550,7 @@ fn protocol_frontend(
     Ok(cairn_build::ProcessFrontend {
         name,
         launch: launch.clone(),
+        origin: None,
         context: context_dir.to_path_buf(),
         options,
         build_args: input::parse_build_args(&args.input.build_args)?,

@@ -190,9 +190,10 @@ pub fn is_builtin_syntax(syntax: &str) -> bool {
     matches!(repo, "docker/dockerfile" | "docker/dockerfile-upstream")
 }
 
-/// The `# syntax=` directive of a Dockerfile (BuildKit's rules), if it has one.
-pub fn syntax_directive(dockerfile: &[u8]) -> Option<String> {
-    crate::parser::parse(dockerfile).ok()?.directives.syntax
+/// The `# syntax=` directive of a Dockerfile (BuildKit's rules) and its line, if it has one.
+pub fn syntax_directive(dockerfile: &[u8]) -> Option<(String, usize)> {
+    let d = crate::parser::parse(dockerfile).ok()?.directives;
+    Some((d.syntax?, d.syntax_line))
 }
 
 /// Lowering is the built-in frontend: another `# syntax=` is never silently replaced by it.
