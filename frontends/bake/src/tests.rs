@@ -232,3 +232,93 @@ fn mistakes_are_clear_errors() {
         .is_err()
     );
 }
+
+/// Patterns of real-world bake files (docker/metadata-action's generated target inherited,
+/// numeric args, variables without defaults, a JSON override as CI writes it).
+#[test]
+fn real_world_patterns() {
+    let hcl = r#"
+// docker/metadata-action writes this target in CI; locally it is empty.
+target "docker-metadata-action" {}
+
+variable "GO_VERSION" { default = "1.22" }
+variable "DESTDIR" { default = "./bin" }
+variable "GITHUB_REF" {}
+
+target "_common" {
+  args = {
+    GO_VERSION = GO_VERSION
+    BUILDKIT_CONTEXT_KEEP_GIT_DIR = 1
+  }
+}
+
+group "default" { targets = ["image-local"] }
+
+target "image" {
+  inherits = ["_common", "docker-metadata-action"]
+}
+
+target "image-local" {
+  inherits = ["image"]
+  output = ["type=docker"]
+}
+
+target "binaries" {
+  inherits = ["_common"]
+  target = "binaries"
+  output = ["${DESTDIR}/build"]
+  platforms = ["local"]
+}
+
+target "validate" {
+  inherits = ["_common"]
+  target = notequal("", GITHUB_REF) ? "validate-ci" : "validate"
+  output = ["type=cacheonly"]
+}
+"#;
+    let meta = r#"{"target": {"docker-metadata-action": {
+        "tags": ["ghcr.io/o/r:main", "ghcr.io/o/r:sha-abc"],
+        "labels": {"org.opencontainers.image.revision": "abc"},
+        "args": {"DOCKER_META_VERSION": "main"}}}}"#;
+    let def = load(
+        &[
+            File {
+                name: "docker-bake.hcl",
+                text: hcl,
+            },
+            File {
+                name: "/tmp/docker-metadata-action-bake.json",
+                text: meta,
+            },
+        ],
+        &env(&[("GITHUB_REF", "refs/heads/main")]),
+        &[],
+    )
+    .unwrap();
+    let p = print(&def, &[]).unwrap();
+    assert_eq!(
+        p["group"]["default"]["targets"],
+        serde_json::json!(["image-local"])
+    );
+    let t = &p["target"]["image-local"];
+    assert_eq!(
+        t["tags"],
+        serde_json::json!(["ghcr.io/o/r:main", "ghcr.io/o/r:sha-abc"])
+    );
+    assert_eq!(t["args"]["BUILDKIT_CONTEXT_KEEP_GIT_DIR"], "1");
+    assert_eq!(t["args"]["GO_VERSION"], "1.22");
+    assert_eq!(t["args"]["DOCKER_META_VERSION"], "main");
+    assert_eq!(t["labels"]["org.opencontainers.image.revision"], "abc");
+    assert_eq!(t["output"], serde_json::json!(["type=docker"]));
+    assert_eq!(
+        def.targets["validate"].target.as_deref(),
+        Some("validate-ci")
+    );
+    assert_eq!(def.targets["binaries"].outputs, ["./bin/build"]);
+    let all = select(
+        &def,
+        &["binaries".into(), "validate".into(), "binaries".into()],
+    )
+    .unwrap();
+    assert_eq!(all, ["binaries", "validate"], "each once");
+}

@@ -13,7 +13,7 @@ FROM base AS c\nARG FLAVOUR\nRUN sleep 1 && echo \"c $FLAVOUR\" > /c.txt\n";
 
 const BAKE: &str = r#"
 variable "OUT" { default = "out" }
-group "default" { targets = ["a", "b", "c"] }
+group "default" { targets = ["a", "b", "c", "cache"] }
 target "_common" { output = [] }
 target "a" {
   target = "a"
@@ -23,6 +23,10 @@ target "b" {
   target = "b"
   output = ["type=local,dest=${OUT}/b"]
   tags = ["bake-b:1"]
+}
+target "cache" {
+  target = "base"
+  output = ["type=cacheonly"]
 }
 target "c" {
   inherits = ["_common"]

@@ -15,7 +15,7 @@ use crate::commands::progress::{Progress, ProgressMode};
 use crate::commands::registry::RegistryArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use cairn_build::output::parse_output;
-use cairn_build::{BuildOptions, BuildRequest, Engine, GraphFrontend, Output};
+use cairn_build::{BuildOptions, BuildRequest, Engine, GraphFrontend};
 use cairn_ir::{Graph, GraphBuilder, Input, LocalSource, MergeOp, Op, SourceOp, VertexMeta};
 use clap::Args;
 use std::collections::{BTreeMap, HashMap};
@@ -203,10 +203,7 @@ pub fn run(args: BakeArgs) -> Result<()> {
                 &BuildRequest {
                     frontend: &GraphFrontend(l.graph),
                     locals: locals.clone(),
-                    options: BuildOptions {
-                        push: args.push,
-                        ..l.options
-                    },
+                    options: l.options,
                 },
                 quiet.clone(),
             )
@@ -270,11 +267,24 @@ fn lower_target(
     if let Some(e) = out.lint_error {
         bail!("{e}");
     }
-    let outputs = t
-        .outputs
-        .iter()
-        .map(|o| parse_output(o))
-        .collect::<cairn_build::Result<Vec<Output>>>()?;
+    // buildx's output kinds that are not files: `cacheonly` (build, keep nothing but the
+    // cache), `docker` without a destination (load into docker: cairn keeps the image in its
+    // store, under the target's tags) and `registry` / `image,push=true` (push the tags).
+    let mut outputs = Vec::new();
+    let mut push = args.push;
+    for o in &t.outputs {
+        let fields: Vec<&str> = o.split(',').map(str::trim).collect();
+        let has = |f: &str| fields.contains(&f);
+        let has_dest = fields.iter().any(|f| f.starts_with("dest="));
+        if has("type=cacheonly") || (has("type=docker") && !has_dest) {
+            continue;
+        }
+        if has("type=registry") || (has("type=image") && has("push=true")) {
+            push = true;
+            continue;
+        }
+        outputs.push(parse_output(o)?);
+    }
     let tags = t
         .tags
         .iter()
@@ -309,7 +319,7 @@ fn lower_target(
             tags,
             outputs,
             compression: cairn_store::Compression::Gzip,
-            push: args.push,
+            push,
             want_image_id: true,
             cache_from,
             cache_to,
