@@ -9,7 +9,7 @@
 
 use crate::error::{BuildError, Result};
 use cairn_ir::resolve::ImageResolver;
-use cairn_ir::{Graph, GraphBuilder, Input, Op, SourceOp};
+use cairn_ir::{Graph, Op, SourceOp};
 use cairn_store::Store;
 use std::collections::HashMap;
 
@@ -65,29 +65,8 @@ pub(crate) fn pin_images(
     if pinned.is_empty() {
         return Ok(graph);
     }
-    // Rewrite: every vertex from a pinned one on gets a new digest.
-    let Graph {
-        vertices,
-        result,
-        platform,
-        image,
-        mut meta,
-    } = graph;
-    let mut b = GraphBuilder::new();
-    let mut renamed: HashMap<cairn_ir::Digest, cairn_ir::Digest> = HashMap::new();
-    let rename = |renamed: &HashMap<_, _>, i: Input| Input {
-        vertex: renamed.get(&i.vertex).copied().unwrap_or(i.vertex),
-        output: i.output,
-    };
-    for v in vertices {
-        let op = pinned.remove(&v.digest).unwrap_or(v.op);
-        let inputs = v.inputs.into_iter().map(|i| rename(&renamed, i)).collect();
-        let m = meta.remove(&v.digest).unwrap_or_default();
-        let d = b
-            .add(op, inputs, m)
-            .map_err(|e| BuildError::with_source("cannot pin the base images", e))?;
-        renamed.insert(v.digest, d);
-    }
-    let result = result.map(|r| rename(&renamed, r));
-    Ok(b.finish(result, platform, image))
+    // Every vertex from a pinned one on gets a new digest.
+    graph
+        .rewrite(|v| pinned.remove(&v.digest))
+        .map_err(|e| BuildError::with_source("cannot pin the base images", e))
 }

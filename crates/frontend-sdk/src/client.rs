@@ -150,19 +150,30 @@ impl<R: BufRead, W: Write> Client<R, W> {
     /// The whole content of the file at `path` in the context, read in parts of at most
     /// [`MAX_READ`] bytes; `limit` bounds the total (a file longer is an error).
     pub fn read_file_limited(&mut self, path: &str, limit: u64) -> Result<Vec<u8>, Error> {
+        self.read_in_parts("read_file", path, limit, |offset| {
+            serde_json::to_value(ReadFileParams {
+                path: path.into(),
+                offset,
+                length: Some(MAX_READ),
+            })
+        })
+    }
+
+    /// A file read by `method`, part by part (`params` for each offset), at most `limit` bytes.
+    fn read_in_parts(
+        &mut self,
+        method: &str,
+        path: &str,
+        limit: u64,
+        params: impl Fn(u64) -> serde_json::Result<serde_json::Value>,
+    ) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
         loop {
-            let part: FileData = self.call(
-                "read_file",
-                ReadFileParams {
-                    path: path.into(),
-                    offset: out.len() as u64,
-                    length: Some(MAX_READ),
-                },
-            )?;
+            let p = params(out.len() as u64).map_err(|e| Error::Invalid(e.to_string()))?;
+            let part: FileData = self.call(method, p)?;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(part.data.as_bytes())
-                .map_err(|e| Error::Protocol(format!("read_file {path}: {e}")))?;
+                .map_err(|e| Error::Protocol(format!("{method} {path}: {e}")))?;
             out.extend_from_slice(&bytes);
             if out.len() as u64 > limit {
                 return Err(Error::Invalid(format!(
@@ -221,30 +232,14 @@ impl<R: BufRead, W: Write> Client<R, W> {
         path: &str,
         limit: u64,
     ) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
-        loop {
-            let part: FileData = self.call(
-                "read_result_file",
-                ResultReadParams {
-                    result: result.into(),
-                    path: path.into(),
-                    offset: out.len() as u64,
-                    length: Some(MAX_READ),
-                },
-            )?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(part.data.as_bytes())
-                .map_err(|e| Error::Protocol(format!("read_result_file {path}: {e}")))?;
-            out.extend_from_slice(&bytes);
-            if out.len() as u64 > limit {
-                return Err(Error::Invalid(format!(
-                    "{path} is larger than {limit} bytes"
-                )));
-            }
-            if part.eof || bytes.is_empty() {
-                return Ok(out);
-            }
-        }
+        self.read_in_parts("read_result_file", path, limit, |offset| {
+            serde_json::to_value(ResultReadParams {
+                result: result.into(),
+                path: path.into(),
+                offset,
+                length: Some(MAX_READ),
+            })
+        })
     }
 
     /// The entries of the directory `path` in the solved `result`.

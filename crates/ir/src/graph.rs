@@ -120,6 +120,32 @@ impl Graph {
     }
 }
 
+impl Graph {
+    /// The graph with some ops replaced (`replace` returns the new op, or `None` to keep it):
+    /// every vertex from a replaced one on gets its digest re-derived, metadata follows its
+    /// vertex, and vertices that become identical are one. (Pinning base images, renaming a
+    /// local source.)
+    pub fn rewrite(
+        &self,
+        mut replace: impl FnMut(&Vertex) -> Option<Op>,
+    ) -> Result<Graph, GraphError> {
+        let mut b = GraphBuilder::new();
+        let mut renamed: DigestMap<Digest> = DigestMap::default();
+        let rename = |renamed: &DigestMap<Digest>, i: &Input| Input {
+            vertex: renamed.get(&i.vertex).copied().unwrap_or(i.vertex),
+            output: i.output,
+        };
+        for v in &self.vertices {
+            let op = replace(v).unwrap_or_else(|| v.op.clone());
+            let inputs = v.inputs.iter().map(|i| rename(&renamed, i)).collect();
+            let meta = self.meta.get(&v.digest).cloned().unwrap_or_default();
+            renamed.insert(v.digest, b.add(op, inputs, meta)?);
+        }
+        let result = self.result.as_ref().map(|r| rename(&renamed, r));
+        Ok(b.finish(result, self.platform.clone(), self.image.clone()))
+    }
+}
+
 fn check_input_indices(op: &Op, len: usize) -> Result<(), GraphError> {
     let check = |index: InputIndex| {
         if (index as usize) < len {
@@ -305,6 +331,40 @@ mod tests {
             b.add(mkdir("/x"), vec![], VertexMeta::default()),
             Err(GraphError::InputIndexOutOfRange { .. })
         ));
+    }
+
+    #[test]
+    fn rewriting_an_op_re_derives_what_depends_on_it() {
+        let mut b = GraphBuilder::new();
+        let a = b
+            .add(image("busybox"), vec![], VertexMeta::default())
+            .unwrap();
+        let x = b
+            .add(
+                mkdir("/x"),
+                vec![Input::of(a)],
+                VertexMeta {
+                    description: "mkdir".into(),
+                    ..VertexMeta::default()
+                },
+            )
+            .unwrap();
+        let g = b.finish(
+            Some(Input::of(x)),
+            Platform::linux_amd64(),
+            ImageConfig::default(),
+        );
+        let same = g.rewrite(|_| None).unwrap();
+        assert_eq!(same, g);
+        let pinned = g
+            .rewrite(|v| matches!(v.op, Op::Source(_)).then(|| image("busybox@sha256:0")))
+            .unwrap();
+        pinned.validate().unwrap();
+        assert_ne!(pinned.vertices[0].digest, a);
+        let top = pinned.result.unwrap().vertex;
+        assert_ne!(top, x, "downstream re-derived");
+        assert_eq!(pinned.vertices[1].inputs[0].vertex, pinned.vertices[0].digest);
+        assert_eq!(pinned.meta[&top].description, "mkdir", "meta follows its vertex");
     }
 
     #[test]

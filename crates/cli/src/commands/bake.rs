@@ -330,28 +330,15 @@ fn lower_target(
 
 /// `graph` with its build-context source named `name` (digests re-derived).
 fn rename_context(graph: &Graph, name: &str) -> Result<Graph> {
-    let mut b = GraphBuilder::new();
-    let mut renamed: HashMap<cairn_ir::Digest, cairn_ir::Digest> = HashMap::new();
-    let map = |renamed: &HashMap<_, _>, i: &Input| Input {
-        vertex: renamed.get(&i.vertex).copied().unwrap_or(i.vertex),
-        output: i.output,
-    };
-    for v in &graph.vertices {
-        let op = match &v.op {
-            Op::Source(SourceOp::Local(l)) if l.name == LocalSource::MAIN => {
-                Op::Source(SourceOp::Local(LocalSource {
-                    name: name.to_string(),
-                    ..l.clone()
-                }))
-            }
-            other => other.clone(),
-        };
-        let inputs = v.inputs.iter().map(|i| map(&renamed, i)).collect();
-        let meta = graph.meta.get(&v.digest).cloned().unwrap_or_default();
-        renamed.insert(v.digest, b.add(op, inputs, meta)?);
-    }
-    let result = graph.result.as_ref().map(|r| map(&renamed, r));
-    Ok(b.finish(result, graph.platform.clone(), graph.image.clone()))
+    Ok(graph.rewrite(|v| match &v.op {
+        Op::Source(SourceOp::Local(l)) if l.name == LocalSource::MAIN => {
+            Some(Op::Source(SourceOp::Local(LocalSource {
+                name: name.to_string(),
+                ..l.clone()
+            })))
+        }
+        _ => None,
+    })?)
 }
 
 /// Every target's graph in one, its result a merge of theirs.
