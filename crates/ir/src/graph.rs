@@ -363,8 +363,14 @@ mod tests {
         assert_ne!(pinned.vertices[0].digest, a);
         let top = pinned.result.unwrap().vertex;
         assert_ne!(top, x, "downstream re-derived");
-        assert_eq!(pinned.vertices[1].inputs[0].vertex, pinned.vertices[0].digest);
-        assert_eq!(pinned.meta[&top].description, "mkdir", "meta follows its vertex");
+        assert_eq!(
+            pinned.vertices[1].inputs[0].vertex,
+            pinned.vertices[0].digest
+        );
+        assert_eq!(
+            pinned.meta[&top].description, "mkdir",
+            "meta follows its vertex"
+        );
     }
 
     #[test]

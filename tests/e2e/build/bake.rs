@@ -111,6 +111,42 @@ fn targets_share_their_common_stage_and_run_side_by_side() {
 }
 
 #[test]
+fn targets_with_contexts_of_their_own() {
+    // Two contexts, both with a file named x.txt: each target copies its own.
+    let env = Env::new();
+    let c = context(&[
+        ("Dockerfile", "FROM busybox\nCOPY x.txt /x.txt\n"),
+        ("x.txt", "from the main context\n"),
+        ("other/Dockerfile", "FROM busybox\nCOPY x.txt /x.txt\n"),
+        ("other/x.txt", "from the other context\n"),
+        (
+            "docker-bake.hcl",
+            "group \"default\" { targets = [\"main\", \"other\"] }\n\
+             target \"main\" {\n  output = [\"type=local,dest=results/main\"]\n}\n\
+             target \"other\" {\n  context = \"other\"\n  output = [\"type=local,dest=results/other\"]\n}\n",
+        ),
+    ]);
+    let out = cairn()
+        .current_dir(c.path())
+        .args(["bake", "--root"])
+        .arg(env.root())
+        .output()
+        .expect("run cairn bake");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (t, text) in [
+        ("main", "from the main context\n"),
+        ("other", "from the other context\n"),
+    ] {
+        let got = std::fs::read_to_string(c.path().join("results").join(t).join("x.txt"));
+        assert_eq!(got.expect("x.txt"), text, "{t}");
+    }
+}
+
+#[test]
 fn print_shows_the_resolved_definition() {
     let c = context(&[("docker-bake.hcl", BAKE)]);
     let out = cairn()
