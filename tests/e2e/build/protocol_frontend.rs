@@ -590,3 +590,67 @@ fn a_frontend_image_runs_in_the_sandbox() {
         "the frontend outlived the build"
     );
 }
+
+#[test]
+fn the_python_example_frontend_runs_as_an_image() {
+    // An image with the host's Python (its interpreter, libraries and standard library) and
+    // the example frontend, made by the test.
+    let env = Env::new();
+    let python = std::fs::canonicalize("/usr/bin/python3").expect("python3");
+    let root = rootfs_with(&python, "/usr/bin/python3");
+    let version = python
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("python3.X");
+    let stdlib = Path::new("/usr/lib").join(&version);
+    std::fs::create_dir_all(root.path().join("usr/lib")).expect("mkdir");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&stdlib)
+        .arg(root.path().join("usr/lib"))
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    for unneeded in [
+        "test",
+        "site-packages",
+        "dist-packages",
+        "idlelib",
+        "tkinter",
+        "ensurepip",
+        "lib2to3",
+    ] {
+        let _ = std::fs::remove_dir_all(root.path().join("usr/lib").join(&version).join(unneeded));
+    }
+    let frontend = root.path().join("frontend/cairn-yaml-frontend");
+    std::fs::create_dir_all(frontend.parent().expect("dir")).expect("mkdir");
+    std::fs::copy(
+        repo_root().join("examples/frontends/yaml/cairn-yaml-frontend"),
+        &frontend,
+    )
+    .expect("copy the frontend");
+    frontend_image(
+        &env,
+        root.path(),
+        "yaml-frontend",
+        r#"["/usr/bin/python3", "-S", "/frontend/cairn-yaml-frontend"]"#,
+    );
+    let c = context(&[("cairn.yaml", APP), ("greet.sh", "echo greetings\n")]);
+    let (_o, out) = out_dir();
+    let b = build_with(
+        &env,
+        "image:yaml-frontend:1",
+        c.path(),
+        &[
+            "-f",
+            &c.path().join("cairn.yaml").to_string_lossy(),
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+        ],
+    );
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out.join("app/out.txt")).expect("out.txt"),
+        "greetings\nhello from /app\n"
+    );
+}
