@@ -1,8 +1,9 @@
 //! Bake files → HCL blocks → evaluated groups and targets.
 
+use crate::functions::{UserFunction, context};
 use crate::model::{Definition, Group, Target};
 use crate::{Error, File};
-use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
+use hcl::eval::{Context, Evaluate};
 use hcl::{Expression, Value};
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ pub(crate) fn evaluate(
 ) -> Result<Definition, Error> {
     let mut blocks: Blocks = BTreeMap::new();
     let mut order: Vec<(String, String)> = Vec::new();
+    let mut functions: Vec<UserFunction> = Vec::new();
     for f in files {
         let body = if f.name.ends_with(".json") {
             json_body(f)?
@@ -32,10 +34,16 @@ pub(crate) fn evaluate(
         }
         for block in body.blocks() {
             let kind = block.identifier().to_string();
+            if kind == "function" {
+                functions.push(UserFunction::parse(block).map_err(|e| Error::new(f.name, e))?);
+                continue;
+            }
             if !matches!(kind.as_str(), "variable" | "group" | "target") {
                 return Err(Error::new(
                     f.name,
-                    format!("{kind} blocks are not supported (variable, group and target are)"),
+                    format!(
+                        "{kind} blocks are not supported (variable, function, group and target are)"
+                    ),
                 ));
             }
             let [label] = block.labels() else {
@@ -57,13 +65,21 @@ pub(crate) fn evaluate(
             }
         }
     }
-    let ctx = variables(&blocks, env)?;
+    // The user's functions are known to every evaluation below, until this returns.
+    let _functions = crate::functions::define(functions).map_err(|e| Error::new("bake", e))?;
+    let (ctx, known) = variables(&blocks, env)?;
     let mut def = Definition::default();
     for key in &order {
         let (kind, name) = key;
         let Some(attrs) = blocks.get(key) else {
             continue;
         };
+        if kind == "target"
+            && let Some((matrix, file)) = attrs.get("matrix")
+        {
+            expand_matrix(&mut def, name, attrs, matrix, file, &ctx, &known)?;
+            continue;
+        }
         let mut values = BTreeMap::new();
         for (k, (expr, file)) in attrs {
             let v = expr
@@ -106,6 +122,75 @@ pub(crate) fn evaluate(
     Ok(def)
 }
 
+/// The most targets one `matrix` may make.
+const MAX_MATRIX: usize = 1024;
+
+/// A target with a `matrix` (`{ VAR = [values…] }`): one target per combination, named by its
+/// `name` attribute evaluated with the combination's values; the block's own name becomes a
+/// group of them, as in buildx.
+fn expand_matrix(
+    def: &mut Definition,
+    name: &str,
+    attrs: &BTreeMap<String, (Expression, String)>,
+    matrix: &Expression,
+    file: &str,
+    ctx: &Context<'static>,
+    known: &BTreeMap<String, Value>,
+) -> Result<(), Error> {
+    let fail = |m: String| Error::new(file, format!("target {name:?}, matrix: {m}"));
+    let Value::Object(axes) = matrix.evaluate(ctx).map_err(|e| fail(e.to_string()))? else {
+        return Err(fail("expected a map of lists".into()));
+    };
+    let mut combos: Vec<Vec<(String, Value)>> = vec![Vec::new()];
+    for (var, values) in axes {
+        let Value::Array(values) = values else {
+            return Err(fail(format!("{var} is not a list")));
+        };
+        if combos.len().saturating_mul(values.len()) > MAX_MATRIX {
+            return Err(fail(format!("more than {MAX_MATRIX} combinations")));
+        }
+        let mut next = Vec::with_capacity(combos.len() * values.len());
+        for c in &combos {
+            for v in &values {
+                let mut c = c.clone();
+                c.push((var.clone(), v.clone()));
+                next.push(c);
+            }
+        }
+        combos = next;
+    }
+    let name_expr = attrs
+        .get("name")
+        .ok_or_else(|| fail("a matrix target needs a `name` (e.g. \"app-${VAR}\")".into()))?;
+    let mut made = Vec::new();
+    for combo in combos {
+        let mut vars = known.clone();
+        vars.extend(combo);
+        let cctx = context(&vars);
+        let made_name = name_expr
+            .0
+            .evaluate(&cctx)
+            .map_err(|e| fail(format!("name: {e}")))
+            .and_then(|v| string(&v).map_err(fail))?;
+        let mut t = Target::default();
+        for (k, (expr, f)) in attrs.iter().filter(|(k, _)| *k != "matrix" && *k != "name") {
+            let v = expr
+                .evaluate(&cctx)
+                .map_err(|e| Error::new(f, format!("target {made_name:?}, {k}: {e}")))?;
+            set_field(&mut t, k, &v)
+                .map_err(|e| Error::new(f, format!("target {made_name:?}, {k}: {e}")))?;
+        }
+        if def.targets.insert(made_name.clone(), t).is_some() || made.contains(&made_name) {
+            return Err(fail(format!(
+                "two combinations are both named {made_name:?}"
+            )));
+        }
+        made.push(made_name);
+    }
+    def.groups.insert(name.to_string(), Group { targets: made });
+    Ok(())
+}
+
 fn set_field(t: &mut Target, key: &str, v: &Value) -> Result<(), String> {
     let one = |v: &Value| string(v).map(Some);
     match key {
@@ -128,6 +213,7 @@ fn set_field(t: &mut Target, key: &str, v: &Value) -> Result<(), String> {
         "inherits" => t.inherits = strings(v)?,
         "no-cache" => t.no_cache = Some(boolean(v)?),
         "pull" => t.pull = Some(boolean(v)?),
+        "name" => return Err("`name` is for matrix targets".into()),
         "description" | "annotations" | "attest" | "shm-size" | "ulimits" | "entitlements" => {
             return Err(format!("{key} is not supported by cairn bake yet"));
         }
@@ -174,7 +260,10 @@ fn boolean(v: &Value) -> Result<bool, String> {
 
 /// Every variable's value (the environment's when set, else its default, which may use other
 /// variables), declared in a context with the functions.
-fn variables(blocks: &Blocks, env: &BTreeMap<String, String>) -> Result<Context<'static>, Error> {
+fn variables(
+    blocks: &Blocks,
+    env: &BTreeMap<String, String>,
+) -> Result<(Context<'static>, BTreeMap<String, Value>), Error> {
     let mut pending: Vec<(String, Option<(Expression, String)>)> = blocks
         .iter()
         .filter(|((kind, _), _)| kind == "variable")
@@ -213,7 +302,7 @@ fn variables(blocks: &Blocks, env: &BTreeMap<String, String>) -> Result<Context<
             }
         });
         if pending.is_empty() {
-            return Ok(context(&known));
+            return Ok((context(&known), known));
         }
         if pending.len() == before {
             let (name, (file, e)) = failed
@@ -237,175 +326,6 @@ fn typed_like(s: &str, default: &Value) -> Value {
             .unwrap_or_else(|_| Value::String(s.to_string())),
         _ => Value::String(s.to_string()),
     }
-}
-
-fn context(vars: &BTreeMap<String, Value>) -> Context<'static> {
-    let mut ctx = Context::new();
-    for (k, v) in vars {
-        ctx.declare_var(k.as_str(), v.clone());
-    }
-    let s = ParamType::String;
-    let any = ParamType::Any;
-    let funcs: Vec<(&str, FuncDef)> = vec![
-        (
-            "equal",
-            FuncDef::builder()
-                .params([any.clone(), any.clone()])
-                .build(|a| Ok(Value::Bool(a[0] == a[1]))),
-        ),
-        (
-            "notequal",
-            FuncDef::builder()
-                .params([any.clone(), any.clone()])
-                .build(|a| Ok(Value::Bool(a[0] != a[1]))),
-        ),
-        (
-            "and",
-            FuncDef::builder()
-                .variadic_param(ParamType::Bool)
-                .build(|a| Ok(Value::Bool(a.iter().all(|v| v.as_bool() == Some(true))))),
-        ),
-        (
-            "or",
-            FuncDef::builder()
-                .variadic_param(ParamType::Bool)
-                .build(|a| Ok(Value::Bool(a.iter().any(|v| v.as_bool() == Some(true))))),
-        ),
-        (
-            "not",
-            FuncDef::builder()
-                .param(ParamType::Bool)
-                .build(|a| Ok(Value::Bool(a[0].as_bool() != Some(true)))),
-        ),
-        (
-            "lower",
-            FuncDef::builder()
-                .param(s.clone())
-                .build(|a| Ok(Value::String(arg_str(&a, 0).to_lowercase()))),
-        ),
-        (
-            "upper",
-            FuncDef::builder()
-                .param(s.clone())
-                .build(|a| Ok(Value::String(arg_str(&a, 0).to_uppercase()))),
-        ),
-        (
-            "trimspace",
-            FuncDef::builder()
-                .param(s.clone())
-                .build(|a| Ok(Value::String(arg_str(&a, 0).trim().to_string()))),
-        ),
-        (
-            "trimprefix",
-            FuncDef::builder()
-                .params([s.clone(), s.clone()])
-                .build(|a| {
-                    let (x, p) = (arg_str(&a, 0), arg_str(&a, 1));
-                    Ok(Value::String(
-                        x.strip_prefix(p.as_str()).unwrap_or(&x).to_string(),
-                    ))
-                }),
-        ),
-        (
-            "trimsuffix",
-            FuncDef::builder()
-                .params([s.clone(), s.clone()])
-                .build(|a| {
-                    let (x, p) = (arg_str(&a, 0), arg_str(&a, 1));
-                    Ok(Value::String(
-                        x.strip_suffix(p.as_str()).unwrap_or(&x).to_string(),
-                    ))
-                }),
-        ),
-        (
-            "replace",
-            FuncDef::builder()
-                .params([s.clone(), s.clone(), s.clone()])
-                .build(|a| {
-                    Ok(Value::String(
-                        arg_str(&a, 0).replace(&arg_str(&a, 1), &arg_str(&a, 2)),
-                    ))
-                }),
-        ),
-        (
-            "join",
-            FuncDef::builder()
-                .params([s.clone(), ParamType::Array(Box::new(any.clone()))])
-                .build(|a| {
-                    let sep = arg_str(&a, 0);
-                    let items: Vec<String> = a[1]
-                        .as_array()
-                        .map(|v| {
-                            v.iter()
-                                .filter_map(|x| x.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    Ok(Value::String(items.join(&sep)))
-                }),
-        ),
-        (
-            "split",
-            FuncDef::builder()
-                .params([s.clone(), s.clone()])
-                .build(|a| {
-                    let (sep, x) = (arg_str(&a, 0), arg_str(&a, 1));
-                    Ok(Value::Array(
-                        x.split(sep.as_str())
-                            .map(|p| Value::String(p.to_string()))
-                            .collect(),
-                    ))
-                }),
-        ),
-        (
-            "coalesce",
-            FuncDef::builder().variadic_param(any.clone()).build(|a| {
-                Ok(a.iter()
-                    .find(|v| !v.is_null() && v.as_str() != Some(""))
-                    .cloned()
-                    .unwrap_or(Value::Null))
-            }),
-        ),
-        (
-            "length",
-            FuncDef::builder().param(any).build(|a| {
-                let n = match &a[0] {
-                    Value::Array(v) => v.len(),
-                    Value::Object(m) => m.len(),
-                    Value::String(s) => s.chars().count(),
-                    other => return Err(format!("length of {other}")),
-                };
-                Ok(Value::from(n as u64))
-            }),
-        ),
-        (
-            "substr",
-            FuncDef::builder()
-                .params([s, ParamType::Number, ParamType::Number])
-                .build(|a| {
-                    let x = arg_str(&a, 0);
-                    let off = a[1].as_i64().unwrap_or(0).max(0) as usize;
-                    let len = a[2].as_i64().unwrap_or(-1);
-                    let chars = x.chars().skip(off);
-                    Ok(Value::String(if len < 0 {
-                        chars.collect()
-                    } else {
-                        chars.take(len as usize).collect()
-                    }))
-                }),
-        ),
-    ];
-    for (name, f) in funcs {
-        ctx.declare_func(name, f);
-    }
-    ctx
-}
-
-fn arg_str(a: &FuncArgs, i: usize) -> String {
-    a.get(i)
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// A JSON bake file as an HCL body: `{"variable": {N: {...}}, "group": {...}, "target": {...}}`,

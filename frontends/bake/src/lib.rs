@@ -11,6 +11,7 @@
 //! works in both as in buildx. Like every frontend, this crate does no I/O.
 
 mod eval;
+mod functions;
 mod model;
 
 pub use model::{Definition, Group, Target};

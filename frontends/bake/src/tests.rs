@@ -178,10 +178,16 @@ fn mistakes_are_clear_errors() {
         (r#"target "a" { tags = "x" }"#, "expected a list"),
         (r#"target "a" { tags = [NOPE] }"#, "NOPE"),
         (r#"target "a" {"#, "docker-bake.hcl"),
+        (r#"function "f" { params = [] }"#, "has no result"),
         (
-            r#"function "f" { params = [] }"#,
-            "function blocks are not supported",
+            r#"function "f" {
+                 params = [n]
+                 result = f(n)
+               }
+               target "a" { tags = [f(1)] }"#,
+            "calls itself too deeply",
         ),
+        (r#"locals { x = 1 }"#, "locals blocks are not supported"),
         (
             r#"variable "A" { default = B }
             variable "B" { default = A }"#,
@@ -321,4 +327,105 @@ target "validate" {
     )
     .unwrap();
     assert_eq!(all, ["binaries", "validate"], "each once");
+}
+
+#[test]
+fn user_functions() {
+    let hcl = r#"
+variable "REPO" { default = "ghcr.io/acme" }
+function "tag" {
+  params = [name, version]
+  result = "${REPO}/${name}:${version}"
+}
+function "tags" {
+  params = [name]
+  variadic_params = versions
+  result = [for v in versions : tag(name, v)]
+}
+function "shout" {
+  params = [s]
+  result = upper(s)
+}
+variable "DEFAULT_TAG" { default = tag("base", "1") }
+target "app" {
+  tags = tags("app", "1.0", shout("latest"))
+  args = { BASE = DEFAULT_TAG }
+}
+"#;
+    let def = load(
+        &[File {
+            name: "docker-bake.hcl",
+            text: hcl,
+        }],
+        &env(&[("REPO", "reg.local")]),
+        &[],
+    )
+    .unwrap();
+    let app = &def.targets["app"];
+    assert_eq!(app.tags, ["reg.local/app:1.0", "reg.local/app:LATEST"]);
+    assert_eq!(app.args["BASE"], "reg.local/base:1");
+    // Arity is checked.
+    let bad = r#"
+function "one" {
+  params = [a]
+  result = a
+}
+target "x" { tags = [one("a", "b")] }
+"#;
+    let e = load(
+        &[File {
+            name: "docker-bake.hcl",
+            text: bad,
+        }],
+        &env(&[]),
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("takes 1 argument"), "{e}");
+}
+
+#[test]
+fn matrix_targets() {
+    let hcl = r#"
+group "default" { targets = ["app"] }
+target "app" {
+  name = "app-${tgt}-${replace(ver, ".", "-")}"
+  matrix = {
+    tgt = ["a", "b"]
+    ver = ["1.0", "2.0"]
+  }
+  target = tgt
+  args = { VERSION = ver }
+  tags = ["app:${tgt}-${ver}"]
+}
+"#;
+    let def = load(
+        &[File {
+            name: "docker-bake.hcl",
+            text: hcl,
+        }],
+        &env(&[]),
+        &[],
+    )
+    .unwrap();
+    let all = select(&def, &[]).unwrap();
+    assert_eq!(all, ["app-a-1-0", "app-a-2-0", "app-b-1-0", "app-b-2-0"]);
+    let t = &def.targets["app-b-2-0"];
+    assert_eq!(t.target.as_deref(), Some("b"));
+    assert_eq!(t.args["VERSION"], "2.0");
+    assert_eq!(t.tags, ["app:b-2.0"]);
+    let bad = r#"target "x" {
+  matrix = { v = ["1", "2"] }
+  name = "same"
+}"#;
+    let e = load(
+        &[File {
+            name: "docker-bake.hcl",
+            text: bad,
+        }],
+        &env(&[]),
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("both named \"same\""), "{e}");
 }
