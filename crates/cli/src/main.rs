@@ -40,6 +40,14 @@ enum Command {
     Import(commands::images::ImportArgs),
     /// List the images in the store.
     Images(commands::images::ImagesArgs),
+    /// Give a stored image another name.
+    Tag(commands::image_ops::TagArgs),
+    /// Remove names of stored images (their layers stay as build cache).
+    Rmi(commands::image_ops::RmiArgs),
+    /// Show a stored image's config, layers, sizes and history as JSON.
+    Inspect(commands::image_ops::InspectArgs),
+    /// Write a stored image as a docker or OCI archive.
+    Save(commands::image_ops::SaveArgs),
     /// Pull an image from a registry into the store.
     Pull(commands::registry::PullArgs),
     /// Push a stored image to its registry.
@@ -75,6 +83,10 @@ fn main() -> ExitCode {
         Command::Build(args) => commands::build::run(*args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Bake(args) => commands::bake::run(*args),
+        Command::Tag(args) => commands::image_ops::tag(args),
+        Command::Rmi(args) => commands::image_ops::rmi(args),
+        Command::Inspect(args) => commands::image_ops::inspect(args),
+        Command::Save(args) => commands::image_ops::save(args),
         Command::Load(args) => commands::images::load(args),
         Command::Import(args) => commands::images::import(args),
         Command::Images(args) => commands::images::images(args),

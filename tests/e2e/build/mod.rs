@@ -15,6 +15,7 @@ pub mod fixture;
 pub(crate) mod git_sources;
 mod hostile;
 pub(crate) mod http_sources;
+mod image_commands;
 mod ir_frontend;
 mod layers;
 mod library;

@@ -1,0 +1,222 @@
+//! `cairn tag`, `cairn rmi`, `cairn inspect`, `cairn save`: the stored images, as docker's
+//! commands of the same names treat them. An image is named by a tag (`busybox`,
+//! `ghcr.io/o/r:1`) or by its ID (the config digest `cairn images` and `cairn build` show, in
+//! full or by a unique prefix of 4 or more hex digits).
+
+use crate::commands::images::{StoreArgs, normalize};
+use anyhow::{Context, Result, bail};
+use cairn_store::{ImageRecord, Store};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct TagArgs {
+    /// The image: NAME[:TAG] or ID.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// The new name: NAME[:TAG].
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct RmiArgs {
+    /// Images to untag: NAME[:TAG] or ID (an ID removes every name it has only with --force).
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+    /// Remove every name of an image given by ID.
+    #[arg(short, long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Images: NAME[:TAG] or ID.
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct SaveArgs {
+    /// The image: NAME[:TAG] or ID.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// Write to this file (default: standard output, when it is not a terminal).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Archive format: docker (`docker load` reads it) or oci.
+    #[arg(long, default_value = "docker", value_name = "docker|oci")]
+    pub format: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Every stored name of the image `word` means, with its record: one for a name, all of an ID's.
+fn find(store: &Store, word: &str) -> Result<Vec<(String, ImageRecord)>> {
+    if let Ok(name) = normalize(word)
+        && let Some(rec) = store.image_get(&name)?
+    {
+        return Ok(vec![(name, rec)]);
+    }
+    let hex = word.strip_prefix("sha256:").unwrap_or(word);
+    if hex.len() >= 4 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        let hits: Vec<(String, ImageRecord)> = store
+            .images()?
+            .into_iter()
+            .filter(|(_, r)| {
+                r.config
+                    .to_string()
+                    .strip_prefix("sha256:")
+                    .is_some_and(|h| h.starts_with(hex))
+            })
+            .collect();
+        let ids: std::collections::BTreeSet<String> =
+            hits.iter().map(|(_, r)| r.config.to_string()).collect();
+        if ids.len() > 1 {
+            bail!(
+                "{word} is the start of {} image IDs: give more of it",
+                ids.len()
+            );
+        }
+        if !hits.is_empty() {
+            return Ok(hits);
+        }
+    }
+    bail!("no image {word} in the store (see `cairn images`)")
+}
+
+pub fn tag(args: TagArgs) -> Result<()> {
+    let store = args.store.open()?;
+    let (_, rec) = find(&store, &args.source)?
+        .into_iter()
+        .next()
+        .context("no image")?;
+    let target = normalize(&args.target)?;
+    store.image_put(&target, &rec)?;
+    Ok(())
+}
+
+pub fn rmi(args: RmiArgs) -> Result<()> {
+    let store = args.store.open()?;
+    for word in &args.images {
+        let names = find(&store, word)?;
+        let by_name = normalize(word).is_ok_and(|n| names.len() == 1 && names[0].0 == n);
+        if !by_name && names.len() > 1 && !args.force {
+            bail!(
+                "image {word} has {} names ({}): remove them one by one, or use --force",
+                names.len(),
+                names
+                    .iter()
+                    .map(|(n, _)| cairn_ir::reference::familiar(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        for (name, _) in names {
+            store.image_remove(&name)?;
+            outln!("Untagged: {}", cairn_ir::reference::familiar(&name));
+        }
+    }
+    // The layers stay: they are build cache until pruned.
+    Ok(())
+}
+
+/// `docker image inspect`'s shape, for what cairn knows of an image.
+pub fn inspect(args: InspectArgs) -> Result<()> {
+    let store = args.store.open()?;
+    let all = store.images()?;
+    let mut out = Vec::new();
+    for word in &args.images {
+        let (_, rec) = find(&store, word)?.into_iter().next().context("no image")?;
+        let config: serde_json::Value = serde_json::from_slice(
+            &store
+                .read_blob(&rec.config)
+                .with_context(|| format!("cannot read the config of {word}"))?,
+        )
+        .with_context(|| format!("the config of {word} is not JSON"))?;
+        let names: Vec<String> = all
+            .iter()
+            .filter(|(n, r)| r.manifest == rec.manifest && !n.contains('@'))
+            .map(|(n, _)| cairn_ir::reference::familiar(n).to_string())
+            .collect();
+        let mut size = 0u64;
+        let mut layers = Vec::new();
+        for l in &rec.layers {
+            let r = store.layer(l)?;
+            size += r.as_ref().map_or(0, |r| r.size);
+            layers.push(serde_json::json!({
+                "Id": l.to_string(),
+                "Size": r.map_or(0, |r| r.size),
+            }));
+        }
+        out.push(serde_json::json!({
+            "Id": rec.config.to_string(),
+            "RepoTags": names,
+            "ManifestDigest": rec.manifest.to_string(),
+            "Created": config["created"],
+            "Author": config.get("author").cloned().unwrap_or(serde_json::Value::Null),
+            "Architecture": config["architecture"],
+            "Variant": config.get("variant").cloned().unwrap_or(serde_json::Value::Null),
+            "Os": config["os"],
+            "Size": size,
+            "Config": config["config"],
+            "RootFS": {"Type": "layers", "Layers": config["rootfs"]["diff_ids"]},
+            "History": config["history"],
+            "Layers": layers,
+        }));
+    }
+    outln!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+pub fn save(args: SaveArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    let store = args.store.open()?;
+    let (name, rec) = find(&store, &args.image)?
+        .into_iter()
+        .next()
+        .context("no image")?;
+    let names = if name.contains('@') {
+        Vec::new()
+    } else {
+        vec![name]
+    };
+    let image = cairn_oci::assemble_from_record(&store, &rec, cairn_store::Compression::Gzip)
+        .with_context(|| format!("cannot prepare {} for saving", args.image))?;
+    let write = |w: &mut dyn std::io::Write| -> Result<()> {
+        match args.format.as_str() {
+            "docker" => cairn_oci::write_docker_archive(&store, &image, &names, w)?,
+            "oci" => cairn_oci::write_oci_archive(&store, &image, &names, w)?,
+            other => bail!("unknown --format {other:?}: use docker or oci"),
+        }
+        Ok(())
+    };
+    match &args.output {
+        Some(path) => {
+            let tmp = path.with_extension("cairn-partial");
+            let mut f = std::fs::File::create(&tmp)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            let r = write(&mut f).and_then(|()| Ok(f.sync_all()?));
+            if let Err(e) = r {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e.context(format!("cannot write {}", path.display())));
+            }
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None if std::io::stdout().is_terminal() => {
+            bail!("cairn save writes an archive: redirect standard output or give -o FILE")
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            write(&mut out)?;
+        }
+    }
+    Ok(())
+}
