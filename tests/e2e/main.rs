@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used)]
 
 mod build;
+mod cli_docs;
 mod corpus;
 mod digests;
 mod errors;

@@ -12,14 +12,21 @@ mod stdio;
 mod commands;
 mod diagnostics;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
     name = "cairn",
     version,
-    about = "A fast, daemonless, BuildKit-compatible image builder"
+    about = "A fast, daemonless, BuildKit-compatible image builder",
+    after_help = "Examples:
+  cairn build -t app:1 .                       build ./Dockerfile, keep the image as app:1
+  cairn build -o type=docker,dest=app.tar .    write a `docker load` archive
+  cairn build --push -t ghcr.io/o/app:1 .      build and push
+  cairn bake                                   build docker-bake.hcl's default group as one graph
+  cairn plan --format dot . | dot -Tsvg        show the build graph
+  cairn images; cairn inspect app:1            what the store holds"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,6 +61,10 @@ enum Command {
     Push(commands::registry::PushArgs),
     /// Check the store for damage (blobs, layers, cache records, images); --repair fixes it.
     Check(commands::check::CheckArgs),
+    /// Print a shell completion script: `cairn completion bash > /etc/bash_completion.d/cairn`.
+    Completion(commands::docs::CompletionArgs),
+    /// Print the man page (or write one per command with --dir).
+    Man(commands::docs::ManArgs),
     /// Developer tools.
     #[command(subcommand)]
     Debug(commands::debug::DebugCommand),
@@ -84,6 +95,8 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::run(args),
         Command::Bake(args) => commands::bake::run(*args),
         Command::Tag(args) => commands::image_ops::tag(args),
+        Command::Completion(args) => commands::docs::completion(args, Cli::command()),
+        Command::Man(args) => commands::docs::man(args, Cli::command()),
         Command::Rmi(args) => commands::image_ops::rmi(args),
         Command::Inspect(args) => commands::image_ops::inspect(args),
         Command::Save(args) => commands::image_ops::save(args),
@@ -108,3 +121,52 @@ fn main() -> ExitCode {
 /// system allocator (see benches/parse_lower.rs).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(test)]
+mod help_tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every option that takes a value shows a placeholder a user reads (`-t NAME[:TAG]`, not
+    /// `<TAGS>` made from a field name), and says what it is.
+    #[test]
+    fn every_option_has_a_readable_placeholder_and_help() {
+        fn walk(cmd: &clap::Command, path: &str, bad: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                let name = format!(
+                    "{path} {}",
+                    arg.get_long().map_or(id.to_string(), |l| format!("--{l}"))
+                );
+                if arg.get_help().is_none() {
+                    bad.push(format!("{name}: no help"));
+                }
+                if arg.is_positional() || !arg.get_action().takes_values() {
+                    continue;
+                }
+                let from_field = id.to_uppercase().replace('-', "_");
+                let names: Vec<String> = arg
+                    .get_value_names()
+                    .map(|v| v.iter().map(|s| s.to_string()).collect())
+                    .unwrap_or_default();
+                let repeatable = matches!(arg.get_action(), clap::ArgAction::Append);
+                if (repeatable || from_field.contains('_') || from_field.ends_with('S'))
+                    && names.iter().any(|n| *n == from_field)
+                {
+                    bad.push(format!(
+                        "{name}: placeholder <{from_field}> is the field's name"
+                    ));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), bad);
+            }
+        }
+        let mut bad = Vec::new();
+        walk(&Cli::command(), "cairn", &mut bad);
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+    }
+}

@@ -27,7 +27,7 @@ pub struct BakeArgs {
     /// A bake file (repeatable; later files override earlier ones). Default: those of
     /// docker-bake.json, docker-bake.override.json, docker-bake.hcl and
     /// docker-bake.override.hcl that exist in the current directory.
-    #[arg(short = 'f', long = "file")]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Print the resolved definition as JSON (buildx's shape) and build nothing.
     #[arg(long)]
@@ -45,13 +45,13 @@ pub struct BakeArgs {
     #[arg(long)]
     pub push: bool,
     /// How many steps may run at once, over all targets (default: number of cores).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Grant an entitlement (network.host, security.insecure). Repeatable.
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
     /// Progress output: plain, json or quiet.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Plain)]
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ProgressMode::Plain)]
     pub progress: ProgressMode,
     #[command(flatten)]
     pub registry: RegistryArgs,

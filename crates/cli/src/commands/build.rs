@@ -34,10 +34,11 @@ pub struct BuildArgs {
     /// read from -f FILE (`-`: stdin), or from a file named in place of the context (the
     /// context is then the current directory); `exec:PROGRAM`: a program speaking the
     /// frontend protocol (docs/frontend-protocol.md), given -f, --target, --build-arg and
-    /// --frontend-opt, reading the context only through cairn.
+    /// --frontend-opt, reading the context only through cairn; `image:REF`: a frontend image,
+    /// run in the sandbox (also named by `# syntax=REF` or `--build-arg BUILDKIT_SYNTAX=REF`).
     #[arg(
         long,
-        value_name = "dockerfile|ir|exec:PROGRAM",
+        value_name = "dockerfile|ir|exec:PROGRAM|image:REF",
         default_value = "dockerfile"
     )]
     pub frontend: String,
@@ -48,13 +49,13 @@ pub struct BuildArgs {
     #[arg(long = "frontend-timeout", value_name = "SECONDS")]
     pub frontend_timeout: Option<u64>,
     /// Name (and keep in the store) the result: NAME[:TAG]; repeatable.
-    #[arg(short = 't', long = "tag")]
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
     /// Do not use the cache.
     #[arg(long)]
     pub no_cache: bool,
     /// How many steps may run at once (default: number of cores).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Network for RUN steps: default (a network namespace of its own, through slirp4netns:
     /// the outside world but not the host's loopback), none or host.
@@ -65,7 +66,7 @@ pub struct BuildArgs {
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
     /// A secret for RUN --mount=type=secret: id=ID,src=PATH (or env=VAR).
-    #[arg(long = "secret")]
+    #[arg(long = "secret", value_name = "id=ID,src=PATH|env=VAR")]
     pub secrets: Vec<String>,
     /// Forward an ssh-agent to RUN --mount=type=ssh: `default` ($SSH_AUTH_SOCK),
     /// ID=SOCKET, or ID=KEY[,KEY] (key files, loaded into an agent cairn runs for the build).
@@ -75,7 +76,7 @@ pub struct BuildArgs {
     /// Output: type=oci|docker|local|tar,dest=PATH (repeatable). type=local and type=tar leave
     /// out device nodes unless given devices=true (a node from an image would otherwise open
     /// a host device to whoever can reach the file).
-    #[arg(short = 'o', long = "output")]
+    #[arg(short = 'o', long = "output", value_name = "type=TYPE,dest=PATH")]
     pub outputs: Vec<String>,
     /// Layer compression for image outputs: gzip or zstd.
     #[arg(long, default_value = "gzip")]
@@ -87,19 +88,19 @@ pub struct BuildArgs {
     #[arg(long)]
     pub pull: bool,
     /// Write the image digest as JSON (BuildKit's `--metadata-file` keys).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Export the build cache: type=local,dest=DIR or type=registry,ref=REF, with
     /// mode=min|max (min: the final image's chain; max: every intermediate result).
-    #[arg(long = "cache-to")]
+    #[arg(long = "cache-to", value_name = "type=local|registry,…")]
     pub cache_to: Vec<String>,
     /// Import a build cache: type=local,src=DIR or type=registry,ref=REF (repeatable).
-    #[arg(long = "cache-from")]
+    #[arg(long = "cache-from", value_name = "type=local|registry,…")]
     pub cache_from: Vec<String>,
     /// Progress output: plain (also auto, tty), json (also rawjson) or quiet.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Plain)]
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ProgressMode::Plain)]
     pub progress: ProgressMode,
     /// Print only the image ID (on stdout), no progress.
     #[arg(short = 'q', long)]

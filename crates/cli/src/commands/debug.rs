@@ -10,8 +10,11 @@ use std::path::PathBuf;
 pub enum DebugCommand {
     /// Parse a Dockerfile and print its parse tree.
     Parse {
-        #[arg(long, value_enum, default_value_t = ParseFormat::Dump)]
+        /// dump (BuildKit's parser test format) or json.
+        #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ParseFormat::Dump)]
         format: ParseFormat,
+        /// The Dockerfile.
+        #[arg(value_name = "FILE")]
         file: PathBuf,
     },
 }

@@ -4,6 +4,7 @@ pub mod bake;
 pub mod build;
 pub mod check;
 pub mod debug;
+pub mod docs;
 pub mod host_config;
 pub mod image_ops;
 pub mod images;

@@ -12,7 +12,8 @@ use std::fmt::Write as _;
 pub struct PlanArgs {
     #[command(flatten)]
     pub input: BuildInputArgs,
-    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    /// text (one vertex a line), json (the graph document `--frontend ir` reads) or dot.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
     /// Store whose base images (their ENV, WORKDIR, ONBUILD...) the plan uses, as `cairn build`
     /// does. Default: the default store, if it exists. Planning never pulls.

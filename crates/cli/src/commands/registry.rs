@@ -91,7 +91,7 @@ pub struct PushArgs {
     /// A stored image (`cairn images`), pushed under its own name.
     pub name: String,
     /// Write the pushed digest as JSON (`containerimage.digest`, `image.name`).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
