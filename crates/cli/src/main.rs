@@ -154,7 +154,7 @@ mod help_tests {
                     .unwrap_or_default();
                 let repeatable = matches!(arg.get_action(), clap::ArgAction::Append);
                 if (repeatable || from_field.contains('_') || from_field.ends_with('S'))
-                    && names.iter().any(|n| *n == from_field)
+                    && names.contains(&from_field)
                 {
                     bad.push(format!(
                         "{name}: placeholder <{from_field}> is the field's name"
