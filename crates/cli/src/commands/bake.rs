@@ -7,7 +7,7 @@
 //! runs once, independent stages of all targets run side by side under one `--jobs`. Each
 //! target is then exported on its own (tags, outputs, caches, push) from the now-cached graph.
 
-use crate::commands::build::{check_platforms, env_source_date_epoch, read_secrets};
+use crate::commands::build::{cache_specs, check_platforms, env_source_date_epoch, read_secrets};
 use crate::commands::images::{StoreArgs, normalize};
 use crate::commands::input::{self, BuildInput, BuildInputArgs};
 use crate::commands::named_contexts;
@@ -290,16 +290,7 @@ fn lower_target(
         .iter()
         .map(|x| normalize(x))
         .collect::<Result<Vec<_>>>()?;
-    let cache_from = t
-        .cache_from
-        .iter()
-        .map(|s| Ok(cairn_remotecache::parse(s, "src")?.0))
-        .collect::<Result<Vec<_>>>()?;
-    let cache_to = t
-        .cache_to
-        .iter()
-        .map(|s| Ok(cairn_remotecache::parse(s, "dest")?))
-        .collect::<Result<Vec<_>>>()?;
+    let (cache_from, cache_to) = cache_specs(&t.cache_from, &t.cache_to)?;
     Ok(Lowered {
         name: name.to_string(),
         graph: out.graph,

@@ -240,16 +240,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     }
     let host_config = host_config::parse(&args.add_hosts, args.shm_size.as_deref(), &args.ulimits)?;
     let secrets = read_secrets(&args.secrets)?;
-    let cache_from = args
-        .cache_from
-        .iter()
-        .map(|spec| Ok(cairn_remotecache::parse(spec, "src")?.0))
-        .collect::<Result<Vec<_>>>()?;
-    let cache_to = args
-        .cache_to
-        .iter()
-        .map(|spec| Ok(cairn_remotecache::parse(spec, "dest")?))
-        .collect::<Result<Vec<_>>>()?;
+    let (cache_from, cache_to) = cache_specs(&args.cache_from, &args.cache_to)?;
     let source_date_epoch = env_source_date_epoch()?;
     // Kept until the build ends: agents started for key files stop when it drops.
     let ssh_agents = crate::commands::ssh::agents(&args.ssh)?;
@@ -702,6 +693,27 @@ pub(crate) fn check_platforms(spec: Option<&str>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--cache-from` and `--cache-to` specs (`type=local,src=DIR`, `type=registry,ref=REF`, …).
+pub(crate) type CacheSpecs = (
+    Vec<cairn_remotecache::CacheLocation>,
+    Vec<(
+        cairn_remotecache::CacheLocation,
+        cairn_remotecache::CacheOptions,
+    )>,
+);
+
+pub(crate) fn cache_specs(from: &[String], to: &[String]) -> Result<CacheSpecs> {
+    let from = from
+        .iter()
+        .map(|spec| Ok(cairn_remotecache::parse(spec, "src")?.0))
+        .collect::<Result<Vec<_>>>()?;
+    let to = to
+        .iter()
+        .map(|spec| Ok(cairn_remotecache::parse(spec, "dest")?))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((from, to))
 }
 
 pub(crate) fn read_secrets(specs: &[String]) -> Result<HashMap<String, Vec<u8>>> {
