@@ -53,6 +53,8 @@ enum Command {
     Rmi(commands::image_ops::RmiArgs),
     /// Show a stored image's config, layers, sizes and history as JSON.
     Inspect(commands::image_ops::InspectArgs),
+    /// Show where the store's space goes: image layers, build cache, cache mounts, blobs.
+    Du(commands::image_ops::DuArgs),
     /// Write a stored image as a docker or OCI archive.
     Save(commands::image_ops::SaveArgs),
     /// Pull an image from a registry into the store.
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
         Command::Rmi(args) => commands::image_ops::rmi(args),
         Command::Inspect(args) => commands::image_ops::inspect(args),
         Command::Save(args) => commands::image_ops::save(args),
+        Command::Du(args) => commands::image_ops::du(args),
         Command::Load(args) => commands::images::load(args),
         Command::Import(args) => commands::images::import(args),
         Command::Images(args) => commands::images::images(args),

@@ -124,7 +124,7 @@ impl Store {
         for entry in fs::read_dir(dir).map_err(io_at(dir))? {
             let entry = entry.map_err(io_at(dir))?;
             let name = entry.file_name();
-            let Some(key) = name.to_str().and_then(parse_key) else {
+            let Some(key) = name.to_str().and_then(CacheKey::from_hex) else {
                 continue;
             };
             r.cache_records_checked += 1;
@@ -177,10 +177,4 @@ impl Store {
         }
         Ok(())
     }
-}
-
-fn parse_key(hex: &str) -> Option<CacheKey> {
-    let bytes = hex::decode(hex).ok()?;
-    let arr: [u8; 32] = bytes.try_into().ok()?;
-    Some(CacheKey(arr))
 }

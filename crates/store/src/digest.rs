@@ -219,6 +219,13 @@ impl AsRef<str> for OciDigest {
 pub struct CacheKey(pub [u8; 32]);
 
 impl CacheKey {
+    /// The key a record's file name (64 hex digits) names; `None` for any other name.
+    pub fn from_hex(hex: &str) -> Option<CacheKey> {
+        let bytes = hex::decode(hex).ok()?;
+        let arr: [u8; 32] = bytes.try_into().ok()?;
+        Some(CacheKey(arr))
+    }
+
     /// Lowercase hex, the key's file name.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)

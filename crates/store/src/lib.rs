@@ -36,6 +36,7 @@ mod lock;
 mod record;
 mod root;
 mod tmp;
+mod usage;
 
 use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
@@ -55,6 +56,7 @@ pub use lock::StoreLock;
 use error::io_at;
 pub use root::LAYOUT_FILE;
 use root::Layout;
+pub use usage::{Amount, Usage};
 
 /// A handle on an opened store. Cheap to clone; usable from any thread.
 #[derive(Clone, Debug)]

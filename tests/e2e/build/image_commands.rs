@@ -94,3 +94,71 @@ fn tag_inspect_rmi_and_save() {
     let (ok, _, err) = run(&env, &["inspect", "nothere"]);
     assert!(!ok && err.contains("no image nothere"), "{err}");
 }
+
+#[test]
+fn du_tells_where_the_space_goes() {
+    let env = Env::new();
+    // A build leaves a cache-only layer (the RUN of an untagged stage) and a tagged image.
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox AS scratchpad\nRUN head -c 300000 /dev/zero > /big\n\
+         FROM busybox\nRUN --mount=type=cache,target=/c echo x > /c/x && echo hi > /hi\n",
+    )]);
+    let b = cairn()
+        .args(["build", "-t", "app:1", "--target", "scratchpad", "--root"])
+        .arg(env.root())
+        .arg(c.path())
+        .output()
+        .expect("build");
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let (ok, _, err) = run(&env, &["rmi", "app:1"]);
+    assert!(ok, "{err}");
+    let b = cairn()
+        .args(["build", "-t", "app:2", "--root"])
+        .arg(env.root())
+        .arg(c.path())
+        .output()
+        .expect("build");
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let (ok, out, err) = run(&env, &["du", "--json"]);
+    assert!(ok, "{err}");
+    let u: serde_json::Value = serde_json::from_str(&out).expect("json");
+    // busybox + the RUN of app:2 in images; the 300 kB layer only in the build cache.
+    assert_eq!(u["image_layers"]["count"], 2, "{u}");
+    assert!(
+        u["build_cache_layers"]["bytes"].as_u64().unwrap_or(0) >= 300_000,
+        "{u}"
+    );
+    assert!(
+        u["build_cache_records"]["count"].as_u64().unwrap_or(0) >= 2,
+        "{u}"
+    );
+    assert_eq!(u["cache_mounts"]["count"], 1, "{u}");
+    let parts: u64 = [
+        "image_layers",
+        "build_cache_layers",
+        "build_cache_records",
+        "cache_mounts",
+        "blobs_(compressed)",
+        "other",
+    ]
+    .iter()
+    .map(|k| u[k]["bytes"].as_u64().unwrap_or(0))
+    .sum();
+    assert_eq!(parts, u["total_bytes"].as_u64().unwrap_or(0), "{u}");
+    let (ok, out, _) = run(&env, &["du"]);
+    assert!(
+        ok && out.contains("build cache layers") && out.contains("total"),
+        "{out}"
+    );
+    // Read-only: no store is made where there is none.
+    let none = tempfile::tempdir().expect("tempdir");
+    let missing = none.path().join("nostore");
+    let out = cairn()
+        .args(["du", "--root"])
+        .arg(&missing)
+        .output()
+        .expect("du");
+    assert!(out.status.success());
+    assert!(!missing.exists());
+}

@@ -220,3 +220,60 @@ pub fn save(args: SaveArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args)]
+pub struct DuArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `cairn du`: the store's space by kind (read-only: a store that does not exist is empty).
+pub fn du(args: DuArgs) -> Result<()> {
+    let usage = match args.store.open_existing()? {
+        Some(store) => store.usage()?,
+        None => cairn_store::Usage::default(),
+    };
+    let rows = [
+        ("image layers", usage.image_layers),
+        ("  of them also build cache", usage.shared_layers),
+        ("build cache layers", usage.cache_layers),
+        ("build cache records", usage.cache_records),
+        ("cache mounts", usage.cache_mounts),
+        ("blobs (compressed)", usage.blobs),
+        ("other", usage.other),
+    ];
+    if args.json {
+        let mut m = serde_json::Map::new();
+        for (name, a) in rows {
+            m.insert(
+                name.trim().replace(' ', "_"),
+                serde_json::json!({"count": a.count, "bytes": a.bytes}),
+            );
+        }
+        m.insert("total_bytes".into(), usage.total().into());
+        outln!("{}", serde_json::to_string_pretty(&m)?);
+        return Ok(());
+    }
+    outln!("{:<28} {:>8} {:>12}", "KIND", "COUNT", "SIZE");
+    for (name, a) in rows {
+        let count = if name == "other" {
+            String::new()
+        } else {
+            a.count.to_string()
+        };
+        outln!(
+            "{name:<28} {count:>8} {:>12}",
+            crate::commands::images::human_size(a.bytes)
+        );
+    }
+    outln!(
+        "{:<28} {:>8} {:>12}",
+        "total",
+        "",
+        crate::commands::images::human_size(usage.total())
+    );
+    Ok(())
+}

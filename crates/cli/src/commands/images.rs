@@ -199,7 +199,7 @@ fn human_age(secs: i64) -> String {
 }
 
 /// Docker's `units.HumanSize`: decimal units, three significant digits (`4.26MB`, `723kB`).
-fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     let mut v = bytes as f64;
     let mut i = 0;
