@@ -55,6 +55,8 @@ enum Command {
     Inspect(commands::image_ops::InspectArgs),
     /// Show where the store's space goes: image layers, build cache, cache mounts, blobs.
     Du(commands::image_ops::DuArgs),
+    /// Free the build cache, least recently used first (waits for running builds).
+    Prune(commands::image_ops::PruneArgs),
     /// Write a stored image as a docker or OCI archive.
     Save(commands::image_ops::SaveArgs),
     /// Pull an image from a registry into the store.
@@ -103,6 +105,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::image_ops::inspect(args),
         Command::Save(args) => commands::image_ops::save(args),
         Command::Du(args) => commands::image_ops::du(args),
+        Command::Prune(args) => commands::image_ops::prune(args),
         Command::Load(args) => commands::images::load(args),
         Command::Import(args) => commands::images::import(args),
         Command::Images(args) => commands::images::images(args),

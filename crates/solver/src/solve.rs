@@ -367,6 +367,8 @@ impl<E: Executor + 'static> Inner<E> {
             .map(|r| r.layers)
         {
             self.used(d, key, &layers);
+            // Its last use, for `cairn prune`'s least-recently-used order.
+            self.store.cache_touch(key);
             return Ok(Some(layers));
         }
         for remote in &self.opts.remotes {

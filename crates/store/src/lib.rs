@@ -33,6 +33,7 @@ mod hints;
 mod index;
 mod layer;
 mod lock;
+mod prune;
 mod record;
 mod root;
 mod tmp;
@@ -54,6 +55,7 @@ pub use layer::{Compression, LayerBlob, LayerRecord, Staging};
 pub use lock::StoreLock;
 
 use error::io_at;
+pub use prune::{PruneOptions, PruneReport, Pruned};
 pub use root::LAYOUT_FILE;
 use root::Layout;
 pub use usage::{Amount, Usage};
@@ -61,20 +63,72 @@ pub use usage::{Amount, Usage};
 /// A handle on an opened store. Cheap to clone; usable from any thread.
 #[derive(Clone, Debug)]
 pub struct Store {
-    inner: Arc<Layout>,
+    inner: Arc<Inner>,
 }
+
+#[derive(Debug)]
+struct Inner {
+    layout: Layout,
+    /// The store's in-use lock (`locks/.in-use`), shared while this store is open: prune takes
+    /// it exclusively, so it never removes what an open store (a running build, a pull) may
+    /// be using.
+    _in_use: Option<std::fs::File>,
+}
+
+/// The in-use lock's file name (a `.` name no escaped lock name can be).
+const IN_USE: &str = ".in-use";
 
 impl Store {
     /// Open (creating if needed) the store at `root`, and remove leftovers of crashed writers
-    /// from `tmp/`. Any number of stores may be open on one root, in one or many processes.
+    /// from `tmp/`. Any number of stores may be open on one root, in one or many processes;
+    /// while one is, [`Store::prune`] waits.
     pub fn open(root: &Path) -> Result<Store> {
         let root = std::path::absolute(root).map_err(io_at(root))?;
         let layout = Layout::new(root);
         layout.create()?;
+        let in_use = lock::lock_path(&layout.locks.join(IN_USE), false)?;
         layout.tmp.collect_garbage()?;
         Ok(Store {
-            inner: Arc::new(layout),
+            inner: Arc::new(Inner {
+                layout,
+                _in_use: Some(in_use),
+            }),
         })
+    }
+
+    /// Open the store at `root` for pruning: without the shared in-use lock (see
+    /// [`Store::prune`], which takes it exclusively).
+    pub fn open_for_prune(root: &Path) -> Result<Store> {
+        let root = std::path::absolute(root).map_err(io_at(root))?;
+        let layout = Layout::new(root);
+        layout.create()?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                layout,
+                _in_use: None,
+            }),
+        })
+    }
+
+    /// The in-use lock, exclusively: `None` at once if a store is open elsewhere (with `wait`,
+    /// waits for it instead).
+    pub(crate) fn exclusive_use(&self, wait: bool) -> Result<Option<std::fs::File>> {
+        let path = self.layout().locks.join(IN_USE);
+        if wait {
+            return lock::lock_path(&path, true).map(Some);
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_at(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
     }
 
     /// The root to use when none is given: `$CAIRN_ROOT`; else `/var/lib/cairn` when running as
@@ -85,11 +139,11 @@ impl Store {
 
     /// The store's root directory (absolute).
     pub fn root(&self) -> &Path {
-        &self.inner.root
+        &self.inner.layout.root
     }
 
     pub(crate) fn layout(&self) -> &Layout {
-        &self.inner
+        &self.inner.layout
     }
 
     /// The persistent directory of a `RUN --mount=type=cache` id, created on demand. Any id is

@@ -49,7 +49,7 @@ impl Usage {
 }
 
 /// Bytes under `path` (not following symlinks), each inode once across the whole count.
-fn bytes_under(path: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
+pub(crate) fn bytes_under(path: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return 0;
     };

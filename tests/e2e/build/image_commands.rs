@@ -162,3 +162,89 @@ fn du_tells_where_the_space_goes() {
     assert!(out.status.success());
     assert!(!missing.exists());
 }
+
+fn build_target(env: &Env, dir: &std::path::Path, args: &[&str]) -> super::fixture::Build {
+    let b = cairn()
+        .args(["build", "--progress=json", "--root"])
+        .arg(env.root())
+        .args(args)
+        .arg(dir)
+        .output()
+        .expect("build");
+    super::fixture::Build::from(b)
+}
+
+#[test]
+fn prune_frees_the_least_recently_used_cache_and_waits_for_builds() {
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox AS old\nRUN head -c 200000 /dev/zero > /old\n\
+         FROM busybox AS new\nRUN head -c 300000 /dev/zero > /new\n\
+         FROM busybox AS kept\nRUN echo kept > /kept\n\
+         FROM busybox AS slow\nRUN sleep 3 && echo slow > /slow\n",
+    )]);
+    assert!(build_target(&env, c.path(), &["--target", "old"]).success);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(build_target(&env, c.path(), &["--target", "new"]).success);
+    assert!(build_target(&env, c.path(), &["--target", "kept", "-t", "kept:1"]).success);
+    let (_, before, _) = run(&env, &["du", "--json"]);
+
+    // A dry run says what would go, and removes nothing.
+    let (ok, out, err) = run(&env, &["prune", "--dry-run"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("would remove layer").count(), 2, "{out}");
+    assert!(out.contains("Total reclaimable space"), "{out}");
+    let (_, after, _) = run(&env, &["du", "--json"]);
+    assert_eq!(before, after);
+
+    // Down to 350 kB: the least recently used (old, 200 kB) goes, new (300 kB) stays.
+    let (ok, out, err) = run(&env, &["prune", "--keep-storage", "350k"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("removed layer").count(), 1, "{out}");
+    assert!(
+        build_target(&env, c.path(), &["--target", "new"])
+            .ran()
+            .is_empty()
+    );
+    assert_eq!(
+        build_target(&env, c.path(), &["--target", "old"])
+            .ran()
+            .len(),
+        1
+    );
+
+    // All of it: the image's layers and their records stay (its rebuild runs nothing).
+    let (ok, out, err) = run(&env, &["prune"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("removed layer").count(), 2, "{out}");
+    assert!(
+        build_target(&env, c.path(), &["--target", "kept"])
+            .ran()
+            .is_empty()
+    );
+    let (ok, _, err) = run(&env, &["inspect", "kept:1"]);
+    assert!(ok, "{err}");
+
+    // A build in flight: prune waits for it, and the build's result is whole.
+    let (_o, out_dir) = super::fixture::out_dir();
+    let slow = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["build", "--target", "slow", "-o"])
+        .arg(format!("type=local,dest={}", out_dir.display()))
+        .arg("--root")
+        .arg(env.root())
+        .arg(c.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("build");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let (ok, _, err) = run(&env, &["prune"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("waiting"), "prune did not wait: {err}");
+    let status = slow.wait_with_output().expect("wait").status;
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("slow")).expect("slow"),
+        "slow\n"
+    );
+}

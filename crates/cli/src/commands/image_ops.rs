@@ -277,3 +277,98 @@ pub fn du(args: DuArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Also records wholly inside images (their rebuilds run again) and the cache mounts.
+    #[arg(long)]
+    pub all: bool,
+    /// until=DURATION: only what was last used longer ago (e.g. 24h, 30m, 7d).
+    #[arg(long, value_name = "until=DURATION")]
+    pub filter: Option<String>,
+    /// Stop once the build cache is at most SIZE (e.g. 10g, 500m), least recently used first.
+    #[arg(long, value_name = "SIZE")]
+    pub keep_storage: Option<String>,
+    /// List what would go and why; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `24h`, `30m`, `10s`, `7d` (and go's `1h30m`).
+fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => bail!("invalid duration {s:?}: use e.g. 24h, 30m, 7d"),
+        };
+        let n: u64 = number
+            .parse()
+            .with_context(|| format!("invalid duration {s:?}: use e.g. 24h, 30m, 7d"))?;
+        total = total.saturating_add(n.saturating_mul(unit));
+        number.clear();
+    }
+    if !number.is_empty() || s.is_empty() {
+        bail!("invalid duration {s:?}: give a unit (s, m, h, d)");
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
+pub fn prune(args: PruneArgs) -> Result<()> {
+    let until = match args.filter.as_deref() {
+        None => None,
+        Some(f) => match f.split_once('=') {
+            Some(("until", d)) => Some(parse_duration(d)?),
+            _ => bail!("invalid --filter {f:?}: cairn prune filters by until=DURATION"),
+        },
+    };
+    let keep_storage = args
+        .keep_storage
+        .as_deref()
+        .map(|s| {
+            cairn_dockerfile::instructions::ram_in_bytes(s.trim())
+                .with_context(|| format!("invalid --keep-storage {s:?}: expected a size like 10g"))
+        })
+        .transpose()?;
+    let root = args.store.root();
+    if !root.join(cairn_store::LAYOUT_FILE).exists() {
+        outln!("Total reclaimed space: 0B");
+        return Ok(());
+    }
+    let store = cairn_store::Store::open_for_prune(&root)?;
+    let opts = cairn_store::PruneOptions {
+        all: args.all,
+        until,
+        keep_storage,
+        dry_run: args.dry_run,
+    };
+    let report = store.prune(&opts, &mut || {
+        errln!("the store is in use (a build, a pull…): waiting for it to finish");
+    })?;
+    let human = crate::commands::images::human_size;
+    for p in &report.removed {
+        let verb = if args.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        outln!("{verb} {} ({}): {}", p.what, human(p.bytes), p.why);
+    }
+    let total = if args.dry_run {
+        "Total reclaimable space"
+    } else {
+        "Total reclaimed space"
+    };
+    outln!("{total}: {}", human(report.freed));
+    Ok(())
+}

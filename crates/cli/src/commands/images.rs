@@ -21,8 +21,13 @@ impl StoreArgs {
 
     /// The store if one exists at the root, else `None`: read-only commands create nothing
     /// (`cairn images --root /typo` must not leave a store tree behind).
+    /// The store's root directory: `--root`, else the default.
+    pub fn root(&self) -> std::path::PathBuf {
+        self.root.clone().unwrap_or_else(Store::default_root)
+    }
+
     pub fn open_existing(&self) -> Result<Option<Store>> {
-        let root = self.root.clone().unwrap_or_else(Store::default_root);
+        let root = self.root();
         if !root.join(cairn_store::LAYOUT_FILE).is_file() {
             return Ok(None);
         }
