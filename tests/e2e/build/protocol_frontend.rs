@@ -654,3 +654,40 @@ fn the_python_example_frontend_runs_as_an_image() {
         "greetings\nhello from /app\n"
     );
 }
+
+#[test]
+fn a_frontend_image_has_no_network_no_context_and_a_steps_confinement() {
+    // A "frontend" that only looks around and says what it sees (its output is quoted in the
+    // error, since it never connects).
+    let env = Env::new();
+    let plain = tempfile::tempdir().expect("tempdir");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", super::fixture::busybox_rootfs().display()))
+        .arg(plain.path())
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    frontend_image(
+        &env,
+        plain.path(),
+        "prober",
+        r#"["/bin/sh", "-c", "echo ifaces: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' '); echo found: $(find / -xdev -name context-marker.txt 2>/dev/null | wc -l); grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status | tr -s '\\t' ' '; echo data: $(ulimit -d); exit 3"]"#,
+    );
+    let c = context(&[("context-marker.txt", "the frontend must not see this")]);
+    let b = build_with(&env, "image:prober:1", c.path(), &[]);
+    let stderr = String::from_utf8_lossy(&b.stderr);
+    assert!(!b.status.success());
+    assert!(stderr.contains("ifaces: lo"), "{stderr}");
+    assert!(
+        !stderr.contains("ifaces: lo eth") && !stderr.contains("tap0"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("found: 0"), "{stderr}");
+    assert!(stderr.contains("CapEff: 00000000a80425fb"), "{stderr}");
+    assert!(stderr.contains("Seccomp: 2"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("data: {}", (2u64 << 30) / 1024)),
+        "{stderr}"
+    );
+}
