@@ -251,7 +251,7 @@ impl Frontend for ProcessFrontend {
                     graph,
                     source_date_epoch,
                 } => {
-                    let graph = cairn_ir::format::from_json(&graph.to_string()).map_err(|e| {
+                    let graph = cairn_ir::format::from_value(&graph).map_err(|e| {
                         BuildError::with_source(
                             format!("frontend {}: its graph is not valid", self.name),
                             e,
@@ -375,11 +375,7 @@ impl ProcessFrontend {
             }
             "read_file" => {
                 let p: ReadFileParams = parse(method, params)?;
-                let (bytes, eof) = context.read_file(&p.path, p.offset, p.length)?;
-                to_json(serde_json::to_value(FileData {
-                    data: base64::engine::general_purpose::STANDARD.encode(bytes),
-                    eof,
-                }))
+                to_json(file_data(context.read_file(&p.path, p.offset, p.length)?))
             }
             "read_dir" => {
                 let p: PathParams = parse(method, params)?;
@@ -422,13 +418,10 @@ impl ProcessFrontend {
             }
             "read_result_file" => {
                 let p: ResultReadParams = parse(method, params)?;
-                let (bytes, eof) = results
+                let part = results
                     .get_mut(&p.result)?
                     .read_file(&p.path, p.offset, p.length)?;
-                to_json(serde_json::to_value(FileData {
-                    data: base64::engine::general_purpose::STANDARD.encode(bytes),
-                    eof,
-                }))
+                to_json(file_data(part))
             }
             "read_result_dir" => {
                 let p: ResultPathParams = parse(method, params)?;
@@ -445,6 +438,14 @@ impl ProcessFrontend {
             }),
         }
     }
+}
+
+/// A `read_file` / `read_result_file` answer: the bytes in base64, and whether the file ends.
+fn file_data((bytes, eof): (Vec<u8>, bool)) -> serde_json::Result<serde_json::Value> {
+    serde_json::to_value(FileData {
+        data: base64::engine::general_purpose::STANDARD.encode(bytes),
+        eof,
+    })
 }
 
 /// The results a frontend had solved, by name (`r1`, `r2`, …): each flattened into a staging
@@ -473,7 +474,7 @@ impl Results {
                 message: format!("a frontend may have at most {MAX_RESULTS} results solved"),
             });
         }
-        let graph = cairn_ir::format::from_json(&document.to_string()).map_err(|e| CallError {
+        let graph = cairn_ir::format::from_value(document).map_err(|e| CallError {
             code: ErrorCode::Invalid,
             message: format!("the graph is not valid: {e}"),
         })?;

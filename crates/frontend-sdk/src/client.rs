@@ -219,8 +219,7 @@ impl<R: BufRead, W: Write> Client<R, W> {
     /// Have cairn build `graph` now (an intermediate result to look at, e.g. to run a tool
     /// that lists what to build next); the name to read its files by.
     pub fn solve(&mut self, graph: &Graph) -> Result<String, Error> {
-        let document: serde_json::Value = serde_json::from_str(&cairn_ir::format::to_json(graph))
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let document = cairn_ir::format::to_value(graph);
         let r: SolveReply = self.call("solve", SolveParams { graph: document })?;
         Ok(r.result)
     }
@@ -261,40 +260,26 @@ impl<R: BufRead, W: Write> Client<R, W> {
         file: Option<&str>,
         line: Option<usize>,
     ) -> Result<(), Error> {
-        write_message(
-            &mut self.writer,
-            &FrontendMessage::Warning {
-                message: message.into(),
-                file: file.map(str::to_string),
-                line,
-            },
-        )?;
-        Ok(())
+        self.send(&FrontendMessage::Warning {
+            message: message.into(),
+            file: file.map(str::to_string),
+            line,
+        })
     }
 
     /// A progress note.
     pub fn progress(&mut self, message: &str) -> Result<(), Error> {
-        write_message(
-            &mut self.writer,
-            &FrontendMessage::Progress {
-                message: message.into(),
-            },
-        )?;
-        Ok(())
+        self.send(&FrontendMessage::Progress {
+            message: message.into(),
+        })
     }
 
     /// Send the graph: the frontend's work is done.
     pub fn finish(mut self, graph: &Graph) -> Result<(), Error> {
-        let document: serde_json::Value = serde_json::from_str(&cairn_ir::format::to_json(graph))
-            .map_err(|e| Error::Invalid(e.to_string()))?;
-        write_message(
-            &mut self.writer,
-            &FrontendMessage::Result {
-                graph: document,
-                source_date_epoch: None,
-            },
-        )?;
-        Ok(())
+        self.send(&FrontendMessage::Result {
+            graph: cairn_ir::format::to_value(graph),
+            source_date_epoch: None,
+        })
     }
 
     /// Refuse the input, at `file:line` when given: cairn shows it as its own errors.
@@ -304,14 +289,15 @@ impl<R: BufRead, W: Write> Client<R, W> {
         file: Option<&str>,
         line: Option<usize>,
     ) -> Result<(), Error> {
-        write_message(
-            &mut self.writer,
-            &FrontendMessage::Error {
-                message: message.into(),
-                file: file.map(str::to_string),
-                line,
-            },
-        )?;
-        Ok(())
+        self.send(&FrontendMessage::Error {
+            message: message.into(),
+            file: file.map(str::to_string),
+            line,
+        })
+    }
+
+    /// One message that needs no reply.
+    fn send(&mut self, message: &FrontendMessage) -> Result<(), Error> {
+        Ok(write_message(&mut self.writer, message)?)
     }
 }

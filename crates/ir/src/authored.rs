@@ -98,6 +98,13 @@ fn at(path: impl Into<String>, error: GraphError) -> GraphError {
 
 /// Parse and check a graph document; every digest is computed here.
 pub fn load(json: &str) -> Result<Graph, GraphError> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| GraphError::Malformed(e.to_string()))?;
+    load_value(&value)
+}
+
+/// [`load`] of a document already parsed as JSON (a frontend's `result` message).
+pub fn load_value(value: &serde_json::Value) -> Result<Graph, GraphError> {
     #[derive(Deserialize)]
     struct Head {
         format: String,
@@ -109,9 +116,7 @@ pub fn load(json: &str) -> Result<Graph, GraphError> {
         if path == "." { error } else { at(path, error) }
     };
     // Format and version first: a newer document is "unsupported version", not a field error.
-    let head: Head =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(json))
-            .map_err(parse_err)?;
+    let head: Head = serde_path_to_error::deserialize(value).map_err(parse_err)?;
     if head.format != FORMAT_NAME {
         return Err(at(
             "format",
@@ -124,9 +129,7 @@ pub fn load(json: &str) -> Result<Graph, GraphError> {
             GraphError::Version(head.version, FORMAT_VERSION),
         ));
     }
-    let doc: Document =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(json))
-            .map_err(parse_err)?;
+    let doc: Document = serde_path_to_error::deserialize(value).map_err(parse_err)?;
     build(doc.graph)
 }
 

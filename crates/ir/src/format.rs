@@ -22,14 +22,27 @@ struct Envelope<G> {
     graph: G,
 }
 
-pub fn to_json(g: &Graph) -> String {
-    let env = Envelope {
+fn envelope(g: &Graph) -> Envelope<&Graph> {
+    Envelope {
         format: FORMAT_NAME.to_string(),
         version: FORMAT_VERSION,
         graph: g,
-    };
+    }
+}
+
+pub fn to_json(g: &Graph) -> String {
     // Serializing plain data structures with string keys cannot fail.
-    serde_json::to_string_pretty(&env).unwrap_or_default()
+    serde_json::to_string_pretty(&envelope(g)).unwrap_or_default()
+}
+
+/// The JSON document as a value (what a frontend puts in its `result` message).
+pub fn to_value(g: &Graph) -> serde_json::Value {
+    serde_json::to_value(envelope(g)).unwrap_or_default()
+}
+
+/// [`from_json`] of a document already parsed as JSON.
+pub fn from_value(v: &serde_json::Value) -> Result<Graph, GraphError> {
+    crate::authored::load_value(v)
 }
 
 /// Read a graph document: `cairn plan --format json` output, or one a frontend or a person

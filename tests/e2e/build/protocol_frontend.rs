@@ -413,9 +413,8 @@ fn a_frontend_can_solve_a_sub_graph_and_read_its_result() {
     );
 }
 
-/// A root file system holding `program` and the shared libraries it needs (from `ldd`), on
-/// the test's busybox.
-fn rootfs_with(program: &Path, at: &str) -> tempfile::TempDir {
+/// A copy of the test's busybox root file system, to add to.
+fn busybox_copy() -> tempfile::TempDir {
     let root = tempfile::tempdir().expect("tempdir");
     let st = std::process::Command::new("cp")
         .arg("-a")
@@ -424,6 +423,13 @@ fn rootfs_with(program: &Path, at: &str) -> tempfile::TempDir {
         .status()
         .expect("cp");
     assert!(st.success());
+    root
+}
+
+/// A root file system holding `program` and the shared libraries it needs (from `ldd`), on
+/// the test's busybox.
+fn rootfs_with(program: &Path, at: &str) -> tempfile::TempDir {
+    let root = busybox_copy();
     let ldd = std::process::Command::new("ldd")
         .arg(program)
         .output()
@@ -549,14 +555,7 @@ fn a_frontend_image_runs_in_the_sandbox() {
     );
 
     // A frontend image that is no frontend: clear errors, bounded by the time limit.
-    let plain = tempfile::tempdir().expect("tempdir");
-    let st = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", super::fixture::busybox_rootfs().display()))
-        .arg(plain.path())
-        .status()
-        .expect("cp");
-    assert!(st.success());
+    let plain = busybox_copy();
     frontend_image(
         &env,
         plain.path(),
@@ -660,14 +659,7 @@ fn a_frontend_image_has_no_network_no_context_and_a_steps_confinement() {
     // A "frontend" that only looks around and says what it sees (its output is quoted in the
     // error, since it never connects).
     let env = Env::new();
-    let plain = tempfile::tempdir().expect("tempdir");
-    let st = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", super::fixture::busybox_rootfs().display()))
-        .arg(plain.path())
-        .status()
-        .expect("cp");
-    assert!(st.success());
+    let plain = busybox_copy();
     frontend_image(
         &env,
         plain.path(),
