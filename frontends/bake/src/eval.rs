@@ -84,6 +84,8 @@ pub(crate) fn evaluate(
         for (k, (expr, file)) in attrs {
             let v = expr
                 .evaluate(&ctx)
+                .map_err(|e| e.to_string())
+                .and_then(|v| crate::functions::check_size(&v).map(|()| v))
                 .map_err(|e| Error::new(file, format!("{kind} {name:?}, {k}: {e}")))?;
             values.insert(k.clone(), (v, file.clone()));
         }
@@ -280,7 +282,9 @@ fn variables(
                 None => Ok(Value::String(String::new())),
                 Some((expr, file)) => expr
                     .evaluate(&ctx)
-                    .map_err(|e| (file.clone(), e.to_string())),
+                    .map_err(|e| e.to_string())
+                    .and_then(|d| crate::functions::check_size(&d).map(|()| d))
+                    .map_err(|e| (file.clone(), e)),
             };
             match (env.get(name), default_value) {
                 (Some(s), Ok(d)) => {
@@ -305,6 +309,8 @@ fn variables(
             return Ok((context(&known), known));
         }
         if pending.len() == before {
+            // A value too large is the cause to name, not the variables waiting on it.
+            failed.sort_by_key(|(_, (_, e))| !e.contains("larger than"));
             let (name, (file, e)) = failed
                 .into_iter()
                 .next()

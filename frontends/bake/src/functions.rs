@@ -113,12 +113,54 @@ pub(crate) fn context(vars: &BTreeMap<String, Value>) -> Context<'static> {
     ctx
 }
 
+/// The largest value (string bytes, counted through lists and maps) an evaluation may make:
+/// far above any real tag or argument list, far below memory. A variable or function that
+/// doubles a string forty times is an error, not an exhausted machine.
+pub(crate) const MAX_VALUE: usize = 1 << 20;
+
+/// Refuse a value larger than [`MAX_VALUE`].
+pub(crate) fn check_size(v: &Value) -> Result<(), String> {
+    fn size(v: &Value, budget: usize) -> usize {
+        match v {
+            Value::String(s) => s.len(),
+            Value::Array(items) => {
+                let mut n = 0;
+                for i in items {
+                    n += size(i, budget) + 1;
+                    if n > budget {
+                        break;
+                    }
+                }
+                n
+            }
+            Value::Object(m) => {
+                let mut n = 0;
+                for (k, i) in m {
+                    n += k.len() + size(i, budget) + 1;
+                    if n > budget {
+                        break;
+                    }
+                }
+                n
+            }
+            _ => 8,
+        }
+    }
+    if size(v, MAX_VALUE) > MAX_VALUE {
+        return Err(format!("a value larger than {MAX_VALUE} bytes"));
+    }
+    Ok(())
+}
+
 /// Call the user function in `slot` with `args`.
 fn call(slot: usize, args: FuncArgs) -> Result<Value, String> {
     let f = USER
         .with(|u| u.borrow().get(slot).cloned())
         .ok_or("no such function")?;
     let given: Vec<Value> = args.iter().cloned().collect();
+    for v in &given {
+        check_size(v).map_err(|e| format!("{}: {e}", f.name))?;
+    }
     if given.len() < f.params.len() || (f.variadic.is_none() && given.len() > f.params.len()) {
         return Err(format!(
             "{} takes {} argument(s), {} given",
@@ -147,7 +189,12 @@ fn call(slot: usize, args: FuncArgs) -> Result<Value, String> {
         let r = f
             .result
             .evaluate(&ctx)
-            .map_err(|e| format!("{}: {e}", f.name));
+            .map_err(|e| format!("{}: {e}", f.name))
+            .and_then(|v| {
+                check_size(&v)
+                    .map(|()| v)
+                    .map_err(|e| format!("{}: {e}", f.name))
+            });
         GLOBALS.with(|g| *g.borrow_mut() = globals);
         r
     };

@@ -429,3 +429,44 @@ target "app" {
     .unwrap_err();
     assert!(e.to_string().contains("both named \"same\""), "{e}");
 }
+
+#[test]
+fn doubling_strings_is_refused_in_bounded_memory() {
+    // Forty variables each doubling the last, and a function doubling its argument 60 deep.
+    let mut hcl = String::from("variable \"V0\" { default = \"xx\" }\n");
+    for i in 1..=40 {
+        hcl.push_str(&format!(
+            "variable \"V{i}\" {{ default = \"${{V{}}}${{V{}}}\" }}\n",
+            i - 1,
+            i - 1
+        ));
+    }
+    hcl.push_str("target \"a\" { tags = [V40] }\n");
+    let e = load(
+        &[File {
+            name: "docker-bake.hcl",
+            text: &hcl,
+        }],
+        &env(&[]),
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("larger than"), "{e}");
+    let f = r#"
+function "double" {
+  params = [s, n]
+  result = n == 0 ? s : double("${s}${s}", n - 1)
+}
+target "a" { tags = [double("xx", 60)] }
+"#;
+    let e = load(
+        &[File {
+            name: "docker-bake.hcl",
+            text: f,
+        }],
+        &env(&[]),
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("larger than"), "{e}");
+}
