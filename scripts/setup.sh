@@ -10,12 +10,13 @@
 #     tests (an sshd of the test's own on 127.0.0.1)
 #   - gcc, libc6-dev, iproute2, util-linux: the sandbox tests build small static probes, make
 #     network namespaces, loop devices and pseudo-terminals
+#   - tmux: the live progress view is tested in a real terminal (send-keys, capture-pane)
 # and a running dockerd (no bridge, no iptables: this machine has no network but loopback).
 set -euo pipefail
 
 need=()
 for pkg in busybox-static docker.io skopeo umoci docker-registry apache2-utils slirp4netns \
-  gcc g++ git libc6-dev iproute2 util-linux openssh-client openssh-server; do
+  gcc g++ git libc6-dev iproute2 util-linux openssh-client openssh-server tmux; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -3,7 +3,7 @@
 //! and the file-system outputs.
 
 use crate::error::{Context, Result, bail};
-use crate::events::{BuildEvent, EventSink};
+use crate::events::{BuildEvent, EventSink, Task};
 use crate::output::Output;
 use cairn_ir::{Digest, Graph, MountKind, Op, SourceOp};
 use cairn_registry::Registry;
@@ -66,12 +66,13 @@ pub(crate) fn cache(
             epoch,
             mounts: &mounts,
         };
-        let (n, layers) =
-            cairn_remotecache::export(store, location, &set, registry, runtime.handle())
-                .with_context(|| format!("--cache-to {location:?}"))?;
-        events.emit(BuildEvent::Info(format!(
-            "exported {n} cache records and {layers} layers to {location:?}"
-        )));
+        crate::events::task(events, format!("exporting cache to {location}"), |t| {
+            let (n, layers) =
+                cairn_remotecache::export(store, location, &set, registry, runtime.handle())
+                    .with_context(|| format!("--cache-to {location:?}"))?;
+            t.note(format!("{n} cache records and {layers} layers"));
+            Ok::<_, crate::BuildError>(())
+        })?;
     }
     Ok(())
 }
@@ -115,6 +116,55 @@ pub(crate) fn image(
         }
         return Ok(None);
     }
+    let task = Task::start(events, "exporting to image");
+    let made = make_image(store, job, events, &task);
+    match &made {
+        Ok(image) => {
+            task.note(format!("writing image {} done", image.config));
+            task.finish();
+        }
+        Err(e) => task.fail(cairn_solver::with_causes(e)),
+    }
+    let image = made?;
+    let mut pushed = Vec::new();
+    if job.push {
+        if job.tags.is_empty() {
+            bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
+        }
+        for t in job.tags {
+            let task = Task::start(events, format!("pushing {t}"));
+            let digest = runtime.block_on(crate::metered::metered(&task, |meter| {
+                crate::push_named_observed(store, registry, t, meter)
+            }));
+            match digest {
+                Ok(digest) => {
+                    task.note(format!("pushed {t} {digest}"));
+                    task.finish();
+                    pushed.push((t.clone(), digest));
+                }
+                Err(e) => {
+                    task.fail(cairn_solver::with_causes(&e));
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(Some(BuiltImage {
+        manifest: image.manifest.to_string(),
+        config: image.config.to_string(),
+        pushed,
+    }))
+}
+
+/// Assemble the image, name it and write it to each image output.
+fn make_image(
+    store: &Store,
+    job: &ImageJob<'_>,
+    events: &dyn EventSink,
+    task: &Task<'_>,
+) -> Result<cairn_oci::AssembledImage> {
+    task.note("exporting layers");
+    let exports_image = job.outputs.iter().any(Output::is_image);
     let spec = cairn_oci::ImageSpec {
         platform: job.graph.platform.clone(),
         config: job.graph.image.clone(),
@@ -139,7 +189,7 @@ pub(crate) fn image(
         if store.image_get(t)?.as_ref() != Some(&rec) {
             store.image_put(t, &rec)?;
         }
-        events.emit(BuildEvent::Info(format!("naming to {t}")));
+        task.note(format!("naming to {t} done"));
     }
     for o in job.outputs {
         if let Err(e) = o.write_image(store, &image, job.tags) {
@@ -160,28 +210,9 @@ pub(crate) fn image(
                 .context("cannot assemble the image")?;
             o.write_image(store, &image, job.tags)?;
         }
+        task.note(format!("exported to {}", o.describe()));
     }
-    // As docker does, the image id is the config digest.
-    events.emit(BuildEvent::Info(format!(
-        "writing image {} done",
-        image.config
-    )));
-    let mut pushed = Vec::new();
-    if job.push {
-        if job.tags.is_empty() {
-            bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
-        }
-        for t in job.tags {
-            let digest = runtime.block_on(crate::push_named(store, registry, t))?;
-            events.emit(BuildEvent::Info(format!("pushed {t} {digest}")));
-            pushed.push((t.clone(), digest));
-        }
-    }
-    Ok(Some(BuiltImage {
-        manifest: image.manifest.to_string(),
-        config: image.config.to_string(),
-        pushed,
-    }))
+    Ok(image)
 }
 
 /// Write the file-system outputs (`type=local`, `type=tar`).
@@ -191,8 +222,11 @@ pub(crate) fn files(
     layers: &[LayerId],
     events: &dyn EventSink,
 ) -> Result<()> {
-    for o in outputs {
-        let omitted = o.write_files(store, layers)?;
+    for o in outputs.iter().filter(|o| !o.is_image()) {
+        let omitted =
+            crate::events::task(events, format!("exporting to {}", o.describe()), |_| {
+                o.write_files(store, layers)
+            })?;
         if let Some(first) = omitted.first() {
             events.emit(BuildEvent::Warning(format!(
                 "{} device node(s) left out of the output (e.g. /{first}): add {} to the \

@@ -19,16 +19,18 @@ pub mod events;
 mod export;
 mod frontend_context;
 pub mod image_frontend;
+mod metered;
 pub mod output;
 mod pin;
 pub mod process_frontend;
 mod resolver;
 mod sources;
+pub mod units;
 
 pub use cairn_remotecache::{CacheLocation, CacheOptions};
 pub use entitlements::Allowed;
 pub use error::{BuildError, Context, Result, StepFailure};
-pub use events::{BuildEvent, EventSink, NoEvents};
+pub use events::{BuildEvent, EventSink, NoEvents, Task, TaskEvent, TaskKind};
 pub use export::BuiltImage;
 pub use output::Output;
 pub use process_frontend::{FrontendError, Launch, ProcessFrontend};
@@ -50,6 +52,12 @@ use std::sync::Arc;
 /// frontend is one; the frontend protocol brings others.)
 pub trait Frontend {
     fn lower(&self, host: &FrontendHost<'_>) -> Result<FrontendOutput>;
+
+    /// What the frontend reads, for the `[internal] load build definition from …` task
+    /// (`Dockerfile`, a program's name).
+    fn definition(&self) -> String {
+        "the frontend".into()
+    }
 }
 
 /// What a frontend may ask of the build while it lowers: base images (it is an
@@ -108,6 +116,10 @@ impl FrontendHost<'_> {
 pub struct GraphFrontend(pub Graph);
 
 impl Frontend for GraphFrontend {
+    fn definition(&self) -> String {
+        "an IR graph".into()
+    }
+
     fn lower(&self, _: &FrontendHost<'_>) -> Result<FrontendOutput> {
         Ok(FrontendOutput {
             graph: self.0.clone(),
@@ -239,13 +251,22 @@ impl Engine {
         let opts = &request.options;
         // Scratch directories of builders that were killed outright.
         cairn_sandbox::remove_stale_scratch();
-        let resolver = self.resolver(opts.pull);
-        let lowered = request.frontend.lower(&FrontendHost {
-            engine: self,
-            request,
-            resolver: &resolver,
-            events: events.clone(),
-        })?;
+        let resolver = self.resolver(opts.pull).reporting_to(events.as_ref());
+        let lowered = events::task(
+            events.as_ref(),
+            format!(
+                "[internal] load build definition from {}",
+                request.frontend.definition()
+            ),
+            |_| {
+                request.frontend.lower(&FrontendHost {
+                    engine: self,
+                    request,
+                    resolver: &resolver,
+                    events: events.clone(),
+                })
+            },
+        )?;
         let epoch = lowered.source_date_epoch.or(opts.source_date_epoch);
         for w in lowered.warnings {
             events.emit(BuildEvent::Warning(w));
@@ -331,7 +352,7 @@ impl Engine {
                 d.entitlement
             );
         }
-        let contexts = self.scan_locals(graph, &request.locals)?;
+        let contexts = self.scan_locals(graph, &request.locals, events.as_ref())?;
         let fetched = sources::fetch_remote(
             graph,
             &self.store,
@@ -398,6 +419,7 @@ impl Engine {
         &self,
         graph: &Graph,
         locals: &HashMap<String, PathBuf>,
+        events: &dyn EventSink,
     ) -> Result<HashMap<String, Arc<cairn_context::ContextIndex>>> {
         let mut contexts = HashMap::new();
         for v in &graph.vertices {
@@ -410,10 +432,28 @@ impl Engine {
                         l.name
                     )
                 })?;
-                contexts.insert(
-                    l.name.clone(),
-                    Arc::new(context::scan(&self.store, dir, &l.exclude)?),
-                );
+                let name = if l.name == LocalSource::MAIN {
+                    "[internal] load build context".to_string()
+                } else {
+                    format!("[internal] load local {}", l.name)
+                };
+                let index = events::task(events, name, |t| {
+                    let index = context::scan(&self.store, dir, &l.exclude)?;
+                    let (files, bytes) = index
+                        .entries()
+                        .iter()
+                        .filter(|e| matches!(e.kind, cairn_context::EntryKind::File { .. }))
+                        .fold((0usize, 0u64), |(n, b), e| (n + 1, b + e.size));
+                    let stats = index.stats();
+                    t.note(format!(
+                        "{files} files, {}: {} read, {} unchanged",
+                        units::human_size(bytes),
+                        stats.hashed,
+                        stats.cached
+                    ));
+                    Ok::<_, BuildError>(index)
+                })?;
+                contexts.insert(l.name.clone(), Arc::new(index));
             }
         }
         Ok(contexts)
@@ -442,6 +482,16 @@ pub fn normalize_name(name: &str) -> Result<String> {
 
 /// Push the stored image `name` (normalized) to the registry it names.
 pub async fn push_named(store: &Store, registry: &Registry, name: &str) -> Result<String> {
+    push_named_observed(store, registry, name, Arc::new(cairn_registry::Unobserved)).await
+}
+
+/// [`push_named`], telling `transfer` about the bytes sent.
+pub async fn push_named_observed(
+    store: &Store,
+    registry: &Registry,
+    name: &str,
+    transfer: Arc<dyn cairn_registry::Transfer>,
+) -> Result<String> {
     let rec = store
         .image_get(name)?
         .with_context(|| format!("no image {name} in the store (see `cairn images`)"))?;
@@ -450,8 +500,9 @@ pub async fn push_named(store: &Store, registry: &Registry, name: &str) -> Resul
     let target =
         cairn_ir::Reference::parse(name).with_context(|| format!("invalid image name {name:?}"))?;
     let digest = registry
-        .push(store, &image, &target)
+        .push_observed(store, &image, &target, transfer)
         .await
+        .map(|report| report.manifest_digest)
         .with_context(|| format!("cannot push {name}"))?;
     Ok(digest.to_string())
 }

@@ -96,6 +96,18 @@ pub fn parse_output(spec: &str) -> Result<Output> {
 }
 
 impl Output {
+    /// What the output is, for progress (`oci tar out.tar`, `local directory out/`).
+    pub fn describe(&self) -> String {
+        let (what, dest) = match self {
+            Output::Oci(d, _) => ("oci archive", d),
+            Output::OciDir(d, _) => ("oci layout", d),
+            Output::Docker(d, _) => ("docker archive", d),
+            Output::Local { dest, .. } => ("local directory", dest),
+            Output::Tar { dest, .. } => ("tar", dest),
+        };
+        format!("{what} {}", dest.display())
+    }
+
     pub fn is_image(&self) -> bool {
         matches!(
             self,

@@ -111,6 +111,10 @@ impl Drop for Running {
 }
 
 impl Frontend for ProcessFrontend {
+    fn definition(&self) -> String {
+        format!("frontend {}", self.name)
+    }
+
     fn lower(&self, host: &FrontendHost<'_>) -> Result<FrontendOutput> {
         let fail = |what: String| BuildError::msg(format!("frontend {}: {what}", self.name));
         let mut context = ContextReader::open(&self.context).map_err(|e| {

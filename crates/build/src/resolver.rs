@@ -9,6 +9,9 @@ use cairn_store::Store;
 use std::cell::RefCell;
 use std::collections::HashSet;
 
+use crate::events::{EventSink, NoEvents, Task};
+use crate::metered::metered;
+
 pub struct StoreResolver<'a> {
     pub store: &'a Store,
     /// Where to pull images the store lacks; `None` = local images only.
@@ -16,6 +19,9 @@ pub struct StoreResolver<'a> {
     /// `--pull`: re-resolve tags from the registry even when the store has them.
     pub always_pull: bool,
     pulled: RefCell<HashSet<String>>,
+    /// Where `[internal] load metadata for …` and pull tasks are reported, once per image.
+    events: Option<&'a dyn EventSink>,
+    announced: RefCell<HashSet<String>>,
 }
 
 impl<'a> StoreResolver<'a> {
@@ -25,7 +31,15 @@ impl<'a> StoreResolver<'a> {
             registry: None,
             always_pull: false,
             pulled: RefCell::default(),
+            events: None,
+            announced: RefCell::default(),
         }
+    }
+
+    /// Report each image's resolution (and pull) as a task to `events`.
+    pub fn reporting_to(mut self, events: &'a dyn EventSink) -> Self {
+        self.events = Some(events);
+        self
     }
 
     pub fn with_registry(
@@ -47,9 +61,28 @@ impl<'a> StoreResolver<'a> {
             .into());
         };
         let parsed = Reference::parse(reference).map_err(|e| ResolveError(e.to_string()))?;
-        runtime
-            .block_on(registry.pull(self.store, &parsed, platform))
-            .map_err(|e| ResolveError(format!("cannot pull {reference}: {e}")))?;
+        let sink = self.events.unwrap_or(&NoEvents);
+        let task = Task::start(sink, format!("[internal] pull {parsed}"));
+        let pulled = runtime.block_on(metered(&task, |meter| async move {
+            registry
+                .pull_observed(self.store, &parsed, platform, meter.as_ref())
+                .await
+        }));
+        match pulled {
+            Ok(p) => {
+                task.note(format!(
+                    "{} layers, {} downloaded",
+                    p.record.layers.len(),
+                    crate::units::human_size(p.downloaded_bytes)
+                ));
+                task.finish();
+            }
+            Err(e) => {
+                let e = ResolveError(format!("cannot pull {reference}: {e}"));
+                task.fail(e.0.clone());
+                return Err(e);
+            }
+        }
         self.pulled.borrow_mut().insert(reference.to_string());
         Ok(())
     }
@@ -57,6 +90,24 @@ impl<'a> StoreResolver<'a> {
 
 impl ImageResolver for StoreResolver<'_> {
     fn resolve(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<Option<ResolvedImage>, ResolveError> {
+        let first = self.announced.borrow_mut().insert(reference.to_string());
+        match self.events {
+            Some(sink) if first => crate::events::task(
+                sink,
+                format!("[internal] load metadata for {reference}"),
+                |_| self.resolve_now(reference, platform),
+            ),
+            _ => self.resolve_now(reference, platform),
+        }
+    }
+}
+
+impl StoreResolver<'_> {
+    fn resolve_now(
         &self,
         reference: &str,
         platform: &Platform,

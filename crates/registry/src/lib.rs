@@ -20,9 +20,11 @@ mod platform;
 mod pull;
 mod push;
 mod retry;
+mod transfer;
 
 pub use client::{DEFAULT_DEADLINE, Registry, RegistryOptions, Timeouts};
 pub use error::{Error, Result};
 pub use manifest::{Document, read as read_manifest};
 pub use pull::{PulledImage, Resolved};
 pub use push::PushReport;
+pub use transfer::{Transfer, Unobserved};

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::manifest::Document;
 use crate::platform;
 use crate::retry::{Ctx, Failure, backoff, retry};
+use crate::transfer::{Transfer, Unobserved};
 use cairn_oci::model::{
     Descriptor, ImageConfigFile, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
     MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Manifest,
@@ -286,6 +287,18 @@ impl Registry {
         reference: &cairn_ir::Reference,
         platform: &cairn_ir::Platform,
     ) -> Result<PulledImage> {
+        self.pull_observed(store, reference, platform, &Unobserved)
+            .await
+    }
+
+    /// [`Registry::pull`], telling `transfer` about the layers' bytes as they arrive.
+    pub async fn pull_observed(
+        &self,
+        store: &Store,
+        reference: &cairn_ir::Reference,
+        platform: &cairn_ir::Platform,
+        transfer: &dyn Transfer,
+    ) -> Result<PulledImage> {
         let repo = self.repo(reference, RegistryOperation::Pull).await?;
         let (resolved, manifest) = self.resolve_in(&repo, reference, platform).await?;
         let ctx = repo.ctx(format!("image {}", resolved.manifest_digest));
@@ -313,7 +326,9 @@ impl Registry {
             jobs.push((digest, desc.size, diff_id));
         }
         let layers: Vec<(LayerId, u64)> = futures_util::stream::iter(jobs.iter())
-            .map(|(digest, size, diff_id)| self.pull_layer(store, &repo, digest, *size, diff_id))
+            .map(|(digest, size, diff_id)| {
+                self.pull_layer(store, &repo, digest, *size, diff_id, transfer)
+            })
             .buffered(self.concurrency())
             .try_collect()
             .await?;
@@ -352,6 +367,7 @@ impl Registry {
         digest: &OciDigest,
         size: u64,
         diff_id: &OciDigest,
+        transfer: &dyn Transfer,
     ) -> Result<(LayerId, u64)> {
         // A hint: one that does not read is no hint.
         if let Some(id) = store.layer_for_diff_id(diff_id).ok().flatten() {
@@ -361,7 +377,7 @@ impl Registry {
         let received = if store.has_blob(digest) {
             0
         } else {
-            self.download(store, repo, digest, size).await?
+            self.download(store, repo, digest, size, transfer).await?
         };
         let ctx = repo.ctx(format!("unpacking layer {digest}"));
         let (s, d, di) = (store.clone(), digest.clone(), diff_id.clone());
@@ -397,7 +413,7 @@ impl Registry {
         }
         let repo = self.repo(reference, RegistryOperation::Pull).await?;
         futures_util::stream::iter(wanted)
-            .map(|(digest, size)| self.download(store, &repo, digest, *size))
+            .map(|(digest, size)| self.download(store, &repo, digest, *size, &Unobserved))
             .buffer_unordered(self.concurrency())
             .try_collect::<Vec<u64>>()
             .await?;
@@ -412,8 +428,10 @@ impl Registry {
         repo: &Repo,
         digest: &OciDigest,
         size: u64,
+        transfer: &dyn Transfer,
     ) -> Result<u64> {
         let ctx = repo.ctx(format!("downloading blob {digest}"));
+        transfer.begin(size);
         let r = repo.reference_digest(digest.as_str());
         let mut writer = store.blob_writer()?;
         let mut received = 0u64;
@@ -428,6 +446,7 @@ impl Registry {
                 size,
                 &mut writer,
                 &mut received,
+                transfer,
             )
             .await;
             match outcome {
@@ -470,6 +489,7 @@ async fn fetch_into(
     size: u64,
     writer: &mut cairn_store::BlobWriter,
     received: &mut u64,
+    transfer: &dyn Transfer,
 ) -> std::result::Result<(), Failure> {
     let client = &repo.host.client;
     let not_found = format!("blob {digest}");
@@ -502,6 +522,7 @@ async fn fetch_into(
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| stream_failure(ctx, digest.as_str(), e))?;
         *received += chunk.len() as u64;
+        transfer.moved(chunk.len() as u64);
         writer
             .write_all(&chunk)
             .map_err(|e| Failure::Fatal(Error::io(store.root().join("tmp"), e)))?;

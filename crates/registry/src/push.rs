@@ -10,12 +10,14 @@
 use crate::client::{MONOLITHIC_MAX, Registry, Repo};
 use crate::error::{Error, Result};
 use crate::retry::{Failure, retry};
+use crate::transfer::{Transfer, Unobserved};
 use bytes::{Bytes, BytesMut};
 use cairn_store::{OciDigest, Store};
 use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
 use oci_client::RegistryOperation;
 use oci_client::errors::OciDistributionError;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::io::AsyncReadExt as _;
 
 /// What a push did, blob by blob.
@@ -123,6 +125,18 @@ impl Registry {
         image: &cairn_oci::AssembledImage,
         target: &cairn_ir::Reference,
     ) -> Result<PushReport> {
+        self.push_observed(store, image, target, Arc::new(Unobserved))
+            .await
+    }
+
+    /// [`Registry::push_with_report`], telling `transfer` about the blobs' bytes as they go.
+    pub async fn push_observed(
+        &self,
+        store: &Store,
+        image: &cairn_oci::AssembledImage,
+        target: &cairn_ir::Reference,
+        transfer: Arc<dyn Transfer>,
+    ) -> Result<PushReport> {
         let repo = self.repo(target, RegistryOperation::Push).await?;
         // Config first in the list, then layers, each once.
         if !store.has_blob(&image.config) {
@@ -158,7 +172,7 @@ impl Registry {
             .collect();
         let missing = blobs.iter().zip(&present).filter(|(_, p)| !**p);
         let sent: Vec<BlobOutcome> = futures_util::stream::iter(missing)
-            .map(|((d, size), _)| self.send_blob(store, &repo, d, *size))
+            .map(|((d, size), _)| self.send_blob(store, &repo, d, *size, transfer.clone()))
             .buffer_unordered(self.concurrency())
             .try_collect()
             .await?;
@@ -279,6 +293,7 @@ impl Registry {
         repo: &Repo,
         digest: &OciDigest,
         size: u64,
+        transfer: Arc<dyn Transfer>,
     ) -> Result<BlobOutcome> {
         let r = repo.reference_tag("latest");
         // A hint: one that does not read is no hint.
@@ -314,8 +329,14 @@ impl Registry {
         } else {
             &repo.host.client
         };
+        transfer.begin(size);
         retry(&ctx, |_| {
-            let stream = file_stream(path.clone(), digest.clone(), size);
+            let counter = transfer.clone();
+            let stream = file_stream(path.clone(), digest.clone(), size).inspect(move |chunk| {
+                if let Ok(bytes) = chunk {
+                    counter.moved(bytes.len() as u64);
+                }
+            });
             let (ctx, r) = (&ctx, &r);
             async move {
                 client

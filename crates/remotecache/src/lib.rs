@@ -30,6 +30,15 @@ pub enum CacheLocation {
     Registry(String),
 }
 
+impl std::fmt::Display for CacheLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CacheLocation::Local(dir) => write!(f, "local directory {}", dir.display()),
+            CacheLocation::Registry(r) => write!(f, "registry {r}"),
+        }
+    }
+}
+
 /// `mode=max`, `mounts=true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheOptions {

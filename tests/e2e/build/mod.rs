@@ -22,6 +22,7 @@ mod library;
 mod named_contexts;
 mod parallel;
 mod parity;
+mod progress;
 mod protocol_frontend;
 mod remote_cache;
 mod run_mounts;

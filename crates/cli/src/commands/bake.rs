@@ -11,7 +11,7 @@ use crate::commands::build::{cache_specs, check_platforms, env_source_date_epoch
 use crate::commands::images::{StoreArgs, normalize};
 use crate::commands::input::{self, BuildInput, BuildInputArgs};
 use crate::commands::named_contexts;
-use crate::commands::progress::{Progress, ProgressMode};
+use crate::commands::progress::{Outcome, Progress, ProgressMode};
 use crate::commands::registry::RegistryArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use cairn_build::output::parse_output;
@@ -50,9 +50,10 @@ pub struct BakeArgs {
     /// Grant an entitlement (network.host, security.insecure). Repeatable.
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
-    /// Progress output: plain, json or quiet.
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = ProgressMode::Plain)]
-    pub progress: ProgressMode,
+    /// Progress output: auto (the default: tty on a terminal, else plain), tty, plain, rawjson
+    /// (also json) or quiet; else $CAIRN_PROGRESS, else $BUILDKIT_PROGRESS.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub progress: Option<ProgressMode>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
@@ -128,7 +129,7 @@ pub fn run(args: BakeArgs) -> Result<()> {
         args.jobs,
         (exe, vec![crate::SANDBOX_HELPER.into()]),
     )?;
-    let progress = Progress::new(args.progress);
+    let progress = Progress::new(ProgressMode::choose(args.progress)?);
 
     let mut lowered: Vec<Lowered> = Vec::new();
     let resolver = engine.resolver(args.pull);
@@ -188,7 +189,13 @@ pub fn run(args: BakeArgs) -> Result<()> {
             },
         },
         events,
-    )?;
+    );
+    progress.finish(if all.is_ok() {
+        Outcome::Finished
+    } else {
+        Outcome::Failed
+    });
+    let all = all?;
     progress.info(&format!(
         "bake: {} target(s), {} step(s) run, {} cached",
         lowered.len(),

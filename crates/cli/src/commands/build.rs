@@ -6,7 +6,7 @@ use crate::commands::input::{self, BuildInput, BuildInputArgs};
 use crate::commands::lint;
 use crate::commands::named_contexts;
 use crate::commands::packed_context::{self, PackedContext};
-use crate::commands::progress::{Progress, ProgressMode};
+use crate::commands::progress::{Outcome, Progress, ProgressMode};
 use crate::commands::registry::{RegistryArgs, write_metadata};
 use crate::diagnostics::SourceError;
 use anyhow::{Context, Result, anyhow, bail};
@@ -99,9 +99,10 @@ pub struct BuildArgs {
     /// Import a build cache: type=local,src=DIR or type=registry,ref=REF (repeatable).
     #[arg(long = "cache-from", value_name = "type=local|registry,…")]
     pub cache_from: Vec<String>,
-    /// Progress output: plain (also auto, tty), json (also rawjson) or quiet.
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = ProgressMode::Plain)]
-    pub progress: ProgressMode,
+    /// Progress output: auto (the default: tty on a terminal, else plain), tty, plain, rawjson
+    /// (also json) or quiet; else $CAIRN_PROGRESS, else $BUILDKIT_PROGRESS.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub progress: Option<ProgressMode>,
     /// Print only the image ID (on stdout), no progress.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -368,7 +369,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let progress = Progress::new(if args.quiet {
         ProgressMode::Quiet
     } else {
-        args.progress
+        ProgressMode::choose(args.progress)?
     });
     if check && let Source::Dockerfile(input) = &source {
         return run_check(input, &engine.resolver(args.pull), &progress);
@@ -431,6 +432,11 @@ pub fn run(args: BuildArgs) -> Result<()> {
         },
     };
     let built = engine.build(&request, Arc::new(progress.clone()));
+    progress.finish(if built.is_ok() {
+        Outcome::Finished
+    } else {
+        Outcome::Failed
+    });
     if let Some(d) = &dockerfile_frontend {
         // Shown when the build ends, however it ends (buildx's summary).
         lint::summary(&progress, &d.lint.borrow());
@@ -627,6 +633,13 @@ struct DockerfileFrontend<'a> {
 }
 
 impl Frontend for DockerfileFrontend<'_> {
+    fn definition(&self) -> String {
+        self.input
+            .dockerfile_path
+            .file_name()
+            .map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned())
+    }
+
     fn lower(&self, host: &cairn_build::FrontendHost<'_>) -> cairn_build::Result<FrontendOutput> {
         let lowered = match self.input.lower(host) {
             Ok(l) => l,

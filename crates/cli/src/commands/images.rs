@@ -203,28 +203,7 @@ fn human_age(secs: i64) -> String {
     format!("{text} ago")
 }
 
-/// Docker's `units.HumanSize`: decimal units, three significant digits (`4.26MB`, `723kB`).
-pub(crate) fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let digits = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let mut text = format!("{v:.digits$}");
-    if text.contains('.') {
-        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{text}{}", UNITS[i])
-}
+pub(crate) use cairn_build::units::human_size;
 
 /// Image names are stored normalized (`busybox` → `docker.io/library/busybox:latest`).
 pub fn normalize(name: &str) -> Result<String> {

@@ -7,7 +7,7 @@ use cairn_dockerfile::lint::LintWarning;
 
 /// Emit each finding as a JSON progress event (`{"event":"lint",...}`).
 pub fn events(progress: &Progress, warnings: &[LintWarning]) {
-    if progress.mode() != ProgressMode::Json {
+    if progress.mode() != ProgressMode::Rawjson {
         return;
     }
     for w in warnings {
@@ -28,7 +28,7 @@ pub fn events(progress: &Progress, warnings: &[LintWarning]) {
 
 /// The summary a plain build ends with, as buildx prints it.
 pub fn summary(progress: &Progress, warnings: &[LintWarning]) {
-    if progress.mode() != ProgressMode::Plain || warnings.is_empty() {
+    if !progress.mode().is_human() || warnings.is_empty() {
         return;
     }
     let n = warnings.len();
@@ -42,7 +42,7 @@ pub fn summary(progress: &Progress, warnings: &[LintWarning]) {
 /// `--check`'s report: each finding with its rule's page and the Dockerfile line.
 pub fn check_report(progress: &Progress, file: &str, source: &[u8], warnings: &[LintWarning]) {
     events(progress, warnings);
-    if progress.mode() != ProgressMode::Plain {
+    if !progress.mode().is_human() {
         return;
     }
     let text = String::from_utf8_lossy(source);
