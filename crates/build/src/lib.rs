@@ -16,6 +16,7 @@ mod context;
 pub mod entitlements;
 pub mod error;
 pub mod events;
+pub mod explain;
 mod export;
 mod frontend_context;
 pub mod image_frontend;
@@ -43,7 +44,7 @@ use cairn_ir::{Graph, LocalSource, Op, SourceOp};
 use cairn_registry::Registry;
 use cairn_solver::{SolveError, SolveOptions, Solver, StoreKeyContext};
 use cairn_store::{Compression, Store};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -87,10 +88,10 @@ impl FrontendHost<'_> {
     /// are reported like the build's own); the result's layers, bottom to top.
     pub fn solve(&self, graph: Graph) -> Result<Vec<cairn_store::LayerId>> {
         let graph = pin::pin_images(graph, &self.engine.store, self.resolver)?;
-        let (out, _) =
+        let solved =
             self.engine
                 .solve_graph(&graph, self.request, Vec::new(), false, &self.events)?;
-        Ok(out.layers)
+        Ok(solved.output.layers)
     }
 
     pub fn store(&self) -> &Store {
@@ -177,6 +178,11 @@ pub struct BuildOptions {
     /// The epoch of a reproducible build when the frontend sets none (the environment's
     /// `SOURCE_DATE_EPOCH`, read by the driver).
     pub source_date_epoch: Option<i64>,
+    /// The target's key in the store's build history (the driver's choice, e.g. a hash of
+    /// the context, the Dockerfile and `--target`): with one, the build records its steps
+    /// and explains why each step ran against the last build under the same key
+    /// ([`BuildResult::explanation`]).
+    pub history: Option<String>,
 }
 
 /// What a build produced.
@@ -189,6 +195,8 @@ pub struct BuildResult {
     pub cached: usize,
     /// The image, when one was made (tags, image outputs, push, or asked for).
     pub image: Option<BuiltImage>,
+    /// Why each step ran, when the build had a history key.
+    pub explanation: Option<explain::Explanation>,
 }
 
 /// The engine a driver builds with: the store, a registry client, and the async runtime the
@@ -286,8 +294,13 @@ impl Engine {
                 ))),
             }
         }
-        let (out, stored) =
+        let solved =
             self.solve_graph(&graph, request, remotes, !opts.cache_to.is_empty(), &events)?;
+        let explanation = opts
+            .history
+            .as_deref()
+            .map(|key| self.explain(key, &graph, &solved, opts.no_cache, events.as_ref()));
+        let (out, stored) = (solved.output, solved.stored);
         events.emit(BuildEvent::Summary {
             executed: out.executed,
             cached: out.cached,
@@ -325,7 +338,50 @@ impl Engine {
             executed: out.executed,
             cached: out.cached,
             image,
+            explanation,
         })
+    }
+
+    /// Compare this build's steps with the last build under `key`, record this one, and
+    /// keep the explanation as the store's last. Failing to read or write the history is a
+    /// warning: it never fails a build.
+    fn explain(
+        &self,
+        key: &str,
+        graph: &Graph,
+        solved: &Solved,
+        no_cache: bool,
+        events: &dyn EventSink,
+    ) -> explain::Explanation {
+        let key = format!("build/{key}");
+        let old = match self.store.history_load(&key) {
+            Ok(bytes) => bytes.as_deref().and_then(explain::BuildRecord::decode),
+            Err(e) => {
+                events.emit(BuildEvent::Warning(format!(
+                    "cannot read the last build's record: {}",
+                    cairn_solver::with_causes(&e)
+                )));
+                None
+            }
+        };
+        let new = explain::record(graph, &solved.contexts, &solved.ran, old.as_ref());
+        let explanation = explain::explain(old.as_ref(), &new, &solved.ran, no_cache);
+        let mut saves = Vec::new();
+        if old.as_ref() != Some(&new) {
+            saves.push((key.as_str(), new.encode()));
+        }
+        saves.push((explain::LAST, explanation.encode()));
+        for (k, bytes) in saves {
+            if let Some(bytes) = bytes
+                && let Err(e) = self.store.history_save(k, &bytes)
+            {
+                events.emit(BuildEvent::Warning(format!(
+                    "cannot record this build for --explain: {}",
+                    cairn_solver::with_causes(&e)
+                )));
+            }
+        }
+        explanation
     }
 
     /// Solve `graph` (entitlements checked, local sources scanned, remote sources fetched): the
@@ -337,7 +393,7 @@ impl Engine {
         remotes: Vec<Arc<dyn cairn_solver::RemoteCache>>,
         want_stored: bool,
         events: &Arc<dyn EventSink>,
-    ) -> Result<(cairn_solver::SolveOutput, Vec<cairn_solver::UsedRecord>)> {
+    ) -> Result<Solved> {
         let opts = &request.options;
         if let Some(d) = entitlements::check(graph, opts.allowed).first() {
             let place = match (&d.file, d.lines) {
@@ -387,10 +443,17 @@ impl Engine {
             tx,
         )
         .map_err(|e| step_failure(graph, e))?;
+        let ran: Arc<std::sync::Mutex<HashSet<cairn_ir::Digest>>> = Arc::default();
         let (result, stored) = self.runtime.block_on(async {
             let sink = events.clone();
+            let ran = ran.clone();
             let forward = tokio::spawn(async move {
                 while let Some(e) = rx.recv().await {
+                    if e.kind == cairn_solver::EventKind::Started {
+                        ran.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(e.vertex);
+                    }
                     sink.emit(BuildEvent::Step(e));
                 }
             });
@@ -411,7 +474,14 @@ impl Engine {
             let _ = forward.await;
             (r, stored)
         });
-        Ok((result.map_err(|e| step_failure(graph, e))?, stored))
+        let output = result.map_err(|e| step_failure(graph, e))?;
+        let ran = std::mem::take(&mut *ran.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok(Solved {
+            output,
+            stored,
+            ran,
+            contexts,
+        })
     }
 
     /// Scan every local source the graph reads (the build context, named directories).
@@ -464,6 +534,15 @@ impl Engine {
         self.runtime
             .block_on(push_named(&self.store, &self.registry, name))
     }
+}
+
+/// What a solve gave: the solver's output, the records it stored (for a cache export), the
+/// steps that ran, and the local sources as scanned.
+struct Solved {
+    output: cairn_solver::SolveOutput,
+    stored: Vec<cairn_solver::UsedRecord>,
+    ran: HashSet<cairn_ir::Digest>,
+    contexts: HashMap<String, Arc<cairn_context::ContextIndex>>,
 }
 
 /// The largest build file (a Dockerfile, a `.dockerignore`) any frontend reads: far above

@@ -57,6 +57,8 @@ enum Command {
     Du(commands::image_ops::DuArgs),
     /// Free the build cache, least recently used first (waits for running builds).
     Prune(commands::image_ops::PruneArgs),
+    /// Why the steps of the last build ran (as `cairn build --explain` prints it).
+    Explain(commands::explain::ExplainArgs),
     /// Write a stored image as a docker or OCI archive.
     Save(commands::image_ops::SaveArgs),
     /// Pull an image from a registry into the store.
@@ -106,6 +108,7 @@ fn main() -> ExitCode {
         Command::Save(args) => commands::image_ops::save(args),
         Command::Du(args) => commands::image_ops::du(args),
         Command::Prune(args) => commands::image_ops::prune(args),
+        Command::Explain(args) => commands::explain::run(args),
         Command::Load(args) => commands::images::load(args),
         Command::Import(args) => commands::images::import(args),
         Command::Images(args) => commands::images::images(args),

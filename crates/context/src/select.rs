@@ -105,6 +105,29 @@ impl ContextIndex {
         Ok(encode(&selected, wildcard, ignore_mode, ignore_owner))
     }
 
+    /// What a copy of `src` selects, file by file: each non-directory entry's path in the
+    /// context and a fingerprint of what the copy would carry (kind, content or link
+    /// target, mode, owner). For saying which file changed between two builds
+    /// (`cairn build --explain`), not for keys.
+    pub fn selection_files(
+        &self,
+        src: &str,
+        exclude: &[String],
+    ) -> Result<Vec<(String, [u8; 16])>> {
+        let (_, selected) = self.select(src, exclude)?;
+        Ok(selected
+            .iter()
+            .filter(|s| s.entry.kind != EntryKind::Dir)
+            .map(|s| {
+                let one = std::slice::from_ref(s);
+                let digest = encode(one, false, false, false);
+                let mut short = [0u8; 16];
+                short.copy_from_slice(digest.get(..16).unwrap_or(&[0u8; 16]));
+                (s.source_path.clone(), short)
+            })
+            .collect())
+    }
+
     fn select(&self, src: &str, exclude: &[String]) -> Result<(bool, Vec<Selected<'_>>)> {
         let excludes = if exclude.is_empty() {
             None

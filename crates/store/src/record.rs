@@ -32,6 +32,7 @@ pub(crate) enum Kind {
     Http = 5,
     Git = 6,
     Hint = 7,
+    History = 8,
 }
 
 /// Why a record could not be decoded.

@@ -71,6 +71,8 @@ pub(crate) struct Layout {
     pub origins: PathBuf,
     pub diff_ids: PathBuf,
     pub mounts: PathBuf,
+    /// Records of earlier builds (`history.rs`).
+    pub history: PathBuf,
     pub locks: PathBuf,
     pub tmp: TmpArea,
 }
@@ -89,6 +91,7 @@ impl Layout {
             origins: root.join("registry").join("origins"),
             diff_ids: root.join("registry").join("diffids"),
             mounts: root.join("mounts"),
+            history: root.join("history"),
             tmp: TmpArea::new(root.join("tmp"), &locks),
             locks,
             root,
@@ -114,6 +117,7 @@ impl Layout {
             &self.origins,
             &self.diff_ids,
             &self.mounts,
+            &self.history,
             &self.locks,
         ] {
             builder.create(dir).map_err(io_at(dir))?;

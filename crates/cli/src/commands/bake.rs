@@ -322,6 +322,8 @@ fn lower_target(
             cache_from,
             cache_to,
             source_date_epoch: out.source_date_epoch.or(env_epoch),
+            // Bake's targets are solved as one graph: --explain is `cairn build`'s for now.
+            history: None,
         },
     })
 }

@@ -106,6 +106,11 @@ pub struct BuildArgs {
     /// Print only the image ID (on stdout), no progress.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// After the build, say why each step that ran was not cached: the file, build arg,
+    /// base image, instruction or input step that changed since the last build of this
+    /// target (also later with `cairn explain`).
+    #[arg(long)]
+    pub explain: bool,
     /// Only check the Dockerfile (BuildKit's lint rules, every stage) and report; run nothing.
     /// Fails when anything is found.
     #[arg(long)]
@@ -429,6 +434,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
             cache_from,
             cache_to,
             source_date_epoch,
+            history: Some(history_key(&context_dir, &args, &input_args)),
         },
     };
     let built = engine.build(&request, Arc::new(progress.clone()));
@@ -452,6 +458,19 @@ pub fn run(args: BuildArgs) -> Result<()> {
             e,
         ),
     })?;
+    if args.explain
+        && let Some(e) = &built.explanation
+    {
+        if progress.mode() == ProgressMode::Rawjson {
+            let mut v = serde_json::to_value(e)?;
+            v["event"] = "explain".into();
+            errln!("{v}");
+        } else {
+            for l in crate::commands::explain::lines(e) {
+                errln!("{l}");
+            }
+        }
+    }
     if let Some(image) = &built.image {
         if let Some(path) = &args.iidfile {
             std::fs::write(path, &image.config)
@@ -474,6 +493,28 @@ pub fn run(args: BuildArgs) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The build's identity in the store's history (`--explain` compares with the last build of
+/// the same one): the context directory, the build file, the frontend and `--target`.
+fn history_key(context: &std::path::Path, args: &BuildArgs, input: &BuildInputArgs) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(b"cairn-build-history/v1\0");
+    let file = input
+        .file
+        .as_deref()
+        .map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.to_path_buf()));
+    for part in [
+        context.as_os_str().as_encoded_bytes(),
+        file.as_ref()
+            .map_or(b"".as_slice(), |f| f.as_os_str().as_encoded_bytes()),
+        args.frontend.as_bytes(),
+        input.target.as_deref().unwrap_or_default().as_bytes(),
+    ] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize().to_hex().to_string()
 }
 
 /// The frontend `--frontend` names.

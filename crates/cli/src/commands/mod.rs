@@ -5,6 +5,7 @@ pub mod build;
 pub mod check;
 pub mod debug;
 pub mod docs;
+pub mod explain;
 pub mod host_config;
 pub mod image_ops;
 pub mod images;
