@@ -90,6 +90,19 @@ impl Store {
                 })?
             }
         };
+        self.prune_locked(opts)
+    }
+
+    /// [`Store::prune`] if no one has the store open now, else `None` at once (the automatic
+    /// GC after a build: a build still running will collect when it ends).
+    pub fn prune_if_idle(&self, opts: &PruneOptions) -> Result<Option<PruneReport>> {
+        match self.exclusive_use(false)? {
+            Some(_exclusive) => self.prune_locked(opts).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn prune_locked(&self, opts: &PruneOptions) -> Result<PruneReport> {
         let layout = self.layout();
         let old_enough = |t: SystemTime| opts.until.is_none_or(|u| age(t) >= u);
         let in_images: HashSet<String> = self

@@ -248,3 +248,73 @@ fn prune_frees_the_least_recently_used_cache_and_waits_for_builds() {
         "slow\n"
     );
 }
+
+#[test]
+fn the_automatic_gc_keeps_the_build_cache_under_the_policy() {
+    let env = Env::new();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN head -c 300000 /dev/urandom > /blob\nRUN echo done > /done\n",
+    )]);
+    let build = |args: &[&str]| {
+        let out = cairn()
+            .args(["build", "--progress=plain", "--root"])
+            .arg(env.root())
+            .args(args)
+            .arg(ctx.path())
+            .output()
+            .expect("cairn build");
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    // The default policy (10% of the file system) keeps a small build's cache.
+    let first = build(&[]);
+    assert!(!first.contains("automatic GC"), "{first}");
+    assert!(build(&[]).contains("0 steps run"));
+    // A policy of 1 byte: the cache no image uses goes after the build that made it.
+    std::fs::write(env.root().join("config.toml"), "[gc]\nkeep-storage = 1\n").expect("write");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN head -c 300000 /dev/urandom > /blob\nRUN echo again > /done\n",
+    )
+    .expect("write");
+    let collected = build(&[]);
+    assert!(collected.contains("automatic GC: removed"), "{collected}");
+    assert!(collected.contains("config.toml"), "{collected}");
+    let rebuilt = build(&[]);
+    assert!(rebuilt.contains("2 steps run"), "{rebuilt}");
+    // What an image uses stays whatever the policy.
+    build(&["-t", "kept:1"]);
+    assert!(build(&["-t", "kept:1"]).contains("0 steps run"));
+    // Off: nothing is collected.
+    std::fs::write(
+        env.root().join("config.toml"),
+        "[gc]\nenabled = false\nkeep-storage = 1\n",
+    )
+    .expect("write");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN echo off > /off\n",
+    )
+    .expect("write");
+    let off = build(&[]);
+    assert!(!off.contains("automatic GC"), "{off}");
+    assert!(build(&[]).contains("0 steps run"));
+    // A bad config is named, with its line, and does not fail the build.
+    std::fs::write(
+        env.root().join("config.toml"),
+        "[gc]\nkeep-storage = \"lots\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nRUN echo bad > /bad\n",
+    )
+    .expect("write");
+    let bad = build(&[]);
+    assert!(
+        bad.contains("automatic GC skipped") && bad.contains("config.toml"),
+        "{bad}"
+    );
+}

@@ -492,6 +492,11 @@ pub fn run(args: BuildArgs) -> Result<()> {
             Some(&image.config),
         )?;
     }
+    if built.executed > 0 {
+        // The engine's store is closed first: the GC takes the store only when no one has it.
+        drop(engine);
+        crate::commands::gc::after_build(&args.store.root(), &progress);
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod check;
 pub mod debug;
 pub mod docs;
 pub mod explain;
+pub mod gc;
 pub mod host_config;
 pub mod image_ops;
 pub mod images;
