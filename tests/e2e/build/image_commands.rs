@@ -318,3 +318,84 @@ fn the_automatic_gc_keeps_the_build_cache_under_the_policy() {
         "{bad}"
     );
 }
+
+#[test]
+fn images_filters_as_docker_images() {
+    let env = Env::new();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nLABEL team=core tier=web\nRUN echo a > /a\n",
+    )]);
+    let build = |tag: &str, extra: &[&str]| {
+        let out = cairn()
+            .args(["build", "--progress=quiet", "--root"])
+            .arg(env.root())
+            .args(["-t", tag])
+            .args(extra)
+            .arg(ctx.path())
+            .output()
+            .expect("cairn build");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    build("web/app:1", &[]);
+    build("web/app:2", &["--label", "stage=beta"]);
+    build("registry.example:5000/tools/cli:7", &[]);
+    let images = |args: &[&str]| -> (bool, Vec<String>, String) {
+        let out = cairn()
+            .args(["images", "--root"])
+            .arg(env.root())
+            .args(args)
+            .output()
+            .expect("cairn images");
+        let rows = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let mut f = l.split_whitespace();
+                format!("{}:{}", f.next().unwrap_or(""), f.next().unwrap_or(""))
+            })
+            .collect();
+        (
+            out.status.success(),
+            rows,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (_, all, _) = images(&[]);
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert_eq!(images(&["web/app"]).1, ["web/app:1", "web/app:2"]);
+    assert_eq!(images(&["web/app:2"]).1, ["web/app:2"]);
+    assert_eq!(
+        images(&["--filter", "reference=web/*"]).1,
+        ["web/app:1", "web/app:2"]
+    );
+    assert_eq!(images(&["--filter", "reference=web/*:1"]).1, ["web/app:1"]);
+    // `*` does not cross a `/`; two reference filters are alternatives.
+    assert_eq!(images(&["--filter", "reference=*"]).1, ["busybox:latest"]);
+    assert_eq!(
+        images(&["-f", "reference=busybox", "-f", "reference=*/*/cli"]).1,
+        ["busybox:latest", "registry.example:5000/tools/cli:7"]
+    );
+    assert_eq!(images(&["--filter", "label=stage=beta"]).1, ["web/app:2"]);
+    assert_eq!(images(&["--filter", "label=team"]).1.len(), 3);
+    assert_eq!(
+        images(&["--filter", "label=team", "--filter", "label=stage"]).1,
+        ["web/app:2"]
+    );
+    // busybox was made at a fixed old time: everything built is since it, it is before them.
+    assert_eq!(images(&["--filter", "since=busybox"]).1.len(), 3);
+    assert_eq!(
+        images(&["--filter", "before=web/app:1"]).1,
+        ["busybox:latest"]
+    );
+    assert!(images(&["--filter", "dangling=true"]).1.is_empty());
+    assert_eq!(images(&["--filter", "dangling=false"]).1.len(), 4);
+    let (ok, _, err) = images(&["--filter", "colour=red"]);
+    assert!(!ok && err.contains("colour"), "{err}");
+    let (ok, _, err) = images(&["--filter", "since=nope:1"]);
+    assert!(!ok && err.contains("nope"), "{err}");
+}

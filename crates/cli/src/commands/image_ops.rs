@@ -58,7 +58,7 @@ pub struct SaveArgs {
 }
 
 /// Every stored name of the image `word` means, with its record: one for a name, all of an ID's.
-fn find(store: &Store, word: &str) -> Result<Vec<(String, ImageRecord)>> {
+pub(crate) fn find(store: &Store, word: &str) -> Result<Vec<(String, ImageRecord)>> {
     if let Ok(name) = normalize(word)
         && let Some(rec) = store.image_get(&name)?
     {

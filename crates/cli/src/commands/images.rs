@@ -1,7 +1,7 @@
 //! `cairn load`, `cairn import`, `cairn images`: getting base images into the store and seeing
 //! what is there. (Registry pulls come with the registry client.)
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use cairn_store::Store;
 use clap::Args;
 use std::path::PathBuf;
@@ -86,8 +86,114 @@ pub struct ImagesArgs {
     /// Full image IDs.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Only images matching: reference=PATTERN (`*` within a path component), label=KEY or
+    /// label=KEY=VALUE, before=IMAGE, since=IMAGE (created before/after it), dangling=true|false
+    /// (repeatable: filters of one kind are alternatives, of different kinds all must hold).
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+    pub filters: Vec<String>,
+    /// Only this repository (and tag), as `docker images busybox:latest`.
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub repository: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// One listed image: its name, record, creation time and labels.
+struct Listed {
+    name: String,
+    rec: cairn_store::ImageRecord,
+    created: Option<i64>,
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `docker images --filter`: the kinds docker has for images (except `until`, a prune filter).
+#[derive(Default)]
+struct Filters {
+    references: Vec<String>,
+    labels: Vec<(String, Option<String>)>,
+    before: Option<String>,
+    since: Option<String>,
+    dangling: Option<bool>,
+}
+
+impl Filters {
+    fn parse(specs: &[String]) -> Result<Filters> {
+        let mut f = Filters::default();
+        for spec in specs {
+            let Some((key, value)) = spec.split_once('=') else {
+                bail!(
+                    "invalid filter {spec:?}: expected KEY=VALUE (reference, label, before, since, dangling)"
+                );
+            };
+            match key {
+                "reference" => {
+                    cairn_context::wildcard::validate(value).map_err(|_| {
+                        anyhow::anyhow!("invalid reference filter {value:?}: bad pattern")
+                    })?;
+                    f.references.push(value.to_string())
+                }
+                "label" => f.labels.push(match value.split_once('=') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (value.to_string(), None),
+                }),
+                "before" => f.before = Some(value.to_string()),
+                "since" => f.since = Some(value.to_string()),
+                "dangling" => {
+                    f.dangling = Some(match value {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => bail!("invalid filter dangling={value:?}: expected true or false"),
+                    })
+                }
+                _ => bail!(
+                    "invalid filter {key:?}: cairn images filters by reference, label, before, since or dangling"
+                ),
+            }
+        }
+        Ok(f)
+    }
+
+    /// Docker's `reference.FamiliarMatch`: the pattern against `repo:tag`, then `repo`.
+    fn reference_matches(&self, name: &str) -> bool {
+        if self.references.is_empty() {
+            return true;
+        }
+        let familiar = cairn_ir::reference::familiar(name);
+        let (repo, _) = split_name(name);
+        self.references.iter().any(|p| {
+            cairn_context::wildcard::matches(p, &familiar).unwrap_or(false)
+                || cairn_context::wildcard::matches(p, &repo).unwrap_or(false)
+        })
+    }
+
+    fn keep(&self, item: &Listed, time_of: &dyn Fn(&str) -> Result<Option<i64>>) -> Result<bool> {
+        if self.dangling == Some(true) {
+            // Every stored image has a name: none is dangling.
+            return Ok(false);
+        }
+        if !self.reference_matches(&item.name) {
+            return Ok(false);
+        }
+        for (k, v) in &self.labels {
+            match (item.labels.get(k), v) {
+                (None, _) => return Ok(false),
+                (Some(have), Some(want)) if have != want => return Ok(false),
+                _ => {}
+            }
+        }
+        let created = item.created.unwrap_or(0);
+        if let Some(b) = &self.before
+            && time_of(b)?.is_some_and(|t| created >= t)
+        {
+            return Ok(false);
+        }
+        if let Some(s) = &self.since
+            && time_of(s)?.is_some_and(|t| created <= t)
+        {
+            return Ok(false);
+        }
+        Ok(true)
+    }
 }
 
 fn print_header() {
@@ -110,8 +216,62 @@ pub fn images(args: ImagesArgs) -> Result<()> {
         }
         return Ok(());
     };
-    let mut list = store.images()?;
-    list.sort_by(|a, b| a.0.cmp(&b.0));
+    let filters = Filters::parse(&args.filters)?;
+    let mut all = store.images()?;
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let config_of = |rec: &cairn_store::ImageRecord| {
+        store
+            .read_blob(&rec.config)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    };
+    let listed: Vec<Listed> = all
+        .into_iter()
+        .map(|(name, rec)| {
+            let config = config_of(&rec);
+            let created = config
+                .as_ref()
+                .and_then(|v| v["created"].as_str().and_then(cairn_oci::parse_rfc3339));
+            let labels = config
+                .as_ref()
+                .and_then(|v| v["config"]["Labels"].as_object().cloned())
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+                .collect();
+            Listed {
+                name,
+                rec,
+                created,
+                labels,
+            }
+        })
+        .collect();
+    let time_of = |image: &str| -> Result<Option<i64>> {
+        let found = crate::commands::image_ops::find(&store, image)
+            .map_err(|e| anyhow::anyhow!("invalid filter: {e}"))?;
+        let Some((_, rec)) = found.into_iter().next() else {
+            return Ok(None);
+        };
+        Ok(config_of(&rec).and_then(|v| v["created"].as_str().and_then(cairn_oci::parse_rfc3339)))
+    };
+    let wanted_repo = args.repository.as_deref().map(|r| {
+        let (repo, tag) = split_name(&normalize(r).unwrap_or_else(|_| r.to_string()));
+        let tag_given = r.rsplit('/').next().is_some_and(|last| last.contains(':'));
+        (repo, tag_given.then_some(tag))
+    });
+    let mut list = Vec::new();
+    for item in listed {
+        if let Some((repo, tag)) = &wanted_repo {
+            let (r, t) = split_name(&item.name);
+            if &r != repo || tag.as_ref().is_some_and(|tag| tag != &t) {
+                continue;
+            }
+        }
+        if filters.keep(&item, &time_of)? {
+            list.push(item);
+        }
+    }
     let now = cairn_oci::now_unix();
     let id_of = |rec: &cairn_store::ImageRecord| {
         let full = rec.config.to_string();
@@ -126,8 +286,8 @@ pub fn images(args: ImagesArgs) -> Result<()> {
     };
     if args.quiet {
         let mut seen = std::collections::HashSet::new();
-        for (_, rec) in &list {
-            let id = id_of(rec);
+        for item in &list {
+            let id = id_of(&item.rec);
             if seen.insert(id.clone()) {
                 outln!("{id}");
             }
@@ -135,14 +295,12 @@ pub fn images(args: ImagesArgs) -> Result<()> {
         return Ok(());
     }
     print_header();
-    for (name, rec) in list {
+    for Listed {
+        name, rec, created, ..
+    } in list
+    {
         let (repo, tag) = split_name(&name);
-        let created = store
-            .read_blob(&rec.config)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["created"].as_str().and_then(cairn_oci::parse_rfc3339))
-            .map_or_else(|| "N/A".to_string(), |t| human_age(now - t));
+        let created = created.map_or_else(|| "N/A".to_string(), |t| human_age(now - t));
         let mut size = 0u64;
         for l in &rec.layers {
             size += store.layer(l)?.map_or(0, |r| r.size);
