@@ -161,7 +161,7 @@ impl Filters {
         let familiar = cairn_ir::reference::familiar(name);
         let (repo, _) = split_name(name);
         self.references.iter().any(|p| {
-            cairn_context::wildcard::matches(p, &familiar).unwrap_or(false)
+            cairn_context::wildcard::matches(p, familiar).unwrap_or(false)
                 || cairn_context::wildcard::matches(p, &repo).unwrap_or(false)
         })
     }
