@@ -12,6 +12,7 @@
 //! Data flows one way: frontend → IR → solver → workers → store → exporter.
 #![deny(clippy::indexing_slicing)]
 
+mod container;
 mod context;
 pub mod entitlements;
 pub mod error;
@@ -29,6 +30,7 @@ mod sources;
 pub mod units;
 
 pub use cairn_remotecache::{CacheLocation, CacheOptions};
+pub use container::{RunOptions, RunOutcome, Volume, commit as commit_container};
 pub use entitlements::Allowed;
 pub use error::{BuildError, Context, Result, StepFailure};
 pub use events::{BuildEvent, EventSink, NoEvents, Task, TaskEvent, TaskKind};

@@ -59,6 +59,14 @@ enum Command {
     Prune(commands::image_ops::PruneArgs),
     /// Why the steps of the last build ran (as `cairn build --explain` prints it).
     Explain(commands::explain::ExplainArgs),
+    /// Run a command in an image, confined as a RUN step, on a writable layer of its own.
+    Run(Box<commands::container::RunArgs>),
+    /// Make an image of a container's writable layer over its image.
+    Commit(commands::container::CommitArgs),
+    /// List containers (-a: also those whose command ended).
+    Ps(commands::container::PsArgs),
+    /// Remove containers and their writable layers.
+    Rm(commands::container::RmArgs),
     /// Write a stored image as a docker or OCI archive.
     Save(commands::image_ops::SaveArgs),
     /// Pull an image from a registry into the store.
@@ -96,7 +104,13 @@ fn main() -> ExitCode {
         .without_time()
         .with_target(false)
         .try_init();
+    // `cairn run` exits with its command's exit code.
+    let mut code = 0;
     let result = match cli.command {
+        Command::Run(args) => commands::container::run(*args).map(|c| code = c),
+        Command::Commit(args) => commands::container::commit(args),
+        Command::Ps(args) => commands::container::ps(args),
+        Command::Rm(args) => commands::container::rm(args),
         Command::Build(args) => commands::build::run(*args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Bake(args) => commands::bake::run(*args),
@@ -118,7 +132,7 @@ fn main() -> ExitCode {
         Command::Debug(cmd) => commands::debug::run(cmd),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),
         Err(e) => {
             diagnostics::print_error(&e);
             ExitCode::FAILURE

@@ -26,6 +26,7 @@
 mod atomic;
 mod blob;
 mod check;
+mod container;
 mod digest;
 mod error;
 mod escape;
@@ -48,6 +49,7 @@ use std::sync::Arc;
 pub use atomic::{copy_file_atomically, write_file_atomically};
 pub use blob::{BlobReader, BlobWriter};
 pub use check::CheckReport;
+pub use container::{ContainerRecord, is_container_id};
 pub use digest::{CacheKey, LayerId, OciDigest, is_layer_id};
 pub use error::{Error, Result};
 pub use hints::BlobOrigin;

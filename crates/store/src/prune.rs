@@ -109,6 +109,11 @@ impl Store {
             .images()?
             .into_iter()
             .flat_map(|(_, r)| r.layers.into_iter().map(|l| l.to_string()))
+            .chain(
+                self.containers()?
+                    .into_iter()
+                    .flat_map(|(_, c)| c.layers.into_iter().map(|l| l.to_string())),
+            )
             .collect();
 
         // Records: key → (layers, last use, bytes).

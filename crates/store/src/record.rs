@@ -33,6 +33,7 @@ pub(crate) enum Kind {
     Git = 6,
     Hint = 7,
     History = 8,
+    Container = 9,
 }
 
 /// Why a record could not be decoded.

@@ -73,6 +73,8 @@ pub(crate) struct Layout {
     pub mounts: PathBuf,
     /// Records of earlier builds (`history.rs`).
     pub history: PathBuf,
+    /// `cairn run`'s containers (`container.rs`).
+    pub containers: PathBuf,
     pub locks: PathBuf,
     pub tmp: TmpArea,
 }
@@ -92,6 +94,7 @@ impl Layout {
             diff_ids: root.join("registry").join("diffids"),
             mounts: root.join("mounts"),
             history: root.join("history"),
+            containers: root.join("containers"),
             tmp: TmpArea::new(root.join("tmp"), &locks),
             locks,
             root,
@@ -118,6 +121,7 @@ impl Layout {
             &self.diff_ids,
             &self.mounts,
             &self.history,
+            &self.containers,
             &self.locks,
         ] {
             builder.create(dir).map_err(io_at(dir))?;

@@ -77,6 +77,11 @@ impl Store {
             .images()?
             .into_iter()
             .flat_map(|(_, r)| r.layers.into_iter().map(|l| l.to_string()))
+            .chain(
+                self.containers()?
+                    .into_iter()
+                    .flat_map(|(_, c)| c.layers.into_iter().map(|l| l.to_string())),
+            )
             .collect();
         let mut in_cache: HashSet<String> = HashSet::new();
         let dir = &layout.cache;

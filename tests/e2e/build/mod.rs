@@ -8,6 +8,7 @@ mod cases;
 pub(crate) mod ci_flags;
 mod compat;
 mod confinement;
+mod containers;
 mod docker_parity;
 mod explain;
 mod failures;

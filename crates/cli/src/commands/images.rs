@@ -332,7 +332,7 @@ fn split_name(name: &str) -> (String, String) {
 }
 
 /// Docker's `HumanDuration` + " ago".
-fn human_age(secs: i64) -> String {
+pub(crate) fn human_age(secs: i64) -> String {
     let s = secs.max(0);
     let (m, h, d) = (s / 60, s / 3600, s / 86400);
     let text = if s < 1 {

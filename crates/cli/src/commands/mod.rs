@@ -3,6 +3,7 @@
 pub mod bake;
 pub mod build;
 pub mod check;
+pub mod container;
 pub mod debug;
 pub mod docs;
 pub mod explain;
