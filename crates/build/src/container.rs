@@ -40,6 +40,10 @@ pub struct RunOptions {
     pub remove: bool,
 }
 
+/// Where the command's stdin comes from (`-i`): a readable descriptor — a pipe the driver
+/// feeds, never the driver's terminal itself — else `/dev/null`.
+pub type Stdin = Option<std::os::fd::OwnedFd>;
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOutcome {
@@ -68,6 +72,7 @@ impl Engine {
     pub fn run_container(
         &self,
         opts: &RunOptions,
+        stdin: Stdin,
         output: &mut dyn FnMut(Stream, Vec<u8>),
     ) -> Result<RunOutcome> {
         cairn_sandbox::remove_stale_scratch();
@@ -167,7 +172,12 @@ impl Engine {
             cairn_sandbox::ReexecExecutor::new(self.helper.0.clone(), self.helper.1.clone());
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let ran = self.runtime.block_on(async {
-            let run = executor.run(&job, tx);
+            let run = async {
+                match stdin {
+                    Some(fd) => executor.run_with_stdin(&job, tx, fd).await,
+                    None => executor.run(&job, tx).await,
+                }
+            };
             tokio::pin!(run);
             let mut outcome = None;
             loop {

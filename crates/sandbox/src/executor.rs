@@ -81,7 +81,7 @@ impl Executor for ReexecExecutor {
         job: &Job,
         output: UnboundedSender<OutputLine>,
     ) -> impl Future<Output = Result<JobOutcome, SandboxError>> + Send {
-        self.run_job(job, output)
+        self.run_job(job, output, None)
     }
 }
 
@@ -90,6 +90,7 @@ struct RequestRef<'a> {
     job: &'a Job,
     scratch: Option<&'a Path>,
     parent_pid: u32,
+    stdin: bool,
 }
 
 /// A host directory for the helper's scratch tmpfs, removed when the job is over (the tmpfs
@@ -152,16 +153,29 @@ impl Drop for ScratchDir {
 }
 
 impl ReexecExecutor {
+    /// [`Executor::run`] with `stdin` as the command's stdin (the read end of a pipe the
+    /// caller feeds: `cairn run -i`) instead of `/dev/null`.
+    pub async fn run_with_stdin(
+        &self,
+        job: &Job,
+        output: UnboundedSender<OutputLine>,
+        stdin: OwnedFd,
+    ) -> Result<JobOutcome, SandboxError> {
+        self.run_job(job, output, Some(stdin)).await
+    }
+
     async fn run_job(
         &self,
         job: &Job,
         output: UnboundedSender<OutputLine>,
+        stdin: Option<OwnedFd>,
     ) -> Result<JobOutcome, SandboxError> {
         let scratch = ScratchDir::create()?;
-        let request = serde_json::to_vec(&RequestRef {
+        let mut request = serde_json::to_vec(&RequestRef {
             job,
             scratch: Some(&scratch.0),
             parent_pid: std::process::id(),
+            stdin: stdin.is_some(),
         })?;
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         let mut cmd = tokio::process::Command::new(&self.exe);
@@ -183,6 +197,11 @@ impl ReexecExecutor {
             (Some(o), Some(e)) => (o, e),
             _ => return Err(SandboxError::Protocol("helper pipes missing".into())),
         };
+        if let Some(fd) = stdin {
+            // The descriptor rides on the request's first byte (the socket is still blocking).
+            send_with_fd(&ours, request.first().copied().unwrap_or(b' '), fd)?;
+            request.drain(..1);
+        }
         ours.set_nonblocking(true)?;
         let (mut status_rx, mut job_tx) = tokio::net::UnixStream::from_std(ours)?.into_split();
 
@@ -220,6 +239,34 @@ impl ReexecExecutor {
             }
         }
     }
+}
+
+/// Send `byte` with `fd` attached (`SCM_RIGHTS`); our copy of `fd` is closed after.
+fn send_with_fd(
+    socket: &std::os::unix::net::UnixStream,
+    byte: u8,
+    fd: OwnedFd,
+) -> std::io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+    use std::os::fd::AsFd as _;
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut ancillary = SendAncillaryBuffer::new(&mut space);
+    let fds = [fd.as_fd()];
+    if !ancillary.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(std::io::Error::other("no room for the descriptor"));
+    }
+    let sent = sendmsg(
+        socket,
+        &[std::io::IoSlice::new(&[byte])],
+        &mut ancillary,
+        SendFlags::NOSIGNAL,
+    )?;
+    if sent != 1 {
+        return Err(std::io::Error::other(
+            "the request's first byte was not sent",
+        ));
+    }
+    Ok(())
 }
 
 /// Forward `reader` to `output` line by line.

@@ -10,6 +10,10 @@
 //!    newline-delimited JSON [`Status`] messages to the socket. The exec'd command never sees
 //!    the socket (close-on-exec).
 //!
+//! With [`Request::stdin`] (`cairn run -i`), the first bytes of the request carry one
+//! descriptor (`SCM_RIGHTS`): the read end of a pipe that becomes the command's stdin in place
+//! of `/dev/null`. The command never gets the socket itself, so it cannot write a status.
+//!
 //! Stdout and stderr carry only the command's output. A socketpair on fd 0 rather than an
 //! extra fd 3 means nothing has to be placed at a fixed descriptor number in the child (which
 //! would need `unsafe` `pre_exec`), and the socket can never leak into a helper spawned
@@ -42,6 +46,9 @@ pub struct Request {
     /// so a builder killed before then cannot leave it running. 0: no check.
     #[serde(default)]
     pub parent_pid: u32,
+    /// The command's stdin is the descriptor sent with the request (an exec job only).
+    #[serde(default)]
+    pub stdin: bool,
 }
 
 /// A message from the helper.

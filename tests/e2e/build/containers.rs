@@ -82,7 +82,7 @@ fn run_gives_output_exit_code_and_a_steps_confinement() {
     assert_eq!(out.trim(), "hi /tmp 1000 lo");
     let (code, _, err) = run(&env, &["--network", "host", "busybox", "true"]);
     assert!(code != 0 && err.contains("--allow network.host"), "{err}");
-    let (code, _, err) = run(&env, &["-it", "busybox", "sh"]);
+    let (code, _, err) = run(&env, &["-t", "busybox", "sh"]);
     assert!(code != 0 && err.contains("not supported yet"), "{err}");
     let (code, _, err) = run(&env, &["nothing-here:1", "true"]);
     assert!(code != 0 && err.contains("nothing-here"), "{err}");
@@ -270,4 +270,56 @@ fn volumes_and_prune_keep_a_containers_layers() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "layer\n/kept\n");
+}
+
+#[test]
+fn run_i_passes_stdin_through_a_pipe() {
+    use std::io::Write as _;
+    let env = Env::new();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["run", "--rm", "-i", "--root"])
+        .arg(env.root())
+        .args([
+            "busybox",
+            "sh",
+            "-c",
+            "wc -l; readlink /proc/self/fd/0 | cut -d: -f1; ls /proc/self/fd | wc -l",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cairn run");
+    let mut input = child.stdin.take().expect("stdin");
+    for i in 0..5000 {
+        writeln!(input, "line {i}").expect("write");
+    }
+    drop(input);
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    // Every line arrived; stdin is a pipe (not cairn's own descriptor); only 0–2 (+ ls's
+    // own directory handle) are open.
+    assert_eq!(lines.first(), Some(&"5000"), "{text}");
+    assert_eq!(lines.get(1), Some(&"pipe"), "{text}");
+    assert_eq!(lines.get(2), Some(&"4"), "{text}");
+    // Without -i the command's stdin is /dev/null, whatever cairn's is.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["run", "--rm", "--root"])
+        .arg(env.root())
+        .args(["busybox", "sh", "-c", "cat; readlink /proc/self/fd/0"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("cairn run");
+    let mut input = child.stdin.take().expect("stdin");
+    let _ = writeln!(input, "not for the command");
+    drop(input);
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "/dev/null\n");
 }

@@ -40,7 +40,7 @@ pub struct RunArgs {
     /// After the command, commit the container's layer as image NAME[:TAG] (as `cairn commit`).
     #[arg(long, value_name = "NAME[:TAG]")]
     pub commit: Option<String>,
-    /// Keep stdin open (not supported yet: the command's stdin is /dev/null).
+    /// Pass this stdin to the command (through a pipe; without -i its stdin is /dev/null).
     #[arg(short = 'i', long)]
     pub interactive: bool,
     /// Allocate a terminal (not supported yet).
@@ -91,10 +91,10 @@ fn parse_volume(spec: &str) -> Result<Volume> {
 
 /// `cairn run`: exits with the command's exit code.
 pub fn run(args: RunArgs) -> Result<i32> {
-    if args.interactive || args.tty {
+    if args.tty {
         bail!(
-            "cairn run -i/-t is not supported yet: the command's stdin is /dev/null and it has \
-             no terminal (run it without -i/-t)"
+            "cairn run -t is not supported yet: the command gets no terminal (-i passes stdin \
+             through a pipe)"
         );
     }
     let network = match args.network.as_str() {
@@ -149,7 +149,12 @@ pub fn run(args: RunArgs) -> Result<i32> {
         name: args.name.clone(),
         remove: args.rm && commit_as.is_none(),
     };
-    let outcome = engine.run_container(&opts, &mut |stream, mut line| {
+    let stdin = if args.interactive {
+        Some(stdin_pipe()?)
+    } else {
+        None
+    };
+    let outcome = engine.run_container(&opts, stdin, &mut |stream, mut line| {
         line.push(b'\n');
         let text = String::from_utf8_lossy(&line);
         match stream {
@@ -165,6 +170,22 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
     }
     Ok(outcome.exit_code)
+}
+
+/// A pipe fed from this process's stdin by a thread of its own: the command reads the pipe,
+/// never this process's terminal (whose ioctls could change the user's terminal).
+fn stdin_pipe() -> Result<std::os::fd::OwnedFd> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .context("cannot make a pipe for stdin")?;
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut to = std::fs::File::from(write);
+            // Ends at EOF, or when the command is gone (EPIPE): the pipe closes either way.
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut to);
+        })
+        .context("cannot start the stdin thread")?;
+    Ok(read)
 }
 
 /// The container `word` names: its name, its ID, or the start of its ID.

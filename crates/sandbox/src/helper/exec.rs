@@ -18,6 +18,7 @@
 //! do once running is decided in [`super::confine`].
 
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,7 @@ pub fn run(
     scratch: &Scratch,
     status: &StatusChannel,
     linger: &mut Option<net::UserNet>,
+    stdin: Option<OwnedFd>,
 ) -> Result<i32, HelperError> {
     if job.args.is_empty() {
         return Err(HelperError::Msg("no command to run".into()));
@@ -94,7 +96,7 @@ pub fn run(
 
     let result = setup(job, &mut tree, scratch, &resolv)
         .and_then(|()| user_net.as_mut().map_or(Ok(()), net::UserNet::wait_ready))
-        .and_then(|()| spawn_init(job, &merged, status));
+        .and_then(|()| spawn_init(job, &merged, status, stdin));
 
     // Whatever happened: unmount (the init and its namespace are gone), then clean the upper
     // directory of our mount points.
@@ -287,14 +289,19 @@ fn throwaway_overlay(lowers: &[PathBuf], scratch: &Scratch) -> Result<PathBuf, H
 }
 
 /// Fork the init and wait for it; its exit code (`128 + signal` if it was killed).
-fn spawn_init(job: &ExecJob, merged: &Path, status: &StatusChannel) -> Result<i32, HelperError> {
+fn spawn_init(
+    job: &ExecJob,
+    merged: &Path,
+    status: &StatusChannel,
+    stdin: Option<OwnedFd>,
+) -> Result<i32, HelperError> {
     // The init checks this pipe after arming its death signal: EOF means we already died.
     let (alive_r, alive_w) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(|| "pipe".into())?;
     match sys::fork().ctx(|| "fork".into())? {
         Forked::Child => {
             drop(alive_w);
-            let code = match init(job, merged, status, alive_r) {
+            let code = match init(job, merged, status, alive_r, stdin) {
                 Ok(code) => code,
                 Err(e) => status.setup_error(&e),
             };
@@ -302,6 +309,7 @@ fn spawn_init(job: &ExecJob, merged: &Path, status: &StatusChannel) -> Result<i3
         }
         Forked::Parent(pid) => {
             drop(alive_r);
+            drop(stdin);
             let code = wait_for(pid)?;
             drop(alive_w);
             Ok(code)
@@ -332,6 +340,7 @@ fn init(
     merged: &Path,
     status: &StatusChannel,
     alive: std::os::fd::OwnedFd,
+    stdin: Option<OwnedFd>,
 ) -> Result<i32, HelperError> {
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .ctx(|| "PR_SET_PDEATHSIG".into())?;
@@ -406,13 +415,16 @@ fn init(
 
     match sys::fork().ctx(|| "fork".into())? {
         Forked::Child => {
-            let code = match exec_command(job, &env, &user, &cwd, filter.as_ref()) {
+            let code = match exec_command(job, &env, &user, &cwd, filter.as_ref(), stdin) {
                 Ok(code) => code,
                 Err(e) => status.setup_error(&e),
             };
             std::process::exit(code);
         }
-        Forked::Parent(pid) => reap_until(pid),
+        Forked::Parent(pid) => {
+            drop(stdin);
+            reap_until(pid)
+        }
     }
 }
 
@@ -560,6 +572,7 @@ fn exec_command(
     user: &ExecUser,
     cwd: &Path,
     filter: Option<&seccompiler::BpfProgram>,
+    stdin: Option<OwnedFd>,
 ) -> Result<i32, HelperError> {
     let keep = match job.security {
         SecurityMode::Sandbox => confine::default_capabilities(),
@@ -585,7 +598,11 @@ fn exec_command(
         }
     };
     // std restores the default signal mask and SIGPIPE disposition before execve.
-    let err = std::process::Command::new(&program)
+    let mut command = std::process::Command::new(&program);
+    if let Some(fd) = stdin {
+        command.stdin(std::process::Stdio::from(fd));
+    }
+    let err = command
         .arg0(arg0)
         .args(&job.args[1..])
         .env_clear()

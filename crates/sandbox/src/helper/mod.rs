@@ -90,6 +90,42 @@ impl StatusChannel {
     }
 }
 
+/// Read the request on fd 0 to EOF, keeping the descriptors that come with it (close-on-exec).
+fn read_request(received: &mut Vec<std::os::fd::OwnedFd>) -> std::io::Result<Vec<u8>> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
+    let stdin = std::io::stdin();
+    let mut input = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+        let mut ancillary = RecvAncillaryBuffer::new(&mut space);
+        let msg = match recvmsg(
+            &stdin,
+            &mut [std::io::IoSliceMut::new(&mut buf)],
+            &mut ancillary,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Ok(m) => m,
+            Err(rustix::io::Errno::INTR) => continue,
+            // Not a socket (a helper run by hand with a file on stdin): plain reads.
+            Err(rustix::io::Errno::NOTSOCK) => {
+                stdin.lock().read_to_end(&mut input)?;
+                return Ok(input);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for m in ancillary.drain() {
+            if let RecvAncillaryMessage::ScmRights(fds) = m {
+                received.extend(fds);
+            }
+        }
+        if msg.bytes == 0 {
+            return Ok(input);
+        }
+        input.extend_from_slice(buf.get(..msg.bytes).unwrap_or_default());
+    }
+}
+
 /// Move the socket on fd 0 to a close-on-exec descriptor and put `/dev/null` on fd 0.
 fn take_status_channel() -> StatusChannel {
     let stdin = std::io::stdin();
@@ -195,12 +231,13 @@ pub fn helper_main() -> i32 {
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     // Nothing this process inherited beyond 0, 1, 2 may reach a step.
     let closed = sys::close_inherited_fds();
-    let mut input = Vec::new();
-    let read = std::io::stdin().lock().read_to_end(&mut input);
+    let mut received = Vec::new();
+    let read = read_request(&mut received);
     let status = take_status_channel();
-    if let Err(e) = read {
-        return status.setup_error(&e.ctx_err(|| "reading the job".into()));
-    }
+    let input = match read {
+        Ok(bytes) => bytes,
+        Err(e) => return status.setup_error(&e.ctx_err(|| "reading the job".into())),
+    };
     let request: Request = match serde_json::from_slice(&input) {
         Ok(r) => r,
         Err(e) => return status.setup_error(&HelperError::Msg(format!("invalid job: {e}"))),
@@ -215,12 +252,15 @@ pub fn helper_main() -> i32 {
     if request.parent_pid != 0 && parent != request.parent_pid {
         return status.setup_error(&HelperError::Msg("the builder is gone".into()));
     }
+    // The command's stdin when the request says so: the one descriptor that came with it.
+    let stdin = if request.stdin { received.pop() } else { None };
+    drop(received);
     let mut linger = None;
     let run = || -> Result<i32, HelperError> {
         single_threaded()?;
         let scratch = Scratch::new(request.scratch)?;
         match request.job {
-            Job::Exec(job) => exec::run(&job, &scratch, &status, &mut linger),
+            Job::Exec(job) => exec::run(&job, &scratch, &status, &mut linger, stdin),
             Job::File(job) => file::run(&job, &scratch).map(|()| 0),
         }
     };
