@@ -40,9 +40,10 @@ pub struct RunOptions {
     pub remove: bool,
 }
 
-/// Where the command's stdin comes from (`-i`): a readable descriptor — a pipe the driver
-/// feeds, never the driver's terminal itself — else `/dev/null`.
-pub type Stdin = Option<std::os::fd::OwnedFd>;
+/// Where the command's stdin comes from: a pipe the driver feeds (`-i`) or the slave of a
+/// pseudo-terminal the driver made (`-t`) — never the driver's own terminal — else
+/// `/dev/null`.
+pub type Stdin = Option<cairn_sandbox::Input>;
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,7 +175,7 @@ impl Engine {
         let ran = self.runtime.block_on(async {
             let run = async {
                 match stdin {
-                    Some(fd) => executor.run_with_stdin(&job, tx, fd).await,
+                    Some(input) => executor.run_with_input(&job, tx, input).await,
                     None => executor.run(&job, tx).await,
                 }
             };

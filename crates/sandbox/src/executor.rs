@@ -91,6 +91,17 @@ struct RequestRef<'a> {
     scratch: Option<&'a Path>,
     parent_pid: u32,
     stdin: bool,
+    tty: bool,
+}
+
+/// What a command reads (and, for a terminal, writes) instead of `/dev/null`.
+#[derive(Debug)]
+pub enum Input {
+    /// The read end of a pipe: the command's stdin.
+    Pipe(OwnedFd),
+    /// The slave of a pseudo-terminal: the command's stdin, stdout, stderr and controlling
+    /// terminal.
+    Terminal(OwnedFd),
 }
 
 /// A host directory for the helper's scratch tmpfs, removed when the job is over (the tmpfs
@@ -153,29 +164,30 @@ impl Drop for ScratchDir {
 }
 
 impl ReexecExecutor {
-    /// [`Executor::run`] with `stdin` as the command's stdin (the read end of a pipe the
-    /// caller feeds: `cairn run -i`) instead of `/dev/null`.
-    pub async fn run_with_stdin(
+    /// [`Executor::run`] with the command's stdin (or stdio and terminal) given by `input`
+    /// instead of `/dev/null` (`cairn run -i`, `-t`).
+    pub async fn run_with_input(
         &self,
         job: &Job,
         output: UnboundedSender<OutputLine>,
-        stdin: OwnedFd,
+        input: Input,
     ) -> Result<JobOutcome, SandboxError> {
-        self.run_job(job, output, Some(stdin)).await
+        self.run_job(job, output, Some(input)).await
     }
 
     async fn run_job(
         &self,
         job: &Job,
         output: UnboundedSender<OutputLine>,
-        stdin: Option<OwnedFd>,
+        input: Option<Input>,
     ) -> Result<JobOutcome, SandboxError> {
         let scratch = ScratchDir::create()?;
         let mut request = serde_json::to_vec(&RequestRef {
             job,
             scratch: Some(&scratch.0),
             parent_pid: std::process::id(),
-            stdin: stdin.is_some(),
+            stdin: input.is_some(),
+            tty: matches!(input, Some(Input::Terminal(_))),
         })?;
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         let mut cmd = tokio::process::Command::new(&self.exe);
@@ -197,7 +209,7 @@ impl ReexecExecutor {
             (Some(o), Some(e)) => (o, e),
             _ => return Err(SandboxError::Protocol("helper pipes missing".into())),
         };
-        if let Some(fd) = stdin {
+        if let Some(Input::Pipe(fd) | Input::Terminal(fd)) = input {
             // The descriptor rides on the request's first byte (the socket is still blocking).
             send_with_fd(&ours, request.first().copied().unwrap_or(b' '), fd)?;
             request.drain(..1);

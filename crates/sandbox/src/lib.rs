@@ -16,7 +16,8 @@ use std::io;
 use std::path::PathBuf;
 
 pub use executor::{
-    Executor, HELPER_SUBCOMMAND, MAX_LINE, OutputLine, ReexecExecutor, Stream, remove_stale_scratch,
+    Executor, HELPER_SUBCOMMAND, Input, MAX_LINE, OutputLine, ReexecExecutor, Stream,
+    remove_stale_scratch,
 };
 pub use helper::helper_main;
 pub use job::{

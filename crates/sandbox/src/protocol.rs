@@ -12,7 +12,9 @@
 //!
 //! With [`Request::stdin`] (`cairn run -i`), the first bytes of the request carry one
 //! descriptor (`SCM_RIGHTS`): the read end of a pipe that becomes the command's stdin in place
-//! of `/dev/null`. The command never gets the socket itself, so it cannot write a status.
+//! of `/dev/null` — or, with [`Request::tty`] (`cairn run -t`), the slave of a pseudo-terminal
+//! the builder made (never the user's own terminal), which becomes the command's stdio and
+//! controlling terminal. The command never gets the socket itself, so it cannot write a status.
 //!
 //! Stdout and stderr carry only the command's output. A socketpair on fd 0 rather than an
 //! extra fd 3 means nothing has to be placed at a fixed descriptor number in the child (which
@@ -49,6 +51,10 @@ pub struct Request {
     /// The command's stdin is the descriptor sent with the request (an exec job only).
     #[serde(default)]
     pub stdin: bool,
+    /// That descriptor is a terminal: the command's stdin, stdout, stderr and controlling
+    /// terminal (`cairn run -t`).
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// A message from the helper.

@@ -82,8 +82,6 @@ fn run_gives_output_exit_code_and_a_steps_confinement() {
     assert_eq!(out.trim(), "hi /tmp 1000 lo");
     let (code, _, err) = run(&env, &["--network", "host", "busybox", "true"]);
     assert!(code != 0 && err.contains("--allow network.host"), "{err}");
-    let (code, _, err) = run(&env, &["-t", "busybox", "sh"]);
-    assert!(code != 0 && err.contains("not supported yet"), "{err}");
     let (code, _, err) = run(&env, &["nothing-here:1", "true"]);
     assert!(code != 0 && err.contains("nothing-here"), "{err}");
 }
@@ -322,4 +320,52 @@ fn run_i_passes_stdin_through_a_pipe() {
     drop(input);
     let out = child.wait_with_output().expect("wait");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "/dev/null\n");
+}
+
+#[test]
+fn run_it_gives_the_command_a_terminal_of_its_own() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let done = dir.path().join("done");
+    let script = format!(
+        "{} run --rm -it --root '{}' busybox sh; echo exit=$? > '{}'; sleep 600",
+        env!("CARGO_BIN_EXE_cairn"),
+        env.root().display(),
+        done.display()
+    );
+    let tmux = super::tmux::Tmux::start(dir.path(), 90, 20, &script);
+    tmux.wait_for("/ #", 30);
+    let keys = |k: &str| {
+        let ok = tmux
+            .cmd()
+            .args(["send-keys", "-t", "t", k, "Enter"])
+            .status()
+            .expect("tmux send-keys");
+        assert!(ok.success());
+    };
+    // A terminal (the command's own: not the one cairn runs in), sized as the window.
+    keys("[ -t 0 ] && echo is-a-$((3*7))-tty; stty size; readlink /proc/self/fd/1");
+    let screen = tmux.wait_for("is-a-21-tty", 20);
+    assert!(screen.contains("20 90"), "{screen}");
+    // Resized: the command's terminal follows.
+    let ok = tmux
+        .cmd()
+        .args(["resize-window", "-t", "t", "-x", "70", "-y", "15"])
+        .status()
+        .expect("tmux resize-window");
+    assert!(ok.success());
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    keys("stty size; exit 4");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done.exists() {
+        assert!(std::time::Instant::now() < deadline, "{}", tmux.capture());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let screen = tmux.capture();
+    assert!(screen.contains("15 70"), "{screen}");
+    assert_eq!(
+        std::fs::read_to_string(&done).unwrap_or_default().trim(),
+        "exit=4",
+        "{screen}"
+    );
 }

@@ -28,3 +28,4 @@ mod progress;
 mod protocol_frontend;
 mod remote_cache;
 mod run_mounts;
+mod tmux;

@@ -3,6 +3,7 @@
 //! escape sequences never reaching the terminal.
 
 use super::fixture::{Env, context};
+use super::tmux::Tmux;
 use crate::util::{cairn, repo_root};
 use std::path::Path;
 use std::process::Command;
@@ -21,74 +22,6 @@ fn dockerfile(extra: &str) -> String {
          COPY hello.txt /hello.txt\n\
          RUN {HOSTILE}\n{extra}"
     )
-}
-
-/// A tmux server of this test's own (its socket in `dir`) with one window of `cols`×`rows`
-/// running `script`.
-struct Tmux {
-    socket: std::path::PathBuf,
-}
-
-impl Tmux {
-    fn start(dir: &Path, cols: u16, rows: u16, script: &str) -> Tmux {
-        let t = Tmux {
-            socket: dir.join("tmux.sock"),
-        };
-        let ok = t
-            .cmd()
-            .args(["new-session", "-d", "-s", "t", "-x", &cols.to_string()])
-            .args(["-y", &rows.to_string(), script])
-            .status()
-            .expect("tmux: install the Debian package tmux (.ci/run does)");
-        assert!(ok.success(), "tmux new-session failed");
-        t
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-S").arg(&self.socket).env_remove("TMUX");
-        c
-    }
-
-    fn capture(&self) -> String {
-        let out = self
-            .cmd()
-            .args(["capture-pane", "-p", "-S", "-200", "-t", "t"])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn title(&self) -> String {
-        let out = self
-            .cmd()
-            .args(["display-message", "-p", "-t", "t", "#{pane_title}"])
-            .output()
-            .expect("tmux display-message");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Wait until the pane shows `what` (or fail after `secs`).
-    fn wait_for(&self, what: &str, secs: u64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let screen = self.capture();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the terminal never showed {what:?}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
 }
 
 fn shell_quote(p: &Path) -> String {

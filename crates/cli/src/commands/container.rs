@@ -43,7 +43,8 @@ pub struct RunArgs {
     /// Pass this stdin to the command (through a pipe; without -i its stdin is /dev/null).
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// Allocate a terminal (not supported yet).
+    /// Give the command a terminal of its own (a new pseudo-terminal, not this one), sized as
+    /// this one; with -i, what you type goes to it (this terminal in raw mode meanwhile).
     #[arg(short = 't', long)]
     pub tty: bool,
     /// The image to run.
@@ -91,12 +92,6 @@ fn parse_volume(spec: &str) -> Result<Volume> {
 
 /// `cairn run`: exits with the command's exit code.
 pub fn run(args: RunArgs) -> Result<i32> {
-    if args.tty {
-        bail!(
-            "cairn run -t is not supported yet: the command gets no terminal (-i passes stdin \
-             through a pipe)"
-        );
-    }
     let network = match args.network.as_str() {
         "default" => cairn_ir::NetworkMode::Default,
         "none" => cairn_ir::NetworkMode::None,
@@ -149,8 +144,13 @@ pub fn run(args: RunArgs) -> Result<i32> {
         name: args.name.clone(),
         remove: args.rm && commit_as.is_none(),
     };
-    let stdin = if args.interactive {
-        Some(stdin_pipe()?)
+    let mut session = None;
+    let stdin = if args.tty {
+        let (slave, s) = crate::commands::terminal::Session::open(args.interactive)?;
+        session = Some(s);
+        Some(cairn_sandbox::Input::Terminal(slave))
+    } else if args.interactive {
+        Some(cairn_sandbox::Input::Pipe(stdin_pipe()?))
     } else {
         None
     };
@@ -161,7 +161,11 @@ pub fn run(args: RunArgs) -> Result<i32> {
             Stream::Stdout => out!("{text}"),
             Stream::Stderr => crate::stdio::write_err(format_args!("{text}")),
         }
-    })?;
+    });
+    // The terminal back as it was, and everything the command wrote shown, before anything
+    // else is printed.
+    drop(session);
+    let outcome = outcome?;
     if let Some(name) = commit_as {
         let image = cairn_build::commit_container(&store, &outcome.id, &name, None, None)?;
         errln!("committed {name}: {}", image.config);

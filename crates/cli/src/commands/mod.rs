@@ -19,3 +19,4 @@ pub mod plan;
 pub mod progress;
 pub mod registry;
 pub mod ssh;
+pub mod terminal;

@@ -49,7 +49,7 @@ pub fn run(
     scratch: &Scratch,
     status: &StatusChannel,
     linger: &mut Option<net::UserNet>,
-    stdin: Option<OwnedFd>,
+    stdin: Option<crate::Input>,
 ) -> Result<i32, HelperError> {
     if job.args.is_empty() {
         return Err(HelperError::Msg("no command to run".into()));
@@ -293,7 +293,7 @@ fn spawn_init(
     job: &ExecJob,
     merged: &Path,
     status: &StatusChannel,
-    stdin: Option<OwnedFd>,
+    stdin: Option<crate::Input>,
 ) -> Result<i32, HelperError> {
     // The init checks this pipe after arming its death signal: EOF means we already died.
     let (alive_r, alive_w) =
@@ -340,7 +340,7 @@ fn init(
     merged: &Path,
     status: &StatusChannel,
     alive: std::os::fd::OwnedFd,
-    stdin: Option<OwnedFd>,
+    stdin: Option<crate::Input>,
 ) -> Result<i32, HelperError> {
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .ctx(|| "PR_SET_PDEATHSIG".into())?;
@@ -572,7 +572,7 @@ fn exec_command(
     user: &ExecUser,
     cwd: &Path,
     filter: Option<&seccompiler::BpfProgram>,
-    stdin: Option<OwnedFd>,
+    stdin: Option<crate::Input>,
 ) -> Result<i32, HelperError> {
     let keep = match job.security {
         SecurityMode::Sandbox => confine::default_capabilities(),
@@ -599,8 +599,22 @@ fn exec_command(
     };
     // std restores the default signal mask and SIGPIPE disposition before execve.
     let mut command = std::process::Command::new(&program);
-    if let Some(fd) = stdin {
-        command.stdin(std::process::Stdio::from(fd));
+    match stdin {
+        None => {}
+        Some(crate::Input::Pipe(fd)) => {
+            command.stdin(std::process::Stdio::from(fd));
+        }
+        Some(crate::Input::Terminal(fd)) => {
+            // A session of its own with the terminal as its controlling one (init's session
+            // has none), as a shell on a terminal expects.
+            rustix::process::setsid().ctx(|| "setsid".into())?;
+            rustix::process::ioctl_tiocsctty(&fd).ctx(|| "TIOCSCTTY".into())?;
+            let dup = |fd: &OwnedFd| fd.try_clone().ctx(|| "dup".into());
+            command
+                .stdin(std::process::Stdio::from(dup(&fd)?))
+                .stdout(std::process::Stdio::from(dup(&fd)?))
+                .stderr(std::process::Stdio::from(fd));
+        }
     }
     let err = command
         .arg0(arg0)

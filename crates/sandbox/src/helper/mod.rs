@@ -252,8 +252,13 @@ pub fn helper_main() -> i32 {
     if request.parent_pid != 0 && parent != request.parent_pid {
         return status.setup_error(&HelperError::Msg("the builder is gone".into()));
     }
-    // The command's stdin when the request says so: the one descriptor that came with it.
-    let stdin = if request.stdin { received.pop() } else { None };
+    // The command's stdin (or terminal) when the request says so: the descriptor that came
+    // with it.
+    let stdin = match (request.stdin, received.pop()) {
+        (true, Some(fd)) if request.tty => Some(crate::Input::Terminal(fd)),
+        (true, Some(fd)) => Some(crate::Input::Pipe(fd)),
+        _ => None,
+    };
     drop(received);
     let mut linger = None;
     let run = || -> Result<i32, HelperError> {
