@@ -78,18 +78,41 @@ def make_bigctx(d, files=30000, total_mb=500):
     return lambda salt: write(f"{d}/data/000/f00000.bin", rnd.randbytes(size - 8) + salt.to_bytes(8, "little"), "wb")
 
 
-CASES = {"c4-parallel": make_c4, "chain40": make_chain, "bigctx-30k-500mb": make_bigctx}
+def make_dag12(d):
+    """12 stages in 4 levels of 3, each waiting 1 s (a download, a service): I/O-bound steps,
+    critical path 4 s. Each level's stages copy the results of the level below."""
+    write(f"{d}/input.txt", "0\n")
+    parts = []
+    for level in range(4):
+        for j in range(3):
+            name = f"l{level}s{j}"
+            lines = [f"FROM busybox:latest AS {name}"]
+            if level == 0:
+                lines.append("COPY input.txt /in/input.txt")
+            else:
+                lines += [f"COPY --from=l{level - 1}s{k} /out /in/{k}" for k in range(3)]
+            lines.append(f"RUN sleep 1 && cat /in/* > /out && echo {name} >> /out")
+            parts.append("\n".join(lines))
+    final = "FROM busybox:latest\n" + "".join(f"COPY --from=l3s{j} /out /out{j}\n" for j in range(3))
+    write(f"{d}/Dockerfile", "\n\n".join(parts) + "\n\n" + final)
+    return lambda salt: write(f"{d}/input.txt", f"{salt}\n")
+
+
+CASES = {"c4-parallel": make_c4, "chain40": make_chain, "bigctx-30k-500mb": make_bigctx,
+         "dag12-sleep": make_dag12}
 
 
 class Tools:
-    def __init__(self, cairn, root):
+    def __init__(self, cairn, root, extra=()):
         self.cairn = cairn
         self.root = root
+        self.extra = list(extra)
         self.peak_kb = {}
 
     def cairn_build(self, case, ctx, cold):
         # Like `docker build -t`, the result is tagged (an image is assembled and stored).
         cmd = [self.cairn, "build", "--root", self.root, "--progress=json", "-t", f"bench-{case}"]
+        cmd += self.extra
         if cold:
             cmd.append("--no-cache")
         cmd.append(ctx)
@@ -126,11 +149,14 @@ def main():
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--out", required=True)
     ap.add_argument("--cairn-before", help="an earlier cairn binary, timed alongside")
+    ap.add_argument("--before-args", default="",
+                    help="extra build flags of the 'before' runs (e.g. '--jobs 2' for an old default)")
     args = ap.parse_args()
     tools = Tools(args.cairn, os.path.join(args.work, "cairn-root"))
     before = None
     if args.cairn_before:
-        before = Tools(args.cairn_before, os.path.join(args.work, "cairn-root-before"))
+        before = Tools(args.cairn_before, os.path.join(args.work, "cairn-root-before"),
+                       args.before_args.split())
         for img, src in [("busybox:latest", "busybox-rootfs"), ("gcc-bench:latest", "gcc-rootfs")]:
             subprocess.run([args.cairn_before, "import", "--root", before.root,
                             os.path.join(args.work, src), img], check=True,
@@ -178,14 +204,14 @@ def main():
         "|---|---|---:|---:|---:|---:|",
     ]
     for name, mode, c, b, _ in rows:
-        target = targets[mode] if (mode != "cold" or name.startswith("c4")) else None
+        target = targets[mode] if (mode != "cold" or name.startswith(("c4", "dag12"))) else None
         mark = "" if target is None else (f"≤ {target} " + ("✅" if c / b <= target else "❌"))
         out.append(f"| {name} | {mode} | {c:.3f} | {b:.3f} | {c / b:.2f} | {mark} |")
     if before:
         out.append("")
         out.append("| case | mode | before (s) | after (s) | BuildKit (s) | before/BuildKit | after/BuildKit | after − before per step (ms) |")
         out.append("|---|---|---:|---:|---:|---:|---:|---:|")
-        steps = {"c4-parallel": 4, "chain40": 40, "bigctx-30k-500mb": 1}
+        steps = {"c4-parallel": 4, "chain40": 40, "bigctx-30k-500mb": 1, "dag12-sleep": 12}
         for name, mode, c, b, times in rows:
             p = statistics.median(times["before"])
             per = (c - p) * 1000 / steps.get(name, 1) if mode == "cold" else float("nan")

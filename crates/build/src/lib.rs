@@ -216,7 +216,9 @@ pub struct Engine {
 impl Engine {
     /// `helper` is the program and arguments that start the sandbox helper
     /// (`cairn_sandbox::helper_main` must run first thing in it); `jobs` bounds how many steps
-    /// run at once (default: the number of cores).
+    /// run at once (default: [`DEFAULT_JOBS`] — as many as the graph allows, as BuildKit,
+    /// which sets no limit: a step that sleeps, downloads or waits never waits in line behind
+    /// others, and CPU-bound steps share the cores as the kernel schedules them).
     pub fn new(
         store: Store,
         registry: Registry,
@@ -224,10 +226,14 @@ impl Engine {
         jobs: Option<usize>,
         helper: (PathBuf, Vec<std::ffi::OsString>),
     ) -> Result<Self> {
-        let jobs =
-            jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let jobs = jobs.unwrap_or(DEFAULT_JOBS);
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(jobs.clamp(1, 8))
+            // The steps run in their own processes: the runtime only drives them, with a
+            // thread per core at most.
+            .worker_threads(
+                jobs.min(std::thread::available_parallelism().map_or(2, |n| n.get()))
+                    .clamp(1, 8),
+            )
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
@@ -546,6 +552,10 @@ struct Solved {
     ran: HashSet<cairn_ir::Digest>,
     contexts: HashMap<String, Arc<cairn_context::ContextIndex>>,
 }
+
+/// How many steps run at once unless `--jobs` says otherwise: no limit a real graph meets
+/// (BuildKit sets none), only a bound on the processes a pathological fan-out could start.
+pub const DEFAULT_JOBS: usize = 128;
 
 /// The largest build file (a Dockerfile, a `.dockerignore`) any frontend reads: far above
 /// any real one, far below what would exhaust memory.
