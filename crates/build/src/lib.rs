@@ -209,6 +209,8 @@ pub struct Engine {
     timeouts: cairn_registry::Timeouts,
     runtime: tokio::runtime::Runtime,
     jobs: usize,
+    /// `jobs` is the default: beyond the cores only while the CPUs have room.
+    cpu_aware: bool,
     /// How RUN steps are executed: this program re-executed as the sandbox helper.
     helper: (PathBuf, Vec<std::ffi::OsString>),
 }
@@ -216,9 +218,10 @@ pub struct Engine {
 impl Engine {
     /// `helper` is the program and arguments that start the sandbox helper
     /// (`cairn_sandbox::helper_main` must run first thing in it); `jobs` bounds how many steps
-    /// run at once (default: [`DEFAULT_JOBS`] — as many as the graph allows, as BuildKit,
-    /// which sets no limit: a step that sleeps, downloads or waits never waits in line behind
-    /// others, and CPU-bound steps share the cores as the kernel schedules them).
+    /// run at once (default: up to the cores always, and beyond them — up to
+    /// [`DEFAULT_JOBS`] — while the CPUs have room: a step that sleeps, downloads or waits
+    /// never waits in line behind the core count, as with BuildKit, which sets no limit, and
+    /// CPU-bound steps are not piled on busy cores).
     pub fn new(
         store: Store,
         registry: Registry,
@@ -226,6 +229,7 @@ impl Engine {
         jobs: Option<usize>,
         helper: (PathBuf, Vec<std::ffi::OsString>),
     ) -> Result<Self> {
+        let cpu_aware = jobs.is_none();
         let jobs = jobs.unwrap_or(DEFAULT_JOBS);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             // The steps run in their own processes: the runtime only drives them, with a
@@ -243,6 +247,7 @@ impl Engine {
             timeouts,
             runtime,
             jobs,
+            cpu_aware,
             helper,
         })
     }
@@ -427,6 +432,7 @@ impl Engine {
         )?;
         let solve_opts = SolveOptions {
             jobs: self.jobs,
+            cpu_aware: self.cpu_aware,
             no_cache: opts.no_cache,
             locals: request.locals.clone(),
             secrets: opts.secrets.clone(),
@@ -553,8 +559,9 @@ struct Solved {
     contexts: HashMap<String, Arc<cairn_context::ContextIndex>>,
 }
 
-/// How many steps run at once unless `--jobs` says otherwise: no limit a real graph meets
-/// (BuildKit sets none), only a bound on the processes a pathological fan-out could start.
+/// How many steps run at once at most unless `--jobs` says otherwise: no limit a real graph
+/// meets (BuildKit sets none), only a bound on the processes a pathological fan-out could
+/// start. Beyond the number of cores, steps start only while the CPUs have room.
 pub const DEFAULT_JOBS: usize = 128;
 
 /// The largest build file (a Dockerfile, a `.dockerignore`) any frontend reads: far above

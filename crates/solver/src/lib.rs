@@ -24,6 +24,7 @@
 mod causes;
 mod events;
 mod exec;
+mod gate;
 mod keycontext;
 pub mod keys;
 mod solve;

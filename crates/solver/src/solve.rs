@@ -13,12 +13,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::sync::{OnceCell, Semaphore, mpsc};
+use tokio::sync::{OnceCell, mpsc};
 
 #[derive(Debug, Clone)]
 pub struct SolveOptions {
     /// How many ops may execute at once.
     pub jobs: usize,
+    /// Beyond the number of cores (up to `jobs`), only while the CPUs have room (the
+    /// default; an explicit `--jobs` is exact).
+    pub cpu_aware: bool,
     /// Ignore the cache (results are still recorded).
     pub no_cache: bool,
     /// The directory of each local source, by its name (`context`, `context:NAME` for a
@@ -75,6 +78,7 @@ impl Default for SolveOptions {
     fn default() -> Self {
         SolveOptions {
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            cpu_aware: false,
             no_cache: false,
             locals: HashMap::new(),
             secrets: HashMap::new(),
@@ -144,7 +148,7 @@ pub(crate) struct Inner<E> {
     def_keys: HashMap<Digest, Key>,
     extras: HashMap<Digest, Vec<u8>>,
     cells: HashMap<Digest, Arc<Cell>>,
-    sem: Semaphore,
+    gate: crate::gate::Gate,
     events: mpsc::UnboundedSender<Event>,
     executed: AtomicUsize,
     cached: AtomicUsize,
@@ -181,7 +185,7 @@ impl<E: Executor + 'static> Solver<E> {
             .iter()
             .map(|v| (v.digest, Arc::new(Cell::new())))
             .collect();
-        let jobs = opts.jobs.max(1);
+        let gate = crate::gate::Gate::new(opts.jobs.max(1), opts.cpu_aware);
         let local_ignore = graph
             .vertices
             .iter()
@@ -212,7 +216,7 @@ impl<E: Executor + 'static> Solver<E> {
                 def_keys,
                 extras,
                 cells,
-                sem: Semaphore::new(jobs),
+                gate,
                 events,
                 executed: AtomicUsize::new(0),
                 cached: AtomicUsize::new(0),
@@ -546,8 +550,8 @@ impl<E: Executor + 'static> Inner<E> {
         }
 
         let _permit = self
-            .sem
-            .acquire()
+            .gate
+            .enter()
             .await
             .map_err(|e| SolveError::Internal(e.to_string()))?;
         if !hidden {

@@ -50,30 +50,3 @@ COPY --from=two /two /two
         assert!(w[0].2 <= w[1].1, "steps overlapped with --jobs 1: {iv:?}");
     }
 }
-
-/// By default steps are not held back to the number of cores (BuildKit sets no limit): six
-/// stages that only wait all wait at once, on any machine.
-#[test]
-fn by_default_waiting_steps_all_run_at_once() {
-    let env = Env::new();
-    let mut df = String::new();
-    for n in 0..6 {
-        df.push_str(&format!("FROM busybox AS s{n}\nRUN sleep 1 && echo {n} > /{n}\n"));
-    }
-    df.push_str("FROM busybox\n");
-    for n in 0..6 {
-        df.push_str(&format!("COPY --from=s{n} /{n} /{n}\n"));
-    }
-    let c = context(&[("Dockerfile", &df)]);
-    let b = env.build_ok(c.path(), &[]);
-    let iv: Vec<_> = b
-        .intervals()
-        .into_iter()
-        .filter(|x| x.0.contains("RUN sleep 1"))
-        .collect();
-    assert_eq!(iv.len(), 6, "{iv:?}");
-    // Some instant lies inside all six.
-    let latest_start = iv.iter().map(|x| x.1).max().unwrap_or(0);
-    let earliest_end = iv.iter().map(|x| x.2).min().unwrap_or(0);
-    assert!(latest_start < earliest_end, "not all six ran at once: {iv:?}");
-}

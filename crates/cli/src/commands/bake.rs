@@ -44,8 +44,8 @@ pub struct BakeArgs {
     /// Push every target's tags.
     #[arg(long)]
     pub push: bool,
-    /// How many steps may run at once, over all targets (default: as many as the graph allows,
-    /// up to 128).
+    /// How many steps may run at once, over all targets (default: one per core always, more —
+    /// up to 128 — while the CPUs have room).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Grant an entitlement (network.host, security.insecure). Repeatable.

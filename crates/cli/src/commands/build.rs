@@ -54,8 +54,8 @@ pub struct BuildArgs {
     /// Do not use the cache.
     #[arg(long)]
     pub no_cache: bool,
-    /// How many steps may run at once (default: as many as the graph allows, up to 128, as
-    /// BuildKit runs them).
+    /// How many steps may run at once (default: one per core always, more — up to 128 — while
+    /// the CPUs have room, so steps that wait never queue behind busy ones).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Network for RUN steps: default (a network namespace of its own, through slirp4netns:
