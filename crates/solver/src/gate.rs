@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 /// How long a step beyond the cores waits before looking at the CPUs again (a step ending
-/// wakes it sooner).
-const LOOK_AGAIN: Duration = Duration::from_millis(50);
+/// wakes it sooner), and at least between two admissions beyond the cores: the last one's
+/// processes must have started to show on the CPUs.
+const LOOK_AGAIN: Duration = Duration::from_millis(20);
 
 pub(crate) struct Gate {
     max: Semaphore,
@@ -20,8 +21,8 @@ pub(crate) struct Gate {
     cores: Option<usize>,
     running: AtomicUsize,
     freed: Notify,
-    /// Serializes admissions beyond the cores: one per look at the CPUs.
-    beyond: tokio::sync::Mutex<()>,
+    /// Serializes admissions beyond the cores, and when the last one was.
+    beyond: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// A running step's place; the next waiting step may go when it is dropped.
@@ -60,7 +61,7 @@ impl Gate {
             cores,
             running: AtomicUsize::new(0),
             freed: Notify::new(),
-            beyond: tokio::sync::Mutex::new(()),
+            beyond: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -69,7 +70,12 @@ impl Gate {
         if let Some(cores) = self.cores
             && self.running.load(Ordering::Acquire) >= cores
         {
-            let _one_at_a_time = self.beyond.lock().await;
+            let mut last = self.beyond.lock().await;
+            if let Some(since) = last.map(|t| t.elapsed())
+                && since < LOOK_AGAIN
+            {
+                tokio::time::sleep(LOOK_AGAIN - since).await;
+            }
             loop {
                 let freed = self.freed.notified();
                 if self.running.load(Ordering::Acquire) < cores {
@@ -85,8 +91,7 @@ impl Gate {
                 }
             }
             self.running.fetch_add(1, Ordering::AcqRel);
-            // Let the step start (and show on the CPUs) before the next look.
-            tokio::time::sleep(LOOK_AGAIN).await;
+            *last = Some(std::time::Instant::now());
             return Ok(Pass {
                 gate: self,
                 _permit: permit,
