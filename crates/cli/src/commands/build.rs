@@ -375,7 +375,11 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let progress = Progress::new(if args.quiet {
         ProgressMode::Quiet
     } else {
-        ProgressMode::choose(args.progress)?
+        match ProgressMode::choose(args.progress)? {
+            // `--check` runs no steps: its report is lines, not a live view.
+            ProgressMode::Tty if check => ProgressMode::Plain,
+            mode => mode,
+        }
     });
     if check && let Source::Dockerfile(input) = &source {
         return run_check(input, &engine.resolver(args.pull), &progress);
