@@ -238,18 +238,13 @@ pub fn commit(
         .with_context(|| format!("no container {id}"))?;
     let config_digest = cairn_store::OciDigest::parse(&rec.image_id)
         .map_err(|e| crate::BuildError::msg(format!("container {id}: bad image ID: {e}")))?;
-    // `image_config` reads only the config blob.
-    let image = ImageRecord {
-        manifest: config_digest.clone(),
-        config: config_digest,
-        layers: rec.layers.clone(),
-    };
-    let (mut config, platform) = cairn_oci::image_config(store, &image).with_context(|| {
-        format!(
-            "cannot read the config of {} (image {})",
-            rec.image, rec.image_id
-        )
-    })?;
+    let (mut config, platform) =
+        cairn_oci::config_blob(store, &config_digest).with_context(|| {
+            format!(
+                "cannot read the config of {} (image {})",
+                rec.image, rec.image_id
+            )
+        })?;
     // The writable layer in overlay form → a tar → a layer of the store (the container keeps
     // its own: it may go on changing).
     let upper = store.container_dir(id)?.join("upper");

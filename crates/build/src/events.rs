@@ -75,9 +75,15 @@ pub struct Task<'a> {
     sink: &'a dyn EventSink,
     id: u64,
     name: String,
-    /// When bytes were last reported, and the last (done, total).
-    bytes: Mutex<(Option<Instant>, u64, u64)>,
+    bytes: Mutex<ByteCount>,
     ended: bool,
+}
+
+/// A task's transfer: the latest count, the last one sent, and when.
+#[derive(Default)]
+struct ByteCount {
+    latest: (u64, u64),
+    sent: Option<(Instant, (u64, u64))>,
 }
 
 impl<'a> Task<'a> {
@@ -86,7 +92,7 @@ impl<'a> Task<'a> {
             sink,
             id: NEXT_TASK.fetch_add(1, Ordering::Relaxed),
             name: name.into(),
-            bytes: Mutex::new((None, 0, 0)),
+            bytes: Mutex::default(),
             ended: false,
         };
         task.send(TaskKind::Started);
@@ -106,33 +112,36 @@ impl<'a> Task<'a> {
         self.send(TaskKind::Note(line.into()));
     }
 
-    /// `done` of `total` bytes moved; reported at most every 100 ms (and always when the
-    /// transfer completes).
+    /// `done` of `total` bytes moved; reported when it changed, at most every 100 ms (and
+    /// at once when the transfer completes).
     pub fn bytes(&self, done: u64, total: u64) {
-        let mut last = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
+        self.report_bytes(Some((done, total)), false);
+    }
+
+    /// Record `latest` (if any) and send the count if it changed since the last one sent and
+    /// is due (or `force`).
+    fn report_bytes(&self, latest: Option<(u64, u64)>, force: bool) {
+        let mut count = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = latest {
+            count.latest = l;
+        }
+        let (done, total) = count.latest;
         let now = Instant::now();
-        let due = last.0.is_none_or(|t| now.duration_since(t) >= BYTES_EVERY);
-        last.1 = done;
-        last.2 = total;
-        if due || (total > 0 && done >= total) {
-            last.0 = Some(now);
-            drop(last);
+        let changed = count.sent.is_none_or(|(_, s)| s != count.latest);
+        let due = count
+            .sent
+            .is_none_or(|(at, _)| now.duration_since(at) >= BYTES_EVERY);
+        let complete = total > 0 && done >= total;
+        if changed && (force || due || complete) && (done, total) != (0, 0) {
+            count.sent = Some((now, count.latest));
+            drop(count);
             self.send(TaskKind::Bytes { done, total });
         }
     }
 
-    /// Add `n` to the bytes done (`total` grows by `more_total`): for transfers reported
-    /// chunk by chunk from several streams.
-    pub fn add_bytes(&self, n: u64, more_total: u64) {
-        let (done, total) = {
-            let last = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
-            (last.1 + n, last.2 + more_total)
-        };
-        self.bytes(done, total);
-    }
-
     pub fn finish(mut self) {
-        self.flush_bytes();
+        // The last count, if the rate limit held it back.
+        self.report_bytes(None, true);
         self.ended = true;
         self.send(TaskKind::Finished);
     }
@@ -142,17 +151,6 @@ impl<'a> Task<'a> {
         self.send(TaskKind::Failed {
             error: error.into(),
         });
-    }
-
-    /// The last byte count, if it was held back by the rate limit.
-    fn flush_bytes(&self) {
-        let last = *self.bytes.lock().unwrap_or_else(|p| p.into_inner());
-        if last.0.is_some() {
-            self.send(TaskKind::Bytes {
-                done: last.1,
-                total: last.2,
-            });
-        }
     }
 }
 
@@ -212,7 +210,7 @@ mod tests {
         let c = Collect::default();
         let t = Task::start(&c, "pull");
         for i in 1..=1000 {
-            t.add_bytes(1, if i == 1 { 5000 } else { 0 });
+            t.bytes(i, 5000);
         }
         t.finish();
         let k = kinds(&c);

@@ -13,7 +13,7 @@
 //! nothing but its one-line explanation.
 
 use cairn_context::ContextIndex;
-use cairn_ir::{Digest, FileAction, Graph, Op, SourceOp};
+use cairn_ir::{Digest, FileAction, Graph, Op};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -181,14 +181,7 @@ pub(crate) fn record(
     let old_by_vertex: HashMap<[u8; 32], &StepRecord> = old
         .map(|o| o.steps.iter().map(|s| (s.vertex, s)).collect())
         .unwrap_or_default();
-    let locals: HashMap<Digest, &str> = graph
-        .vertices
-        .iter()
-        .filter_map(|v| match &v.op {
-            Op::Source(SourceOp::Local(l)) => Some((v.digest, l.name.as_str())),
-            _ => None,
-        })
-        .collect();
+    let locals = graph.local_sources();
     let mut steps = Vec::new();
     for v in &graph.vertices {
         if locals.contains_key(&v.digest) {

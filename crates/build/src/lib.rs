@@ -379,11 +379,14 @@ impl Engine {
         };
         let new = explain::record(graph, &solved.contexts, &solved.ran, old.as_ref());
         let explanation = explain::explain(old.as_ref(), &new, &solved.ran, no_cache);
+        // Written only when they changed: a no-op rebuild writes (and fsyncs) nothing.
         let mut saves = Vec::new();
         if old.as_ref() != Some(&new) {
             saves.push((key.as_str(), new.encode()));
         }
-        saves.push((explain::LAST, explanation.encode()));
+        if explain::last(&self.store).ok().flatten().as_ref() != Some(&explanation) {
+            saves.push((explain::LAST, explanation.encode()));
+        }
         for (k, bytes) in saves {
             if let Some(bytes) = bytes
                 && let Err(e) = self.store.history_save(k, &bytes)

@@ -87,6 +87,17 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The local-source vertices (build contexts, named directories) and their names.
+    pub fn local_sources(&self) -> HashMap<Digest, &str> {
+        self.vertices
+            .iter()
+            .filter_map(|v| match &v.op {
+                Op::Source(crate::SourceOp::Local(l)) => Some((v.digest, l.name.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn vertex(&self, d: &Digest) -> Option<&Vertex> {
         self.vertices.iter().find(|v| &v.digest == d)
     }

@@ -233,8 +233,16 @@ pub fn image_config(
     store: &Store,
     rec: &ImageRecord,
 ) -> Result<(cairn_ir::ImageConfig, cairn_ir::Platform)> {
-    let bytes = store.read_blob(&rec.config)?;
-    let file: ImageConfigFile = from_json(&format!("image config {}", rec.config), &bytes)?;
+    config_blob(store, &rec.config)
+}
+
+/// Read the config blob `digest` (an image ID) from the store.
+pub fn config_blob(
+    store: &Store,
+    digest: &OciDigest,
+) -> Result<(cairn_ir::ImageConfig, cairn_ir::Platform)> {
+    let bytes = store.read_blob(digest)?;
+    let file: ImageConfigFile = from_json(&format!("image config {digest}"), &bytes)?;
     Ok(from_config_file(&file))
 }
 

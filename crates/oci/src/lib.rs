@@ -32,7 +32,7 @@ mod whiteout;
 pub use archive::{write_docker_archive, write_oci_archive, write_oci_layout_dir};
 pub use assemble::{
     AssembledImage, ImageSpec, assemble_from_record, assemble_image, assemble_image_in_store,
-    image_config,
+    config_blob, image_config,
 };
 pub use convert::{from_config_file, to_config_file};
 pub use digest::content_digest;

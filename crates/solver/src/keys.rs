@@ -73,14 +73,7 @@ pub struct KeyError {
 
 /// Per-vertex extra material for both keys (image manifests, context selections).
 pub fn extras(graph: &Graph, cx: &dyn KeyContext) -> Result<HashMap<Digest, Vec<u8>>, KeyError> {
-    let locals: HashMap<Digest, &str> = graph
-        .vertices
-        .iter()
-        .filter_map(|v| match &v.op {
-            Op::Source(SourceOp::Local(l)) => Some((v.digest, l.name.as_str())),
-            _ => None,
-        })
-        .collect();
+    let locals = graph.local_sources();
     let mut out = HashMap::new();
     for v in &graph.vertices {
         let name = || {

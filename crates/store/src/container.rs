@@ -107,6 +107,18 @@ impl Store {
         Ok(out)
     }
 
+    /// The layers something still stands on: every image's and every kept container's. Prune
+    /// never removes them; `du` counts them as image layers.
+    pub fn layers_in_use(&self) -> Result<std::collections::HashSet<String>> {
+        Ok(self
+            .images()?
+            .into_iter()
+            .flat_map(|(_, r)| r.layers)
+            .chain(self.containers()?.into_iter().flat_map(|(_, c)| c.layers))
+            .map(|l| l.to_string())
+            .collect())
+    }
+
     /// Remove a container and its writable layer.
     pub fn container_remove(&self, id: &str) -> Result<()> {
         let dir = self.container_dir(id)?;

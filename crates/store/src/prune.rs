@@ -105,16 +105,7 @@ impl Store {
     fn prune_locked(&self, opts: &PruneOptions) -> Result<PruneReport> {
         let layout = self.layout();
         let old_enough = |t: SystemTime| opts.until.is_none_or(|u| age(t) >= u);
-        let in_images: HashSet<String> = self
-            .images()?
-            .into_iter()
-            .flat_map(|(_, r)| r.layers.into_iter().map(|l| l.to_string()))
-            .chain(
-                self.containers()?
-                    .into_iter()
-                    .flat_map(|(_, c)| c.layers.into_iter().map(|l| l.to_string())),
-            )
-            .collect();
+        let in_images = self.layers_in_use()?;
 
         // Records: key → (layers, last use, bytes).
         let mut records: BTreeMap<String, (Vec<String>, SystemTime, u64)> = BTreeMap::new();

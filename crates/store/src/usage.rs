@@ -73,16 +73,7 @@ impl Store {
         let layout = self.layout();
         let mut seen = HashSet::new();
         let mut u = Usage::default();
-        let in_images: HashSet<String> = self
-            .images()?
-            .into_iter()
-            .flat_map(|(_, r)| r.layers.into_iter().map(|l| l.to_string()))
-            .chain(
-                self.containers()?
-                    .into_iter()
-                    .flat_map(|(_, c)| c.layers.into_iter().map(|l| l.to_string())),
-            )
-            .collect();
+        let in_images = self.layers_in_use()?;
         let mut in_cache: HashSet<String> = HashSet::new();
         let dir = &layout.cache;
         for entry in fs::read_dir(dir).map_err(io_at(dir))?.flatten() {

@@ -166,33 +166,25 @@ impl Filters {
         })
     }
 
-    fn keep(&self, item: &Listed, time_of: &dyn Fn(&str) -> Result<Option<i64>>) -> Result<bool> {
+    /// Whether `item` passes; `before` and `since` are the creation times of the images
+    /// those filters name (looked up once).
+    fn keep(&self, item: &Listed, before: Option<i64>, since: Option<i64>) -> bool {
         if self.dangling == Some(true) {
             // Every stored image has a name: none is dangling.
-            return Ok(false);
+            return false;
         }
         if !self.reference_matches(&item.name) {
-            return Ok(false);
+            return false;
         }
         for (k, v) in &self.labels {
             match (item.labels.get(k), v) {
-                (None, _) => return Ok(false),
-                (Some(have), Some(want)) if have != want => return Ok(false),
+                (None, _) => return false,
+                (Some(have), Some(want)) if have != want => return false,
                 _ => {}
             }
         }
         let created = item.created.unwrap_or(0);
-        if let Some(b) = &self.before
-            && time_of(b)?.is_some_and(|t| created >= t)
-        {
-            return Ok(false);
-        }
-        if let Some(s) = &self.since
-            && time_of(s)?.is_some_and(|t| created <= t)
-        {
-            return Ok(false);
-        }
-        Ok(true)
+        !(before.is_some_and(|t| created >= t) || since.is_some_and(|t| created <= t))
     }
 }
 
@@ -255,6 +247,13 @@ pub fn images(args: ImagesArgs) -> Result<()> {
         };
         Ok(config_of(&rec).and_then(|v| v["created"].as_str().and_then(cairn_oci::parse_rfc3339)))
     };
+    let before = filters
+        .before
+        .as_deref()
+        .map(time_of)
+        .transpose()?
+        .flatten();
+    let since = filters.since.as_deref().map(time_of).transpose()?.flatten();
     let wanted_repo = args.repository.as_deref().map(|r| {
         let (repo, tag) = split_name(&normalize(r).unwrap_or_else(|_| r.to_string()));
         let tag_given = r.rsplit('/').next().is_some_and(|last| last.contains(':'));
@@ -268,7 +267,7 @@ pub fn images(args: ImagesArgs) -> Result<()> {
                 continue;
             }
         }
-        if filters.keep(&item, &time_of)? {
+        if filters.keep(&item, before, since) {
             list.push(item);
         }
     }

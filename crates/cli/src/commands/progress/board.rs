@@ -4,7 +4,7 @@
 //! itself for a given terminal size — every line cut to the width, the whole at most the
 //! height (output lines go first, then items beyond what fits), so a redraw never scrolls.
 
-use super::plain::Key;
+use super::Key;
 use super::text::{bytes, sanitize};
 use cairn_build::{TaskEvent, TaskKind};
 use cairn_solver::{Event, EventKind};
@@ -311,20 +311,11 @@ fn cut(s: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::progress::testing::{at, event};
     use cairn_solver::LogStream;
-    use std::time::Duration;
-
-    fn at(ms: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_000 + ms)
-    }
 
     fn ev(n: u8, ms: u64, kind: EventKind) -> Event {
-        Event {
-            vertex: cairn_ir::Digest::from_bytes([n; 32]),
-            name: format!("[build {n}/9] RUN make target-{n}"),
-            at: at(ms),
-            kind,
-        }
+        event(n, &format!("[build {n}/9] RUN make target-{n}"), ms, kind)
     }
 
     fn log(n: u8, ms: u64, line: &str) -> Event {

@@ -11,6 +11,35 @@ mod tty;
 
 pub use board::Outcome;
 
+/// A step or a task: what the plain lines number and the live view shows.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    Step(cairn_ir::Digest),
+    Task(u64),
+}
+
+/// Events at fixed times, for the renderers' tests.
+#[cfg(test)]
+mod testing {
+    use cairn_solver::{Event, EventKind};
+    use std::time::{Duration, SystemTime};
+
+    /// `ms` milliseconds after a fixed instant.
+    pub fn at(ms: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_000 + ms)
+    }
+
+    /// Step `n`'s event named `name`.
+    pub fn event(n: u8, name: &str, ms: u64, kind: EventKind) -> Event {
+        Event {
+            vertex: cairn_ir::Digest::from_bytes([n; 32]),
+            name: name.to_string(),
+            at: at(ms),
+            kind,
+        }
+    }
+}
+
 use anyhow::{Result, bail};
 use cairn_build::{BuildEvent, TaskEvent};
 use cairn_solver::Event;

@@ -4,18 +4,13 @@
 //! `ERROR: …`, and the build's own `[internal]` and `exporting` tasks with their notes and
 //! transfer sizes.
 
+use super::Key;
 use super::text::{bytes, sanitize};
 use cairn_build::{TaskEvent, TaskKind};
 use cairn_solver::{Event, EventKind};
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, SystemTime};
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Key {
-    Step(cairn_ir::Digest),
-    Task(u64),
-}
 
 struct Seen {
     number: usize,
@@ -149,19 +144,11 @@ impl Plain {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::progress::testing::{at, event};
     use cairn_solver::LogStream;
 
-    fn at(ms: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_000 + ms)
-    }
-
     fn step(n: u8, ms: u64, kind: EventKind) -> Event {
-        Event {
-            vertex: cairn_ir::Digest::from_bytes([n; 32]),
-            name: format!("[{n}/2] RUN step {n}"),
-            at: at(ms),
-            kind,
-        }
+        event(n, &format!("[{n}/2] RUN step {n}"), ms, kind)
     }
 
     #[test]
