@@ -17,6 +17,9 @@ use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
 use std::path::Path;
 
+/// The largest `config.toml` read: far above any real one.
+const MAX_CONFIG: u64 = 1 << 20;
+
 /// The most the default policy keeps.
 const DEFAULT_CAP: u64 = 20_000_000_000;
 
@@ -47,8 +50,18 @@ pub struct Policy {
 /// The policy of the store at `root`: its `config.toml` if there is one, else the default.
 pub fn policy(root: &Path) -> Result<Policy> {
     let path = root.join("config.toml");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => Some(t),
+    let text = match std::fs::File::open(&path) {
+        Ok(f) => {
+            use std::io::Read as _;
+            let mut t = String::new();
+            f.take(MAX_CONFIG + 1)
+                .read_to_string(&mut t)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if t.len() as u64 > MAX_CONFIG {
+                bail!("{} is over {MAX_CONFIG} bytes", path.display());
+            }
+            Some(t)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
@@ -147,6 +160,9 @@ mod tests {
         write("[gc]\n\nkeep-storage = \"lots\"\n");
         let e = policy(dir.path()).expect_err("bad size").to_string();
         assert!(e.contains("config.toml") && e.contains("lots"), "{e}");
+        write(&format!("[gc]\nenabled = true\n#{}\n", "x".repeat(2 << 20)));
+        let e = policy(dir.path()).expect_err("too big").to_string();
+        assert!(e.contains("config.toml is over"), "{e}");
         write("[gc]\nenabled = true\nkeep_storage = 5\n");
         let e = policy(dir.path()).expect_err("unknown key").to_string();
         assert!(e.contains("config.toml:3"), "{e}");
