@@ -23,9 +23,14 @@ use crate::owner::{self, Ids};
 use crate::resolve::{clean_abs, resolve_in_root, show};
 use crate::{Source, copy, meta, pattern};
 
-pub(crate) fn apply_one(root: &Path, sources: &[Source], action: &FileAction) -> Result<()> {
+pub(crate) fn apply_one(
+    root: &Path,
+    sources: &[Source],
+    action: &FileAction,
+    tracker: Option<&mut crate::CopyTracker>,
+) -> Result<()> {
     match action {
-        FileAction::Copy(c) => copy::copy(root, sources, c),
+        FileAction::Copy(c) => copy::copy(root, sources, c, tracker),
         FileAction::Mkdir {
             path,
             mode,

@@ -31,7 +31,7 @@ use crate::mode::ModeSpec;
 use crate::owner::{self, Ids};
 use crate::pattern::{self, has_wildcards, matches, sorted_entries};
 use crate::resolve::{clean_abs, resolve_in_root, show};
-use crate::{Source, SourceOwnership, archive};
+use crate::{CopyTracker, Source, SourceOwnership, archive};
 
 /// Whose ownership copied entries get.
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +41,12 @@ enum OwnerPolicy {
     Set(Ids),
 }
 
-pub(crate) fn copy(root: &Path, sources: &[Source], a: &CopyAction) -> Result<()> {
+pub(crate) fn copy(
+    root: &Path,
+    sources: &[Source],
+    a: &CopyAction,
+    tracker: Option<&mut CopyTracker>,
+) -> Result<()> {
     let input = a.source;
     let source = sources.get(input as usize).ok_or(Error::MissingInput {
         input,
@@ -92,6 +97,8 @@ pub(crate) fn copy(root: &Path, sources: &[Source], a: &CopyAction) -> Result<()
     let mut copier = Copier {
         root,
         src_root,
+        input,
+        tracker: tracker.filter(|t| t.tracks(input)),
         policy,
         dir_owner: owner,
         mode,
@@ -187,6 +194,12 @@ fn not_found_or_io(e: io::Error, input: u32, shown: &str, src_root: &Path, host:
     }
 }
 
+/// `path` relative to `root`, `/`-separated, as UTF-8 (what a tracker names files by); `None`
+/// for a path that is not valid UTF-8, which is then simply not tracked.
+fn rel_of(root: &Path, path: &Path) -> Option<String> {
+    path.strip_prefix(root).ok()?.to_str().map(str::to_string)
+}
+
 /// The in-root parent of `p` (`/a/b` → `/a`, `/a` → `/`).
 fn parent_of(p: &str) -> String {
     let clean = clean_abs(p);
@@ -206,6 +219,9 @@ struct Pending {
 struct Copier<'a> {
     root: &'a Path,
     src_root: &'a Path,
+    input: u32,
+    /// Follows the regular files copied (see `reuse.rs`), when the caller asked.
+    tracker: Option<&'a mut CopyTracker>,
     policy: OwnerPolicy,
     /// Owner of directories created to hold the destination (`--chown`, else root).
     dir_owner: Option<Ids>,
@@ -365,8 +381,9 @@ impl Copier<'_> {
 
         self.ensure_empty_file_target(target)?;
         let shown = || show(self.root, target);
+        let mut deferred = None;
         if ft.is_file() {
-            self.copy_file(src, target, &fi)?;
+            deferred = self.copy_file(src, target, &fi)?;
         } else if ft.is_socket() && self.sockets_as_files {
             OpenOptions::new()
                 .write(true)
@@ -398,7 +415,11 @@ impl Copier<'_> {
             )
             .map_err(|e| Error::io("mknod", shown(), e.into()))?;
         }
-        self.apply_info(&fi, src, target)
+        self.apply_info(&fi, src, target)?;
+        if let (Some(dest), Some(tracker)) = (deferred, self.tracker.as_deref_mut()) {
+            tracker.confirm(self.root, &dest, target)?;
+        }
+        Ok(())
     }
 
     /// Copy a directory's entries; returns whether `dst` was created by this copy.
@@ -467,12 +488,17 @@ impl Copier<'_> {
         Ok(())
     }
 
-    fn ensure_empty_file_target(&self, target: &Path) -> Result<()> {
+    fn ensure_empty_file_target(&mut self, target: &Path) -> Result<()> {
         match fs::symlink_metadata(target) {
             Ok(m) if m.is_dir() => Err(Error::IsADirectory {
                 path: show(self.root, target),
             }),
             Ok(_) => {
+                if let (Some(t), Some(dest)) =
+                    (self.tracker.as_deref_mut(), rel_of(self.root, target))
+                {
+                    t.forget(&dest);
+                }
                 fs::remove_file(target).map_err(|e| Error::io("remove", show(self.root, target), e))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -480,20 +506,36 @@ impl Copier<'_> {
         }
     }
 
-    fn copy_file(&mut self, src: &Path, target: &Path, fi: &Metadata) -> Result<()> {
+    /// Copy a regular file's data, or with a tracker whose plan names it, leave an empty
+    /// placeholder: then its destination (relative to the root) is returned, to be confirmed
+    /// once its metadata is set.
+    fn copy_file(&mut self, src: &Path, target: &Path, fi: &Metadata) -> Result<Option<String>> {
+        let tracked = match self.tracker.as_deref() {
+            Some(_) => rel_of(self.src_root, src).zip(rel_of(self.root, target)),
+            None => None,
+        };
         let key = (fi.dev(), fi.ino());
         if fi.nlink() > 1
-            && let Some(first) = self.inodes.get(&key)
+            && let Some(first) = self.inodes.get(&key).cloned()
         {
-            return fs::hard_link(first, target)
-                .map_err(|e| Error::io("link", show(self.root, target), e));
+            if let Some(t) = self.tracker.as_deref_mut()
+                && let Some(first_rel) = rel_of(self.root, &first)
+            {
+                // The placeholder is about to gain a second name: it gets its data first.
+                t.materialize(self.root, &first_rel, &first)?;
+            }
+            fs::hard_link(&first, target)
+                .map_err(|e| Error::io("link", show(self.root, target), e))?;
+            if let (Some(t), Some((source, dest))) = (self.tracker.as_deref_mut(), tracked) {
+                t.wrote(self.input, &source, src, &dest, false);
+            }
+            return Ok(None);
         }
+        let defer = match (&self.tracker, &tracked) {
+            (Some(t), Some((source, dest))) => t.may_defer(self.input, source, dest, fi.len()),
+            _ => false,
+        };
         let nofollow = OFlags::NOFOLLOW.bits() as i32;
-        let mut from = OpenOptions::new()
-            .read(true)
-            .custom_flags(nofollow)
-            .open(src)
-            .map_err(|e| Error::io("open", show(self.src_root, src), e))?;
         let mut to = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -501,12 +543,25 @@ impl Copier<'_> {
             .custom_flags(nofollow)
             .open(target)
             .map_err(|e| Error::io("create", show(self.root, target), e))?;
-        io::copy(&mut from, &mut to)
-            .map_err(|e| Error::io("copy to", show(self.root, target), e))?;
+        if !defer {
+            let mut from = OpenOptions::new()
+                .read(true)
+                .custom_flags(nofollow)
+                .open(src)
+                .map_err(|e| Error::io("open", show(self.src_root, src), e))?;
+            io::copy(&mut from, &mut to)
+                .map_err(|e| Error::io("copy to", show(self.root, target), e))?;
+        }
         if fi.nlink() > 1 {
             self.inodes.insert(key, target.to_path_buf());
         }
-        Ok(())
+        match (self.tracker.as_deref_mut(), tracked) {
+            (Some(t), Some((source, dest))) => {
+                t.wrote(self.input, &source, src, &dest, defer);
+                Ok(defer.then_some(dest))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Owner, mode, times and xattrs of a copied entry.

@@ -14,6 +14,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A caller broke this crate's contract (a bug in cairn, not in the build).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A named (non-wildcard) source does not exist in its input. BuildKit's words
     /// (`"/path": not found`), which CI scripts grep for; `input` is for debugging only.
     #[error("\"/{}\": not found", path.trim_start_matches('/'))]

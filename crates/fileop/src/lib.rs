@@ -21,6 +21,7 @@ mod mode;
 mod owner;
 mod pattern;
 pub mod resolve;
+mod reuse;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,7 @@ use cairn_ir::FileAction;
 pub use archive::extract_tar;
 pub use error::{Error, Result};
 pub use resolve::resolve_in_root;
+pub use reuse::{CopiedFile, CopyPlan, CopyTracker, ReuseStats};
 
 /// Whose ownership the files of a source input keep when the copy has no `--chown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,7 +92,28 @@ pub fn apply(root: &Path, sources: &[PathBuf], actions: &[FileAction]) -> Result
 /// [`apply`] with per-source ownership handling.
 pub fn apply_with(root: &Path, sources: &[Source], actions: &[FileAction]) -> Result<()> {
     for action in actions {
-        actions::apply_one(root, sources, action)?;
+        actions::apply_one(root, sources, action, None)?;
+    }
+    Ok(())
+}
+
+/// [`apply_with`], following the regular files copied from the tracker's inputs and leaving
+/// the unchanged ones its plan names as placeholders (see [`CopyTracker`]): the caller links
+/// them with [`CopyTracker::link_deferred`] once `root`'s overlay is unmounted. Only for
+/// actions that are all copies without archive unpacking: anything else is refused.
+pub fn apply_tracked(
+    root: &Path,
+    sources: &[Source],
+    actions: &[FileAction],
+    tracker: &mut CopyTracker,
+) -> Result<()> {
+    if let Some(a) = actions.iter().find(|a| !reuse::trackable(a)) {
+        return Err(Error::Internal(format!(
+            "a tracked copy holds an action that is not a plain copy: {a:?}"
+        )));
+    }
+    for action in actions {
+        actions::apply_one(root, sources, action, Some(&mut *tracker))?;
     }
     Ok(())
 }
