@@ -394,8 +394,11 @@ mod tests {
         })]
     }
 
-    /// Every entry below `root`: path, kind, mode, owner, mtime, size, content.
-    fn tree(root: &Path) -> Vec<(String, u32, u32, (i64, i64), Vec<u8>)> {
+    /// Path, mode, owner, mtime and content of an entry.
+    type Seen = (String, u32, u32, (i64, i64), Vec<u8>);
+
+    /// Every entry below `root`.
+    fn tree(root: &Path) -> Vec<Seen> {
         let mut out = Vec::new();
         let mut stack = vec![root.to_path_buf()];
         while let Some(dir) = stack.pop() {
