@@ -98,7 +98,7 @@ pub(crate) fn copy(
         root,
         src_root,
         input,
-        tracker: tracker.filter(|t| t.tracks(input)),
+        tracker,
         policy,
         dir_owner: owner,
         mode,
@@ -220,7 +220,8 @@ struct Copier<'a> {
     root: &'a Path,
     src_root: &'a Path,
     input: u32,
-    /// Follows the regular files copied (see `reuse.rs`), when the caller asked.
+    /// Follows the regular files copied (see `reuse.rs`), when the caller asked: those of a
+    /// tracked input are recorded, and any file the copy removes is forgotten.
     tracker: Option<&'a mut CopyTracker>,
     policy: OwnerPolicy,
     /// Owner of directories created to hold the destination (`--chown`, else root).
@@ -511,8 +512,10 @@ impl Copier<'_> {
     /// once its metadata is set.
     fn copy_file(&mut self, src: &Path, target: &Path, fi: &Metadata) -> Result<Option<String>> {
         let tracked = match self.tracker.as_deref() {
-            Some(_) => rel_of(self.src_root, src).zip(rel_of(self.root, target)),
-            None => None,
+            Some(t) if t.tracks(self.input) => {
+                rel_of(self.src_root, src).zip(rel_of(self.root, target))
+            }
+            _ => None,
         };
         let key = (fi.dev(), fi.ino());
         if fi.nlink() > 1

@@ -129,6 +129,56 @@ pub struct FileJob {
     pub rootfs: Rootfs,
     pub sources: Vec<MountSource>,
     pub actions: Vec<cairn_ir::FileAction>,
+    /// Follow the regular files copied from some sources, and reuse a previous result of the
+    /// same copy (`cairn_fileop::CopyTracker`). Only for jobs whose actions are all plain
+    /// copies.
+    #[serde(default)]
+    pub tracking: Option<CopyTracking>,
+}
+
+/// What a tracked copy is given and where it reports (see [`FileJob::tracking`]). The plan
+/// and the report are files (postcard), not part of the job: they hold one entry per file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyTracking {
+    /// The sources (indexes into `FileJob::sources`) whose copies are followed.
+    pub inputs: Vec<u32>,
+    /// The layer the same copy made last time and the file of [`CopyEntry`]s naming the
+    /// destinations whose sources are unchanged since (`None`: nothing to reuse).
+    pub previous: Option<(PathBuf, PathBuf)>,
+    /// Where the helper writes a [`CopyReport`].
+    pub report: PathBuf,
+}
+
+/// One regular file of a tracked copy: from `source` (relative to input `input`'s root) to
+/// `dest` (relative to the layer's root).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyEntry {
+    pub input: u32,
+    pub source: String,
+    pub dest: String,
+}
+
+/// What a tracked copy wrote: every regular file from the tracked sources, and how many
+/// share the previous layer's inode.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyReport {
+    pub files: Vec<CopyEntry>,
+    pub linked: u64,
+    pub written: u64,
+}
+
+impl CopyReport {
+    /// Read a report or a plan file.
+    pub fn read<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> std::io::Result<T> {
+        let bytes = std::fs::read(path)?;
+        postcard::from_bytes(&bytes).map_err(std::io::Error::other)
+    }
+
+    /// Write a report or a plan file.
+    pub fn write<T: Serialize>(path: &std::path::Path, value: &T) -> std::io::Result<()> {
+        let bytes = postcard::to_stdvec(value).map_err(std::io::Error::other)?;
+        std::fs::write(path, bytes)
+    }
 }
 
 /// How a job ended when the sandbox itself worked.

@@ -21,7 +21,8 @@ pub use executor::{
 };
 pub use helper::helper_main;
 pub use job::{
-    CacheOwner, ExecJob, ExecMount, ExecMountKind, FileJob, Job, JobOutcome, MountSource, Rootfs,
+    CacheOwner, CopyEntry, CopyReport, CopyTracking, ExecJob, ExecMount, ExecMountKind, FileJob,
+    Job, JobOutcome, MountSource, Rootfs,
 };
 pub use socket_proxy::SocketProxy;
 

@@ -569,6 +569,7 @@ async fn file_job_copies_from_a_dir_source() {
             unpack_archive: false,
             parents: false,
         })],
+        tracking: None,
     };
     let r = run_job(&fx, Job::File(job)).await;
     assert_eq!(r.code(), 0);
@@ -695,6 +696,7 @@ async fn file_job_errors_are_setup_errors() {
             unpack_archive: false,
             parents: false,
         })],
+        tracking: None,
     };
     match run_job(&fx, Job::File(job)).await.result {
         Err(SandboxError::Setup(m)) => assert!(m.contains("missing.txt"), "{m}"),

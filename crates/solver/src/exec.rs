@@ -280,6 +280,7 @@ async fn file<E: Executor + 'static>(
     let sources = (0..inputs.len())
         .map(|i| mount_source(inner, inputs, u32::try_from(i).ok()))
         .collect::<Result<Vec<_>, _>>()?;
+    let tracked = crate::reuse::prepare(inner, d, f, inputs, &staging)?;
     let job = Job::File(FileJob {
         rootfs: Rootfs {
             lowers: base.iter().map(|id| inner.store.layer_dir(id)).collect(),
@@ -288,6 +289,7 @@ async fn file<E: Executor + 'static>(
         },
         sources,
         actions: f.actions.clone(),
+        tracking: tracked.as_ref().map(|t| t.tracking.clone()),
     });
     run_job(inner, d, &job, &[]).await?;
     let copies = f.actions.iter().filter_map(|a| match a {
@@ -295,7 +297,22 @@ async fn file<E: Executor + 'static>(
         _ => None,
     });
     check_locals(inner, d, inputs, copies).await?;
-    commit(inner, staging, base).await
+    let Some(tracked) = tracked else {
+        return commit(inner, staging, base).await;
+    };
+    // A tracked copy: its files' hashes come from the context scan, and the result is
+    // remembered for the next run of the same copy.
+    let written = Arc::new(tracked.written()?);
+    let known = Arc::clone(&written);
+    let layers = commit_with(inner, staging, base, move |upper| {
+        let known = known.known();
+        cairn_oci::content_digest_with(upper, &|rel| known.get(rel).copied())
+    })
+    .await?;
+    if let (Some(layer), Ok(written)) = (layers.last(), Arc::try_unwrap(written)) {
+        written.remember(inner, layer.clone())?;
+    }
+    Ok(layers)
 }
 
 /// The build-context files a step read are still the ones its cache key was computed from
@@ -445,11 +462,24 @@ fn step_error<E: Executor + 'static>(
 async fn commit<E: Executor + 'static>(
     inner: &Arc<Inner<E>>,
     staging: cairn_store::Staging,
+    base: Vec<LayerId>,
+) -> Result<Vec<LayerId>, SolveError> {
+    commit_with(inner, staging, base, |upper| {
+        cairn_oci::content_digest(upper)
+    })
+    .await
+}
+
+/// [`commit`], the layer's content digest computed by `digest`.
+async fn commit_with<E: Executor + 'static>(
+    inner: &Arc<Inner<E>>,
+    staging: cairn_store::Staging,
     mut base: Vec<LayerId>,
+    digest: impl FnOnce(&std::path::Path) -> cairn_oci::Result<LayerId> + Send + 'static,
 ) -> Result<Vec<LayerId>, SolveError> {
     let store = inner.store.clone();
     let id = tokio::task::spawn_blocking(move || -> Result<LayerId, SolveError> {
-        let id = cairn_oci::content_digest(staging.upper()).map_err(store_err)?;
+        let id = digest(staging.upper()).map_err(store_err)?;
         store
             .commit_layer(staging, &id, LayerRecord::default())
             .map_err(store_err)?;

@@ -27,6 +27,7 @@ mod exec;
 mod gate;
 mod keycontext;
 pub mod keys;
+mod reuse;
 mod solve;
 
 pub use causes::with_causes;

@@ -282,6 +282,9 @@ impl Store {
             }
             let _ = fs::remove_dir_all(&trash);
         }
+        if !gone_layers.is_empty() {
+            self.drop_stale_copies()?;
+        }
         for m in mounts {
             let trash = layout.tmp.dir().join(format!(
                 "pruned-mount-{}",

@@ -34,6 +34,7 @@ pub(crate) enum Kind {
     Hint = 7,
     History = 8,
     Container = 9,
+    Copy = 10,
 }
 
 /// Why a record could not be decoded.

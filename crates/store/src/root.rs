@@ -75,6 +75,8 @@ pub(crate) struct Layout {
     pub history: PathBuf,
     /// `cairn run`'s containers (`container.rs`).
     pub containers: PathBuf,
+    /// The last result of each context copy (`copies.rs`).
+    pub copies: PathBuf,
     pub locks: PathBuf,
     pub tmp: TmpArea,
 }
@@ -95,6 +97,7 @@ impl Layout {
             mounts: root.join("mounts"),
             history: root.join("history"),
             containers: root.join("containers"),
+            copies: root.join("copies"),
             tmp: TmpArea::new(root.join("tmp"), &locks),
             locks,
             root,
@@ -122,6 +125,7 @@ impl Layout {
             &self.mounts,
             &self.history,
             &self.containers,
+            &self.copies,
             &self.locks,
         ] {
             builder.create(dir).map_err(io_at(dir))?;

@@ -9,6 +9,7 @@ pub(crate) mod ci_flags;
 mod compat;
 mod confinement;
 mod containers;
+mod copy_reuse;
 mod docker_parity;
 mod explain;
 mod failures;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use rustix::thread::UnshareFlags;
 
 use super::{Context, HelperError, Scratch, mounts, sys};
-use crate::{FileJob, MountSource};
+use crate::{CopyEntry, CopyReport, CopyTracking, FileJob, MountSource};
 
 pub fn run(job: &FileJob, scratch: &Scratch) -> Result<(), HelperError> {
     sys::unshare(UnshareFlags::NEWNS).ctx(|| "unshare(mount namespace)".into())?;
@@ -21,14 +21,60 @@ pub fn run(job: &FileJob, scratch: &Scratch) -> Result<(), HelperError> {
         Some((&job.rootfs.upper, &job.rootfs.work)),
         mounts::Setuid::Ignored,
     )?;
-    let result = apply(job, scratch, &merged);
+    let mut tracker = job.tracking.as_ref().map(tracker).transpose()?;
+    let result = apply(job, scratch, &merged, tracker.as_mut());
     // Unmount before returning so the upper directory is quiescent when the caller commits it
-    // (the namespace would go away with us anyway).
+    // (the namespace would go away with us anyway), and before placeholders are linked there.
     let unmounted = mounts::detach(&merged);
-    result.and(unmounted)
+    result.and(unmounted)?;
+    if let (Some(tracking), Some(tracker)) = (&job.tracking, tracker.as_mut()) {
+        let stats = tracker
+            .link_deferred(&job.rootfs.upper)
+            .map_err(|e| HelperError::Msg(e.to_string()))?;
+        let report = CopyReport {
+            files: tracker
+                .copied()
+                .map(|c| CopyEntry {
+                    input: c.input,
+                    source: c.source,
+                    dest: c.dest,
+                })
+                .collect(),
+            linked: stats.linked as u64,
+            written: stats.written as u64,
+        };
+        CopyReport::write(&tracking.report, &report)
+            .ctx(|| format!("write {}", tracking.report.display()))?;
+    }
+    Ok(())
 }
 
-fn apply(job: &FileJob, scratch: &Scratch, merged: &std::path::Path) -> Result<(), HelperError> {
+/// The tracker of a tracked copy, with its plan read from the file the caller wrote.
+fn tracker(tracking: &CopyTracking) -> Result<cairn_fileop::CopyTracker, HelperError> {
+    let plan = match &tracking.previous {
+        Some((layer, plan)) => {
+            let entries: Vec<CopyEntry> =
+                CopyReport::read(plan).ctx(|| format!("read {}", plan.display()))?;
+            Some(cairn_fileop::CopyPlan {
+                previous: layer.clone(),
+                unchanged: entries
+                    .into_iter()
+                    .map(|e| (e.dest, (e.input, e.source)))
+                    .collect(),
+            })
+        }
+        None => None,
+    };
+    cairn_fileop::CopyTracker::new(tracking.inputs.iter().copied(), plan)
+        .map_err(|e| HelperError::Msg(e.to_string()))
+}
+
+fn apply(
+    job: &FileJob,
+    scratch: &Scratch,
+    merged: &std::path::Path,
+    tracker: Option<&mut cairn_fileop::CopyTracker>,
+) -> Result<(), HelperError> {
     let mut sources = Vec::with_capacity(job.sources.len());
     for source in &job.sources {
         let dir = source_dir(source, scratch)?;
@@ -41,8 +87,11 @@ fn apply(job: &FileJob, scratch: &Scratch, merged: &std::path::Path) -> Result<(
             MountSource::Layers(_) => cairn_fileop::Source::new(dir),
         });
     }
-    cairn_fileop::apply_with(merged, &sources, &job.actions)
-        .map_err(|e| HelperError::Msg(e.to_string()))
+    match tracker {
+        Some(t) => cairn_fileop::apply_tracked(merged, &sources, &job.actions, t),
+        None => cairn_fileop::apply_with(merged, &sources, &job.actions),
+    }
+    .map_err(|e| HelperError::Msg(e.to_string()))
 }
 
 /// A read-only directory showing `source`: the directory itself, a single layer, or an overlay.

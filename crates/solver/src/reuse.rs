@@ -1,0 +1,204 @@
+//! Copies from build contexts built from their previous result (issue 14).
+//!
+//! A file op made only of copies (no archive unpacking) with a build context among its inputs
+//! is *tracked*: the sandbox's copier reports every regular file it wrote from a context
+//! (`cairn_sandbox::CopyReport`), and
+//! - the layer's content digest takes those files' hashes from the context scan instead of
+//!   reading them again (`cairn_oci::content_digest_with`);
+//! - the result is remembered under a key that does not change with the context's content
+//!   ([`reuse_key`]: the op's digest and its inputs' layers), as a `cairn_store::CopyRecord`;
+//! - the next run of the same copy (unless the cache is ignored for it) hands the copier that
+//!   layer and the destinations whose source still has the recorded hash: those files share
+//!   the previous layer's inodes instead of being written (`cairn_fileop::CopyTracker`).
+//!
+//! What this never changes is the result: the layer is byte for byte what a full copy makes
+//! (the copier checks each shared file's metadata against the previous layer and shares an
+//! inode at most once), so keys, digests and exported tars are the same either way.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cairn_context::{ContextIndex, EntryKind};
+use cairn_ir::{Digest, FileAction, FileOp};
+use cairn_sandbox::{CopyEntry, CopyReport, CopyTracking, Executor};
+use cairn_store::{CopiedFile, CopyRecord, LayerId, Staging};
+
+use crate::causes::store_err;
+use crate::solve::{Inner, SolveError, VResult};
+
+/// Domain tag and version of [`reuse_key`]'s encoding.
+const DOMAIN: &[u8] = b"cairn/copy-reuse/v1\0";
+
+/// A tracked copy being run: what the job is given, and how to read what it did.
+pub(crate) struct Tracked {
+    pub tracking: CopyTracking,
+    key: [u8; 32],
+    indexes: HashMap<u32, Arc<ContextIndex>>,
+}
+
+/// What a tracked copy wrote: each file's content hash from the context scan.
+pub(crate) struct Written {
+    key: [u8; 32],
+    files: Vec<CopiedFile>,
+}
+
+impl Written {
+    /// The hash of the file at `rel` (relative to the layer root), if the copy wrote it.
+    pub fn known(&self) -> HashMap<&[u8], [u8; 32]> {
+        self.files
+            .iter()
+            .map(|f| (f.dest.as_bytes(), f.hash))
+            .collect()
+    }
+}
+
+/// The key of a copy's previous result: what stays the same when only the context's content
+/// changes — the op's digest and each input as the op sees it (a context by name, anything
+/// else by its layers). An explicit, versioned encoding fed to blake3.
+pub(crate) fn reuse_key(d: Digest, inputs: &[Arc<VResult>]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(DOMAIN);
+    h.update(d.as_bytes());
+    h.update(&(inputs.len() as u64).to_le_bytes());
+    for input in inputs {
+        match &**input {
+            VResult::Local(name) => {
+                h.update(b"l");
+                h.update(&(name.len() as u64).to_le_bytes());
+                h.update(name.as_bytes());
+            }
+            VResult::Layers(layers) => {
+                h.update(b"L");
+                h.update(&(layers.len() as u64).to_le_bytes());
+                for l in layers {
+                    h.update(l.as_bytes());
+                }
+            }
+        }
+    }
+    *h.finalize().as_bytes()
+}
+
+/// Whether `f` is tracked and, if so, its tracking: the plan file is written to `staging`.
+pub(crate) fn prepare<E: Executor + 'static>(
+    inner: &Arc<Inner<E>>,
+    d: Digest,
+    f: &FileOp,
+    inputs: &[Arc<VResult>],
+    staging: &Staging,
+) -> Result<Option<Tracked>, SolveError> {
+    let copies_only = f
+        .actions
+        .iter()
+        .all(|a| matches!(a, FileAction::Copy(c) if !c.unpack_archive));
+    if !copies_only {
+        return Ok(None);
+    }
+    let indexes: HashMap<u32, Arc<ContextIndex>> = inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &**r {
+            VResult::Local(name) => Some((
+                u32::try_from(i).ok()?,
+                Arc::clone(inner.opts.contexts.get(name)?),
+            )),
+            VResult::Layers(_) => None,
+        })
+        .collect();
+    if indexes.is_empty() {
+        return Ok(None);
+    }
+    let key = reuse_key(d, inputs);
+    let previous = if inner.ignores_cache(d) {
+        None
+    } else {
+        inner.store.last_copy(&key).map_err(store_err)?
+    };
+    let previous = match previous {
+        Some(rec) => {
+            let unchanged: Vec<CopyEntry> = rec
+                .files
+                .into_iter()
+                .filter(|f| hash_of(&indexes, f.input, &f.source) == Some(f.hash))
+                .map(|f| CopyEntry {
+                    input: f.input,
+                    source: f.source,
+                    dest: f.dest,
+                })
+                .collect();
+            let plan = staging.path().join("copy-plan");
+            CopyReport::write(&plan, &unchanged)
+                .map_err(|e| SolveError::Store(format!("write {}: {e}", plan.display())))?;
+            Some((inner.store.layer_dir(&rec.layer), plan))
+        }
+        None => None,
+    };
+    let mut tracked_inputs: Vec<u32> = indexes.keys().copied().collect();
+    tracked_inputs.sort_unstable();
+    Ok(Some(Tracked {
+        tracking: CopyTracking {
+            inputs: tracked_inputs,
+            previous,
+            report: staging.path().join("copy-report"),
+        },
+        key,
+        indexes,
+    }))
+}
+
+fn hash_of(
+    indexes: &HashMap<u32, Arc<ContextIndex>>,
+    input: u32,
+    source: &str,
+) -> Option<[u8; 32]> {
+    match indexes.get(&input)?.get(source)?.kind {
+        EntryKind::File { hash } => Some(hash),
+        _ => None,
+    }
+}
+
+impl Tracked {
+    /// Read the job's report (after the copy's context reads were checked unchanged): each
+    /// file written with its hash from the scan.
+    pub fn written(&self) -> Result<Written, SolveError> {
+        let path: &PathBuf = &self.tracking.report;
+        let report: CopyReport = CopyReport::read(path)
+            .map_err(|e| SolveError::Internal(format!("read {}: {e}", path.display())))?;
+        let files = report
+            .files
+            .into_iter()
+            .filter_map(|e| {
+                let hash = hash_of(&self.indexes, e.input, &e.source)?;
+                Some(CopiedFile {
+                    input: e.input,
+                    source: e.source,
+                    dest: e.dest,
+                    hash,
+                })
+            })
+            .collect();
+        Ok(Written {
+            key: self.key,
+            files,
+        })
+    }
+}
+
+impl Written {
+    /// Remember `layer` as this copy's last result.
+    pub fn remember<E: Executor + 'static>(
+        self,
+        inner: &Inner<E>,
+        layer: LayerId,
+    ) -> Result<(), SolveError> {
+        let rec = CopyRecord {
+            layer,
+            files: self.files,
+        };
+        inner
+            .store
+            .set_last_copy(&self.key, &rec)
+            .map_err(store_err)
+    }
+}

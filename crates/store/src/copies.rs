@@ -1,0 +1,111 @@
+//! The last result of each copy from a build context (`copies/<key>`), so the next run of the
+//! same copy can share the files that did not change (issue 14; `cairn_fileop::CopyTracker`
+//! does the sharing, the solver chooses the key).
+//!
+//! Why a record of its own: a one-file change gives the copy a new cache key, so the cache
+//! cannot find its previous result; this record is keyed by what stays the same (the op and
+//! its inputs' layers, not the context's content) and names, per destination, the source file
+//! and the content hash it was copied with. It is a hint: a record whose layer is gone reads
+//! as absent, every file it vouches for is checked again against the layer before it is
+//! shared, and prune drops records whose layer it removed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Store;
+use crate::atomic::{self, Replace};
+use crate::digest::LayerId;
+use crate::error::Result;
+use crate::record::Kind;
+
+/// The previous result of one copy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyRecord {
+    /// The layer the copy made.
+    pub layer: LayerId,
+    /// Its regular files from the build context, by destination.
+    pub files: Vec<CopiedFile>,
+}
+
+/// A regular file of a copy's layer: `dest` (relative to the layer root) holds the content
+/// with blake3 `hash`, copied from `source` (relative to input `input`'s root).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopiedFile {
+    pub input: u32,
+    pub source: String,
+    pub dest: String,
+    pub hash: [u8; 32],
+}
+
+fn hex(key: &[u8; 32]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// The last result of the copy keyed `key`, if its layer is still in the store.
+    pub fn last_copy(&self, key: &[u8; 32]) -> Result<Option<CopyRecord>> {
+        let path = self.layout().copies.join(hex(key));
+        let rec: Option<CopyRecord> = atomic::read_record(&path, Kind::Copy)?;
+        Ok(rec.filter(|r| self.layer_dir(&r.layer).is_dir()))
+    }
+
+    /// Remember the result of the copy keyed `key` (replacing the one before).
+    pub fn set_last_copy(&self, key: &[u8; 32], rec: &CopyRecord) -> Result<()> {
+        let path = self.layout().copies.join(hex(key));
+        atomic::write_record(&self.layout().tmp, &path, Kind::Copy, rec, Replace::Yes)?;
+        Ok(())
+    }
+
+    /// Drop the records whose layer is gone (after a prune).
+    pub(crate) fn drop_stale_copies(&self) -> Result<()> {
+        let dir = &self.layout().copies;
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let rec: Option<CopyRecord> = atomic::read_record(&path, Kind::Copy).unwrap_or(None);
+            if rec.is_none_or(|r| !self.layer_dir(&r.layer).is_dir()) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_record_lives_as_long_as_its_layer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let id = LayerId::from_bytes(&[7; 32]);
+        let rec = CopyRecord {
+            layer: id.clone(),
+            files: vec![CopiedFile {
+                input: 1,
+                source: "a/b".into(),
+                dest: "src/a/b".into(),
+                hash: [3; 32],
+            }],
+        };
+        let key = [9u8; 32];
+        store.set_last_copy(&key, &rec).expect("write");
+        assert_eq!(
+            store.last_copy(&key).expect("read"),
+            None,
+            "no layer, no record"
+        );
+        std::fs::create_dir_all(store.layer_dir(&id)).expect("layer dir");
+        assert_eq!(store.last_copy(&key).expect("read"), Some(rec));
+        std::fs::remove_dir(store.layer_dir(&id)).expect("remove layer");
+        store.drop_stale_copies().expect("drop");
+        assert!(
+            std::fs::read_dir(dir.path().join("copies"))
+                .expect("dir")
+                .next()
+                .is_none()
+        );
+    }
+}
