@@ -58,4 +58,7 @@ if [ "${BENCH:-build}" = registry ]; then
   python3 benches/registry/bench.py --cairn "$cairn" --work "$work" --out benches/registry/results.md "$@"
 else
   python3 benches/buildkit/bench.py --cairn "$cairn" --work "$work" --out benches/buildkit/results.md "$@"
+  # The scaling series' plot (cost against size), when the run had any of their cases.
+  python3 -c 'import matplotlib' 2>/dev/null || pip install -q matplotlib
+  python3 benches/buildkit/plot.py benches/buildkit/results.json benches/buildkit/scaling.png
 fi

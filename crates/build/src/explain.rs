@@ -128,44 +128,66 @@ fn file_set(index: &ContextIndex, src: &str, exclude: &[String]) -> FileSet {
             dirs: false,
         };
     }
-    let group = |depth: usize| -> BTreeMap<String, blake3::Hasher> {
-        let mut groups: BTreeMap<String, blake3::Hasher> = BTreeMap::new();
-        for (path, fp) in &files {
-            // A file less deep than `depth` stands for itself.
-            let prefix: String = match path.match_indices('/').nth(depth.saturating_sub(1)) {
-                _ if depth == 0 => String::new(),
-                Some((i, _)) => path.get(..=i).unwrap_or_default().to_string(),
-                None => path.clone(),
-            };
-            let h = groups.entry(prefix).or_default();
-            h.update(&(path.len() as u64).to_le_bytes());
-            h.update(path.as_bytes());
-            h.update(fp);
+    // A file less deep than `depth` stands for itself.
+    let prefix = |path: &'_ str, depth: usize| -> usize {
+        match path.match_indices('/').nth(depth.saturating_sub(1)) {
+            _ if depth == 0 => 0,
+            Some((i, _)) => i + 1,
+            None => path.len(),
         }
-        groups
     };
-    let mut best = group(0);
+    // The deepest level whose groups still fit (counted without hashing: a blake3 hasher per
+    // group at 100,000 files was hundreds of megabytes).
+    let count = |depth: usize| -> usize {
+        let mut seen = std::collections::HashSet::new();
+        for (path, _) in &files {
+            seen.insert(path.get(..prefix(path, depth)).unwrap_or_default());
+        }
+        seen.len()
+    };
+    let mut best = (0, count(0));
     for depth in 1..32 {
-        let g = group(depth);
-        if g.len() > FILES_MAX {
+        let n = count(depth);
+        if n > FILES_MAX {
             break;
         }
-        let same = g.len() == best.len();
-        best = g;
+        let same = n == best.1;
+        best = (depth, n);
         if same && depth > 8 {
             break;
         }
     }
+    // Then one pass in group order (stable: within a group, the files' own order), one hasher
+    // at a time.
+    let mut order: Vec<(&str, usize)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, (path, _))| (path.get(..prefix(path, best.0)).unwrap_or_default(), i))
+        .collect();
+    order.sort_by(|a, b| a.0.cmp(b.0));
+    let mut entries: Vec<(String, [u8; 16])> = Vec::with_capacity(best.1);
+    let mut current: Option<(&str, blake3::Hasher)> = None;
+    let finish = |(p, h): (&str, blake3::Hasher)| {
+        let mut fp = [0u8; 16];
+        fp.copy_from_slice(h.finalize().as_bytes().get(..16).unwrap_or(&[0u8; 16]));
+        (p.to_string(), fp)
+    };
+    for (group, i) in order {
+        let Some((path, fp)) = files.get(i) else {
+            continue;
+        };
+        if current.as_ref().is_some_and(|(g, _)| *g != group) {
+            entries.extend(current.take().map(finish));
+        }
+        let (_, h) = current.get_or_insert_with(|| (group, blake3::Hasher::new()));
+        h.update(&(path.len() as u64).to_le_bytes());
+        h.update(path.as_bytes());
+        h.update(fp);
+    }
+    entries.extend(current.take().map(finish));
     FileSet {
         src: src.to_string(),
-        entries: best
-            .into_iter()
-            .map(|(p, h)| {
-                let mut fp = [0u8; 16];
-                fp.copy_from_slice(h.finalize().as_bytes().get(..16).unwrap_or(&[0u8; 16]));
-                (p, fp)
-            })
-            .collect(),
+        entries,
         dirs: true,
     }
 }

@@ -31,6 +31,7 @@ use crate::mode::ModeSpec;
 use crate::owner::{self, Ids};
 use crate::pattern::{self, has_wildcards, matches, sorted_entries};
 use crate::resolve::{clean_abs, resolve_in_root, show};
+use crate::reuse::TargetMeta;
 use crate::{CopyTracker, Source, SourceOwnership, archive};
 
 /// Whose ownership copied entries get.
@@ -380,11 +381,13 @@ impl Copier<'_> {
             return Ok(());
         }
 
-        self.ensure_empty_file_target(target)?;
+        let existed = self.ensure_empty_file_target(target)?;
         let shown = || show(self.root, target);
-        let mut deferred = None;
         if ft.is_file() {
-            deferred = self.copy_file(src, target, &fi)?;
+            if !existed && self.defer(src, target, &fi) {
+                return Ok(());
+            }
+            self.copy_file(src, target, &fi)?;
         } else if ft.is_socket() && self.sockets_as_files {
             OpenOptions::new()
                 .write(true)
@@ -416,11 +419,42 @@ impl Copier<'_> {
             )
             .map_err(|e| Error::io("mknod", shown(), e.into()))?;
         }
-        self.apply_info(&fi, src, target)?;
-        if let (Some(dest), Some(tracker)) = (deferred, self.tracker.as_deref_mut()) {
-            tracker.confirm(self.root, &dest, target)?;
+        self.apply_info(&fi, src, target)
+    }
+
+    /// With a tracker whose plan names this file: leave it to be linked after the copy
+    /// (see `reuse.rs`) instead of writing it; true if so.
+    fn defer(&mut self, src: &Path, target: &Path, fi: &Metadata) -> bool {
+        let meta = self.target_meta(fi);
+        let (input, src_root, root) = (self.input, self.src_root, self.root);
+        match self.tracker.as_deref_mut() {
+            Some(t) if t.tracks(input) => match (rel_of(src_root, src), rel_of(root, target)) {
+                (Some(source), Some(dest)) => t.defer(input, &source, src, &dest, fi, meta),
+                _ => false,
+            },
+            _ => false,
         }
-        Ok(())
+    }
+
+    /// The owner and permission bits a copied entry gets.
+    fn target_meta(&self, fi: &Metadata) -> TargetMeta {
+        let ids = match self.policy {
+            OwnerPolicy::Set(ids) => ids,
+            OwnerPolicy::Root => Ids { uid: 0, gid: 0 },
+            OwnerPolicy::Keep => Ids {
+                uid: fi.uid(),
+                gid: fi.gid(),
+            },
+        };
+        let mode = match &self.mode {
+            Some(spec) => spec.apply(fi.mode(), fi.is_dir()),
+            None => fi.mode() & 0o7777,
+        };
+        TargetMeta {
+            uid: ids.uid,
+            gid: ids.gid,
+            mode: mode & 0o7777,
+        }
     }
 
     /// Copy a directory's entries; returns whether `dst` was created by this copy.
@@ -435,6 +469,7 @@ impl Copier<'_> {
     ) -> Result<bool> {
         let mut created = false;
         if include {
+            self.forget(dst);
             created = Self::copy_directory_only(self.root, dst)?;
         }
         self.pending.push(Pending {
@@ -482,6 +517,13 @@ impl Copier<'_> {
     /// Create the not-yet-created directories being walked, outermost first, now that
     /// something inside them is copied.
     fn create_pending(&mut self) -> Result<()> {
+        if let Some(t) = self.tracker.as_deref_mut() {
+            for p in self.pending.iter().filter(|p| !p.done) {
+                if let Some(dest) = rel_of(self.root, &p.dst) {
+                    t.forget(&dest);
+                }
+            }
+        }
         for p in self.pending.iter_mut().filter(|p| !p.done) {
             p.created = Self::copy_directory_only(self.root, &p.dst)?;
             p.done = true;
@@ -489,101 +531,79 @@ impl Copier<'_> {
         Ok(())
     }
 
-    fn ensure_empty_file_target(&mut self, target: &Path) -> Result<()> {
+    /// A tracked destination about to be written is forgotten: what is written now is the
+    /// result.
+    fn forget(&mut self, target: &Path) {
+        if let (Some(t), Some(dest)) = (self.tracker.as_deref_mut(), rel_of(self.root, target)) {
+            t.forget(&dest);
+        }
+    }
+
+    /// Make way for a non-directory at `target`; true if something stood there.
+    fn ensure_empty_file_target(&mut self, target: &Path) -> Result<bool> {
+        self.forget(target);
         match fs::symlink_metadata(target) {
             Ok(m) if m.is_dir() => Err(Error::IsADirectory {
                 path: show(self.root, target),
             }),
-            Ok(_) => {
-                if let (Some(t), Some(dest)) =
-                    (self.tracker.as_deref_mut(), rel_of(self.root, target))
-                {
-                    t.forget(&dest);
-                }
-                fs::remove_file(target).map_err(|e| Error::io("remove", show(self.root, target), e))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Ok(_) => fs::remove_file(target)
+                .map(|()| true)
+                .map_err(|e| Error::io("remove", show(self.root, target), e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(Error::io("lstat", show(self.root, target), e)),
         }
     }
 
-    /// Copy a regular file's data, or with a tracker whose plan names it, leave an empty
-    /// placeholder: then its destination (relative to the root) is returned, to be confirmed
-    /// once its metadata is set.
-    fn copy_file(&mut self, src: &Path, target: &Path, fi: &Metadata) -> Result<Option<String>> {
-        let tracked = match self.tracker.as_deref() {
-            Some(t) if t.tracks(self.input) => {
-                rel_of(self.src_root, src).zip(rel_of(self.root, target))
-            }
-            _ => None,
-        };
+    fn copy_file(&mut self, src: &Path, target: &Path, fi: &Metadata) -> Result<()> {
         let key = (fi.dev(), fi.ino());
         if fi.nlink() > 1
-            && let Some(first) = self.inodes.get(&key).cloned()
+            && let Some(first) = self.inodes.get(&key)
         {
-            if let Some(t) = self.tracker.as_deref_mut()
-                && let Some(first_rel) = rel_of(self.root, &first)
-            {
-                // The placeholder is about to gain a second name: it gets its data first.
-                t.materialize(self.root, &first_rel, &first)?;
-            }
-            fs::hard_link(&first, target)
+            fs::hard_link(first, target)
                 .map_err(|e| Error::io("link", show(self.root, target), e))?;
-            if let (Some(t), Some((source, dest))) = (self.tracker.as_deref_mut(), tracked) {
-                t.wrote(self.input, &source, src, &dest, false);
-            }
-            return Ok(None);
-        }
-        let defer = match (&self.tracker, &tracked) {
-            (Some(t), Some((source, dest))) => t.may_defer(self.input, source, dest, fi.len()),
-            _ => false,
-        };
-        let nofollow = OFlags::NOFOLLOW.bits() as i32;
-        let mut to = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(nofollow)
-            .open(target)
-            .map_err(|e| Error::io("create", show(self.root, target), e))?;
-        if !defer {
+        } else {
+            let nofollow = OFlags::NOFOLLOW.bits() as i32;
             let mut from = OpenOptions::new()
                 .read(true)
                 .custom_flags(nofollow)
                 .open(src)
                 .map_err(|e| Error::io("open", show(self.src_root, src), e))?;
+            let mut to = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(nofollow)
+                .open(target)
+                .map_err(|e| Error::io("create", show(self.root, target), e))?;
             io::copy(&mut from, &mut to)
                 .map_err(|e| Error::io("copy to", show(self.root, target), e))?;
-        }
-        if fi.nlink() > 1 {
-            self.inodes.insert(key, target.to_path_buf());
-        }
-        match (self.tracker.as_deref_mut(), tracked) {
-            (Some(t), Some((source, dest))) => {
-                t.wrote(self.input, &source, src, &dest, defer);
-                Ok(defer.then_some(dest))
+            if fi.nlink() > 1 {
+                self.inodes.insert(key, target.to_path_buf());
             }
-            _ => Ok(None),
         }
+        let (input, src_root, root) = (self.input, self.src_root, self.root);
+        if let Some(t) = self.tracker.as_deref_mut()
+            && t.tracks(input)
+            && let (Some(source), Some(dest)) = (rel_of(src_root, src), rel_of(root, target))
+        {
+            t.record(input, &source, &dest, false);
+        }
+        Ok(())
     }
 
     /// Owner, mode, times and xattrs of a copied entry.
     fn apply_info(&self, fi: &Metadata, src: &Path, target: &Path) -> Result<()> {
-        let ids = match self.policy {
-            OwnerPolicy::Set(ids) => ids,
-            OwnerPolicy::Root => Ids { uid: 0, gid: 0 },
-            OwnerPolicy::Keep => Ids {
-                uid: fi.uid(),
-                gid: fi.gid(),
+        let meta = self.target_meta(fi);
+        meta::chown(
+            self.root,
+            target,
+            Ids {
+                uid: meta.uid,
+                gid: meta.gid,
             },
-        };
-        meta::chown(self.root, target, ids)?;
+        )?;
         if !fi.file_type().is_symlink() {
-            let mode = match &self.mode {
-                Some(spec) => spec.apply(fi.mode(), fi.is_dir()),
-                None => fi.mode() & 0o7777,
-            };
-            meta::chmod(self.root, target, mode)?;
+            meta::chmod(self.root, target, meta.mode)?;
         }
         self.set_times(fi, target)?;
         meta::copy_xattrs(src, target);

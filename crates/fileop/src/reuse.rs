@@ -2,34 +2,37 @@
 //!
 //! Why: a one-line change in a big context made `COPY . /src` write every file again — the
 //! data, then a `syncfs` of it all when the layer is committed. A file whose content and
-//! metadata are what the previous result of the same copy (same op, same base) holds needs
+//! metadata are what the previous result of the same copy (same op, same inputs) holds needs
 //! none of that: the new layer can share the previous layer's inode, since layers are
 //! immutable. What comes out must be exactly what a full copy makes, byte for byte in an
 //! exported tar, so:
 //!
 //! 1. While the copy runs in the rootfs overlay, a file the caller vouches is unchanged
-//!    ([`CopyPlan::unchanged`]: same source path, same content hash as last time, same
-//!    destination) is created *empty* with all of a full copy's metadata — the copier's own
-//!    code path, so ownership, modes, times and xattrs are its. Once its metadata is set, it is
-//!    compared with the previous layer's file at the same path (type, size, mode, owner,
-//!    mtime, no xattrs on either, an inode not yet used by this layer): a mismatch fills it
-//!    with the data there and then, as a full copy would have.
-//! 2. After the overlay is unmounted ([`CopyTracker::link_deferred`]), each placeholder still
-//!    standing is replaced in the upper directory by a hard link to the previous layer's file,
-//!    and every directory touched gets its times back. A placeholder that is not exactly as
-//!    left (regular, empty, one link) is an internal error, never linked over.
+//!    ([`CopyPlan::unchanged`]: same source path and content hash as last time, same
+//!    destination) is *not created at all* if the previous layer's file at its destination
+//!    has exactly the metadata the copy would give it (type, size, mode, owner, mtime, no
+//!    xattrs on either side), its source is not multiply linked, nothing stood at the
+//!    destination, its directory is already in the upper layer, and that inode is not yet
+//!    shared by this layer (a full copy of two files makes two inodes). Anything else is
+//!    copied as usual.
+//! 2. After the overlay is unmounted ([`CopyTracker::link_deferred`]), each deferred file is
+//!    a hard link in the upper directory to the previous layer's file, and every directory
+//!    touched gets its times back.
 //!
-//! A file written again later in the copy (two sources, one destination) drops its
-//! placeholder first ([`CopyTracker::forget`]); a placeholder a later hardlink of the same
-//! source inode would share is filled before it is linked to. Only copies from the sources
-//! the caller names are tracked; whether a copy may be planned at all (only COPY actions, no
-//! archives) is the caller's decision.
+//! Nothing is created and deleted on the way: an earlier design left empty placeholders and
+//! renamed links over them, and ext4's inode allocator, which skips recently deleted inodes
+//! by reading their inode table blocks, made every later create in the file system slow
+//! (a 100,000-file copy took a minute). A destination written again later in the copy (two
+//! sources, one destination; a directory where a file was deferred) is forgotten first
+//! ([`CopyTracker::forget`]). Only copies from the sources the caller names are tracked;
+//! whether a copy may be tracked at all (only COPY actions, no archives) is checked by
+//! `apply_tracked`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
@@ -41,6 +44,9 @@ use crate::error::{Error, Result};
 pub struct CopyPlan {
     /// The layer directory the same copy produced last time.
     pub previous: PathBuf,
+    /// The upper directory of the overlay the copy writes through (the new layer): a deferred
+    /// file's directory must already be there.
+    pub upper: PathBuf,
     /// Destination (relative to the root, `/`-separated) → (input, source path relative to
     /// that input's root) of every file whose source is unchanged since then: the caller
     /// checked that its content hash is the one recorded for that destination.
@@ -65,13 +71,19 @@ pub struct ReuseStats {
     pub written: usize,
 }
 
+/// The owner and permission bits a copied entry gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TargetMeta {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
 #[derive(Debug)]
 struct Tracked {
     input: u32,
     source: String,
-    /// The source on the host, to fill a placeholder from.
-    source_path: PathBuf,
-    /// Still a placeholder waiting for its link.
+    /// Not created: a link to the previous layer's file is made after the copy.
     deferred: bool,
 }
 
@@ -81,19 +93,20 @@ pub struct CopyTracker {
     inputs: HashSet<u32>,
     plan: Option<CopyPlan>,
     previous: Option<OwnedFd>,
+    upper: Option<OwnedFd>,
     files: BTreeMap<String, Tracked>,
     /// Inodes of the previous layer this layer already shares: each at most once, so no
     /// hardlink appears that a full copy would not make.
     used: HashSet<(u64, u64)>,
 }
 
-/// How `openat2` resolves every path here: below the directory, no symlinks at all.
 /// Whether an action can be tracked: a copy that never unpacks an archive (an archive's files
 /// do not come from a source path the plan could name).
 pub(crate) fn trackable(action: &cairn_ir::FileAction) -> bool {
     matches!(action, cairn_ir::FileAction::Copy(c) if !c.unpack_archive)
 }
 
+/// How `openat2` resolves every path here: below the directory, no symlinks at all.
 fn beneath() -> ResolveFlags {
     ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS
 }
@@ -110,28 +123,35 @@ fn open_beneath(dir: impl AsFd, rel: &str, flags: OFlags) -> io::Result<OwnedFd>
     .map_err(io::Error::from)
 }
 
+fn open_dir(path: &Path) -> Result<OwnedFd> {
+    rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("open", path.display().to_string(), e.into()))
+}
+
 fn no_xattrs_fd(fd: impl AsFd) -> bool {
     rustix::fs::flistxattr(fd, &mut [0u8; 0][..]).is_ok_and(|n| n == 0)
+}
+
+fn split(dest: &str) -> (&str, &str) {
+    dest.rsplit_once('/').unwrap_or(("", dest))
 }
 
 impl CopyTracker {
     /// Track copies from `inputs`; with a plan, defer the files it names.
     pub fn new(inputs: impl IntoIterator<Item = u32>, plan: Option<CopyPlan>) -> Result<Self> {
-        let previous = match &plan {
-            Some(p) => Some(
-                rustix::fs::open(
-                    &p.previous,
-                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| Error::io("open", p.previous.display().to_string(), e.into()))?,
-            ),
-            None => None,
+        let (previous, upper) = match &plan {
+            Some(p) => (Some(open_dir(&p.previous)?), Some(open_dir(&p.upper)?)),
+            None => (None, None),
         };
         Ok(CopyTracker {
             inputs: inputs.into_iter().collect(),
             plan,
             previous,
+            upper,
             files: BTreeMap::new(),
             used: HashSet::new(),
         })
@@ -150,7 +170,8 @@ impl CopyTracker {
         })
     }
 
-    /// How many files wait for a link (after [`CopyTracker::link_deferred`]: were linked).
+    /// How many files are deferred (after [`CopyTracker::link_deferred`]: linked) and how
+    /// many were written.
     pub fn stats(&self) -> ReuseStats {
         let linked = self.files.values().filter(|t| t.deferred).count();
         ReuseStats {
@@ -159,116 +180,87 @@ impl CopyTracker {
         }
     }
 
-    /// A file from `input`'s `source` is about to be created at `dest`: true if it may be a
-    /// placeholder (the plan names exactly this source for this destination).
-    pub(crate) fn may_defer(&self, input: u32, source: &str, dest: &str, size: u64) -> bool {
-        size > 0
-            && self.previous.is_some()
-            && self
-                .plan
-                .as_ref()
-                .and_then(|p| p.unchanged.get(dest))
-                .is_some_and(|(i, s)| *i == input && s == source)
-    }
-
-    /// Record a regular file written at `dest` (a placeholder if `deferred`).
-    pub(crate) fn wrote(
+    /// The regular file `source` of `input` (`fi`, not followed; on the host at
+    /// `source_path`) is to be copied to the empty destination `dest` with `meta`: true if
+    /// it is deferred (the previous layer's file will be linked there), false if the caller
+    /// copies it.
+    pub(crate) fn defer(
         &mut self,
         input: u32,
         source: &str,
         source_path: &Path,
         dest: &str,
-        deferred: bool,
-    ) {
+        fi: &Metadata,
+        meta: TargetMeta,
+    ) -> bool {
+        let (Some(plan), Some(prev), Some(upper)) = (&self.plan, &self.previous, &self.upper)
+        else {
+            return false;
+        };
+        let planned = plan
+            .unchanged
+            .get(dest)
+            .is_some_and(|(i, s)| *i == input && s == source);
+        if !planned || fi.nlink() != 1 || fi.len() == 0 {
+            return false;
+        }
+        let source_plain =
+            rustix::fs::llistxattr(source_path, &mut [0u8; 0][..]).is_ok_and(|n| n == 0);
+        let dir_in_upper = open_beneath(upper, split(dest).0, OFlags::PATH | OFlags::DIRECTORY);
+        if !source_plain || dir_in_upper.is_err() {
+            return false;
+        }
+        let Ok(file) = open_beneath(prev, dest, OFlags::RDONLY | OFlags::NONBLOCK) else {
+            return false;
+        };
+        let file = File::from(file);
+        let Ok(m) = file.metadata() else {
+            return false;
+        };
+        let inode = (m.dev(), m.ino());
+        let same = m.is_file()
+            && m.len() == fi.len()
+            && m.mode() & 0o7777 == meta.mode
+            && (m.uid(), m.gid()) == (meta.uid, meta.gid)
+            && (m.mtime(), m.mtime_nsec()) == (fi.mtime(), fi.mtime_nsec())
+            && no_xattrs_fd(&file)
+            && !self.used.contains(&inode);
+        if same {
+            self.used.insert(inode);
+            self.record(input, source, dest, true);
+        }
+        same
+    }
+
+    /// Record a regular file the copy wrote at `dest`.
+    pub(crate) fn record(&mut self, input: u32, source: &str, dest: &str, deferred: bool) {
         self.files.insert(
             dest.to_string(),
             Tracked {
                 input,
                 source: source.to_string(),
-                source_path: source_path.to_path_buf(),
                 deferred,
             },
         );
     }
 
-    /// `dest` is about to be removed or replaced by the copy.
+    /// Something is about to be written at `dest`: whatever was recorded there is not the
+    /// result any more.
     pub(crate) fn forget(&mut self, dest: &str) {
         self.files.remove(dest);
     }
 
-    /// The placeholder at `dest` (host path `target`) has its final metadata: keep it for a
-    /// link if the previous layer's file matches it, else fill it with its data now (through
-    /// the same path the copy writes, then its times set again).
-    pub(crate) fn confirm(&mut self, root: &Path, dest: &str, target: &Path) -> Result<()> {
-        let Some(t) = self.files.get_mut(dest).filter(|t| t.deferred) else {
-            return Ok(());
-        };
-        let show = || crate::resolve::show(root, target);
-        let placeholder =
-            std::fs::symlink_metadata(target).map_err(|e| Error::io("stat", show(), e))?;
-        let source_size = std::fs::symlink_metadata(&t.source_path)
-            .map(|m| m.len())
-            .ok();
-        let matches = self
-            .previous
-            .as_ref()
-            .and_then(|prev| open_beneath(prev, dest, OFlags::RDONLY | OFlags::NONBLOCK).ok())
-            .and_then(|fd| {
-                let m = File::from(fd);
-                let meta = m.metadata().ok()?;
-                let same = meta.is_file()
-                    && Some(meta.len()) == source_size
-                    && meta.mode() == placeholder.mode()
-                    && meta.uid() == placeholder.uid()
-                    && meta.gid() == placeholder.gid()
-                    && (meta.mtime(), meta.mtime_nsec())
-                        == (placeholder.mtime(), placeholder.mtime_nsec())
-                    && no_xattrs_fd(&m)
-                    && rustix::fs::llistxattr(target, &mut [0u8; 0][..]).is_ok_and(|n| n == 0)
-                    && !self.used.contains(&(meta.dev(), meta.ino()));
-                same.then_some((meta.dev(), meta.ino()))
-            });
-        match matches {
-            Some(inode) => {
-                self.used.insert(inode);
-                Ok(())
-            }
-            None => {
-                t.deferred = false;
-                let source = t.source_path.clone();
-                fill(root, &source, target, &placeholder)
-            }
-        }
-    }
-
-    /// Fill the placeholder at `dest` with its data now (a hardlink to it is about to be made).
-    pub(crate) fn materialize(&mut self, root: &Path, dest: &str, target: &Path) -> Result<()> {
-        let Some(t) = self.files.get_mut(dest).filter(|t| t.deferred) else {
-            return Ok(());
-        };
-        t.deferred = false;
-        let source = t.source_path.clone();
-        let placeholder = std::fs::symlink_metadata(target)
-            .map_err(|e| Error::io("stat", crate::resolve::show(root, target), e))?;
-        fill(root, &source, target, &placeholder)
-    }
-
-    /// After the overlay is gone: replace every placeholder in `upper` by a hard link to the
-    /// previous layer's file, keeping the directories' times.
+    /// After the overlay is gone: link every deferred file into `upper` from the previous
+    /// layer, keeping the directories' times.
     pub fn link_deferred(&mut self, upper: &Path) -> Result<ReuseStats> {
         let stats = self.stats();
         let Some(prev) = self.previous.as_ref() else {
             return Ok(stats);
         };
-        let upper_fd = rustix::fs::open(
-            upper,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io("open", upper.display().to_string(), e.into()))?;
+        let upper_fd = open_dir(upper)?;
         let mut by_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (dest, _) in self.files.iter().filter(|(_, t)| t.deferred) {
-            let (dir, name) = dest.rsplit_once('/').unwrap_or(("", dest.as_str()));
+            let (dir, name) = split(dest);
             by_dir.entry(dir).or_default().push(name);
         }
         let shown = |dir: &str, name: &str| {
@@ -278,7 +270,7 @@ impl CopyTracker {
                 format!("/{dir}/{name}")
             }
         };
-        let mut fallback = 0usize;
+        let mut copied = 0usize;
         for (dir, names) in by_dir {
             let err = |op: &'static str, e: io::Error| Error::io(op, format!("/{dir}"), e);
             let up = open_beneath(&upper_fd, dir, OFlags::RDONLY | OFlags::DIRECTORY)
@@ -287,45 +279,56 @@ impl CopyTracker {
             let from = open_beneath(prev, dir, OFlags::PATH | OFlags::DIRECTORY)
                 .map_err(|e| err("open", e))?;
             for name in names {
-                let st = rustix::fs::statat(&up, name, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| Error::io("stat", shown(dir, name), e.into()))?;
-                let is_file = rustix::fs::FileType::from_raw_mode(st.st_mode).is_file();
-                if !is_file || st.st_size != 0 || st.st_nlink != 1 {
-                    return Err(Error::io(
-                        "link",
-                        shown(dir, name),
-                        io::Error::other("internal error: the placeholder changed after the copy"),
-                    ));
-                }
-                let tmp = format!(".cairn-reuse-{}", std::process::id());
-                match rustix::fs::linkat(&from, name, &up, &tmp, AtFlags::empty()) {
-                    Ok(()) => rustix::fs::renameat(&up, &tmp, &up, name)
-                        .map_err(|e| Error::io("rename", shown(dir, name), e.into()))?,
-                    // Too many links to the previous file (or the temporary name is taken):
-                    // the data is copied from it instead.
+                match rustix::fs::linkat(&from, name, &up, name, AtFlags::empty()) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::EXIST) => {
+                        return Err(Error::Internal(format!(
+                            "{} was written after its copy was deferred",
+                            shown(dir, name)
+                        )));
+                    }
+                    // Too many links to the previous file, say: the data is copied from it.
                     Err(_) => {
-                        fallback += 1;
-                        let src = open_beneath(&from, name, OFlags::RDONLY)
-                            .map_err(|e| Error::io("open", shown(dir, name), e))?;
-                        let dst = open_beneath(&up, name, OFlags::WRONLY)
-                            .map_err(|e| Error::io("open", shown(dir, name), e))?;
-                        let (mut src, mut dst) = (File::from(src), File::from(dst));
-                        io::copy(&mut src, &mut dst)
+                        copied += 1;
+                        copy_out(&from, &up, name)
                             .map_err(|e| Error::io("copy to", shown(dir, name), e))?;
-                        let times = stat_times(&st);
-                        rustix::fs::futimens(&dst, &times)
-                            .map_err(|e| Error::io("set times of", shown(dir, name), e.into()))?;
                     }
                 }
             }
-            let times = stat_times(&before);
-            rustix::fs::futimens(&up, &times).map_err(|e| err("set times of", e.into()))?;
+            rustix::fs::futimens(&up, &stat_times(&before))
+                .map_err(|e| err("set times of", e.into()))?;
         }
         Ok(ReuseStats {
-            linked: stats.linked - fallback,
-            written: stats.written + fallback,
+            linked: stats.linked - copied,
+            written: stats.written + copied,
         })
     }
+}
+
+/// A new file `name` in `to` with the data, owner, mode and times of `name` in `from`.
+fn copy_out(from: impl AsFd, to: impl AsFd, name: &str) -> io::Result<()> {
+    let src = File::from(rustix::fs::openat(
+        from,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?);
+    let st = rustix::fs::fstat(&src)?;
+    let dst = File::from(rustix::fs::openat(
+        to,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?);
+    io::copy(&mut &src, &mut &dst)?;
+    rustix::fs::fchown(
+        &dst,
+        Some(rustix::fs::Uid::from_raw(st.st_uid)),
+        Some(rustix::fs::Gid::from_raw(st.st_gid)),
+    )?;
+    rustix::fs::fchmod(&dst, Mode::from_raw_mode(st.st_mode & 0o7777))?;
+    rustix::fs::futimens(&dst, &stat_times(&st))?;
+    Ok(())
 }
 
 /// The access and modification times of a `stat`, to set them back.
@@ -340,32 +343,6 @@ fn stat_times(st: &rustix::fs::Stat) -> Timestamps {
             tv_nsec: st.st_mtime_nsec as _,
         },
     }
-}
-
-/// Write `source`'s data into the empty placeholder `target`, then give it back its times.
-fn fill(root: &Path, source: &Path, target: &Path, placeholder: &Metadata) -> Result<()> {
-    let show = || crate::resolve::show(root, target);
-    let nofollow = OFlags::NOFOLLOW.bits() as i32;
-    let mut from = OpenOptions::new()
-        .read(true)
-        .custom_flags(nofollow)
-        .open(source)
-        .map_err(|e| Error::io("open", source.display().to_string(), e))?;
-    let mut to = OpenOptions::new()
-        .write(true)
-        .custom_flags(nofollow)
-        .open(target)
-        .map_err(|e| Error::io("open", show(), e))?;
-    io::copy(&mut from, &mut to).map_err(|e| Error::io("copy to", show(), e))?;
-    drop(to);
-    // A write may clear setuid/setgid bits: the mode is set again with the times.
-    crate::meta::chmod(root, target, placeholder.mode())?;
-    crate::meta::set_times(
-        root,
-        target,
-        (placeholder.atime(), placeholder.atime_nsec()),
-        (placeholder.mtime(), placeholder.mtime_nsec()),
-    )
 }
 
 #[cfg(test)]
@@ -441,6 +418,11 @@ mod tests {
         plan: Option<CopyPlan>,
     ) -> (Vec<CopiedFile>, ReuseStats) {
         let sources = [Source::context(src)];
+        // No overlay here: the root is its own upper directory.
+        let plan = plan.map(|p| CopyPlan {
+            upper: root.to_path_buf(),
+            ..p
+        });
         let mut t = CopyTracker::new([0], plan).unwrap();
         apply_tracked(root, &sources, &copy_all(), &mut t).unwrap();
         let stats = t.link_deferred(root).unwrap();
@@ -450,6 +432,7 @@ mod tests {
     fn plan_from(previous: &Path, copied: &[CopiedFile], changed: &[&str]) -> CopyPlan {
         CopyPlan {
             previous: previous.to_path_buf(),
+            upper: PathBuf::new(),
             unchanged: copied
                 .iter()
                 .filter(|c| !changed.contains(&c.source.as_str()))
@@ -595,6 +578,7 @@ mod tests {
         std::fs::remove_file(prev.join("dst/b")).unwrap();
         let plan = CopyPlan {
             previous: prev.clone(),
+            upper: next.clone(),
             unchanged: [
                 ("dst/a".to_string(), (0, "b".to_string())),
                 ("dst/b".to_string(), (0, "b".to_string())),
@@ -612,5 +596,57 @@ mod tests {
         );
         assert_eq!(std::fs::read(next.join("dst/a")).unwrap(), b"alpha");
         assert_eq!(std::fs::read(next.join("dst/b")).unwrap(), b"bravo");
+    }
+
+    fn copy_one(src: &str, dest: &str) -> FileAction {
+        match copy_all().remove(0) {
+            FileAction::Copy(c) => FileAction::Copy(CopyAction {
+                src: src.into(),
+                dest: dest.into(),
+                ..c
+            }),
+            other => other,
+        }
+    }
+
+    /// A destination deferred by one copy and written by a later one holds the later one's
+    /// file, and nothing is linked over it.
+    #[test]
+    fn a_deferred_destination_written_again_is_the_later_file() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, prev, next) = (
+            t.path().join("src"),
+            t.path().join("prev"),
+            t.path().join("next"),
+        );
+        for d in [&src, &prev, &next] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(src.join("a"), b"alpha").unwrap();
+        std::fs::write(src.join("b"), b"bravo!").unwrap();
+        let sources = [Source::context(&src)];
+        apply_with(&prev, &sources, &[copy_one("/a", "/dst/x")]).unwrap();
+        let plan = CopyPlan {
+            previous: prev.clone(),
+            upper: next.clone(),
+            unchanged: [("dst/x".to_string(), (0, "a".to_string()))]
+                .into_iter()
+                .collect(),
+        };
+        let mut tracker = CopyTracker::new([0], Some(plan)).unwrap();
+        let actions = [copy_one("/a", "/dst/x"), copy_one("/b", "/dst/x")];
+        apply_tracked(&next, &sources, &actions, &mut tracker).unwrap();
+        let stats = tracker.link_deferred(&next).unwrap();
+        assert_eq!(std::fs::read(next.join("dst/x")).unwrap(), b"bravo!");
+        assert_eq!(
+            stats,
+            ReuseStats {
+                linked: 0,
+                written: 1
+            }
+        );
+        let copied: Vec<CopiedFile> = tracker.copied().collect();
+        assert_eq!(copied.len(), 1);
+        assert_eq!(copied[0].source, "b");
     }
 }

@@ -21,7 +21,11 @@ pub fn run(job: &FileJob, scratch: &Scratch) -> Result<(), HelperError> {
         Some((&job.rootfs.upper, &job.rootfs.work)),
         mounts::Setuid::Ignored,
     )?;
-    let mut tracker = job.tracking.as_ref().map(tracker).transpose()?;
+    let mut tracker = job
+        .tracking
+        .as_ref()
+        .map(|t| tracker(t, &job.rootfs.upper))
+        .transpose()?;
     let result = apply(job, scratch, &merged, tracker.as_mut());
     // Unmount before returning so the upper directory is quiescent when the caller commits it
     // (the namespace would go away with us anyway), and before placeholders are linked there.
@@ -50,13 +54,17 @@ pub fn run(job: &FileJob, scratch: &Scratch) -> Result<(), HelperError> {
 }
 
 /// The tracker of a tracked copy, with its plan read from the file the caller wrote.
-fn tracker(tracking: &CopyTracking) -> Result<cairn_fileop::CopyTracker, HelperError> {
+fn tracker(
+    tracking: &CopyTracking,
+    upper: &std::path::Path,
+) -> Result<cairn_fileop::CopyTracker, HelperError> {
     let plan = match &tracking.previous {
         Some((layer, plan)) => {
             let entries: Vec<CopyEntry> =
                 CopyReport::read(plan).ctx(|| format!("read {}", plan.display()))?;
             Some(cairn_fileop::CopyPlan {
                 previous: layer.clone(),
+                upper: upper.to_path_buf(),
                 unchanged: entries
                     .into_iter()
                     .map(|e| (e.dest, (e.input, e.source)))
