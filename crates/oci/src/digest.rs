@@ -51,6 +51,16 @@ pub fn content_digest_with(
     dir: &Path,
     known: &(dyn Fn(&[u8]) -> Option<[u8; 32]> + Sync),
 ) -> Result<cairn_store::LayerId> {
+    content_digest_sized(dir, known).map(|(id, _)| id)
+}
+
+/// [`content_digest_with`], and the directory's share of the disk as the store counts it
+/// (`Store::set_layer_size`: every entry's blocks, a file with N links counted 1/N), from the
+/// same walk.
+pub fn content_digest_sized(
+    dir: &Path,
+    known: &(dyn Fn(&[u8]) -> Option<[u8; 32]> + Sync),
+) -> Result<(cairn_store::LayerId, u64)> {
     // Walk once (cheap), hash file contents in parallel (the cost), then encode in order.
     let mut entries = Vec::new();
     walk(dir, &mut |e: &Entry| {
@@ -91,7 +101,19 @@ pub fn content_digest_with(
     for (e, hash) in entries.iter().zip(hashes) {
         encode(&mut h, e, &mut seen, hash)?;
     }
-    Ok(cairn_store::LayerId::from_bytes(h.finalize().as_bytes()))
+    let root = std::fs::symlink_metadata(dir).map_or(0, |m| m.blocks() * 512);
+    let share = entries.iter().fold(root, |n, e| {
+        let blocks = e.meta.blocks() * 512;
+        n + if e.meta.is_file() {
+            blocks / e.meta.nlink().max(1)
+        } else {
+            blocks
+        }
+    });
+    Ok((
+        cairn_store::LayerId::from_bytes(h.finalize().as_bytes()),
+        share,
+    ))
 }
 
 fn bytes(h: &mut blake3::Hasher, b: &[u8]) {

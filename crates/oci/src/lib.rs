@@ -35,7 +35,7 @@ pub use assemble::{
     config_blob, image_config,
 };
 pub use convert::{from_config_file, to_config_file};
-pub use digest::{content_digest, content_digest_with};
+pub use digest::{content_digest, content_digest_sized, content_digest_with};
 pub use error::{Error, Result};
 pub use flatten::{Devices, flatten_layers, flatten_layers_with};
 pub use import::{DEFAULT_PATH, ImportedImage, import_archive, import_rootfs};

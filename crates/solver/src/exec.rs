@@ -306,7 +306,7 @@ async fn file<E: Executor + 'static>(
     let known = Arc::clone(&written);
     let layers = commit_with(inner, staging, base, move |upper| {
         let known = known.known();
-        cairn_oci::content_digest_with(upper, &|rel| known.get(rel).copied())
+        cairn_oci::content_digest_sized(upper, &|rel| known.get(rel).copied())
     })
     .await?;
     if let (Some(layer), Ok(written)) = (layers.last(), Arc::try_unwrap(written)) {
@@ -465,24 +465,25 @@ async fn commit<E: Executor + 'static>(
     base: Vec<LayerId>,
 ) -> Result<Vec<LayerId>, SolveError> {
     commit_with(inner, staging, base, |upper| {
-        cairn_oci::content_digest(upper)
+        cairn_oci::content_digest_sized(upper, &|_| None)
     })
     .await
 }
 
-/// [`commit`], the layer's content digest computed by `digest`.
+/// [`commit`], the layer's content digest and size computed by `digest`.
 async fn commit_with<E: Executor + 'static>(
     inner: &Arc<Inner<E>>,
     staging: cairn_store::Staging,
     mut base: Vec<LayerId>,
-    digest: impl FnOnce(&std::path::Path) -> cairn_oci::Result<LayerId> + Send + 'static,
+    digest: impl FnOnce(&std::path::Path) -> cairn_oci::Result<(LayerId, u64)> + Send + 'static,
 ) -> Result<Vec<LayerId>, SolveError> {
     let store = inner.store.clone();
     let id = tokio::task::spawn_blocking(move || -> Result<LayerId, SolveError> {
-        let id = digest(staging.upper()).map_err(store_err)?;
+        let (id, size) = digest(staging.upper()).map_err(store_err)?;
         store
             .commit_layer(staging, &id, LayerRecord::default())
             .map_err(store_err)?;
+        store.set_layer_size(&id, size);
         Ok(id)
     })
     .await

@@ -132,7 +132,7 @@ impl Store {
                 continue;
             }
             // What removing it frees: its files on disk and the blobs made for it.
-            let mut size = crate::usage::bytes_under(&entry.path(), &mut seen);
+            let mut size = self.layer_size(&name);
             for b in self.layer(&name)?.map(|r| r.blobs).unwrap_or_default() {
                 size += crate::usage::bytes_under(&self.blob_path(&b.digest), &mut seen);
             }
@@ -274,6 +274,7 @@ impl Store {
             fs::remove_file(&rec)
                 .or_else(ignore_gone)
                 .map_err(io_at(&rec))?;
+            let _ = fs::remove_file(layout.sizes.join(id));
             for b in blobs {
                 let path = self.blob_path(&b.digest);
                 fs::remove_file(&path)

@@ -77,6 +77,8 @@ pub(crate) struct Layout {
     pub containers: PathBuf,
     /// The last result of each context copy (`copies.rs`).
     pub copies: PathBuf,
+    /// Each layer's share of the disk, once measured (`usage.rs`).
+    pub sizes: PathBuf,
     pub locks: PathBuf,
     pub tmp: TmpArea,
 }
@@ -98,6 +100,7 @@ impl Layout {
             history: root.join("history"),
             containers: root.join("containers"),
             copies: root.join("copies"),
+            sizes: root.join("sizes"),
             tmp: TmpArea::new(root.join("tmp"), &locks),
             locks,
             root,
@@ -126,6 +129,7 @@ impl Layout {
             &self.history,
             &self.containers,
             &self.copies,
+            &self.sizes,
             &self.locks,
         ] {
             builder.create(dir).map_err(io_at(dir))?;

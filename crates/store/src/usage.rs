@@ -67,7 +67,58 @@ pub(crate) fn bytes_under(path: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
     total
 }
 
+/// A layer directory's share of the disk: every entry's blocks, a file with N links counted
+/// 1/N (layers share unchanged files' inodes since copies reuse their previous result, so
+/// the shares of one inode add up to its size across the layers holding it).
+pub(crate) fn layer_share(path: &Path) -> u64 {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    let blocks = meta.blocks() * 512;
+    let mut total = if meta.is_file() {
+        blocks / meta.nlink().max(1)
+    } else {
+        blocks
+    };
+    if meta.is_dir()
+        && let Ok(entries) = fs::read_dir(path)
+    {
+        for e in entries.flatten() {
+            total += layer_share(&e.path());
+        }
+    }
+    total
+}
+
 impl Store {
+    /// A layer's share of the disk ([`layer_share`]), remembered in `sizes/<id>` once
+    /// measured: layers never change, and measuring every layer at every automatic GC made
+    /// each build's GC walk the whole store (4.5 s with 30 layers of 100,000 files).
+    /// A share goes stale when a layer sharing its inodes goes; it is an estimate for the
+    /// GC's budget, not a count (`cairn du` counts).
+    pub fn layer_size(&self, id: &str) -> u64 {
+        let path = self.layout().sizes.join(id);
+        if let Some(n) = fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+        {
+            return n;
+        }
+        let n = layer_share(&self.layer_dir(id));
+        self.set_layer_size(id, n);
+        n
+    }
+
+    /// Remember layer `id`'s share of the disk (its committer knows it from its own walk).
+    /// Best effort: a size that could not be written is measured again when needed.
+    pub fn set_layer_size(&self, id: &str, bytes: u64) {
+        if crate::is_layer_id(id) {
+            let path = self.layout().sizes.join(id);
+            let _ =
+                crate::atomic::write_file_atomically(&path, bytes.to_string().as_bytes(), false);
+        }
+    }
+
     /// Where the store's space goes (see [`Usage`]).
     pub fn usage(&self) -> Result<Usage> {
         let layout = self.layout();
@@ -136,5 +187,35 @@ impl Store {
             u.other.bytes += bytes_under(&p, &mut seen);
         }
         Ok(u)
+    }
+}
+
+#[cfg(test)]
+mod layer_size_tests {
+    use super::*;
+    use crate::Store;
+
+    /// A file two layers share counts half in each; a measured size is remembered (a layer
+    /// never changes, so it is not measured again).
+    #[test]
+    fn shared_files_count_once_across_layers_and_sizes_are_remembered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        for id in [&a, &b] {
+            fs::create_dir_all(store.layer_dir(id)).expect("layer");
+        }
+        fs::write(store.layer_dir(&a).join("f"), vec![7u8; 1 << 20]).expect("write");
+        fs::hard_link(store.layer_dir(&a).join("f"), store.layer_dir(&b).join("f")).expect("link");
+        let (sa, sb) = (store.layer_size(&a), store.layer_size(&b));
+        let file = fs::metadata(store.layer_dir(&a).join("f"))
+            .expect("stat")
+            .blocks()
+            * 512;
+        let dir_blocks = fs::metadata(store.layer_dir(&a)).expect("stat").blocks() * 512;
+        assert_eq!(sa, dir_blocks + file / 2);
+        assert_eq!(sa + sb, 2 * dir_blocks + file);
+        fs::write(store.layer_dir(&a).join("g"), vec![1u8; 1 << 20]).expect("write");
+        assert_eq!(store.layer_size(&a), sa, "remembered, not measured again");
     }
 }
