@@ -13,17 +13,21 @@ pub fn scan(store: &Store, dir: &Path, patterns: &[String]) -> Result<cairn_cont
         .to_hex()
         .to_string();
     let loaded = store.stat_cache_load(&key)?;
-    let mut cache = loaded
+    let had_cache = loaded.is_some();
+    let cache = loaded
         .as_deref()
         .map(cairn_context::StatCache::from_bytes)
         .unwrap_or_default();
+    // The saved bytes are not needed once read, nor the cache once the walk used it.
+    drop(loaded);
     let entries_before = cache.len();
-    let index = cairn_context::scan(dir, &matcher, &mut cache)
+    let index = cairn_context::scan_with(dir, &matcher, cache)
         .with_context(|| format!("cannot read the build context {}", dir.display()))?;
     // Nothing re-hashed and nothing gone: the saved cache is still exact (a no-op rebuild
     // writes nothing).
-    if loaded.is_none() || index.stats().hashed > 0 || cache.len() != entries_before {
-        store.stat_cache_save(&key, &cache.to_bytes())?;
+    let stats = index.stats();
+    if !had_cache || stats.hashed > 0 || stats.cached != entries_before {
+        store.stat_cache_save(&key, &index.stat_cache_bytes())?;
     }
     Ok(index)
 }

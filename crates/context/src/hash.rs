@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 use rustix::fs::{Mode, OFlags};
@@ -27,20 +27,15 @@ pub(crate) struct Hashed {
     /// The stat the hash belongs to (taken right before reading).
     pub(crate) stat: FileStat,
     pub(crate) hash: [u8; 32],
-    /// False when the file was too young to trust its stat later (see [`crate::statcache`]).
-    pub(crate) cacheable: bool,
 }
 
 /// Hash every path in parallel; the results are in the order of `paths`.
-pub(crate) fn hash_files(paths: &[PathBuf], racy_window: Duration) -> Result<Vec<Hashed>> {
-    paths
-        .par_iter()
-        .map(|p| hash_file(p, racy_window))
-        .collect()
+pub(crate) fn hash_files(paths: &[PathBuf]) -> Result<Vec<Hashed>> {
+    paths.par_iter().map(|p| hash_file(p)).collect()
 }
 
 /// Hash one regular file (see the module docs).
-pub(crate) fn hash_file(path: &Path, racy_window: Duration) -> Result<Hashed> {
+pub(crate) fn hash_file(path: &Path) -> Result<Hashed> {
     let io = |source: std::io::Error| ContextError::Io {
         path: path.to_path_buf(),
         source,
@@ -57,7 +52,6 @@ pub(crate) fn hash_file(path: &Path, racy_window: Duration) -> Result<Hashed> {
             Err(e) => return Err(io(e.into())),
         };
         let mut file = File::from(fd);
-        let now_ns = now_ns();
         let before = file.metadata().map_err(io)?;
         if !before.is_file() {
             return Err(changed());
@@ -72,14 +66,13 @@ pub(crate) fn hash_file(path: &Path, racy_window: Duration) -> Result<Hashed> {
         return Ok(Hashed {
             stat: before,
             hash: *hasher.finalize().as_bytes(),
-            cacheable: !before.is_racy(now_ns, racy_window),
         });
     }
     Err(changed())
 }
 
 /// The wall clock in nanoseconds since the epoch (file timestamps use the same clock).
-fn now_ns() -> i128 {
+pub(crate) fn now_ns() -> i128 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => i128::try_from(d.as_nanos()).unwrap_or(i128::MAX),
         Err(e) => -i128::try_from(e.duration().as_nanos()).unwrap_or(i128::MAX),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{ContextError, Result};
 use crate::hash;
 use crate::ignore::IgnoreMatcher;
-use crate::statcache::{CachedFile, StatCache};
+use crate::statcache::{CachedFile, FileStat, StatCache};
 use crate::walk;
 
 /// What an entry is, with its content identity.
@@ -88,8 +88,8 @@ impl PartialEq for Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
     pub size: u64,
-    pub mtime_ns: i128,
-    pub ctime_ns: i128,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
     pub ino: u64,
 }
 
@@ -118,6 +118,9 @@ pub struct ScanStats {
 pub struct ContextIndex {
     entries: Vec<Entry>,
     stats: ScanStats,
+    /// For a scan: the canonical root, when it started (ns) and the stat cache's racy window
+    /// (a file changed within the window before the start is not kept in the cache).
+    scanned: Option<(PathBuf, i128, std::time::Duration)>,
 }
 
 impl ContextIndex {
@@ -129,6 +132,7 @@ impl ContextIndex {
         ContextIndex {
             entries,
             stats: ScanStats::default(),
+            scanned: None,
         }
     }
 
@@ -154,6 +158,34 @@ impl ContextIndex {
             .binary_search_by(|e| e.path.as_str().cmp(path))
             .ok()?;
         self.entries.get(i)
+    }
+
+    /// The stat cache this scan leaves for the next one ([`StatCache::to_bytes`]'s format),
+    /// written straight from the entries: a second map of every file's stat and hash is what
+    /// made a big context's scan hold each file twice. Files changed within the racy window
+    /// before the scan are left out (hashed again next time). Empty for an index that did
+    /// not come from a scan.
+    pub fn stat_cache_bytes(&self) -> Vec<u8> {
+        let Some((root, started, window)) = &self.scanned else {
+            return Vec::new();
+        };
+        let files = self.entries.iter().filter_map(|e| {
+            let (EntryKind::File { hash }, Some(stamp)) = (&e.kind, e.stamp) else {
+                return None;
+            };
+            let stat = FileStat {
+                size: stamp.size,
+                mtime_ns: stamp.mtime_ns,
+                ctime_ns: stamp.ctime_ns,
+                ino: stamp.ino,
+                mode: e.mode | 0o100000,
+                uid: e.uid,
+                gid: e.gid,
+            };
+            (!stat.is_racy(*started, *window))
+                .then_some((e.path.as_str(), CachedFile { stat, hash: *hash }))
+        });
+        StatCache::encode(root, files)
     }
 
     /// How many files were hashed and how many came from the stat cache.
@@ -193,6 +225,16 @@ impl ContextIndex {
 /// parallel, and serve unchanged files from `cache` — which is then replaced by the hashes
 /// of this scan (see [`StatCache`] for which ones are kept).
 pub fn scan(root: &Path, ignore: &IgnoreMatcher, cache: &mut StatCache) -> Result<ContextIndex> {
+    let window = cache.racy_window();
+    let index = scan_with(root, ignore, std::mem::take(cache))?;
+    *cache = StatCache::from_bytes(&index.stat_cache_bytes()).with_racy_window(window);
+    Ok(index)
+}
+
+/// [`scan`], consuming the cache: it is freed as soon as the walk has used it, and the next
+/// scan's cache is [`ContextIndex::stat_cache_bytes`]. Why: a big context's scan otherwise
+/// holds every file three times (the old cache, the entries, the new cache).
+pub fn scan_with(root: &Path, ignore: &IgnoreMatcher, cache: StatCache) -> Result<ContextIndex> {
     let io = |source| ContextError::Io {
         path: root.to_path_buf(),
         source,
@@ -201,53 +243,34 @@ pub fn scan(root: &Path, ignore: &IgnoreMatcher, cache: &mut StatCache) -> Resul
     if !fs::metadata(&root).map_err(io)?.is_dir() {
         return Err(ContextError::NotADirectory { path: root });
     }
-    let usable = cache.is_for(&root).then_some(&*cache);
+    // What the saved stat cache may keep: files whose times are older than the racy window
+    // at the scan's start (a hashed file was read after that, so this is stricter than
+    // checking at hashing time).
+    let started = (crate::hash::now_ns(), cache.racy_window());
+    let usable = cache.is_for(&root).then_some(&cache);
     let mut walked = walk::walk(&root, ignore, usable)?;
+    drop(cache);
     walked.sort_unstable_by(|a, b| a.entry.path.cmp(&b.entry.path));
 
     // Files to hash: those the cache did not serve.
-    let pending = |w: &walk::Walked| w.stat.is_some() && w.cached.is_none();
+    let pending = |w: &walk::Walked| w.entry.stamp.is_some() && !w.cached;
     let paths: Vec<PathBuf> = walked
         .iter()
         .filter(|w| pending(w))
         .map(|w| root.join(&w.entry.path))
         .collect();
-    let hashed = hash::hash_files(&paths, cache.racy_window())?;
-
-    let cached = walked
-        .iter()
-        .filter(|w| w.stat.is_some() && w.cached.is_some())
-        .count();
-    // Every file served by the cache and none gone: the cache is already exact, keep it
-    // instead of rebuilding it (the common no-op rebuild).
-    let unchanged =
-        paths.is_empty() && cached == cache.len() && cache.root() == Some(root.as_path());
-    let mut files = crate::statcache::PathMap::default();
-    if !unchanged {
-        // The same filter as `paths`, so the same files in the same order.
-        for (w, h) in walked.iter_mut().filter(|w| pending(w)).zip(&hashed) {
-            let entry = &mut w.entry;
-            // The stat read with the content wins over the walk's (the file may have changed).
-            entry.kind = EntryKind::File { hash: h.hash };
-            entry.size = h.stat.size;
-            entry.mode = h.stat.mode & 0o7777;
-            entry.uid = h.stat.uid;
-            entry.gid = h.stat.gid;
-            entry.stamp = Some(Stamp::from(&h.stat));
-            if h.cacheable {
-                let file = CachedFile {
-                    stat: h.stat,
-                    hash: h.hash,
-                };
-                files.insert(entry.path.clone(), file);
-            }
-        }
-        for w in &walked {
-            if let (Some(stat), Some(hash)) = (w.stat, w.cached) {
-                files.insert(w.entry.path.clone(), CachedFile { stat, hash });
-            }
-        }
-        cache.replace(root, files);
+    let hashed = hash::hash_files(&paths)?;
+    let cached = walked.iter().filter(|w| w.cached).count();
+    // The same filter as `paths`, so the same files in the same order.
+    for (w, h) in walked.iter_mut().filter(|w| pending(w)).zip(&hashed) {
+        let entry = &mut w.entry;
+        // The stat read with the content wins over the walk's (the file may have changed).
+        entry.kind = EntryKind::File { hash: h.hash };
+        entry.size = h.stat.size;
+        entry.mode = h.stat.mode & 0o7777;
+        entry.uid = h.stat.uid;
+        entry.gid = h.stat.gid;
+        entry.stamp = Some(Stamp::from(&h.stat));
     }
     Ok(ContextIndex {
         entries: walked.into_iter().map(|w| w.entry).collect(),
@@ -255,5 +278,6 @@ pub fn scan(root: &Path, ignore: &IgnoreMatcher, cache: &mut StatCache) -> Resul
             hashed: paths.len(),
             cached,
         },
+        scanned: Some((root, started.0, started.1)),
     })
 }

@@ -46,6 +46,6 @@ pub fn go_clean_abs(p: &str) -> String {
 pub use ignore::{
     IgnoreMatcher, MatchInfo, Pattern, PatternError, ignore_file_candidates, read_ignore_file,
 };
-pub use index::{ContextIndex, Entry, EntryKind, ScanStats, Stamp, scan};
+pub use index::{ContextIndex, Entry, EntryKind, ScanStats, Stamp, scan, scan_with};
 pub use select::Selected;
 pub use statcache::{DEFAULT_RACY_WINDOW, StatCache};

@@ -57,7 +57,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 7] = b"CAIRNSC";
-const FORMAT_VERSION: u32 = 1;
+/// 2: times as i64 nanoseconds (were i128).
+const FORMAT_VERSION: u32 = 2;
 
 /// The default [`StatCache::racy_window`].
 pub const DEFAULT_RACY_WINDOW: Duration = Duration::from_secs(2);
@@ -66,8 +67,10 @@ pub const DEFAULT_RACY_WINDOW: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FileStat {
     pub(crate) size: u64,
-    pub(crate) mtime_ns: i128,
-    pub(crate) ctime_ns: i128,
+    /// Nanoseconds since the epoch, saturated to i64 (years 1677-2262; ctime, which only
+    /// the kernel sets, is always inside).
+    pub(crate) mtime_ns: i64,
+    pub(crate) ctime_ns: i64,
     pub(crate) ino: u64,
     /// The full `st_mode` (type and permission bits).
     pub(crate) mode: u32,
@@ -81,8 +84,8 @@ impl FileStat {
     pub(crate) fn from_stat(st: &rustix::fs::Stat) -> Self {
         FileStat {
             size: u64::try_from(st.st_size).unwrap_or(0),
-            mtime_ns: i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec),
-            ctime_ns: i128::from(st.st_ctime) * 1_000_000_000 + i128::from(st.st_ctime_nsec),
+            mtime_ns: nanos(st.st_mtime, i64::from(st.st_mtime_nsec as u32)),
+            ctime_ns: nanos(st.st_ctime, i64::from(st.st_ctime_nsec as u32)),
             ino: st.st_ino,
             mode: st.st_mode,
             uid: st.st_uid,
@@ -93,8 +96,8 @@ impl FileStat {
     pub(crate) fn from_metadata(m: &Metadata) -> Self {
         FileStat {
             size: m.size(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+            mtime_ns: nanos(m.mtime(), m.mtime_nsec()),
+            ctime_ns: nanos(m.ctime(), m.ctime_nsec()),
             ino: m.ino(),
             mode: m.mode(),
             uid: m.uid(),
@@ -105,8 +108,13 @@ impl FileStat {
     /// Could the file still change without changing this stat, seen at `now_ns`?
     pub(crate) fn is_racy(&self, now_ns: i128, window: Duration) -> bool {
         let window_ns = i128::try_from(window.as_nanos()).unwrap_or(i128::MAX);
-        self.mtime_ns.max(self.ctime_ns) >= now_ns.saturating_sub(window_ns)
+        i128::from(self.mtime_ns.max(self.ctime_ns)) >= now_ns.saturating_sub(window_ns)
     }
+}
+
+/// `secs` + `nsec` as nanoseconds since the epoch, saturated to i64.
+pub(crate) fn nanos(secs: i64, nsec: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
 /// One cached file: its stat when hashed, and the hash.
@@ -132,13 +140,6 @@ impl Default for StatCache {
             racy_window: DEFAULT_RACY_WINDOW,
         }
     }
-}
-
-/// The serialized form (after the header).
-#[derive(Serialize, Deserialize)]
-struct CacheFile {
-    root: Option<Vec<u8>>,
-    files: Vec<(String, CachedFile)>,
 }
 
 /// The same bytes, read straight into the lookup map (postcard encodes a sequence of pairs and
@@ -196,7 +197,8 @@ impl StatCache {
         self.root.as_deref() == Some(root)
     }
 
-    /// Replace the contents with the files of a fresh scan of `root`.
+    /// Replace the contents with `files` of `root` (tests).
+    #[cfg(test)]
     pub(crate) fn replace(&mut self, root: PathBuf, files: PathMap<CachedFile>) {
         self.root = Some(root);
         self.files = files;
@@ -204,24 +206,62 @@ impl StatCache {
 
     /// Serialize: `CAIRNSC`, a little-endian u32 version, postcard. Deterministic (sorted).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut files: Vec<(String, CachedFile)> =
-            self.files.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let body = CacheFile {
-            root: self
-                .root
-                .as_ref()
-                .map(|r| r.as_os_str().as_bytes().to_vec()),
-            files,
-        };
-        let mut out = Vec::with_capacity(16 + body.files.len() * 96);
+        let mut files: Vec<(&str, CachedFile)> =
+            self.files.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        files.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        match &self.root {
+            Some(root) => Self::encode(root, files.into_iter()),
+            None => Self::encode_body(None, files.into_iter()),
+        }
+    }
+
+    /// The bytes of a cache of `root` holding `files` (in the order given: sorted by path).
+    pub(crate) fn encode<'a>(
+        root: &Path,
+        files: impl Iterator<Item = (&'a str, CachedFile)> + Clone,
+    ) -> Vec<u8> {
+        Self::encode_body(Some(root.as_os_str().as_bytes()), files)
+    }
+
+    fn encode_body<'a>(
+        root: Option<&[u8]>,
+        files: impl Iterator<Item = (&'a str, CachedFile)> + Clone,
+    ) -> Vec<u8> {
+        /// The files as a postcard sequence, written as they are iterated (the length first).
+        struct Files<I>(I);
+        impl<'a, I: Iterator<Item = (&'a str, CachedFile)> + Clone> Serialize for Files<I> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeSeq;
+                let mut seq = s.serialize_seq(Some(self.0.clone().count()))?;
+                for f in self.0.clone() {
+                    seq.serialize_element(&f)?;
+                }
+                seq.end()
+            }
+        }
+        #[derive(Serialize)]
+        #[serde(bound = "")]
+        struct Body<'r, 'a, I: Iterator<Item = (&'a str, CachedFile)> + Clone> {
+            root: Option<&'r [u8]>,
+            files: Files<I>,
+            #[serde(skip)]
+            paths: std::marker::PhantomData<&'a ()>,
+        }
+        let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         // Serializing plain data into a Vec cannot fail; an empty body would only cost a
         // re-hash on the next scan.
-        if let Ok(encoded) = postcard::to_stdvec(&body) {
-            out.extend_from_slice(&encoded);
+        let body = Body {
+            root,
+            files: Files(files),
+            paths: std::marker::PhantomData,
+        };
+        if let Ok(encoded) = postcard::to_extend(&body, out) {
+            return encoded;
         }
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
         out
     }
 
@@ -289,7 +329,7 @@ mod tests {
     fn round_trip() {
         let cache = sample();
         let bytes = cache.to_bytes();
-        assert!(bytes.starts_with(b"CAIRNSC\x01\x00\x00\x00"));
+        assert!(bytes.starts_with(b"CAIRNSC\x02\x00\x00\x00"));
         let back = StatCache::from_bytes(&bytes);
         assert_eq!(back.len(), 2);
         assert_eq!(back.root(), Some(Path::new("/ctx")));
@@ -305,12 +345,13 @@ mod tests {
             b"garbage",
             b"CAIRNSC",
             b"CAIRNSC\x02\x00\x00\x00",
+            b"CAIRNSC\x01\x00\x00\x00",
             &bytes[..bytes.len() - 1],
         ] {
             assert!(StatCache::from_bytes(bad).is_empty(), "{bad:?}");
         }
         let mut other_version = bytes.clone();
-        other_version[7] = 2;
+        other_version[7] = 3;
         assert!(StatCache::from_bytes(&other_version).is_empty());
         let mut trailing = bytes;
         trailing.push(0);

@@ -25,11 +25,11 @@ use crate::statcache::{FileStat, StatCache};
 /// One recorded entry, with what the hashing step needs.
 #[derive(Debug)]
 pub(crate) struct Walked {
+    /// For a regular file, its `lstat` is in `entry.stamp` and its hash in `entry.kind` when
+    /// the stat cache served it.
     pub(crate) entry: Entry,
-    /// The `lstat` of a regular file (None for other kinds).
-    pub(crate) stat: Option<FileStat>,
-    /// The hash served by the stat cache, if it hit.
-    pub(crate) cached: Option<[u8; 32]>,
+    /// The stat cache served the file's hash.
+    pub(crate) cached: bool,
 }
 
 /// A directory still to be read.
@@ -174,14 +174,19 @@ fn record(
 ) -> Result<Walked> {
     let ft = rustix::fs::FileType::from_raw_mode(meta.st_mode);
     let mut stat = None;
-    let mut cached = None;
+    let mut cached = false;
     let (kind, size) = if ft.is_file() {
         let s = FileStat::from_stat(meta);
-        cached = cache.and_then(|c| c.lookup(&rel, &s));
+        let hit = cache.and_then(|c| c.lookup(&rel, &s));
+        cached = hit.is_some();
         let size = s.size;
         stat = Some(s);
-        let hash = cached.unwrap_or([0; 32]);
-        (EntryKind::File { hash }, size)
+        (
+            EntryKind::File {
+                hash: hit.unwrap_or([0; 32]),
+            },
+            size,
+        )
     } else if ft.is_dir() {
         // Directory sizes depend on the filesystem, not on the content: never recorded.
         (EntryKind::Dir, 0)
@@ -205,7 +210,6 @@ fn record(
             size,
             stamp: stat.as_ref().map(crate::index::Stamp::from),
         },
-        stat,
         cached,
     })
 }

@@ -305,8 +305,7 @@ async fn file<E: Executor + 'static>(
     let written = Arc::new(tracked.written()?);
     let known = Arc::clone(&written);
     let layers = commit_with(inner, staging, base, move |upper| {
-        let known = known.known();
-        cairn_oci::content_digest_sized(upper, &|rel| known.get(rel).copied())
+        cairn_oci::content_digest_sized(upper, &|rel| known.known(rel))
     })
     .await?;
     if let (Some(layer), Ok(written)) = (layers.last(), Arc::try_unwrap(written)) {

@@ -44,12 +44,14 @@ pub(crate) struct Written {
 }
 
 impl Written {
-    /// The hash of the file at `rel` (relative to the layer root), if the copy wrote it.
-    pub fn known(&self) -> HashMap<&[u8], [u8; 32]> {
-        self.files
-            .iter()
-            .map(|f| (f.dest.as_bytes(), f.hash))
-            .collect()
+    /// The hash of the file at `rel` (relative to the layer root), if the copy wrote it. The
+    /// files are sorted by destination (the copier reports them so): a binary search, no map.
+    pub fn known(&self, rel: &[u8]) -> Option<[u8; 32]> {
+        let i = self
+            .files
+            .binary_search_by(|f| f.dest.as_bytes().cmp(rel))
+            .ok()?;
+        self.files.get(i).map(|f| f.hash)
     }
 }
 
@@ -165,7 +167,7 @@ impl Tracked {
         let path: &PathBuf = &self.tracking.report;
         let report: CopyReport = CopyReport::read(path)
             .map_err(|e| SolveError::Internal(format!("read {}: {e}", path.display())))?;
-        let files = report
+        let mut files: Vec<CopiedFile> = report
             .files
             .into_iter()
             .filter_map(|e| {
@@ -178,6 +180,8 @@ impl Tracked {
                 })
             })
             .collect();
+        // Sorted as reported; sorting again costs nothing then and keeps `known` right.
+        files.sort_unstable_by(|a, b| a.dest.cmp(&b.dest));
         Ok(Written {
             key: self.key,
             files,

@@ -101,8 +101,19 @@ pub(crate) fn decode_raw(kind: Kind, bytes: &[u8]) -> Result<&[u8], DecodeError>
 
 /// postcard-encode `value` into an envelope.
 pub(crate) fn encode<T: Serialize>(kind: Kind, value: &T) -> Result<Vec<u8>, postcard::Error> {
-    let payload = postcard::to_stdvec(value)?;
-    encode_raw(kind, &payload).ok_or(postcard::Error::SerializeBufferFull)
+    // Serialized after room for the header, which is filled in place: a big record (a copy's
+    // files) is held once, not twice.
+    let mut out = postcard::to_extend(value, vec![0u8; HEADER_LEN])?;
+    let (header, payload) = out.split_at_mut(HEADER_LEN);
+    let len = u32::try_from(payload.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    head.extend_from_slice(&MAGIC);
+    head.push(VERSION);
+    head.push(kind as u8);
+    head.extend_from_slice(&len.to_le_bytes());
+    head.extend_from_slice(&checksum(payload));
+    header.copy_from_slice(&head);
+    Ok(out)
 }
 
 /// Decode an envelope holding a postcard value. A payload that passes the checksum but does not
