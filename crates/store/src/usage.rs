@@ -91,9 +91,10 @@ pub(crate) fn layer_share(path: &Path) -> u64 {
 }
 
 impl Store {
-    /// A layer's share of the disk ([`layer_share`]), remembered in `sizes/<id>` once
-    /// measured: layers never change, and measuring every layer at every automatic GC made
-    /// each build's GC walk the whole store (4.5 s with 30 layers of 100,000 files).
+    /// A layer's share of the disk (every entry's blocks, a file with N links counted 1/N),
+    /// remembered in `sizes/<id>` once measured: layers never change, and measuring every
+    /// layer at every automatic GC made each build's GC walk the whole store (4.5 s with 30
+    /// layers of 100,000 files).
     /// A share goes stale when a layer sharing its inodes goes; it is an estimate for the
     /// GC's budget, not a count (`cairn du` counts).
     pub fn layer_size(&self, id: &str) -> u64 {
