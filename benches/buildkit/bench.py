@@ -208,7 +208,6 @@ class Tools:
         self.root = root
         self.extra = list(extra)
         self.peak_kb = {}
-        self.last_peak_kb = 0
 
     def cairn_build(self, case, ctx, cold):
         # Like `docker build -t`, the result is tagged (an image is assembled and stored).
@@ -222,7 +221,6 @@ class Tools:
             if b'"summary"' in line:
                 kb = json.loads(line).get("peak_rss_kib") or 0
                 self.peak_kb[case] = max(self.peak_kb.get(case, 0), kb)
-                self.last_peak_kb = kb
                 break
         return t
 
@@ -271,7 +269,6 @@ def main():
                             os.path.join(args.work, src), img], check=True,
                            stdout=subprocess.DEVNULL, env={**os.environ, "SOURCE_DATE_EPOCH": "1600000000"})
     rows = []
-    rss = {}
     all_results = {}
     for name in args.cases.split(","):
         ctx = os.path.join(args.work, "cases", name)
@@ -309,7 +306,6 @@ def main():
                 extra = f"  before {p:7.3f}s  ratio {p / b:5.2f}"
             print(f"   {mode:7s} cairn {c:7.3f}s  buildkit {b:7.3f}s  ratio {c / b:5.2f}{extra}", file=sys.stderr)
             rows.append((name, mode, c, b, times))
-            rss[(name, mode)] = tools.last_peak_kb
         if name == "cachemount-gcc":
             floor = cachemount_floor(args.work, ctx, change, args.reps)
             for m, t in floor.items():

@@ -98,7 +98,7 @@ pub fn apply_with(root: &Path, sources: &[Source], actions: &[FileAction]) -> Re
 }
 
 /// [`apply_with`], following the regular files copied from the tracker's inputs and leaving
-/// the unchanged ones its plan names as placeholders (see [`CopyTracker`]): the caller links
+/// the unchanged ones its plan names uncreated (see [`CopyTracker`]): the caller links
 /// them with [`CopyTracker::link_deferred`] once `root`'s overlay is unmounted. Only for
 /// actions that are all copies without archive unpacking: anything else is refused.
 pub fn apply_tracked(

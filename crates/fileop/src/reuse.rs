@@ -54,8 +54,9 @@ pub struct CopyPlan {
 }
 
 /// One regular file a tracked copy wrote: from `source` (relative to input `input`'s root)
-/// to `dest` (relative to the target root). Hardlinked paths are each listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// to `dest` (relative to the target root). Hardlinked paths are each listed. The same type
+/// is the job's plan and report entry (`cairn_sandbox::CopyReport`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CopiedFile {
     pub input: u32,
     pub source: String,
@@ -98,6 +99,9 @@ pub struct CopyTracker {
     /// Inodes of the previous layer this layer already shares: each at most once, so no
     /// hardlink appears that a full copy would not make.
     used: HashSet<(u64, u64)>,
+    /// The last directory found in the upper layer: a copy visits a directory's files one
+    /// after another, so it is looked up once, not once a file.
+    upper_dir: Option<String>,
 }
 
 /// Whether an action can be tracked: a copy that never unpacks an archive (an archive's files
@@ -154,6 +158,7 @@ impl CopyTracker {
             upper,
             files: BTreeMap::new(),
             used: HashSet::new(),
+            upper_dir: None,
         })
     }
 
@@ -206,9 +211,16 @@ impl CopyTracker {
         }
         let source_plain =
             rustix::fs::llistxattr(source_path, &mut [0u8; 0][..]).is_ok_and(|n| n == 0);
-        let dir_in_upper = open_beneath(upper, split(dest).0, OFlags::PATH | OFlags::DIRECTORY);
-        if !source_plain || dir_in_upper.is_err() {
+        if !source_plain {
             return false;
+        }
+        let dir = split(dest).0;
+        if self.upper_dir.as_deref() != Some(dir) {
+            // Directories are never removed during a copy: once there, it stays.
+            if open_beneath(upper, dir, OFlags::PATH | OFlags::DIRECTORY).is_err() {
+                return false;
+            }
+            self.upper_dir = Some(dir.to_string());
         }
         let Ok(file) = open_beneath(prev, dest, OFlags::RDONLY | OFlags::NONBLOCK) else {
             return false;
@@ -429,6 +441,15 @@ mod tests {
         (t.copied().collect(), stats)
     }
 
+    /// `src`, `prev` and `next` below `at`, created.
+    fn three_dirs(at: &Path) -> (PathBuf, PathBuf, PathBuf) {
+        let dirs = (at.join("src"), at.join("prev"), at.join("next"));
+        for d in [&dirs.0, &dirs.1, &dirs.2] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        dirs
+    }
+
     fn plan_from(previous: &Path, copied: &[CopiedFile], changed: &[&str]) -> CopyPlan {
         CopyPlan {
             previous: previous.to_path_buf(),
@@ -522,14 +543,7 @@ mod tests {
     #[test]
     fn a_previous_inode_is_shared_at_most_once() {
         let t = tempfile::tempdir().unwrap();
-        let (src, prev, next) = (
-            t.path().join("src"),
-            t.path().join("prev"),
-            t.path().join("next"),
-        );
-        for d in [&src, &prev, &next] {
-            std::fs::create_dir_all(d).unwrap();
-        }
+        let (src, prev, next) = three_dirs(t.path());
         std::fs::write(src.join("x"), b"same").unwrap();
         std::fs::hard_link(src.join("x"), src.join("y")).unwrap();
         let (copied, _) = tracked_copy(&src, &prev, None);
@@ -564,14 +578,7 @@ mod tests {
     #[test]
     fn a_plan_that_does_not_fit_writes_the_data() {
         let t = tempfile::tempdir().unwrap();
-        let (src, prev, next) = (
-            t.path().join("src"),
-            t.path().join("prev"),
-            t.path().join("next"),
-        );
-        for d in [&src, &prev, &next] {
-            std::fs::create_dir_all(d).unwrap();
-        }
+        let (src, prev, next) = three_dirs(t.path());
         std::fs::write(src.join("a"), b"alpha").unwrap();
         std::fs::write(src.join("b"), b"bravo").unwrap();
         tracked_copy(&src, &prev, None);
@@ -614,14 +621,7 @@ mod tests {
     #[test]
     fn a_deferred_destination_written_again_is_the_later_file() {
         let t = tempfile::tempdir().unwrap();
-        let (src, prev, next) = (
-            t.path().join("src"),
-            t.path().join("prev"),
-            t.path().join("next"),
-        );
-        for d in [&src, &prev, &next] {
-            std::fs::create_dir_all(d).unwrap();
-        }
+        let (src, prev, next) = three_dirs(t.path());
         std::fs::write(src.join("a"), b"alpha").unwrap();
         std::fs::write(src.join("b"), b"bravo!").unwrap();
         let sources = [Source::context(&src)];
@@ -648,5 +648,32 @@ mod tests {
         let copied: Vec<CopiedFile> = tracker.copied().collect();
         assert_eq!(copied.len(), 1);
         assert_eq!(copied[0].source, "b");
+    }
+
+    /// A previous layer whose path to a planned file goes through a symlink (here to a host
+    /// directory holding a file of the same content and times) is never followed: the file is
+    /// written, nothing outside the layer is linked in.
+    #[test]
+    fn a_symlink_in_the_previous_layer_is_not_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, prev, next) = three_dirs(t.path());
+        let outside = t.path().join("outside");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("sub/f"), b"secret").unwrap();
+        let (copied, _) = tracked_copy(&src, &prev, None);
+        // The previous layer's `dst/sub` becomes a link to a look-alike outside it.
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::rename(prev.join("dst/sub"), outside.join("sub")).unwrap();
+        std::os::unix::fs::symlink(outside.join("sub"), prev.join("dst/sub")).unwrap();
+        let (_, stats) = tracked_copy(&src, &next, Some(plan_from(&prev, &copied, &[])));
+        assert_eq!(
+            stats,
+            ReuseStats {
+                linked: 0,
+                written: 1
+            }
+        );
+        assert_ne!(ino(&next.join("dst/sub/f")), ino(&outside.join("sub/f")));
+        assert_eq!(std::fs::read(next.join("dst/sub/f")).unwrap(), b"secret");
     }
 }

@@ -67,7 +67,7 @@ pub fn content_digest_sized(
     let mut state = Digesting {
         h: blake3::Hasher::new(),
         first_paths: HashMap::new(),
-        share: std::fs::symlink_metadata(dir).map_or(0, |m| m.blocks() * 512),
+        share: std::fs::symlink_metadata(dir).map_or(0, |m| cairn_store::disk_share(&m)),
         batch: Vec::with_capacity(BATCH),
     };
     state.h.update(DOMAIN);
@@ -135,12 +135,7 @@ impl Digesting {
             .collect::<Result<_>>()?;
         for ((e, link), hash) in batch.iter().zip(&links).zip(hashes) {
             encode(&mut self.h, e, link.as_deref(), hash)?;
-            let blocks = e.meta.blocks() * 512;
-            self.share += if e.meta.is_file() {
-                blocks / e.meta.nlink().max(1)
-            } else {
-                blocks
-            };
+            self.share += cairn_store::disk_share(&e.meta);
         }
         self.batch = batch;
         self.batch.clear();

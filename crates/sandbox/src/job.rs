@@ -142,27 +142,18 @@ pub struct FileJob {
 pub struct CopyTracking {
     /// The sources (indexes into `FileJob::sources`) whose copies are followed.
     pub inputs: Vec<u32>,
-    /// The layer the same copy made last time and the file of [`CopyEntry`]s naming the
+    /// The layer the same copy made last time and the file of `CopiedFile`s naming the
     /// destinations whose sources are unchanged since (`None`: nothing to reuse).
     pub previous: Option<(PathBuf, PathBuf)>,
     /// Where the helper writes a [`CopyReport`].
     pub report: PathBuf,
 }
 
-/// One regular file of a tracked copy: from `source` (relative to input `input`'s root) to
-/// `dest` (relative to the layer's root).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CopyEntry {
-    pub input: u32,
-    pub source: String,
-    pub dest: String,
-}
-
 /// What a tracked copy wrote: every regular file from the tracked sources, and how many
 /// share the previous layer's inode.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopyReport {
-    pub files: Vec<CopyEntry>,
+    pub files: Vec<cairn_fileop::CopiedFile>,
     pub linked: u64,
     pub written: u64,
 }

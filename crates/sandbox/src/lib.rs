@@ -15,14 +15,15 @@ mod socket_proxy;
 use std::io;
 use std::path::PathBuf;
 
+pub use cairn_fileop::CopiedFile;
 pub use executor::{
     Executor, HELPER_SUBCOMMAND, Input, MAX_LINE, OutputLine, ReexecExecutor, Stream,
     remove_stale_scratch,
 };
 pub use helper::helper_main;
 pub use job::{
-    CacheOwner, CopyEntry, CopyReport, CopyTracking, ExecJob, ExecMount, ExecMountKind, FileJob,
-    Job, JobOutcome, MountSource, Rootfs,
+    CacheOwner, CopyReport, CopyTracking, ExecJob, ExecMount, ExecMountKind, FileJob, Job,
+    JobOutcome, MountSource, Rootfs,
 };
 pub use socket_proxy::SocketProxy;
 

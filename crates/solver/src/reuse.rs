@@ -16,12 +16,11 @@
 //! inode at most once), so keys, digests and exported tars are the same either way.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use cairn_context::{ContextIndex, EntryKind};
 use cairn_ir::{Digest, FileAction, FileOp};
-use cairn_sandbox::{CopyEntry, CopyReport, CopyTracking, Executor};
+use cairn_sandbox::{CopyReport, CopyTracking, Executor};
 use cairn_store::{CopiedFile, CopyRecord, LayerId, Staging};
 
 use crate::causes::store_err;
@@ -119,11 +118,11 @@ pub(crate) fn prepare<E: Executor + 'static>(
     };
     let previous = match previous {
         Some(rec) => {
-            let unchanged: Vec<CopyEntry> = rec
+            let unchanged: Vec<cairn_sandbox::CopiedFile> = rec
                 .files
                 .into_iter()
                 .filter(|f| hash_of(&indexes, f.input, &f.source) == Some(f.hash))
-                .map(|f| CopyEntry {
+                .map(|f| cairn_sandbox::CopiedFile {
                     input: f.input,
                     source: f.source,
                     dest: f.dest,
@@ -164,7 +163,7 @@ impl Tracked {
     /// Read the job's report (after the copy's context reads were checked unchanged): each
     /// file written with its hash from the scan.
     pub fn written(&self) -> Result<Written, SolveError> {
-        let path: &PathBuf = &self.tracking.report;
+        let path = &self.tracking.report;
         let report: CopyReport = CopyReport::read(path)
             .map_err(|e| SolveError::Internal(format!("read {}: {e}", path.display())))?;
         let mut files: Vec<CopiedFile> = report

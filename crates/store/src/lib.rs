@@ -64,7 +64,7 @@ use error::io_at;
 pub use prune::{PruneOptions, PruneReport, Pruned};
 pub use root::LAYOUT_FILE;
 use root::Layout;
-pub use usage::{Amount, Usage};
+pub use usage::{Amount, Usage, disk_share};
 
 /// A handle on an opened store. Cheap to clone; usable from any thread.
 #[derive(Clone, Debug)]

@@ -67,6 +67,18 @@ pub(crate) fn bytes_under(path: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
     total
 }
 
+/// One entry's share of the disk as layer sizes count it: its blocks, divided among its links
+/// when it is a multiply linked file. The one rule for [`Store::set_layer_size`]'s callers
+/// and the store's own measuring.
+pub fn disk_share(meta: &fs::Metadata) -> u64 {
+    let blocks = meta.blocks() * 512;
+    if meta.is_file() {
+        blocks / meta.nlink().max(1)
+    } else {
+        blocks
+    }
+}
+
 /// A layer directory's share of the disk: every entry's blocks, a file with N links counted
 /// 1/N (layers share unchanged files' inodes since copies reuse their previous result, so
 /// the shares of one inode add up to its size across the layers holding it).
@@ -74,12 +86,7 @@ pub(crate) fn layer_share(path: &Path) -> u64 {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return 0;
     };
-    let blocks = meta.blocks() * 512;
-    let mut total = if meta.is_file() {
-        blocks / meta.nlink().max(1)
-    } else {
-        blocks
-    };
+    let mut total = disk_share(&meta);
     if meta.is_dir()
         && let Ok(entries) = fs::read_dir(path)
     {
@@ -99,10 +106,13 @@ impl Store {
     /// GC's budget, not a count (`cairn du` counts).
     pub fn layer_size(&self, id: &str) -> u64 {
         let path = self.layout().sizes.join(id);
-        if let Some(n) = fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| t.trim().parse::<u64>().ok())
-        {
+        // A number of at most 20 digits: anything longer is not one of ours.
+        let mut text = String::new();
+        let read = fs::File::open(&path).and_then(|f| {
+            use std::io::Read as _;
+            f.take(32).read_to_string(&mut text)
+        });
+        if let Some(n) = read.ok().and_then(|_| text.trim().parse::<u64>().ok()) {
             return n;
         }
         let n = layer_share(&self.layer_dir(id));

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use rustix::thread::UnshareFlags;
 
 use super::{Context, HelperError, Scratch, mounts, sys};
-use crate::{CopyEntry, CopyReport, CopyTracking, FileJob, MountSource};
+use crate::{CopyReport, CopyTracking, FileJob, MountSource};
 
 pub fn run(job: &FileJob, scratch: &Scratch) -> Result<(), HelperError> {
     sys::unshare(UnshareFlags::NEWNS).ctx(|| "unshare(mount namespace)".into())?;
@@ -28,7 +28,7 @@ pub fn run(job: &FileJob, scratch: &Scratch) -> Result<(), HelperError> {
         .transpose()?;
     let result = apply(job, scratch, &merged, tracker.as_mut());
     // Unmount before returning so the upper directory is quiescent when the caller commits it
-    // (the namespace would go away with us anyway), and before placeholders are linked there.
+    // (the namespace would go away with us anyway), and before deferred files are linked there.
     let unmounted = mounts::detach(&merged);
     result.and(unmounted)?;
     if let (Some(tracking), Some(tracker)) = (&job.tracking, tracker.as_mut()) {
@@ -36,14 +36,7 @@ pub fn run(job: &FileJob, scratch: &Scratch) -> Result<(), HelperError> {
             .link_deferred(&job.rootfs.upper)
             .map_err(|e| HelperError::Msg(e.to_string()))?;
         let report = CopyReport {
-            files: tracker
-                .copied()
-                .map(|c| CopyEntry {
-                    input: c.input,
-                    source: c.source,
-                    dest: c.dest,
-                })
-                .collect(),
+            files: tracker.copied().collect(),
             linked: stats.linked as u64,
             written: stats.written as u64,
         };
@@ -60,7 +53,7 @@ fn tracker(
 ) -> Result<cairn_fileop::CopyTracker, HelperError> {
     let plan = match &tracking.previous {
         Some((layer, plan)) => {
-            let entries: Vec<CopyEntry> =
+            let entries: Vec<cairn_fileop::CopiedFile> =
                 CopyReport::read(plan).ctx(|| format!("read {}", plan.display()))?;
             Some(cairn_fileop::CopyPlan {
                 previous: layer.clone(),
