@@ -232,6 +232,21 @@ class Tools:
         return run_timed(cmd, env={**os.environ, "DOCKER_BUILDKIT": "1"}, may_fail=True)[0]
 
 
+def free_case(name, ctx, cairns):
+    """Give back a finished case's space (its context, both tools' images and caches), so the
+    big cases that follow find room on the bench image: 3 repetitions of a 300k-file copy are
+    several GB per tool and mode."""
+    shutil.rmtree(ctx, ignore_errors=True)
+    for t in cairns:
+        subprocess.run([t.cairn, "rmi", "--root", t.root, f"bench-{name}"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([t.cairn, "prune", "--all", "--root", t.root],
+                       stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(["/usr/bin/docker", "rmi", "-f", f"bench-{name}"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["/usr/bin/docker", "builder", "prune", "-af"], stdout=subprocess.DEVNULL, check=True)
+
+
 def run_timed(cmd, env=None, may_fail=False):
     start = time.perf_counter()
     p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -323,6 +338,7 @@ def main():
         all_results[name]["peak_rss_mib"] = tools.peak_kb.get(name, 0) / 1024
         with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
             json.dump(all_results, f, indent=1, default=lambda x: None)
+        free_case(name, ctx, [t for t in (tools, before) if t])
 
     targets = {"cold": 0.9, "noop": 0.1, "change": 0.5}
     out = [

@@ -23,12 +23,12 @@ if ! mountpoint -q "$mnt"; then
   # The image is sparse and fills up as the cases run (both tools' storage, the contexts):
   # refuse to start where it could fill the disk the rest of the machine lives on.
   free_gb=$(df -BG --output=avail "$(dirname "$img")" | tail -1 | tr -dc 0-9)
-  if [ "${free_gb:-0}" -lt 40 ]; then
-    echo "benches/buildkit/run.sh: only ${free_gb}G free beside $img; the benchmark needs 40G" >&2
+  if [ "${free_gb:-0}" -lt 50 ]; then
+    echo "benches/buildkit/run.sh: only ${free_gb}G free beside $img; the benchmark needs 50G" >&2
     exit 1
   fi
   rm -f "$img"
-  truncate -s 24G "$img"
+  truncate -s 44G "$img"
   mkfs.ext4 -q -F "$img"
   mkdir -p "$mnt"
   mount -o loop "$img" "$mnt"

@@ -14,12 +14,10 @@ pub fn scan(store: &Store, dir: &Path, patterns: &[String]) -> Result<cairn_cont
         .to_string();
     let loaded = store.stat_cache_load(&key)?;
     let had_cache = loaded.is_some();
+    // Searched where it lies (no decoding), and freed once the walk used it.
     let cache = loaded
-        .as_deref()
-        .map(cairn_context::StatCache::from_bytes)
+        .map(cairn_context::StatCache::from_vec)
         .unwrap_or_default();
-    // The saved bytes are not needed once read, nor the cache once the walk used it.
-    drop(loaded);
     let entries_before = cache.len();
     let index = cairn_context::scan_with(dir, &matcher, cache)
         .with_context(|| format!("cannot read the build context {}", dir.display()))?;

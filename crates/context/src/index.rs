@@ -227,7 +227,7 @@ impl ContextIndex {
 pub fn scan(root: &Path, ignore: &IgnoreMatcher, cache: &mut StatCache) -> Result<ContextIndex> {
     let window = cache.racy_window();
     let index = scan_with(root, ignore, std::mem::take(cache))?;
-    *cache = StatCache::from_bytes(&index.stat_cache_bytes()).with_racy_window(window);
+    *cache = StatCache::from_vec(index.stat_cache_bytes()).with_racy_window(window);
     Ok(index)
 }
 
@@ -250,7 +250,6 @@ pub fn scan_with(root: &Path, ignore: &IgnoreMatcher, cache: StatCache) -> Resul
     let usable = cache.is_for(&root).then_some(&cache);
     let mut walked = walk::walk(&root, ignore, usable)?;
     drop(cache);
-    walked.sort_unstable_by(|a, b| a.entry.path.cmp(&b.entry.path));
 
     // Files to hash: those the cache did not serve.
     let pending = |w: &walk::Walked| w.entry.stamp.is_some() && !w.cached;

@@ -27,6 +27,7 @@ use crate::error::{ContextError, Result};
 use crate::ignore::{IgnoreMatcher, clean_path};
 use crate::index::{ContextIndex, Entry, EntryKind};
 use crate::wildcard;
+use std::borrow::Cow;
 
 use std::os::unix::ffi::OsStrExt;
 
@@ -43,11 +44,11 @@ const MAX_LINKS: usize = crate::MAX_SYMLINK_HOPS;
 pub struct Selected<'a> {
     /// The path recorded in the digest: relative to the source (`.` is the source itself), or
     /// the context-relative path for wildcard sources.
-    pub rel: String,
+    pub rel: Cow<'a, str>,
     /// The entry's path as the source names it, relative to the context root (what excludes
     /// are matched against). It differs from `entry.path` when the source went through a
     /// symlink.
-    pub source_path: String,
+    pub source_path: Cow<'a, str>,
     /// The entry itself (for a followed symlink, the entry it resolved to).
     pub entry: &'a Entry,
 }
@@ -123,7 +124,7 @@ impl ContextIndex {
                 let digest = encode(one, false, false, false);
                 let mut short = [0u8; 16];
                 short.copy_from_slice(digest.get(..16).unwrap_or(&[0u8; 16]));
-                (s.source_path.clone(), short)
+                (s.source_path.to_string(), short)
             })
             .collect())
     }
@@ -160,8 +161,8 @@ impl ContextIndex {
                 Target::Root => "",
                 Target::Entry(entry) => {
                     out.push(Selected {
-                        rel: base.clone(),
-                        source_path: logical.clone(),
+                        rel: Cow::Owned(base.clone()),
+                        source_path: Cow::Owned(logical.clone()),
                         entry,
                     });
                     if entry.kind != EntryKind::Dir {
@@ -177,9 +178,11 @@ impl ContextIndex {
             };
             for entry in self.below(physical) {
                 let suffix = &entry.path[skip..];
+                // Borrowed from the entry's path in the common case (a source that is a
+                // directory at the root): a big context otherwise costs two strings per file.
                 out.push(Selected {
-                    rel: join(if base == "." { "" } else { &base }, suffix),
-                    source_path: join(&logical, suffix),
+                    rel: join_cow(if base == "." { "" } else { &base }, suffix),
+                    source_path: join_cow(&logical, suffix),
                     entry,
                 });
             }
@@ -351,6 +354,15 @@ fn push_components(todo: &mut Vec<String>, path: &str) {
             .filter(|c| !c.is_empty() && *c != ".")
             .map(str::to_string),
     );
+}
+
+/// [`join`], borrowing `name` when `dir` is empty.
+fn join_cow<'a>(dir: &str, name: &'a str) -> Cow<'a, str> {
+    if dir.is_empty() {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(join(dir, name))
+    }
 }
 
 fn join(dir: &str, name: &str) -> String {

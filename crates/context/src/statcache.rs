@@ -14,57 +14,35 @@
 //! [`StatCache::with_racy_window`]).
 //!
 //! **Persistence.** [`StatCache::to_bytes`] writes `CAIRNSC` + a little-endian u32 format
-//! version + postcard. [`StatCache::from_bytes`] is forgiving: a cache is only an
-//! optimisation, so anything it cannot read (garbage, truncation, another version) yields an
-//! empty cache instead of an error. The cache also remembers the context root it describes and
-//! is emptied when scanned against another one.
+//! version + the body described at [`StatCache::encode`]: fixed-size records sorted by path
+//! and the paths after them, so a loaded cache is searched where it lies (binary search over
+//! the records) instead of being decoded into a map — building a map of 100,000 paths was a
+//! fifth of a big context's no-op rebuild, and held every path twice. [`StatCache::from_bytes`]
+//! is forgiving: a cache is only an optimisation, so anything it cannot read (garbage,
+//! truncation, another version) yields an empty cache instead of an error, and a record whose
+//! path lies outside the file is a miss. The cache also remembers the context root it
+//! describes and is emptied when scanned against another one.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// A fast, non-cryptographic hasher for the stat cache's path keys (the Fx hash of rustc):
-/// the keys are local file names, there is nothing to defend against, and SipHash over 30,000
-/// paths showed in no-op rebuild profiles.
-#[derive(Default)]
-pub(crate) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-}
-
-/// The map type of the stat cache.
-pub(crate) type PathMap<V> = HashMap<String, V, BuildHasherDefault<FxHasher>>;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 const MAGIC: &[u8; 7] = b"CAIRNSC";
-/// 2: times as i64 nanoseconds (were i128).
-const FORMAT_VERSION: u32 = 2;
+/// 2: postcard, times as i64 nanoseconds. 3: fixed-size records searched in place.
+const FORMAT_VERSION: u32 = 3;
+/// The bytes before the body: magic and version.
+const PREFIX: usize = MAGIC.len() + 4;
+/// One record: path offset and length (u32 each), size, mtime, ctime, inode (8 bytes each),
+/// mode, uid, gid (4 bytes each), the blake3 hash.
+const RECORD: usize = 4 + 4 + 8 * 4 + 4 * 3 + 32;
 
 /// The default [`StatCache::racy_window`].
 pub const DEFAULT_RACY_WINDOW: Duration = Duration::from_secs(2);
 
 /// The `stat` fields that identify one version of a regular file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FileStat {
     pub(crate) size: u64,
     /// Nanoseconds since the epoch, saturated to i64 (years 1677-2262; ctime, which only
@@ -118,17 +96,67 @@ pub(crate) fn nanos(secs: i64, nsec: i64) -> i64 {
 }
 
 /// One cached file: its stat when hashed, and the hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CachedFile {
     pub(crate) stat: FileStat,
     pub(crate) hash: [u8; 32],
+}
+
+impl CachedFile {
+    /// The record's fields after the path's offset and length.
+    fn write(&self, out: &mut Vec<u8>) {
+        let s = &self.stat;
+        out.extend_from_slice(&s.size.to_le_bytes());
+        out.extend_from_slice(&s.mtime_ns.to_le_bytes());
+        out.extend_from_slice(&s.ctime_ns.to_le_bytes());
+        out.extend_from_slice(&s.ino.to_le_bytes());
+        out.extend_from_slice(&s.mode.to_le_bytes());
+        out.extend_from_slice(&s.uid.to_le_bytes());
+        out.extend_from_slice(&s.gid.to_le_bytes());
+        out.extend_from_slice(&self.hash);
+    }
+
+    /// The inverse of [`CachedFile::write`], from a whole record.
+    fn read(record: &[u8; RECORD]) -> Self {
+        let mut r = Reader(&record[8..]);
+        let stat = FileStat {
+            size: u64::from_le_bytes(r.take()),
+            mtime_ns: i64::from_le_bytes(r.take()),
+            ctime_ns: i64::from_le_bytes(r.take()),
+            ino: u64::from_le_bytes(r.take()),
+            mode: u32::from_le_bytes(r.take()),
+            uid: u32::from_le_bytes(r.take()),
+            gid: u32::from_le_bytes(r.take()),
+        };
+        CachedFile {
+            stat,
+            hash: r.take(),
+        }
+    }
+}
+
+/// Fixed-size fields off the front of a record (whose length is checked by its type).
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let (head, rest) = self.0.split_first_chunk::<N>().unwrap_or((&[0; N], &[]));
+        self.0 = rest;
+        *head
+    }
 }
 
 /// Content hashes of a context's files, keyed by relative path (see the module docs).
 #[derive(Debug, Clone)]
 pub struct StatCache {
     root: Option<PathBuf>,
-    files: PathMap<CachedFile>,
+    /// The whole saved file; empty for a cache that holds nothing.
+    bytes: Vec<u8>,
+    /// Where the records start in `bytes`, and how many there are.
+    records: usize,
+    count: usize,
+    /// Where the paths start in `bytes`.
+    paths: usize,
     racy_window: Duration,
 }
 
@@ -136,18 +164,13 @@ impl Default for StatCache {
     fn default() -> Self {
         StatCache {
             root: None,
-            files: PathMap::default(),
+            bytes: Vec::new(),
+            records: 0,
+            count: 0,
+            paths: 0,
             racy_window: DEFAULT_RACY_WINDOW,
         }
     }
-}
-
-/// The same bytes, read straight into the lookup map (postcard encodes a sequence of pairs and
-/// a map identically), without an intermediate vector.
-#[derive(Deserialize)]
-struct CacheFileMap {
-    root: Option<Vec<u8>>,
-    files: PathMap<CachedFile>,
 }
 
 impl StatCache {
@@ -171,12 +194,12 @@ impl StatCache {
 
     /// The number of cached files.
     pub fn len(&self) -> usize {
-        self.files.len()
+        self.count
     }
 
     /// True when nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
+        self.count == 0
     }
 
     /// The context root the entries belong to (canonical), if any scan filled the cache.
@@ -184,12 +207,36 @@ impl StatCache {
         self.root.as_deref()
     }
 
+    /// Record `i`'s bytes (`i < count`).
+    fn record(&self, i: usize) -> Option<&[u8; RECORD]> {
+        let start = self.records.checked_add(i.checked_mul(RECORD)?)?;
+        self.bytes.get(start..)?.first_chunk::<RECORD>()
+    }
+
+    /// Record `i`'s path; `None` when it points outside the file (a damaged cache).
+    fn path(&self, record: &[u8; RECORD]) -> Option<&[u8]> {
+        let off = u32::from_le_bytes(*record.first_chunk::<4>()?) as usize;
+        let len = u32::from_le_bytes(*record[4..].first_chunk::<4>()?) as usize;
+        let start = self.paths.checked_add(off)?;
+        self.bytes.get(start..start.checked_add(len)?)
+    }
+
     /// The cached hash of `path` when its stat is still `stat`.
     pub(crate) fn lookup(&self, path: &str, stat: &FileStat) -> Option<[u8; 32]> {
-        self.files
-            .get(path)
-            .filter(|c| c.stat == *stat)
-            .map(|c| c.hash)
+        let (mut lo, mut hi) = (0, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let record = self.record(mid)?;
+            match self.path(record)?.cmp(path.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let cached = CachedFile::read(record);
+                    return (cached.stat == *stat).then_some(cached.hash);
+                }
+            }
+        }
+        None
     }
 
     /// Is this cache about the context at `root`?
@@ -197,25 +244,44 @@ impl StatCache {
         self.root.as_deref() == Some(root)
     }
 
-    /// Replace the contents with `files` of `root` (tests).
+    /// A cache of `files` of `root` (tests).
     #[cfg(test)]
-    pub(crate) fn replace(&mut self, root: PathBuf, files: PathMap<CachedFile>) {
-        self.root = Some(root);
-        self.files = files;
+    pub(crate) fn of(root: PathBuf, mut files: Vec<(String, CachedFile)>) -> Self {
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        Self::from_vec(Self::encode(
+            &root,
+            files.iter().map(|(p, f)| (p.as_str(), *f)),
+        ))
     }
 
-    /// Serialize: `CAIRNSC`, a little-endian u32 version, postcard. Deterministic (sorted).
+    /// Every cached file, in path order (tests).
+    #[cfg(test)]
+    pub(crate) fn files(&self) -> Vec<(String, CachedFile)> {
+        (0..self.count)
+            .filter_map(|i| {
+                let record = self.record(i)?;
+                let path = String::from_utf8(self.path(record)?.to_vec()).ok()?;
+                Some((path, CachedFile::read(record)))
+            })
+            .collect()
+    }
+
+    /// Serialize: `CAIRNSC`, a little-endian u32 version, the body (see [`StatCache::encode`]).
+    /// Deterministic.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut files: Vec<(&str, CachedFile)> =
-            self.files.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        files.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        match &self.root {
-            Some(root) => Self::encode(root, files.into_iter()),
-            None => Self::encode_body(None, files.into_iter()),
+        if self.bytes.is_empty() {
+            return Self::encode_body(None, std::iter::empty());
         }
+        self.bytes.clone()
     }
 
-    /// The bytes of a cache of `root` holding `files` (in the order given: sorted by path).
+    /// The bytes of a cache of `root` holding `files`, which must come sorted by path (a
+    /// misplaced one is only never found). The body: the root's length (u32, 0 for none) and
+    /// bytes, the number of records (u32), the records ([`RECORD`] bytes each, little-endian:
+    /// path offset and length into the paths, size, mtime, ctime, inode, mode, uid, gid,
+    /// hash), then the paths. Written into one buffer of the exact size (the files are
+    /// iterated three times), since a big context's cache is megabytes. Files past u32
+    /// offsets are left out (hashed again next time).
     pub(crate) fn encode<'a>(
         root: &Path,
         files: impl Iterator<Item = (&'a str, CachedFile)> + Clone,
@@ -227,65 +293,79 @@ impl StatCache {
         root: Option<&[u8]>,
         files: impl Iterator<Item = (&'a str, CachedFile)> + Clone,
     ) -> Vec<u8> {
-        /// The files as a postcard sequence, written as they are iterated (the length first).
-        struct Files<I>(I);
-        impl<'a, I: Iterator<Item = (&'a str, CachedFile)> + Clone> Serialize for Files<I> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                use serde::ser::SerializeSeq;
-                let mut seq = s.serialize_seq(Some(self.0.clone().count()))?;
-                for f in self.0.clone() {
-                    seq.serialize_element(&f)?;
-                }
-                seq.end()
-            }
+        let root = root.unwrap_or_default();
+        let Ok(root_len) = u32::try_from(root.len()) else {
+            return Vec::new();
+        };
+        // How many files fit u32 offsets, and their paths' length.
+        let (mut count, mut path_bytes) = (0u32, 0u32);
+        for (path, _) in files.clone() {
+            let (Some(next), Some(end)) = (
+                count.checked_add(1),
+                u32::try_from(path.len())
+                    .ok()
+                    .and_then(|l| path_bytes.checked_add(l)),
+            ) else {
+                break;
+            };
+            count = next;
+            path_bytes = end;
         }
-        #[derive(Serialize)]
-        #[serde(bound = "")]
-        struct Body<'r, 'a, I: Iterator<Item = (&'a str, CachedFile)> + Clone> {
-            root: Option<&'r [u8]>,
-            files: Files<I>,
-            #[serde(skip)]
-            paths: std::marker::PhantomData<&'a ()>,
-        }
-        let mut out = Vec::new();
+        let size = PREFIX + 8 + root.len() + count as usize * RECORD + path_bytes as usize;
+        let mut out = Vec::with_capacity(size);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        // Serializing plain data into a Vec cannot fail; an empty body would only cost a
-        // re-hash on the next scan.
-        let body = Body {
-            root,
-            files: Files(files),
-            paths: std::marker::PhantomData,
-        };
-        if let Ok(encoded) = postcard::to_extend(&body, out) {
-            return encoded;
+        out.extend_from_slice(&root_len.to_le_bytes());
+        out.extend_from_slice(root);
+        out.extend_from_slice(&count.to_le_bytes());
+        let mut off = 0u32;
+        for (path, file) in files.clone().take(count as usize) {
+            // Fits: the first pass checked every offset up to `path_bytes`.
+            let len = path.len() as u32;
+            out.extend_from_slice(&off.to_le_bytes());
+            out.extend_from_slice(&len.to_le_bytes());
+            file.write(&mut out);
+            off += len;
         }
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
+        for (path, _) in files.take(count as usize) {
+            out.extend_from_slice(path.as_bytes());
+        }
         out
     }
 
-    /// Deserialize [`StatCache::to_bytes`] output. Anything unreadable gives an empty cache.
+    /// Read [`StatCache::to_bytes`] output. Anything unreadable gives an empty cache.
     pub fn from_bytes(bytes: &[u8]) -> Self {
-        Self::try_from_bytes(bytes).unwrap_or_default()
+        Self::from_vec(bytes.to_vec())
     }
 
-    fn try_from_bytes(bytes: &[u8]) -> Option<Self> {
+    /// [`StatCache::from_bytes`], keeping `bytes` as the cache (no copy).
+    pub fn from_vec(bytes: Vec<u8>) -> Self {
+        Self::try_from_vec(bytes).unwrap_or_default()
+    }
+
+    fn try_from_vec(bytes: Vec<u8>) -> Option<Self> {
         let rest = bytes.strip_prefix(MAGIC.as_slice())?;
-        let (version, body) = rest.split_first_chunk::<4>()?;
+        let (version, rest) = rest.split_first_chunk::<4>()?;
         if u32::from_le_bytes(*version) != FORMAT_VERSION {
             return None;
         }
-        let (file, remainder): (CacheFileMap, _) = postcard::take_from_bytes(body).ok()?;
-        if !remainder.is_empty() {
+        let (root_len, rest) = rest.split_first_chunk::<4>()?;
+        let root_len = u32::from_le_bytes(*root_len) as usize;
+        let root = rest.get(..root_len)?;
+        let (count, _) = rest.get(root_len..)?.split_first_chunk::<4>()?;
+        let count = u32::from_le_bytes(*count) as usize;
+        let records = PREFIX + 4 + root_len + 4;
+        let paths = records.checked_add(count.checked_mul(RECORD)?)?;
+        if paths > bytes.len() {
             return None;
         }
-        let root = file
-            .root
-            .map(|r| PathBuf::from(std::ffi::OsStr::from_bytes(&r)));
+        let root = (!root.is_empty()).then(|| PathBuf::from(std::ffi::OsStr::from_bytes(root)));
         Some(StatCache {
             root,
-            files: file.files,
+            bytes,
+            records,
+            count,
+            paths,
             racy_window: DEFAULT_RACY_WINDOW,
         })
     }
@@ -295,46 +375,71 @@ impl StatCache {
 mod tests {
     use super::*;
 
+    fn file(size: u64, hash: u8) -> CachedFile {
+        CachedFile {
+            stat: FileStat {
+                size,
+                mtime_ns: 1_700_000_000_123_456_789,
+                ctime_ns: -1_700_000_001_000_000_000,
+                ino: 42,
+                mode: 0o100644,
+                uid: 1000,
+                gid: u32::MAX,
+            },
+            hash: [hash; 32],
+        }
+    }
+
     fn sample() -> StatCache {
-        let stat = FileStat {
-            size: 5,
-            mtime_ns: 1_700_000_000_123_456_789,
-            ctime_ns: 1_700_000_001_000_000_000,
-            ino: 42,
-            mode: 0o100644,
-            uid: 1000,
-            gid: 1000,
-        };
-        let mut files = PathMap::default();
-        files.insert(
-            "a/b.txt".to_string(),
-            CachedFile {
-                stat,
-                hash: [7; 32],
-            },
-        );
-        files.insert(
-            "c".to_string(),
-            CachedFile {
-                stat,
-                hash: [9; 32],
-            },
-        );
-        let mut cache = StatCache::new();
-        cache.replace(PathBuf::from("/ctx"), files);
-        cache
+        StatCache::of(
+            PathBuf::from("/ctx"),
+            vec![
+                ("c".to_string(), file(5, 9)),
+                ("a/b.txt".to_string(), file(u64::MAX, 7)),
+            ],
+        )
     }
 
     #[test]
     fn round_trip() {
         let cache = sample();
         let bytes = cache.to_bytes();
-        assert!(bytes.starts_with(b"CAIRNSC\x02\x00\x00\x00"));
+        assert!(bytes.starts_with(b"CAIRNSC\x03\x00\x00\x00"));
         let back = StatCache::from_bytes(&bytes);
         assert_eq!(back.len(), 2);
         assert_eq!(back.root(), Some(Path::new("/ctx")));
-        assert_eq!(back.files, cache.files);
+        assert_eq!(back.files(), cache.files());
+        assert_eq!(back.files()[0], ("a/b.txt".to_string(), file(u64::MAX, 7)));
         assert_eq!(back.to_bytes(), bytes, "deterministic");
+    }
+
+    #[test]
+    fn lookup_needs_the_path_and_the_same_stat() {
+        let names: Vec<String> = (0..1000).map(|i| format!("d{}/f{i}", i % 7)).collect();
+        let cache = StatCache::of(
+            PathBuf::from("/ctx"),
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), file(i as u64, i as u8)))
+                .collect(),
+        );
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(
+                cache.lookup(n, &file(i as u64, 0).stat),
+                Some([i as u8; 32]),
+                "{n}"
+            );
+            assert_eq!(
+                cache.lookup(n, &file(i as u64 + 1, 0).stat),
+                None,
+                "stat changed: {n}"
+            );
+        }
+        for missing in ["", "d0", "d0/", "d9/f1", "d1/f10000", "zzz"] {
+            assert_eq!(cache.lookup(missing, &file(0, 0).stat), None, "{missing}");
+        }
+        assert_eq!(StatCache::new().lookup("c", &file(5, 0).stat), None);
     }
 
     #[test]
@@ -344,23 +449,42 @@ mod tests {
             &b""[..],
             b"garbage",
             b"CAIRNSC",
+            b"CAIRNSC\x03\x00\x00\x00",
             b"CAIRNSC\x02\x00\x00\x00",
-            b"CAIRNSC\x01\x00\x00\x00",
-            &bytes[..bytes.len() - 1],
+            &bytes[..bytes.len() - 1 - "a/b.txtc".len() - RECORD],
         ] {
             assert!(StatCache::from_bytes(bad).is_empty(), "{bad:?}");
         }
         let mut other_version = bytes.clone();
-        other_version[7] = 3;
+        other_version[7] = 4;
         assert!(StatCache::from_bytes(&other_version).is_empty());
-        let mut trailing = bytes;
-        trailing.push(0);
-        assert!(StatCache::from_bytes(&trailing).is_empty());
+        let mut huge_count = bytes.clone();
+        let at = PREFIX + 4 + "/ctx".len();
+        huge_count[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(StatCache::from_bytes(&huge_count).is_empty());
+    }
+
+    #[test]
+    fn a_damaged_record_is_a_miss_not_a_panic() {
+        let bytes = sample().to_bytes();
+        // Paths cut short: the second record's path lies past the end.
+        let cut = StatCache::from_bytes(&bytes[..bytes.len() - 1]);
+        assert_eq!(cut.len(), 2);
+        // The search may stop at the damaged record: a miss, never another file's hash.
+        let found = cut.lookup("a/b.txt", &file(u64::MAX, 0).stat);
+        assert!(found.is_none() || found == Some([7; 32]), "{found:?}");
+        assert_eq!(cut.lookup("c", &file(5, 0).stat), None);
+        // A path offset far outside the file.
+        let mut far = bytes.clone();
+        let first = PREFIX + 4 + "/ctx".len() + 4;
+        far[first..first + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let far = StatCache::from_bytes(&far);
+        assert_eq!(far.lookup("a/b.txt", &file(u64::MAX, 0).stat), None);
     }
 
     #[test]
     fn racy_window() {
-        let mut stat = sample().files["c"].stat;
+        let mut stat = file(5, 9).stat;
         stat.mtime_ns = 1_000;
         stat.ctime_ns = 2_000;
         assert!(stat.is_racy(2_500, Duration::from_nanos(1_000)));

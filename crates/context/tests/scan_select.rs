@@ -45,7 +45,7 @@ fn selected(index: &ContextIndex, src: &str, exclude: &[&str]) -> Vec<String> {
         .files_for(src, &exclude)
         .unwrap_or_else(|e| panic!("selection {src:?}: {e}"))
         .into_iter()
-        .map(|s| s.rel)
+        .map(|s| s.rel.into_owned())
         .collect()
 }
 
