@@ -215,6 +215,9 @@ struct Pending {
     dst: PathBuf,
     done: bool,
     created: bool,
+    /// Created by this visit of the directory: nothing stands in it but what the visit put
+    /// there, one entry per source name, so its entries need no check for what was there.
+    fresh: bool,
 }
 
 struct Copier<'a> {
@@ -381,7 +384,15 @@ impl Copier<'_> {
             return Ok(());
         }
 
-        let existed = self.ensure_empty_file_target(target)?;
+        // In a directory this visit created, nothing can stand at the target: no lookup (a
+        // miss through the overlay is the dearest lookup there is, once per copied file).
+        let fresh = overwrite && self.pending.last().is_some_and(|p| p.fresh);
+        let existed = if fresh {
+            self.forget(target);
+            false
+        } else {
+            self.ensure_empty_file_target(target)?
+        };
         let shown = || show(self.root, target);
         if ft.is_file() {
             if !existed && self.defer(src, target, &fi) {
@@ -476,6 +487,7 @@ impl Copier<'_> {
             dst: dst.to_path_buf(),
             done: include,
             created: false,
+            fresh: created,
         });
         for name in sorted_entries(self.src_root, src)? {
             let child = name.to_string_lossy();
@@ -526,6 +538,7 @@ impl Copier<'_> {
         }
         for p in self.pending.iter_mut().filter(|p| !p.done) {
             p.created = Self::copy_directory_only(self.root, &p.dst)?;
+            p.fresh = p.created;
             p.done = true;
         }
         Ok(())

@@ -99,9 +99,11 @@ pub struct CopyTracker {
     /// Inodes of the previous layer this layer already shares: each at most once, so no
     /// hardlink appears that a full copy would not make.
     used: HashSet<(u64, u64)>,
-    /// The last directory found in the upper layer: a copy visits a directory's files one
-    /// after another, so it is looked up once, not once a file.
+    /// The last directory found in the upper layer, and the same directory of the previous
+    /// layer (opened beneath it, no symlinks): a copy visits a directory's files one after
+    /// another, so each is looked up once, not once a file.
     upper_dir: Option<String>,
+    previous_dir: Option<(String, Option<OwnedFd>)>,
 }
 
 /// Whether an action can be tracked: a copy that never unpacks an archive (an archive's files
@@ -159,6 +161,7 @@ impl CopyTracker {
             files: BTreeMap::new(),
             used: HashSet::new(),
             upper_dir: None,
+            previous_dir: None,
         })
     }
 
@@ -214,7 +217,7 @@ impl CopyTracker {
         if !source_plain {
             return false;
         }
-        let dir = split(dest).0;
+        let (dir, name) = split(dest);
         if self.upper_dir.as_deref() != Some(dir) {
             // Directories are never removed during a copy: once there, it stays.
             if open_beneath(upper, dir, OFlags::PATH | OFlags::DIRECTORY).is_err() {
@@ -222,7 +225,20 @@ impl CopyTracker {
             }
             self.upper_dir = Some(dir.to_string());
         }
-        let Ok(file) = open_beneath(prev, dest, OFlags::RDONLY | OFlags::NONBLOCK) else {
+        if self.previous_dir.as_ref().is_none_or(|(d, _)| d != dir) {
+            let fd = open_beneath(prev, dir, OFlags::PATH | OFlags::DIRECTORY).ok();
+            self.previous_dir = Some((dir.to_string(), fd));
+        }
+        let Some((_, Some(prev_dir))) = &self.previous_dir else {
+            return false;
+        };
+        // One component, not followed: as safe as resolving the whole path beneath the layer.
+        let Ok(file) = rustix::fs::openat(
+            prev_dir,
+            name,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
             return false;
         };
         let file = File::from(file);

@@ -958,3 +958,27 @@ fn passwd_lookup_is_confined() {
     e.copy(a).unwrap();
     assert_eq!(ids(&e.r("f")), (77, 88));
 }
+
+/// Two sources copied into one new directory: the second's files replace the first's, also
+/// in subdirectories the first created (a directory is only "fresh", so its entries are not
+/// looked up before they are written, during the visit that created it).
+#[test]
+fn a_later_source_replaces_files_in_directories_an_earlier_one_created() {
+    let e = env();
+    for (d, tag) in [("d1", "one"), ("d2", "two")] {
+        write(&e.c(&format!("{d}/f.txt")), tag);
+        write(&e.c(&format!("{d}/sub/g.txt")), tag);
+    }
+    write(&e.c("d1/only1.txt"), "1");
+    write(&e.c("d2/sub/only2.txt"), "2");
+    e.copy(cp("/d*", "/out/")).unwrap();
+    assert_eq!(read(&e.r("out/f.txt")), "two");
+    assert_eq!(read(&e.r("out/sub/g.txt")), "two");
+    assert_eq!(read(&e.r("out/only1.txt")), "1");
+    assert_eq!(read(&e.r("out/sub/only2.txt")), "2");
+    // A file where the later source has a directory: refused, as before.
+    write(&e.c("e1/x"), "file");
+    write(&e.c("e2/x/y"), "dir");
+    let err = e.copy(cp("/e*", "/out2/")).unwrap_err();
+    assert!(matches!(err, Error::NotADirectory { .. }), "{err}");
+}
