@@ -247,9 +247,19 @@ def free_case(name, ctx, cairns):
     subprocess.run(["/usr/bin/docker", "builder", "prune", "-af"], stdout=subprocess.DEVNULL, check=True)
 
 
+# A reference build slower than this is a result ("timed out", NaN), not a wait without end:
+# BuildKit 20.10 parses 10,000-instruction Dockerfiles for many minutes.
+REFERENCE_TIMEOUT = float(os.environ.get("BENCH_REFERENCE_TIMEOUT", "600"))
+
+
 def run_timed(cmd, env=None, may_fail=False):
     start = time.perf_counter()
-    p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           timeout=REFERENCE_TIMEOUT if may_fail else None)
+    except subprocess.TimeoutExpired:
+        print(f"timed out after {REFERENCE_TIMEOUT:.0f}s: {' '.join(cmd)}", file=sys.stderr)
+        return float("nan"), b""
     elapsed = time.perf_counter() - start
     if p.returncode != 0:
         msg = f"command failed: {' '.join(cmd)}\n{p.stderr.decode(errors='replace')[-3000:]}"
