@@ -266,8 +266,8 @@ impl StatCache {
             .collect()
     }
 
-    /// Serialize: `CAIRNSC`, a little-endian u32 version, the body (see [`StatCache::encode`]).
-    /// Deterministic.
+    /// Serialize: `CAIRNSC`, a little-endian u32 version, the body (records, then paths: see
+    /// the module docs). Deterministic.
     pub fn to_bytes(&self) -> Vec<u8> {
         if self.bytes.is_empty() {
             return Self::encode_body(None, std::iter::empty());
