@@ -67,19 +67,22 @@ pub fn assemble(store: &Store, set: &ExportSet<'_>) -> Result<CacheArtifact> {
     };
     // The records (each key once) and the layers to export, in first-use order.
     let mut seen = HashSet::new();
-    let mut wanted: Vec<&LayerId> = Vec::new();
+    let mut wanted: Vec<LayerId> = Vec::new();
+    let mut is_wanted: HashSet<LayerId> = HashSet::new();
     for r in records {
         if !seen.insert(r.key) {
             continue;
         }
-        for id in &r.layers {
-            if !base.contains(id) && !wanted.contains(&id) {
-                wanted.push(id);
+        let layers = r.layers.to_vec();
+        for id in &layers {
+            if !base.contains(id) && !is_wanted.contains(id) {
+                is_wanted.insert(id.clone());
+                wanted.push(id.clone());
             }
         }
         index.records.push(IndexRecord {
             key: r.key.to_hex(),
-            layers: r.layers.clone(),
+            layers,
         });
     }
     // Layers not compressed yet are compressed side by side (each written and synced once).

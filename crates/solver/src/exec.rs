@@ -9,7 +9,7 @@ use cairn_sandbox::{
     ExecJob, ExecMount, ExecMountKind, Executor, FileJob, Job, MountSource, OutputLine, Rootfs,
     Stream,
 };
-use cairn_store::{LayerId, LayerRecord, StoreLock};
+use cairn_store::{LayerId, LayerRecord, LayerStack, StoreLock};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -23,12 +23,18 @@ pub(crate) async fn run<E: Executor + 'static>(
     d: Digest,
     op: &Op,
     inputs: &[Arc<VResult>],
-) -> Result<Vec<LayerId>, SolveError> {
+) -> Result<LayerStack, SolveError> {
     match op {
         Op::Merge(m) => {
-            let mut layers = Vec::new();
+            let mut layers = LayerStack::new();
             for i in &m.inputs {
-                layers.extend(input_layers(inputs, Some(*i))?.iter().cloned());
+                let input = input_layers(inputs, Some(*i))?;
+                // The first input's stack is shared as it is; the others go on top of it.
+                layers = if layers.is_empty() {
+                    input
+                } else {
+                    input.iter().fold(layers, |s, l| s.push(l.clone()))
+                };
             }
             Ok(layers)
         }
@@ -38,11 +44,11 @@ pub(crate) async fn run<E: Executor + 'static>(
     }
 }
 
-fn input_layers(inputs: &[Arc<VResult>], idx: Option<u32>) -> Result<&[LayerId], SolveError> {
+fn input_layers(inputs: &[Arc<VResult>], idx: Option<u32>) -> Result<LayerStack, SolveError> {
     match idx {
-        None => Ok(&[]),
+        None => Ok(LayerStack::new()),
         Some(i) => match inputs.get(i as usize).map(|r| &**r) {
-            Some(VResult::Layers(l)) => Ok(l),
+            Some(VResult::Layers(l)) => Ok(l.clone()),
             Some(VResult::Local(_)) => Err(SolveError::Internal(
                 "a build context cannot be a root filesystem".into(),
             )),
@@ -69,9 +75,21 @@ fn mount_source<E>(
             Ok(MountSource::Dir { path, ignore })
         }
         Some(VResult::Layers(l)) => Ok(MountSource::Layers(
-            l.iter().map(|id| inner.store.layer_dir(id)).collect(),
+            l.topmost_unique()
+                .into_iter()
+                .map(|id| inner.store.layer_dir(id))
+                .collect(),
         )),
     }
+}
+
+/// The overlay lowers of a root file system of `base`: each layer once, at its topmost place
+/// (the same view, and a deep stack of a few repeated layers mounts as a few lowers).
+fn lowers<E>(inner: &Inner<E>, base: &LayerStack) -> Vec<std::path::PathBuf> {
+    base.topmost_unique()
+        .into_iter()
+        .map(|id| inner.store.layer_dir(id))
+        .collect()
 }
 
 /// `uid=`, `gid=`, `mode=` of a cache mount: when any is given, the mount's root gets them.
@@ -92,13 +110,13 @@ async fn exec<E: Executor + 'static>(
     d: Digest,
     x: &ExecOp,
     inputs: &[Arc<VResult>],
-) -> Result<Vec<LayerId>, SolveError> {
+) -> Result<LayerStack, SolveError> {
     let rootfs_input = x
         .mounts
         .iter()
         .find(|m| matches!(m.kind, MountKind::Rootfs))
         .and_then(|m| m.input);
-    let base = input_layers(inputs, rootfs_input)?.to_vec();
+    let base = input_layers(inputs, rootfs_input)?;
     let staging = inner.store.staging().map_err(store_err)?;
     let mut env = x.env.clone();
     env.extend(x.proxy_env.iter().cloned());
@@ -242,7 +260,7 @@ async fn exec<E: Executor + 'static>(
     }
     let job = Job::Exec(ExecJob {
         rootfs: Rootfs {
-            lowers: base.iter().map(|id| inner.store.layer_dir(id)).collect(),
+            lowers: lowers(inner, &base),
             upper: staging.upper().to_path_buf(),
             work: staging.work().to_path_buf(),
         },
@@ -274,8 +292,8 @@ async fn file<E: Executor + 'static>(
     d: Digest,
     f: &FileOp,
     inputs: &[Arc<VResult>],
-) -> Result<Vec<LayerId>, SolveError> {
-    let base = input_layers(inputs, f.base)?.to_vec();
+) -> Result<LayerStack, SolveError> {
+    let base = input_layers(inputs, f.base)?;
     let staging = inner.store.staging().map_err(store_err)?;
     let sources = (0..inputs.len())
         .map(|i| mount_source(inner, inputs, u32::try_from(i).ok()))
@@ -283,7 +301,7 @@ async fn file<E: Executor + 'static>(
     let tracked = crate::reuse::prepare(inner, d, f, inputs, &staging)?;
     let job = Job::File(FileJob {
         rootfs: Rootfs {
-            lowers: base.iter().map(|id| inner.store.layer_dir(id)).collect(),
+            lowers: lowers(inner, &base),
             upper: staging.upper().to_path_buf(),
             work: staging.work().to_path_buf(),
         },
@@ -308,7 +326,7 @@ async fn file<E: Executor + 'static>(
         cairn_oci::content_digest_sized(upper, &|rel| known.known(rel))
     })
     .await?;
-    if let (Some(layer), Ok(written)) = (layers.last(), Arc::try_unwrap(written)) {
+    if let (Some(layer), Ok(written)) = (layers.top(), Arc::try_unwrap(written)) {
         written.remember(inner, layer.clone())?;
     }
     Ok(layers)
@@ -461,8 +479,8 @@ fn step_error<E: Executor + 'static>(
 async fn commit<E: Executor + 'static>(
     inner: &Arc<Inner<E>>,
     staging: cairn_store::Staging,
-    base: Vec<LayerId>,
-) -> Result<Vec<LayerId>, SolveError> {
+    base: LayerStack,
+) -> Result<LayerStack, SolveError> {
     commit_with(inner, staging, base, |upper| {
         cairn_oci::content_digest_sized(upper, &|_| None)
     })
@@ -473,9 +491,9 @@ async fn commit<E: Executor + 'static>(
 async fn commit_with<E: Executor + 'static>(
     inner: &Arc<Inner<E>>,
     staging: cairn_store::Staging,
-    mut base: Vec<LayerId>,
+    base: LayerStack,
     digest: impl FnOnce(&std::path::Path) -> cairn_oci::Result<(LayerId, u64)> + Send + 'static,
-) -> Result<Vec<LayerId>, SolveError> {
+) -> Result<LayerStack, SolveError> {
     let store = inner.store.clone();
     let id = tokio::task::spawn_blocking(move || -> Result<LayerId, SolveError> {
         let (id, size) = digest(staging.upper()).map_err(store_err)?;
@@ -487,6 +505,5 @@ async fn commit_with<E: Executor + 'static>(
     })
     .await
     .map_err(|e| SolveError::Internal(e.to_string()))??;
-    base.push(id);
-    Ok(base)
+    Ok(base.push(id))
 }

@@ -72,7 +72,7 @@ pub(crate) fn reuse_key(d: Digest, inputs: &[Arc<VResult>]) -> [u8; 32] {
             VResult::Layers(layers) => {
                 h.update(b"L");
                 h.update(&(layers.len() as u64).to_le_bytes());
-                for l in layers {
+                for l in layers.iter() {
                     h.update(l.as_bytes());
                 }
             }

@@ -5,7 +5,7 @@ use crate::events::{Event, EventKind};
 use crate::keys::{self, InputContent, Key, KeyContext};
 use cairn_ir::{Digest, Graph, Op, SourceOp};
 use cairn_sandbox::Executor;
-use cairn_store::{CacheRecord, LayerId, Store};
+use cairn_store::{CacheRecord, LayerId, LayerStack, Store};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -71,7 +71,8 @@ pub trait RemoteCache: Send + Sync + std::fmt::Debug {
 pub struct UsedRecord {
     pub vertex: Digest,
     pub key: Key,
-    pub layers: Vec<LayerId>,
+    /// Shared with the vertex's result (a record per step of a deep chain holds one link).
+    pub layers: LayerStack,
 }
 
 impl Default for SolveOptions {
@@ -126,7 +127,7 @@ pub struct SolveOutput {
 /// A vertex's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum VResult {
-    Layers(Vec<LayerId>),
+    Layers(LayerStack),
     /// A local source (a build context), by name: read where it lies, never a layer.
     Local(String),
 }
@@ -241,7 +242,7 @@ impl<E: Executor + 'static> Solver<E> {
                 Some(UsedRecord {
                     vertex: v.digest,
                     key,
-                    layers: rec.layers,
+                    layers: rec.layers.into(),
                 })
             })
             .collect()
@@ -252,7 +253,7 @@ impl<E: Executor + 'static> Solver<E> {
         let layers = match self.inner.graph.result {
             None => Vec::new(),
             Some(r) => match &*Arc::clone(&self.inner).vertex(r.vertex).await? {
-                VResult::Layers(l) => l.clone(),
+                VResult::Layers(l) => l.to_vec(),
                 VResult::Local(_) => {
                     return Err(SolveError::Unsupported(
                         "the build result is a build context itself".into(),
@@ -352,7 +353,7 @@ impl<E: Executor + 'static> Inner<E> {
         self.opts.no_cache || self.graph.meta.get(&d).is_some_and(|m| m.ignore_cache)
     }
 
-    async fn cache_lookup(&self, d: Digest, key: &Key) -> Result<Option<Vec<LayerId>>, SolveError> {
+    async fn cache_lookup(&self, d: Digest, key: &Key) -> Result<Option<LayerStack>, SolveError> {
         if self.ignores_cache(d) {
             return Ok(None);
         }
@@ -368,7 +369,7 @@ impl<E: Executor + 'static> Inner<E> {
                     .iter()
                     .all(|l| matches!(self.store.layer(l), Ok(Some(_))))
             })
-            .map(|r| r.layers)
+            .map(|r| LayerStack::from(r.layers))
         {
             self.used(d, key, &layers);
             // Its last use, for `cairn prune`'s least-recently-used order.
@@ -401,23 +402,29 @@ impl<E: Executor + 'static> Inner<E> {
                     continue;
                 }
             }
+            let layers = LayerStack::from(layers);
             self.cache_record(d, &[key], &layers)?;
             return Ok(Some(layers));
         }
         Ok(None)
     }
 
-    fn used(&self, vertex: Digest, key: &Key, layers: &[LayerId]) {
+    fn used(&self, vertex: Digest, key: &Key, layers: &LayerStack) {
         if let Ok(mut r) = self.records.lock() {
             r.push(UsedRecord {
                 vertex,
                 key: *key,
-                layers: layers.to_vec(),
+                layers: layers.clone(),
             });
         }
     }
 
-    fn cache_record(&self, d: Digest, keys: &[&Key], layers: &[LayerId]) -> Result<(), SolveError> {
+    fn cache_record(
+        &self,
+        d: Digest,
+        keys: &[&Key],
+        layers: &LayerStack,
+    ) -> Result<(), SolveError> {
         let created_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -495,51 +502,22 @@ impl<E: Executor + 'static> Inner<E> {
             .collect::<Result<_, _>>()?;
 
         let extra = self.extras.get(&d).map(Vec::as_slice).unwrap_or_default();
-        // Only the layers that can change what the op reads of each input.
+        // The layers each input's key names: only those that can change what the op reads.
         let reads = keys::input_reads(&v.op, inputs.len());
-        let read_layers: Vec<Option<Vec<LayerId>>> = inputs
+        let key_layers: Vec<Option<Vec<LayerId>>> = inputs
             .iter()
             .zip(&reads)
             .map(|(r, read)| match (&**r, read) {
-                (VResult::Layers(l), Some(paths)) => {
-                    use cairn_oci::PathEffect;
-                    let effects: Vec<Vec<PathEffect>> = l
-                        .iter()
-                        .map(|id| {
-                            let dir = self.store.layer_dir(id);
-                            paths
-                                .iter()
-                                .map(|p| cairn_oci::layer_path_effect(&dir, p))
-                                .collect()
-                        })
-                        .collect();
-                    // A symlink on the way anywhere: the read may land in any layer.
-                    if effects
-                        .iter()
-                        .flatten()
-                        .any(|e| *e == PathEffect::Redirects)
-                    {
-                        None
-                    } else {
-                        Some(
-                            l.iter()
-                                .zip(&effects)
-                                .filter(|(_, e)| e.contains(&PathEffect::Changes))
-                                .map(|(id, _)| id.clone())
-                                .collect(),
-                        )
-                    }
-                }
-                _ => None,
+                (VResult::Layers(l), Some(paths)) => Some(self.layers_read(l, paths)),
+                (VResult::Layers(l), None) => Some(l.to_vec()),
+                (VResult::Local(_), _) => None,
             })
             .collect();
-        let contents: Vec<InputContent<'_>> = inputs
+        let contents: Vec<InputContent<'_>> = key_layers
             .iter()
-            .zip(&read_layers)
-            .map(|(r, read)| match (&**r, read) {
-                (VResult::Layers(_), Some(only)) => InputContent::Layers(only),
-                (VResult::Layers(l), None) => InputContent::Layers(l),
-                (VResult::Local(_), _) => InputContent::Context,
+            .map(|layers| match layers {
+                Some(l) => InputContent::Layers(l),
+                None => InputContent::Context,
             })
             .collect();
         let content_key = keys::content_key(&v.op, extra, &contents);
@@ -578,8 +556,41 @@ impl<E: Executor + 'static> Inner<E> {
         Ok(Arc::new(VResult::Layers(layers)))
     }
 
+    /// The layers of `stack` (bottom to top) that can change what is seen at `paths`; all of
+    /// them when a symlink on the way to any path could lead the read anywhere. Each distinct
+    /// layer is looked at once (a deep chain repeats the same few layers).
+    fn layers_read(&self, stack: &LayerStack, paths: &[String]) -> Vec<LayerId> {
+        use cairn_oci::PathEffect;
+        let mut effects: HashMap<&LayerId, Vec<PathEffect>> = HashMap::new();
+        for id in stack.iter_top_down() {
+            effects.entry(id).or_insert_with(|| {
+                let dir = self.store.layer_dir(id);
+                paths
+                    .iter()
+                    .map(|p| cairn_oci::layer_path_effect(&dir, p))
+                    .collect()
+            });
+        }
+        if effects
+            .values()
+            .flatten()
+            .any(|e| *e == PathEffect::Redirects)
+        {
+            return stack.to_vec();
+        }
+        stack
+            .iter()
+            .filter(|id| {
+                effects
+                    .get(id)
+                    .is_some_and(|e| e.contains(&PathEffect::Changes))
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Sources that are not cached by definition key yet.
-    fn source(&self, d: Digest, src: &SourceOp) -> Result<Vec<LayerId>, SolveError> {
+    fn source(&self, d: Digest, src: &SourceOp) -> Result<LayerStack, SolveError> {
         match src {
             SourceOp::Image { reference, .. } => {
                 let rec = self
@@ -593,9 +604,9 @@ impl<E: Executor + 'static> Inner<E> {
                         exit_code: None,
                         last_lines: vec![],
                     })?;
-                Ok(rec.layers)
+                Ok(rec.layers.into())
             }
-            SourceOp::Local(_) => Ok(Vec::new()),
+            SourceOp::Local(_) => Ok(LayerStack::new()),
             SourceOp::Http { url: what, .. } | SourceOp::Git { remote: what, .. } => {
                 // Fetched before solving; its key material is the layer (`keys::extras`).
                 let layer = self
@@ -606,7 +617,7 @@ impl<E: Executor + 'static> Inner<E> {
                     .ok_or_else(|| {
                         SolveError::Internal(format!("{what} was not fetched before solving"))
                     })?;
-                Ok(vec![layer])
+                Ok(LayerStack::new().push(layer))
             }
         }
     }

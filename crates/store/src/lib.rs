@@ -39,6 +39,7 @@ mod lock;
 mod prune;
 mod record;
 mod root;
+mod stack;
 mod tmp;
 mod usage;
 
@@ -59,6 +60,7 @@ pub use history::MAX_HISTORY;
 pub use index::{CacheRecord, GitCheckout, GitRecord, HttpRecord, ImageRecord};
 pub use layer::{Compression, LayerBlob, LayerRecord, Staging};
 pub use lock::StoreLock;
+pub use stack::LayerStack;
 
 use error::io_at;
 pub use prune::{PruneOptions, PruneReport, Pruned};

@@ -107,20 +107,16 @@ impl Store {
         let old_enough = |t: SystemTime| opts.until.is_none_or(|u| age(t) >= u);
         let in_images = self.layers_in_use()?;
 
-        // Records: key → (layers, last use, bytes).
-        let mut records: BTreeMap<String, (Vec<String>, SystemTime, u64)> = BTreeMap::new();
+        // Records: key → (last use, bytes); what they name is read only if something must go.
+        let mut sizes: BTreeMap<String, (SystemTime, u64)> = BTreeMap::new();
         let dir = &layout.cache;
         for entry in fs::read_dir(dir).map_err(io_at(dir))?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(key) = CacheKey::from_hex(&name) else {
+            if CacheKey::from_hex(&name).is_none() {
                 continue;
-            };
-            let layers = self
-                .cache_get(&key)?
-                .map(|r| r.layers.iter().map(|l| l.to_string()).collect())
-                .unwrap_or_default();
+            }
             let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            records.insert(name, (layers, mtime(&entry.path()), bytes));
+            sizes.insert(name, (mtime(&entry.path()), bytes));
         }
         // Layers no image uses: id → (bytes, own time).
         let mut layers: BTreeMap<String, (u64, SystemTime)> = BTreeMap::new();
@@ -138,25 +134,59 @@ impl Store {
             }
             layers.insert(name, (size, mtime(&entry.path())));
         }
+        // The build cache's size as records and layers go, kept as a running total.
+        let mut total: u64 = sizes.values().map(|(_, b)| b).sum::<u64>()
+            + layers.values().map(|(b, _)| b).sum::<u64>();
+        if opts.keep_storage.is_some_and(|keep| total <= keep) {
+            // The GC after a build, under its size: nothing goes, and the records (a deep
+            // chain's name thousands of layers each) need not be read.
+            return Ok(PruneReport::default());
+        }
+        // What each record names: each layer once (a record of a deep chain names the same
+        // layer many times), as an index into `names` (a layer named by thousands of records
+        // is one string, not thousands).
+        let mut names: Vec<String> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut records: BTreeMap<String, (Vec<usize>, SystemTime, u64)> = BTreeMap::new();
+        for (name, (t, bytes)) in sizes {
+            let mut named: Vec<usize> = Vec::new();
+            let key = CacheKey::from_hex(&name);
+            if let Some(rec) = key.map(|k| self.cache_get(&k)).transpose()?.flatten() {
+                for l in &rec.layers {
+                    let i = match index.get(l.as_str()) {
+                        Some(i) => *i,
+                        None => {
+                            let i = names.len();
+                            names.push(l.to_string());
+                            index.insert(l.to_string(), i);
+                            i
+                        }
+                    };
+                    named.push(i);
+                }
+            }
+            named.sort_unstable();
+            named.dedup();
+            records.insert(name, (named, t, bytes));
+        }
+        drop(index);
+        let name_of = |i: &usize| names.get(*i).map_or("", String::as_str);
         // A layer was last used when the newest record naming it was.
         let mut last_use: BTreeMap<String, SystemTime> =
             layers.iter().map(|(id, (_, t))| (id.clone(), *t)).collect();
         for (ls, t, _) in records.values() {
-            for l in ls {
+            for l in ls.iter().map(name_of) {
                 if let Some(u) = last_use.get_mut(l) {
                     *u = (*u).max(*t);
                 }
             }
         }
-        // The build cache's size as records and layers go, kept as a running total, and how
-        // many remaining records name each layer: choosing what goes is linear in the store,
-        // however much goes (10,000 records: see benches/prune.rs).
-        let mut total: u64 = records.values().map(|(_, _, b)| b).sum::<u64>()
-            + layers.values().map(|(b, _)| b).sum::<u64>();
+        // How many remaining records name each layer: choosing what goes is linear in the
+        // store, however much goes (10,000 records: see benches/prune.rs).
         let mut refs: HashMap<&str, usize> = layers.keys().map(|id| (id.as_str(), 0)).collect();
         for (ls, _, _) in records.values() {
-            for l in ls {
-                if let Some(n) = refs.get_mut(l.as_str()) {
+            for l in ls.iter().map(name_of) {
+                if let Some(n) = refs.get_mut(l) {
                     *n += 1;
                 }
             }
@@ -166,7 +196,8 @@ impl Store {
         let mut candidates: Vec<(String, SystemTime)> = records
             .iter()
             .filter(|(_, (ls, t, _))| {
-                old_enough(*t) && (opts.all || ls.iter().any(|l| !in_images.contains(l)))
+                old_enough(*t)
+                    && (opts.all || ls.iter().map(name_of).any(|l| !in_images.contains(l)))
             })
             .map(|(k, (_, t, _))| (k.clone(), *t))
             .collect();
@@ -219,11 +250,11 @@ impl Store {
                     bytes,
                     why: format!("last used {} ago", human(age(t))),
                 });
-                for l in &ls {
-                    if let Some(n) = refs.get_mut(l.as_str()) {
+                for l in ls.iter().map(name_of) {
+                    if let Some(n) = refs.get_mut(l) {
                         *n = n.saturating_sub(1);
                         if *n == 0 {
-                            unnamed.push(l.clone());
+                            unnamed.push(l.to_string());
                         }
                     }
                 }
