@@ -1,6 +1,7 @@
 //! The dependency rules of ARCHITECTURE.md, checked on the crates' manifests (rust-analyzer's
 //! tidy tests are the model): data flows one way, frontends stay pure, only the CLI uses
-//! `anyhow`, and no driver's policy leaks below the build library.
+//! `anyhow`, and no driver's policy leaks below the build library; and the repository's top level
+//! holds only what the code map names.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -136,4 +137,59 @@ fn data_flows_one_way() {
             .any(|d| d.starts_with("cairn-")),
         "cairn-ir depends on another cairn crate"
     );
+}
+
+/// The repository's top level holds what ARCHITECTURE.md's code map names and nothing else: a
+/// stray file there (a profiler's dump, a scratch output) is one `git add -A` from being
+/// committed, as a 1.2 MB flamegraph named `0` once was.
+#[test]
+fn the_repository_root_holds_only_the_code_map() {
+    const KNOWN: &[&str] = &[
+        ".ci",
+        ".git",
+        ".gitignore",
+        "ARCHITECTURE.md",
+        "BENCHMARKS.md",
+        "Cargo.lock",
+        "Cargo.toml",
+        "README.md",
+        "benches",
+        "clippy.toml",
+        "crates",
+        "docs",
+        "examples",
+        "frontends",
+        "fuzz",
+        "scripts",
+        "target",
+        "tests",
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let entries = std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    let stray: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !KNOWN.contains(&name.as_str()))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "not part of the repository's layout (remove, or add to the code map and here): {stray:?}"
+    );
+    // Everything in the list that the code map describes is named there.
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    for dir in [
+        "benches",
+        "crates",
+        "docs",
+        "examples",
+        "frontends",
+        "fuzz",
+        "scripts",
+        "tests",
+    ] {
+        assert!(
+            map.contains(&format!("`{dir}/")),
+            "ARCHITECTURE.md's code map does not name {dir}/"
+        );
+    }
 }
