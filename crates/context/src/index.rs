@@ -248,21 +248,24 @@ pub fn scan_with(root: &Path, ignore: &IgnoreMatcher, cache: StatCache) -> Resul
     // checking at hashing time).
     let started = (crate::hash::now_ns(), cache.racy_window());
     let usable = cache.is_for(&root).then_some(&cache);
-    let mut walked = walk::walk(&root, ignore, usable)?;
+    let walk::Walk {
+        mut entries,
+        pending,
+    } = walk::walk(&root, ignore, usable)?;
     drop(cache);
 
     // Files to hash: those the cache did not serve.
-    let pending = |w: &walk::Walked| w.entry.stamp.is_some() && !w.cached;
-    let paths: Vec<PathBuf> = walked
-        .iter()
-        .filter(|w| pending(w))
-        .map(|w| root.join(&w.entry.path))
-        .collect();
+    let paths: Vec<PathBuf> = pending.iter().map(|p| root.join(p)).collect();
     let hashed = hash::hash_files(&paths)?;
-    let cached = walked.iter().filter(|w| w.cached).count();
-    // The same filter as `paths`, so the same files in the same order.
-    for (w, h) in walked.iter_mut().filter(|w| pending(w)).zip(&hashed) {
-        let entry = &mut w.entry;
+    let files = entries.iter().filter(|e| e.stamp.is_some()).count();
+    for (path, h) in pending.iter().zip(&hashed) {
+        let Some(entry) = entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .and_then(|i| entries.get_mut(i))
+        else {
+            continue;
+        };
         // The stat read with the content wins over the walk's (the file may have changed).
         entry.kind = EntryKind::File { hash: h.hash };
         entry.size = h.stat.size;
@@ -272,10 +275,10 @@ pub fn scan_with(root: &Path, ignore: &IgnoreMatcher, cache: StatCache) -> Resul
         entry.stamp = Some(Stamp::from(&h.stat));
     }
     Ok(ContextIndex {
-        entries: walked.into_iter().map(|w| w.entry).collect(),
+        entries,
         stats: ScanStats {
             hashed: paths.len(),
-            cached,
+            cached: files.saturating_sub(pending.len()),
         },
         scanned: Some((root, started.0, started.1)),
     })

@@ -52,29 +52,39 @@ struct PendingDir {
     ignored_above: Arc<Vec<Walked>>,
 }
 
+/// What a walk found: the entries, sorted by path, and the regular files among them the stat
+/// cache did not serve (to be hashed), sorted too.
+pub(crate) struct Walk {
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) pending: Vec<String>,
+}
+
 /// What the tasks share.
 struct Shared<'a> {
     ignore: &'a IgnoreMatcher,
     cache: Option<&'a StatCache>,
-    /// Each directory's entries (one vector per directory: gathered once at the end into a
-    /// vector of the exact size, rather than grown by doubling).
-    out: Mutex<Vec<Vec<Walked>>>,
+    /// The entries, as each directory's task finds them: one vector for all, made as big as
+    /// the last scan's (the stat cache's) files from the start, so a big context's entries are
+    /// never held twice (per-directory vectors and their concatenation, or a doubled buffer
+    /// and its copy).
+    out: Mutex<Vec<Entry>>,
+    /// Regular files the stat cache did not serve.
+    pending: Mutex<Vec<String>>,
     error: Mutex<Option<ContextError>>,
     /// Some ignored directory was recorded (maybe more than once: see [`walk`]).
     deferred: std::sync::atomic::AtomicBool,
 }
 
 /// Walk `root` (a directory); entries come back sorted by path.
-pub(crate) fn walk(
-    root: &Path,
-    ignore: &IgnoreMatcher,
-    cache: Option<&StatCache>,
-) -> Result<Vec<Walked>> {
+pub(crate) fn walk(root: &Path, ignore: &IgnoreMatcher, cache: Option<&StatCache>) -> Result<Walk> {
     let fd = open_dir(None, root.as_os_str(), root)?;
+    // The last scan's files, and room for the directories (a hundred files to one, typically).
+    let expected = cache.map_or(0, |c| c.len().saturating_add(c.len() / 16 + 16));
     let shared = Shared {
         ignore,
         cache,
-        out: Mutex::new(Vec::new()),
+        out: Mutex::new(Vec::with_capacity(expected)),
+        pending: Mutex::new(Vec::new()),
         error: Mutex::new(None),
         deferred: Default::default(),
     };
@@ -89,17 +99,18 @@ pub(crate) fn walk(
     if let Some(e) = shared.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    let chunks = shared.out.into_inner().unwrap_or_else(|p| p.into_inner());
-    let mut out = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
-    for chunk in chunks {
-        out.extend(chunk);
-    }
-    out.sort_unstable_by(|a, b| a.entry.path.cmp(&b.entry.path));
+    let mut entries = shared.out.into_inner().unwrap_or_else(|p| p.into_inner());
+    entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     if shared.deferred.into_inner() {
         // Ignored directories are recorded by every task that includes something below them.
-        out.dedup_by(|a, b| a.entry.path == b.entry.path);
+        entries.dedup_by(|a, b| a.path == b.path);
     }
-    Ok(out)
+    let mut pending = shared
+        .pending
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    pending.sort_unstable();
+    Ok(Walk { entries, pending })
 }
 
 /// One directory's task: its entries go to `shared.out`, its subdirectories to new tasks.
@@ -109,10 +120,20 @@ fn visit<'s>(scope: &rayon::Scope<'s>, shared: &'s Shared<'s>, dir: PendingDir) 
     }
     match read(shared, &dir) {
         Ok((entries, subdirs)) => {
+            let unhashed: Vec<String> = entries
+                .iter()
+                .filter(|w| w.entry.stamp.is_some() && !w.cached)
+                .map(|w| w.entry.path.clone())
+                .collect();
+            if !unhashed.is_empty()
+                && let Ok(mut pending) = shared.pending.lock()
+            {
+                pending.extend(unhashed);
+            }
             if !entries.is_empty()
                 && let Ok(mut out) = shared.out.lock()
             {
-                out.push(entries);
+                out.extend(entries.into_iter().map(|w| w.entry));
             }
             for sub in subdirs {
                 scope.spawn(move |s| visit(s, shared, sub));

@@ -165,10 +165,14 @@ impl CopyReport {
         postcard::from_bytes(&bytes).map_err(std::io::Error::other)
     }
 
-    /// Write a report or a plan file.
+    /// Write a report or a plan file, streamed: a copy of 100,000 files is never also held
+    /// as one encoded buffer.
     pub fn write<T: Serialize>(path: &std::path::Path, value: &T) -> std::io::Result<()> {
-        let bytes = postcard::to_stdvec(value).map_err(std::io::Error::other)?;
-        std::fs::write(path, bytes)
+        use std::io::Write as _;
+        let file = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(path)?);
+        postcard::to_io(value, file)
+            .map_err(std::io::Error::other)?
+            .flush()
     }
 }
 

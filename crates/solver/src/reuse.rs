@@ -166,19 +166,17 @@ impl Tracked {
         let path = &self.tracking.report;
         let report: CopyReport = CopyReport::read(path)
             .map_err(|e| SolveError::Internal(format!("read {}: {e}", path.display())))?;
-        let mut files: Vec<CopiedFile> = report
-            .files
-            .into_iter()
-            .filter_map(|e| {
-                let hash = hash_of(&self.indexes, e.input, &e.source)?;
-                Some(CopiedFile {
-                    input: e.input,
-                    source: e.source,
-                    dest: e.dest,
-                    hash,
-                })
+        // Sized once: collected from a filter, the vector would grow by doubling.
+        let mut files: Vec<CopiedFile> = Vec::with_capacity(report.files.len());
+        files.extend(report.files.into_iter().filter_map(|e| {
+            let hash = hash_of(&self.indexes, e.input, &e.source)?;
+            Some(CopiedFile {
+                input: e.input,
+                source: e.source,
+                dest: e.dest,
+                hash,
             })
-            .collect();
+        }));
         // Sorted as reported; sorting again costs nothing then and keeps `known` right.
         files.sort_unstable_by(|a, b| a.dest.cmp(&b.dest));
         Ok(Written {

@@ -101,9 +101,13 @@ pub(crate) fn decode_raw(kind: Kind, bytes: &[u8]) -> Result<&[u8], DecodeError>
 
 /// postcard-encode `value` into an envelope.
 pub(crate) fn encode<T: Serialize>(kind: Kind, value: &T) -> Result<Vec<u8>, postcard::Error> {
-    // Serialized after room for the header, which is filled in place: a big record (a copy's
-    // files) is held once, not twice.
-    let mut out = postcard::to_extend(value, vec![0u8; HEADER_LEN])?;
+    // Serialized after room for the header, which is filled in place, into a buffer of the
+    // exact size (measured by a first pass): a big record (a copy's 100,000 files) is held
+    // once, never in a buffer grown by doubling (up to twice its size, and a copy per step).
+    let size = postcard::experimental::serialized_size(value)?;
+    let mut buf = Vec::with_capacity(HEADER_LEN.saturating_add(size));
+    buf.resize(HEADER_LEN, 0);
+    let mut out = postcard::to_extend(value, buf)?;
     let (header, payload) = out.split_at_mut(HEADER_LEN);
     let len = u32::try_from(payload.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
     let mut head = Vec::with_capacity(HEADER_LEN);
