@@ -95,6 +95,7 @@ fn main() -> ExitCode {
     {
         std::process::exit(cairn_sandbox::helper_main());
     }
+    cairn_sandbox::builder_without_huge_pages();
     let cli = Cli::parse();
     // What the libraries report with `tracing` (a credential entry ignored, a retried
     // transfer) reaches the user: warnings and errors, on stderr, without timestamps.

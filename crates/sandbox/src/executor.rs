@@ -11,7 +11,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -92,6 +92,27 @@ struct RequestRef<'a> {
     parent_pid: u32,
     stdin: bool,
     tty: bool,
+    huge_pages_off: bool,
+}
+
+/// Whether transparent huge pages were already off for this process when
+/// [`builder_without_huge_pages`] turned them off: what the steps get.
+static INHERITED_HUGE_PAGES_OFF: AtomicBool = AtomicBool::new(false);
+
+/// Turn transparent huge pages off for the builder, keeping the steps it runs as they were.
+///
+/// Why: the allocator's arenas get huge pages, and a build touches them sparsely — each 2 MiB
+/// page is faulted in whole and zeroed. Measured on a 100,000-file context: a no-op rebuild
+/// 69 → 55 MB resident, a one-file change 102 → 92 MB, for 30 ms more of no-op time (0.18 →
+/// 0.21 s: more, smaller page faults) and no change in planning 100,000 instructions. The
+/// setting is inherited across fork and exec, so the helper puts the one this process
+/// started with back before a step runs (`Request::huge_pages_off`): a RUN step sees the
+/// host's setting, as under runc (`e2e build::confinement::a_step_gets_the_hosts_huge_page…`).
+pub fn builder_without_huge_pages() {
+    if let Ok(off) = rustix::thread::transparent_huge_pages_are_disabled() {
+        INHERITED_HUGE_PAGES_OFF.store(off, Ordering::Relaxed);
+    }
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
 /// What a command reads (and, for a terminal, writes) instead of `/dev/null`.
@@ -188,6 +209,7 @@ impl ReexecExecutor {
             parent_pid: std::process::id(),
             stdin: input.is_some(),
             tty: matches!(input, Some(Input::Terminal(_))),
+            huge_pages_off: INHERITED_HUGE_PAGES_OFF.load(Ordering::Relaxed),
         })?;
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         let mut cmd = tokio::process::Command::new(&self.exe);

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 pub use cairn_fileop::CopiedFile;
 pub use executor::{
     Executor, HELPER_SUBCOMMAND, Input, MAX_LINE, OutputLine, ReexecExecutor, Stream,
-    remove_stale_scratch,
+    builder_without_huge_pages, remove_stale_scratch,
 };
 pub use helper::helper_main;
 pub use job::{

@@ -55,6 +55,11 @@ pub struct Request {
     /// terminal (`cairn run -t`).
     #[serde(default)]
     pub tty: bool,
+    /// Transparent huge pages stay off for the step (they were off for the builder when it
+    /// started: [`crate::builder_without_huge_pages`]); otherwise the step gets the system's
+    /// setting back.
+    #[serde(default)]
+    pub huge_pages_off: bool,
 }
 
 /// A message from the helper.

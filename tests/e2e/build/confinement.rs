@@ -352,6 +352,26 @@ fn only_stdio_reaches_a_step() {
     assert!(fds.contains(&"0") && fds.contains(&"2"), "{fds:?}");
 }
 
+#[test]
+fn a_step_gets_the_hosts_huge_page_setting_not_the_builders() {
+    // cairn turns transparent huge pages off for itself (its memory), and that setting goes
+    // through fork and exec: a step must get the one cairn was started with, as under runc.
+    let status = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("THP_enabled:"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    let host = std::fs::read_to_string("/proc/self/status").expect("status");
+    let host = status(&host).expect("the kernel reports THP_enabled in /proc/self/status");
+    let env = Env::new();
+    let c = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN grep THP_enabled /proc/self/status\n",
+    )]);
+    let logs = logs_of(&env, c.path(), &["--no-cache"]);
+    assert_eq!(status(&logs), Some(host), "{logs}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. Setuid files in the store
 

@@ -245,6 +245,11 @@ pub fn helper_main() -> i32 {
     if let Err(e) = death_signal {
         return status.setup_error(&e.ctx_err(|| "PR_SET_PDEATHSIG".into()));
     }
+    // The builder's huge-page setting (off: `builder_without_huge_pages`) is not the step's:
+    // it gets the one the builder started with.
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(request.huge_pages_off) {
+        return status.setup_error(&e.ctx_err(|| "PR_SET_THP_DISABLE".into()));
+    }
     if let Err(e) = closed {
         return status.setup_error(&e.ctx_err(|| "closing inherited descriptors".into()));
     }
