@@ -114,26 +114,28 @@ pub(crate) fn prepare<E: Executor + 'static>(
     let previous = if inner.ignores_cache(d) {
         None
     } else {
-        inner.store.last_copy(&key).map_err(store_err)?
-    };
-    let previous = match previous {
-        Some(rec) => {
-            let unchanged: Vec<cairn_sandbox::CopiedFile> = rec
-                .files
-                .into_iter()
-                .filter(|f| hash_of(&indexes, f.input, &f.source) == Some(f.hash))
-                .map(|f| cairn_sandbox::CopiedFile {
-                    input: f.input,
-                    source: f.source,
-                    dest: f.dest,
-                })
-                .collect();
-            let plan = staging.path().join("copy-plan");
-            CopyReport::write(&plan, &unchanged)
-                .map_err(|e| SolveError::Store(format!("write {}: {e}", plan.display())))?;
-            Some((inner.store.layer_dir(&rec.layer), plan))
-        }
-        None => None,
+        // The plan: the previous files whose source still has the hash they were copied
+        // with, read in place from the record and written as the helper reads them.
+        let plan = staging.path().join("copy-plan");
+        inner
+            .store
+            .with_last_copy(&key, |rec| {
+                let unchanged: Vec<PlanEntry<'_>> = rec
+                    .files
+                    .iter()
+                    .filter(|f| hash_of(&indexes, f.input, f.source) == Some(f.hash))
+                    .map(|f| PlanEntry {
+                        input: f.input,
+                        source: f.source,
+                        dest: f.dest,
+                    })
+                    .collect();
+                CopyReport::write(&plan, &unchanged)
+                    .map(|()| (inner.store.layer_dir(&rec.layer), plan.clone()))
+                    .map_err(|e| SolveError::Store(format!("write {}: {e}", plan.display())))
+            })
+            .map_err(store_err)?
+            .transpose()?
     };
     let mut tracked_inputs: Vec<u32> = indexes.keys().copied().collect();
     tracked_inputs.sort_unstable();
@@ -146,6 +148,15 @@ pub(crate) fn prepare<E: Executor + 'static>(
         key,
         indexes,
     }))
+}
+
+/// A plan entry as the helper reads it: a [`cairn_sandbox::CopiedFile`], borrowed from the
+/// previous copy's record (`plan_entries_encode_as_copied_files` checks the encoding).
+#[derive(serde::Serialize)]
+struct PlanEntry<'a> {
+    input: u32,
+    source: &'a str,
+    dest: &'a str,
 }
 
 fn hash_of(
@@ -201,5 +212,29 @@ impl Written {
             .store
             .set_last_copy(&self.key, &rec)
             .map_err(store_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PlanEntry;
+
+    #[test]
+    fn plan_entries_encode_as_copied_files() {
+        // The helper decodes the plan as `cairn_sandbox::CopiedFile`s.
+        let borrowed = PlanEntry {
+            input: 3,
+            source: "a/b.txt",
+            dest: "src/a/b.txt",
+        };
+        let owned = cairn_sandbox::CopiedFile {
+            input: 3,
+            source: "a/b.txt".into(),
+            dest: "src/a/b.txt".into(),
+        };
+        assert_eq!(
+            postcard::to_stdvec(&[borrowed]).expect("encode"),
+            postcard::to_stdvec(&[owned]).expect("encode")
+        );
     }
 }

@@ -128,7 +128,14 @@ pub(crate) fn read_record_raw(path: &Path, kind: Kind) -> Result<Option<Vec<u8>>
         return Ok(None);
     };
     match record::decode_raw(kind, &bytes) {
-        Ok(payload) => Ok(Some(payload.to_vec())),
+        // The payload is the end of the bytes read: the header is cut off in place, so a big
+        // record (a stat cache) is never held twice.
+        Ok(payload) => {
+            let header = bytes.len().saturating_sub(payload.len());
+            let mut bytes = bytes;
+            bytes.drain(..header);
+            Ok(Some(bytes))
+        }
         Err(e) => torn_or_error(path, &meta, e),
     }
 }
