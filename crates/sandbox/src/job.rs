@@ -158,7 +158,37 @@ pub struct CopyReport {
     pub written: u64,
 }
 
+/// A [`CopyReport`] decoded in place: its paths borrow the report file's bytes (a copy of
+/// 100,000 files is otherwise 200,000 strings).
+#[derive(Debug, Deserialize)]
+pub struct CopyReportView<'a> {
+    #[serde(borrow)]
+    pub files: Vec<CopiedFileRef<'a>>,
+    pub linked: u64,
+    pub written: u64,
+}
+
+/// A [`cairn_fileop::CopiedFile`] with borrowed paths: the same fields, the same encoding (a
+/// plan written from these reads back as `CopiedFile`s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopiedFileRef<'a> {
+    pub input: u32,
+    pub source: &'a str,
+    pub dest: &'a str,
+}
+
 impl CopyReport {
+    /// A report file's bytes, decoded in place.
+    pub fn view(bytes: &[u8]) -> std::io::Result<CopyReportView<'_>> {
+        match postcard::take_from_bytes::<CopyReportView<'_>>(bytes) {
+            Ok((view, [])) => Ok(view),
+            Ok(_) => Err(std::io::Error::other(
+                "trailing bytes after the copy report",
+            )),
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
     /// Read a report or a plan file.
     pub fn read<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> std::io::Result<T> {
         let bytes = std::fs::read(path)?;
@@ -182,4 +212,37 @@ pub struct JobOutcome {
     /// The command's exit code; `128 + signal` when it was killed by a signal. Always 0 for a
     /// successful file job.
     pub exit_code: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrowed_entries_encode_and_decode_as_copied_files() {
+        let owned = CopyReport {
+            files: vec![cairn_fileop::CopiedFile {
+                input: 3,
+                source: "a/b.txt".into(),
+                dest: "src/a/b.txt".into(),
+            }],
+            linked: 1,
+            written: 2,
+        };
+        let bytes = postcard::to_stdvec(&owned).expect("encode");
+        let view = CopyReport::view(&bytes).expect("view");
+        let entry = CopiedFileRef {
+            input: 3,
+            source: "a/b.txt",
+            dest: "src/a/b.txt",
+        };
+        assert_eq!(view.files, vec![entry]);
+        assert_eq!((view.linked, view.written), (1, 2));
+        // A plan written from borrowed entries reads back as owned ones.
+        assert_eq!(
+            postcard::to_stdvec(&vec![entry]).expect("encode"),
+            postcard::to_stdvec(&owned.files).expect("encode")
+        );
+        assert!(CopyReport::view(&bytes[..bytes.len() - 1]).is_err());
+    }
 }

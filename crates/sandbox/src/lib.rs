@@ -22,8 +22,8 @@ pub use executor::{
 };
 pub use helper::helper_main;
 pub use job::{
-    CacheOwner, CopyReport, CopyTracking, ExecJob, ExecMount, ExecMountKind, FileJob, Job,
-    JobOutcome, MountSource, Rootfs,
+    CacheOwner, CopiedFileRef, CopyReport, CopyReportView, CopyTracking, ExecJob, ExecMount,
+    ExecMountKind, FileJob, Job, JobOutcome, MountSource, Rootfs,
 };
 pub use socket_proxy::SocketProxy;
 

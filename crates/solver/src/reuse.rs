@@ -16,12 +16,13 @@
 //! inode at most once), so keys, digests and exported tars are the same either way.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use cairn_context::{ContextIndex, EntryKind};
 use cairn_ir::{Digest, FileAction, FileOp};
-use cairn_sandbox::{CopyReport, CopyTracking, Executor};
-use cairn_store::{CopiedFile, CopyRecord, LayerId, Staging};
+use cairn_sandbox::{CopiedFileRef, CopyReport, CopyTracking, Executor};
+use cairn_store::{CopiedFileView, CopyRecordRef, LayerId, Staging};
 
 use crate::causes::store_err;
 use crate::solve::{Inner, SolveError, VResult};
@@ -37,18 +38,44 @@ pub(crate) struct Tracked {
 }
 
 /// What a tracked copy wrote: each file's content hash from the context scan.
+/// What a tracked copy wrote, with each file's hash from the scan: the helper's report as
+/// read, and where in it each file's paths are (a copy of 100,000 files is then one buffer and
+/// one vector, not 200,000 strings).
 pub(crate) struct Written {
     key: [u8; 32],
-    files: Vec<CopiedFile>,
+    report: Vec<u8>,
+    /// Sorted by destination.
+    files: Vec<WrittenFile>,
+}
+
+struct WrittenFile {
+    input: u32,
+    source: Range<usize>,
+    dest: Range<usize>,
+    hash: [u8; 32],
+}
+
+/// Where `part` (borrowed from `whole` by a decoder) lies in `whole`.
+fn range_in(whole: &[u8], part: &str) -> Option<Range<usize>> {
+    let start = part.as_ptr().addr().checked_sub(whole.as_ptr().addr())?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some(start..end)
 }
 
 impl Written {
+    fn text(&self, r: &Range<usize>) -> &str {
+        self.report
+            .get(r.clone())
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+    }
+
     /// The hash of the file at `rel` (relative to the layer root), if the copy wrote it. The
     /// files are sorted by destination (the copier reports them so): a binary search, no map.
     pub fn known(&self, rel: &[u8]) -> Option<[u8; 32]> {
         let i = self
             .files
-            .binary_search_by(|f| f.dest.as_bytes().cmp(rel))
+            .binary_search_by(|f| self.text(&f.dest).as_bytes().cmp(rel))
             .ok()?;
         self.files.get(i).map(|f| f.hash)
     }
@@ -120,11 +147,11 @@ pub(crate) fn prepare<E: Executor + 'static>(
         inner
             .store
             .with_last_copy(&key, |rec| {
-                let unchanged: Vec<PlanEntry<'_>> = rec
+                let unchanged: Vec<CopiedFileRef<'_>> = rec
                     .files
                     .iter()
                     .filter(|f| hash_of(&indexes, f.input, f.source) == Some(f.hash))
-                    .map(|f| PlanEntry {
+                    .map(|f| CopiedFileRef {
                         input: f.input,
                         source: f.source,
                         dest: f.dest,
@@ -150,15 +177,6 @@ pub(crate) fn prepare<E: Executor + 'static>(
     }))
 }
 
-/// A plan entry as the helper reads it: a [`cairn_sandbox::CopiedFile`], borrowed from the
-/// previous copy's record (`plan_entries_encode_as_copied_files` checks the encoding).
-#[derive(serde::Serialize)]
-struct PlanEntry<'a> {
-    input: u32,
-    source: &'a str,
-    dest: &'a str,
-}
-
 fn hash_of(
     indexes: &HashMap<u32, Arc<ContextIndex>>,
     input: u32,
@@ -175,25 +193,41 @@ impl Tracked {
     /// file written with its hash from the scan.
     pub fn written(&self) -> Result<Written, SolveError> {
         let path = &self.tracking.report;
-        let report: CopyReport = CopyReport::read(path)
-            .map_err(|e| SolveError::Internal(format!("read {}: {e}", path.display())))?;
+        let unreadable =
+            |e: std::io::Error| SolveError::Internal(format!("read {}: {e}", path.display()));
+        let report = std::fs::read(path).map_err(unreadable)?;
+        let view = CopyReport::view(&report).map_err(unreadable)?;
         // Sized once: collected from a filter, the vector would grow by doubling.
-        let mut files: Vec<CopiedFile> = Vec::with_capacity(report.files.len());
-        files.extend(report.files.into_iter().filter_map(|e| {
-            let hash = hash_of(&self.indexes, e.input, &e.source)?;
-            Some(CopiedFile {
+        let mut files: Vec<WrittenFile> = Vec::with_capacity(view.files.len());
+        for e in &view.files {
+            let Some(hash) = hash_of(&self.indexes, e.input, e.source) else {
+                continue;
+            };
+            let (Some(source), Some(dest)) =
+                (range_in(&report, e.source), range_in(&report, e.dest))
+            else {
+                return Err(SolveError::Internal(format!(
+                    "{}: a path outside the report",
+                    path.display()
+                )));
+            };
+            files.push(WrittenFile {
                 input: e.input,
-                source: e.source,
-                dest: e.dest,
+                source,
+                dest,
                 hash,
-            })
-        }));
-        // Sorted as reported; sorting again costs nothing then and keeps `known` right.
-        files.sort_unstable_by(|a, b| a.dest.cmp(&b.dest));
-        Ok(Written {
+            });
+        }
+        drop(view);
+        let mut written = Written {
             key: self.key,
-            files,
-        })
+            report,
+            files: Vec::new(),
+        };
+        // Sorted as reported; sorting again costs nothing then and keeps `known` right.
+        files.sort_unstable_by(|a, b| written.text(&a.dest).cmp(written.text(&b.dest)));
+        written.files = files;
+        Ok(written)
     }
 }
 
@@ -204,37 +238,23 @@ impl Written {
         inner: &Inner<E>,
         layer: LayerId,
     ) -> Result<(), SolveError> {
-        let rec = CopyRecord {
-            layer,
-            files: self.files,
+        let files: Vec<CopiedFileView<'_>> = self
+            .files
+            .iter()
+            .map(|f| CopiedFileView {
+                input: f.input,
+                source: self.text(&f.source),
+                dest: self.text(&f.dest),
+                hash: f.hash,
+            })
+            .collect();
+        let rec = CopyRecordRef {
+            layer: &layer,
+            files: &files,
         };
         inner
             .store
-            .set_last_copy(&self.key, &rec)
+            .set_last_copy_ref(&self.key, &rec)
             .map_err(store_err)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::PlanEntry;
-
-    #[test]
-    fn plan_entries_encode_as_copied_files() {
-        // The helper decodes the plan as `cairn_sandbox::CopiedFile`s.
-        let borrowed = PlanEntry {
-            input: 3,
-            source: "a/b.txt",
-            dest: "src/a/b.txt",
-        };
-        let owned = cairn_sandbox::CopiedFile {
-            input: 3,
-            source: "a/b.txt".into(),
-            dest: "src/a/b.txt".into(),
-        };
-        assert_eq!(
-            postcard::to_stdvec(&[borrowed]).expect("encode"),
-            postcard::to_stdvec(&[owned]).expect("encode")
-        );
     }
 }

@@ -49,8 +49,9 @@ pub struct CopyRecordView<'a> {
     pub files: Vec<CopiedFileView<'a>>,
 }
 
-/// A [`CopiedFile`] of a [`CopyRecordView`] (the same fields, the same encoding).
-#[derive(Debug, Deserialize)]
+/// A [`CopiedFile`] of a [`CopyRecordView`] or a [`CopyRecordRef`] (the same fields, the same
+/// encoding).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct CopiedFileView<'a> {
     pub input: u32,
     pub source: &'a str,
@@ -58,7 +59,22 @@ pub struct CopiedFileView<'a> {
     pub hash: [u8; 32],
 }
 
+/// A [`CopyRecord`] to write whose files borrow their paths (from the copy's report).
+#[derive(Debug, Serialize)]
+pub struct CopyRecordRef<'a> {
+    pub layer: &'a LayerId,
+    pub files: &'a [CopiedFileView<'a>],
+}
+
 impl Store {
+    /// Remember the result of the copy keyed `key` from borrowed files (as
+    /// [`Store::set_last_copy`]).
+    pub fn set_last_copy_ref(&self, key: &[u8; 32], rec: &CopyRecordRef<'_>) -> Result<()> {
+        let path = self.layout().copies.join(hex(key));
+        atomic::write_record(&self.layout().tmp, &path, Kind::Copy, rec, Replace::Yes)?;
+        Ok(())
+    }
+
     /// `f` of the last result of the copy keyed `key`, read in place, if its layer is still
     /// in the store ([`Store::last_copy`] without owning its files).
     pub fn with_last_copy<R>(
@@ -159,7 +175,33 @@ mod tests {
                 }
             })
             .expect("read in place");
-        assert_eq!(viewed, Some(rec));
+        assert_eq!(viewed, Some(rec.clone()));
+        // Written from borrowed files, the same bytes.
+        let other = [8u8; 32];
+        let files: Vec<CopiedFileView<'_>> = rec
+            .files
+            .iter()
+            .map(|f| CopiedFileView {
+                input: f.input,
+                source: &f.source,
+                dest: &f.dest,
+                hash: f.hash,
+            })
+            .collect();
+        store
+            .set_last_copy_ref(
+                &other,
+                &CopyRecordRef {
+                    layer: &rec.layer,
+                    files: &files,
+                },
+            )
+            .expect("write borrowed");
+        assert_eq!(
+            std::fs::read(dir.path().join("copies").join(hex(&other))).expect("read"),
+            std::fs::read(dir.path().join("copies").join(hex(&key))).expect("read")
+        );
+        assert_eq!(store.last_copy(&other).expect("read"), Some(rec));
         std::fs::remove_dir(store.layer_dir(&id)).expect("remove layer");
         store.drop_stale_copies().expect("drop");
         assert!(
