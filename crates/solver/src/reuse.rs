@@ -22,7 +22,7 @@ use std::sync::Arc;
 use cairn_context::{ContextIndex, EntryKind};
 use cairn_ir::{Digest, FileAction, FileOp};
 use cairn_sandbox::{CopiedFileRef, CopyReport, CopyTracking, Executor};
-use cairn_store::{CopiedFileView, CopyRecordRef, LayerId, Staging};
+use cairn_store::{CopiedFileView, CopyRecordView, LayerId, Staging};
 
 use crate::causes::store_err;
 use crate::solve::{Inner, SolveError, VResult};
@@ -37,7 +37,6 @@ pub(crate) struct Tracked {
     indexes: HashMap<u32, Arc<ContextIndex>>,
 }
 
-/// What a tracked copy wrote: each file's content hash from the context scan.
 /// What a tracked copy wrote, with each file's hash from the scan: the helper's report as
 /// read, and where in it each file's paths are (a copy of 100,000 files is then one buffer and
 /// one vector, not 200,000 strings).
@@ -62,12 +61,17 @@ fn range_in(whole: &[u8], part: &str) -> Option<Range<usize>> {
     (end <= whole.len()).then_some(start..end)
 }
 
+/// The text at `r` of a report (a range [`range_in`] found, so always whole UTF-8).
+fn text<'a>(report: &'a [u8], r: &Range<usize>) -> &'a str {
+    report
+        .get(r.clone())
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .unwrap_or_default()
+}
+
 impl Written {
     fn text(&self, r: &Range<usize>) -> &str {
-        self.report
-            .get(r.clone())
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or_default()
+        text(&self.report, r)
     }
 
     /// The hash of the file at `rel` (relative to the layer root), if the copy wrote it. The
@@ -219,15 +223,13 @@ impl Tracked {
             });
         }
         drop(view);
-        let mut written = Written {
+        // Sorted as reported; sorting again costs nothing then and keeps `known` right.
+        files.sort_unstable_by(|a, b| text(&report, &a.dest).cmp(text(&report, &b.dest)));
+        Ok(Written {
             key: self.key,
             report,
-            files: Vec::new(),
-        };
-        // Sorted as reported; sorting again costs nothing then and keeps `known` right.
-        files.sort_unstable_by(|a, b| written.text(&a.dest).cmp(written.text(&b.dest)));
-        written.files = files;
-        Ok(written)
+            files,
+        })
     }
 }
 
@@ -248,13 +250,10 @@ impl Written {
                 hash: f.hash,
             })
             .collect();
-        let rec = CopyRecordRef {
-            layer: &layer,
-            files: &files,
-        };
+        let rec = CopyRecordView { layer, files };
         inner
             .store
-            .set_last_copy_ref(&self.key, &rec)
+            .set_last_copy_view(&self.key, &rec)
             .map_err(store_err)
     }
 }

@@ -40,17 +40,16 @@ fn hex(key: &[u8; 32]) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A [`CopyRecord`] read in place: its paths borrow the record file's bytes (a copy of
-/// 100,000 files is otherwise 200,000 strings, decoded only to be filtered and dropped).
-#[derive(Debug, Deserialize)]
+/// A [`CopyRecord`] whose paths are borrowed: read in place from the record file's bytes, or
+/// written from the copy's report (a copy of 100,000 files is otherwise 200,000 strings).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CopyRecordView<'a> {
     pub layer: LayerId,
     #[serde(borrow)]
     pub files: Vec<CopiedFileView<'a>>,
 }
 
-/// A [`CopiedFile`] of a [`CopyRecordView`] or a [`CopyRecordRef`] (the same fields, the same
-/// encoding).
+/// A [`CopiedFile`] of a [`CopyRecordView`] (the same fields, the same encoding).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct CopiedFileView<'a> {
     pub input: u32,
@@ -59,17 +58,10 @@ pub struct CopiedFileView<'a> {
     pub hash: [u8; 32],
 }
 
-/// A [`CopyRecord`] to write whose files borrow their paths (from the copy's report).
-#[derive(Debug, Serialize)]
-pub struct CopyRecordRef<'a> {
-    pub layer: &'a LayerId,
-    pub files: &'a [CopiedFileView<'a>],
-}
-
 impl Store {
     /// Remember the result of the copy keyed `key` from borrowed files (as
     /// [`Store::set_last_copy`]).
-    pub fn set_last_copy_ref(&self, key: &[u8; 32], rec: &CopyRecordRef<'_>) -> Result<()> {
+    pub fn set_last_copy_view(&self, key: &[u8; 32], rec: &CopyRecordView<'_>) -> Result<()> {
         let path = self.layout().copies.join(hex(key));
         atomic::write_record(&self.layout().tmp, &path, Kind::Copy, rec, Replace::Yes)?;
         Ok(())
@@ -120,8 +112,16 @@ impl Store {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            let rec: Option<CopyRecord> = atomic::read_record(&path, Kind::Copy).unwrap_or(None);
-            if rec.is_none_or(|r| !self.layer_dir(&r.layer).is_dir()) {
+            // Only the layer matters here: the files are decoded in place, never owned.
+            let layer = atomic::read_record_raw(&path, Kind::Copy)
+                .ok()
+                .flatten()
+                .and_then(|payload| {
+                    postcard::take_from_bytes::<CopyRecordView<'_>>(&payload)
+                        .ok()
+                        .map(|(v, _)| v.layer)
+                });
+            if layer.is_none_or(|l| !self.layer_dir(&l).is_dir()) {
                 let _ = std::fs::remove_file(&path);
             }
         }
@@ -189,11 +189,11 @@ mod tests {
             })
             .collect();
         store
-            .set_last_copy_ref(
+            .set_last_copy_view(
                 &other,
-                &CopyRecordRef {
-                    layer: &rec.layer,
-                    files: &files,
+                &CopyRecordView {
+                    layer: rec.layer.clone(),
+                    files,
                 },
             )
             .expect("write borrowed");

@@ -52,7 +52,7 @@ pub use atomic::{copy_file_atomically, write_file_atomically};
 pub use blob::{BlobReader, BlobWriter};
 pub use check::CheckReport;
 pub use container::{ContainerRecord, is_container_id};
-pub use copies::{CopiedFile, CopiedFileView, CopyRecord, CopyRecordRef, CopyRecordView};
+pub use copies::{CopiedFile, CopiedFileView, CopyRecord, CopyRecordView};
 pub use digest::{CacheKey, LayerId, OciDigest, is_layer_id};
 pub use error::{Error, Result};
 pub use hints::BlobOrigin;

@@ -108,15 +108,15 @@ impl Store {
         let in_images = self.layers_in_use()?;
 
         // Records: key → (last use, bytes); what they name is read only if something must go.
-        let mut sizes: BTreeMap<String, (SystemTime, u64)> = BTreeMap::new();
+        let mut sizes: BTreeMap<String, (CacheKey, SystemTime, u64)> = BTreeMap::new();
         let dir = &layout.cache;
         for entry in fs::read_dir(dir).map_err(io_at(dir))?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if CacheKey::from_hex(&name).is_none() {
+            let Some(key) = CacheKey::from_hex(&name) else {
                 continue;
-            }
+            };
             let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            sizes.insert(name, (mtime(&entry.path()), bytes));
+            sizes.insert(name, (key, mtime(&entry.path()), bytes));
         }
         // Layers no image uses: id → (bytes, own time).
         let mut layers: BTreeMap<String, (u64, SystemTime)> = BTreeMap::new();
@@ -135,7 +135,7 @@ impl Store {
             layers.insert(name, (size, mtime(&entry.path())));
         }
         // The build cache's size as records and layers go, kept as a running total.
-        let mut total: u64 = sizes.values().map(|(_, b)| b).sum::<u64>()
+        let mut total: u64 = sizes.values().map(|(_, _, b)| b).sum::<u64>()
             + layers.values().map(|(b, _)| b).sum::<u64>();
         if opts.keep_storage.is_some_and(|keep| total <= keep) {
             // The GC after a build, under its size: nothing goes, and the records (a deep
@@ -148,10 +148,9 @@ impl Store {
         let mut names: Vec<String> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut records: BTreeMap<String, (Vec<usize>, SystemTime, u64)> = BTreeMap::new();
-        for (name, (t, bytes)) in sizes {
+        for (name, (key, t, bytes)) in sizes {
             let mut named: Vec<usize> = Vec::new();
-            let key = CacheKey::from_hex(&name);
-            if let Some(rec) = key.map(|k| self.cache_get(&k)).transpose()?.flatten() {
+            if let Some(rec) = self.cache_get(&key)? {
                 for l in &rec.layers {
                     let i = match index.get(l.as_str()) {
                         Some(i) => *i,
