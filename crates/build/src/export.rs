@@ -2,10 +2,12 @@
 //! `--cache-to` carries), the image (assembled once, named, written to each output, pushed)
 //! and the file-system outputs.
 
+use crate::ahead::Ahead;
 use crate::error::{Context, Result, bail};
 use crate::events::{BuildEvent, EventSink, Task};
 use crate::output::Output;
 use cairn_ir::{Digest, Graph, MountKind, Op, SourceOp};
+use cairn_oci::LayerTarget;
 use cairn_registry::Registry;
 use cairn_remotecache::{CacheLocation, CacheOptions};
 use cairn_solver::{SolveOutput, UsedRecord};
@@ -99,6 +101,25 @@ pub(crate) struct ImageJob<'a> {
     pub push: bool,
     /// Make the image even with no output or tag wanting it (the caller wants its ID).
     pub want_id: bool,
+    /// Layers described while the build ran.
+    pub ahead: Option<&'a Ahead>,
+}
+
+/// How the image's layers will be described, if an image is made at all: what the export
+/// describes them for, so the build can start on it early ([`Ahead`]).
+pub(crate) fn layer_target(
+    outputs: &[Output],
+    tags: &[String],
+    want_id: bool,
+    compression: Compression,
+) -> Option<LayerTarget> {
+    if outputs.iter().any(Output::is_image) {
+        Some(LayerTarget::Blobs(compression))
+    } else if !tags.is_empty() || want_id {
+        Some(LayerTarget::Store)
+    } else {
+        None
+    }
 }
 
 /// Assemble the image (when anything wants it), name it, write the image outputs and push.
@@ -109,15 +130,14 @@ pub(crate) fn image(
     runtime: &tokio::runtime::Runtime,
     events: &dyn EventSink,
 ) -> Result<Option<BuiltImage>> {
-    let exports_image = job.outputs.iter().any(Output::is_image);
-    if !(exports_image || !job.tags.is_empty() || job.want_id) {
+    let Some(target) = layer_target(job.outputs, job.tags, job.want_id, job.compression) else {
         if job.push {
             bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
         }
         return Ok(None);
-    }
+    };
     let task = Task::start(events, "exporting to image");
-    let made = make_image(store, job, events, &task);
+    let made = make_image(store, job, target, events, &task);
     match &made {
         Ok(image) => {
             task.note(format!("writing image {} done", image.config));
@@ -160,11 +180,11 @@ pub(crate) fn image(
 fn make_image(
     store: &Store,
     job: &ImageJob<'_>,
+    target: LayerTarget,
     events: &dyn EventSink,
     task: &Task<'_>,
 ) -> Result<cairn_oci::AssembledImage> {
     task.note("exporting layers");
-    let exports_image = job.outputs.iter().any(Output::is_image);
     let spec = cairn_oci::ImageSpec {
         platform: job.graph.platform.clone(),
         config: job.graph.image.clone(),
@@ -173,12 +193,16 @@ fn make_image(
         base_layers: base_layer_count(job.graph, store, job.layers)?,
     };
     // An image that only stays in the store needs no compressed blobs (like docker's own
-    // image store); exports get real, compressed layers.
-    let mut image = if exports_image {
-        cairn_oci::assemble_image(store, &spec, job.compression)
-    } else {
-        cairn_oci::assemble_image_in_store(store, &spec)
-    }
+    // image store); exports get real, compressed layers. A layer the build made may have
+    // been described while later steps ran.
+    let ahead = job.ahead.filter(|a| a.target() == target);
+    let mut image = cairn_oci::assemble_image_with(store, &spec, &|i, id| {
+        let built = i >= spec.base_layers || spec.epoch.is_none();
+        match ahead.filter(|_| built).and_then(|a| a.get(id)) {
+            Some(blob) => Ok(blob),
+            None => cairn_oci::describe_layer(store, &spec, i, id, target),
+        }
+    })
     .context("cannot assemble the image")?;
     for t in job.tags {
         let rec = cairn_store::ImageRecord {
@@ -273,7 +297,7 @@ fn base_layer_count(g: &Graph, store: &Store, layers: &[LayerId]) -> Result<usiz
 
 /// The vertices whose results are the final image's layers: down the root filesystems from
 /// the result.
-fn result_chain(g: &Graph) -> HashSet<Digest> {
+pub(crate) fn result_chain(g: &Graph) -> HashSet<Digest> {
     let mut out = HashSet::new();
     let mut todo: Vec<Digest> = g.result.iter().map(|r| r.vertex).collect();
     while let Some(d) = todo.pop() {

@@ -12,6 +12,7 @@
 //! Data flows one way: frontend → IR → solver → workers → store → exporter.
 #![deny(clippy::indexing_slicing)]
 
+mod ahead;
 mod container;
 mod context;
 pub mod entitlements;
@@ -92,7 +93,7 @@ impl FrontendHost<'_> {
         let graph = pin::pin_images(graph, &self.engine.store, self.resolver)?;
         let solved =
             self.engine
-                .solve_graph(&graph, self.request, Vec::new(), false, &self.events)?;
+                .solve_graph(&graph, self.request, Vec::new(), false, None, &self.events)?;
         Ok(solved.output.layers)
     }
 
@@ -307,8 +308,32 @@ impl Engine {
                 ))),
             }
         }
-        let solved =
-            self.solve_graph(&graph, request, remotes, !opts.cache_to.is_empty(), &events)?;
+        // The final image's layers are described as their steps commit them.
+        let target = export::layer_target(
+            &opts.outputs,
+            &opts.tags,
+            opts.want_image_id,
+            opts.compression,
+        );
+        let mut ahead = match target {
+            Some(target) => Some(
+                ahead::Ahead::start(&self.store, export::result_chain(&graph), epoch, target)
+                    .context("cannot start a thread")?,
+            ),
+            None => None,
+        };
+        let solved = self.solve_graph(
+            &graph,
+            request,
+            remotes,
+            !opts.cache_to.is_empty(),
+            ahead.as_ref().map(ahead::Ahead::observer),
+            &events,
+        )?;
+        // Nothing is described in the background while the exports write layer records.
+        if let Some(a) = ahead.as_mut() {
+            a.finish();
+        }
         let explanation = opts
             .history
             .as_deref()
@@ -340,6 +365,7 @@ impl Engine {
                 outputs: &opts.outputs,
                 push: opts.push,
                 want_id: opts.want_image_id,
+                ahead: ahead.as_ref(),
             },
             &self.registry,
             &self.runtime,
@@ -408,6 +434,7 @@ impl Engine {
         request: &BuildRequest<'_>,
         remotes: Vec<Arc<dyn cairn_solver::RemoteCache>>,
         want_stored: bool,
+        on_commit: Option<Arc<dyn cairn_solver::CommitObserver>>,
         events: &Arc<dyn EventSink>,
     ) -> Result<Solved> {
         let opts = &request.options;
@@ -442,6 +469,7 @@ impl Engine {
             remotes,
             ssh: opts.ssh.clone(),
             contexts: contexts.clone(),
+            on_commit,
         };
         let executor =
             cairn_sandbox::ReexecExecutor::new(self.helper.0.clone(), self.helper.1.clone());

@@ -113,24 +113,58 @@ pub(crate) fn manifest_for(
     }
 }
 
+/// Where an image's layers go, which decides how each is described.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerTarget {
+    /// An image that only stays in the store (`cairn build -t`): uncompressed descriptors,
+    /// hashed, not written (see [`crate::layer_uncompressed_descriptor`]).
+    Store,
+    /// An export or push: real blobs of this compression, written to the store.
+    Blobs(Compression),
+}
+
+/// The descriptor of layer `id`, the `index`-th (from the bottom) of `img`, for `target`: what
+/// [`assemble_image`] and [`assemble_image_in_store`] put in the manifest for it.
+pub fn describe_layer(
+    store: &Store,
+    img: &ImageSpec,
+    index: usize,
+    id: &LayerId,
+    target: LayerTarget,
+) -> Result<LayerBlob> {
+    describe_layer_as(store, id, img.epoch, index >= img.base_layers, target)
+}
+
+/// [`describe_layer`] for a layer known to be a `built` one (made by the build, above the base
+/// image's) or not: a layer can be described before the image it will be part of is known.
+pub fn describe_layer_as(
+    store: &Store,
+    id: &LayerId,
+    epoch: Option<i64>,
+    built: bool,
+    target: LayerTarget,
+) -> Result<LayerBlob> {
+    match (epoch.filter(|_| built), target) {
+        (Some(epoch), LayerTarget::Blobs(c)) => {
+            crate::layer_tar::write_built_layer_blob(store, id, c, epoch)
+        }
+        (None, LayerTarget::Blobs(c)) => write_layer_blob(store, id, c, epoch),
+        (Some(epoch), LayerTarget::Store) => {
+            crate::layer_tar::built_layer_uncompressed_descriptor(store, id, epoch)
+        }
+        (None, LayerTarget::Store) => crate::layer_tar::layer_uncompressed_descriptor(store, id, epoch),
+    }
+}
+
 /// Build config + manifest for a result and store them (and any missing layer blobs).
 pub fn assemble_image(
     store: &Store,
     img: &ImageSpec,
     compression: Compression,
 ) -> Result<AssembledImage> {
-    let layers = img
-        .layers
-        .iter()
-        .enumerate()
-        .map(|(i, id)| match img.epoch {
-            Some(epoch) if i >= img.base_layers => {
-                crate::layer_tar::write_built_layer_blob(store, id, compression, epoch)
-            }
-            _ => write_layer_blob(store, id, compression, img.epoch),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    finish_image(store, img, layers)
+    assemble_image_with(store, img, &|i, id| {
+        describe_layer(store, img, i, id, LayerTarget::Blobs(compression))
+    })
 }
 
 /// Like [`assemble_image`] for an image that only stays in the store (`cairn build -t`): the
@@ -138,16 +172,23 @@ pub fn assemble_image(
 /// (see [`crate::layer_uncompressed_descriptor`]). The config — and so the image id — is the
 /// same as with [`assemble_image`].
 pub fn assemble_image_in_store(store: &Store, img: &ImageSpec) -> Result<AssembledImage> {
+    assemble_image_with(store, img, &|i, id| {
+        describe_layer(store, img, i, id, LayerTarget::Store)
+    })
+}
+
+/// Assemble `img` with each layer's descriptor from `describe` (given its index and id): a
+/// caller that described some layers ahead (while the build still ran) passes those.
+pub fn assemble_image_with(
+    store: &Store,
+    img: &ImageSpec,
+    describe: &dyn Fn(usize, &LayerId) -> Result<LayerBlob>,
+) -> Result<AssembledImage> {
     let layers = img
         .layers
         .iter()
         .enumerate()
-        .map(|(i, id)| match img.epoch {
-            Some(epoch) if i >= img.base_layers => {
-                crate::layer_tar::built_layer_uncompressed_descriptor(store, id, epoch)
-            }
-            _ => crate::layer_tar::layer_uncompressed_descriptor(store, id, img.epoch),
-        })
+        .map(|(i, id)| describe(i, id))
         .collect::<Result<Vec<_>>>()?;
     finish_image(store, img, layers)
 }

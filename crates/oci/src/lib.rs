@@ -31,8 +31,9 @@ mod whiteout;
 
 pub use archive::{write_docker_archive, write_oci_archive, write_oci_layout_dir};
 pub use assemble::{
-    AssembledImage, ImageSpec, assemble_from_record, assemble_image, assemble_image_in_store,
-    config_blob, image_config,
+    AssembledImage, ImageSpec, LayerTarget, assemble_from_record, assemble_image,
+    assemble_image_in_store, assemble_image_with, config_blob, describe_layer, describe_layer_as,
+    image_config,
 };
 pub use convert::{from_config_file, to_config_file};
 pub use digest::{content_digest, content_digest_sized, content_digest_with};

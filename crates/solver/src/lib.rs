@@ -34,5 +34,6 @@ pub use causes::with_causes;
 pub use events::{Event, EventKind, LogStream};
 pub use keycontext::StoreKeyContext;
 pub use solve::{
-    RemoteCache, RemoteError, SolveError, SolveOptions, SolveOutput, Solver, UsedRecord,
+    CommitObserver, RemoteCache, RemoteError, SolveError, SolveOptions, SolveOutput, Solver,
+    UsedRecord,
 };

@@ -37,6 +37,15 @@ pub struct SolveOptions {
     /// a local source is checked against them before its result is recorded. A local source
     /// without one is not checked.
     pub contexts: HashMap<String, Arc<cairn_context::ContextIndex>>,
+    /// Told of every layer a step commits, as soon as it is committed (the build describes the
+    /// final image's layers ahead of the export).
+    pub on_commit: Option<Arc<dyn CommitObserver>>,
+}
+
+/// Sees each layer the moment a step commits it: the vertex that made it and its id (the top
+/// of the vertex's result). Called on the solver's tasks: it must not block.
+pub trait CommitObserver: Send + Sync + std::fmt::Debug {
+    fn committed(&self, vertex: Digest, layer: &LayerId);
 }
 
 /// Why an imported cache could not give what it recorded (the implementation's own error,
@@ -86,6 +95,7 @@ impl Default for SolveOptions {
             ssh: HashMap::new(),
             remotes: Vec::new(),
             contexts: HashMap::new(),
+            on_commit: None,
         }
     }
 }
@@ -549,6 +559,9 @@ impl<E: Executor + 'static> Inner<E> {
             }
         };
         self.cache_record(d, &[&content_key, &def_key], &layers)?;
+        if let (Some(observer), Some(top)) = (&self.opts.on_commit, layers.top()) {
+            observer.committed(d, top);
+        }
         if !hidden {
             self.executed.fetch_add(1, Ordering::Relaxed);
             self.emit(d, EventKind::Finished);

@@ -198,3 +198,55 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Records what a [`cairn_solver::CommitObserver`] is told.
+#[derive(Debug, Default)]
+struct Commits(Mutex<Vec<(Digest, LayerId)>>);
+
+impl cairn_solver::CommitObserver for Commits {
+    fn committed(&self, vertex: Digest, layer: &LayerId) {
+        self.0
+            .lock()
+            .expect("lock")
+            .push((vertex, layer.clone()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_commit_observer_sees_each_executed_steps_new_layer_once() {
+    let (_t, store) = store();
+    let exec = FakeExecutor::default();
+    let build = || {
+        let mut b = GraphBuilder::new();
+        let a = step(&mut b, "write a", None, &[]);
+        let top = step(&mut b, "write b", Some(a), &[]);
+        (graph(b, top), a, top)
+    };
+    let (g, a, top) = build();
+    let commits = Arc::new(Commits::default());
+    let o = SolveOptions {
+        on_commit: Some(commits.clone()),
+        ..opts(2)
+    };
+    let (out, _) = solve(&store, &exec, g, o).await;
+    let out = out.expect("solve");
+    let seen = std::mem::take(&mut *commits.0.lock().expect("lock"));
+    // Each executed step, with the layer it put on top of its result.
+    let mut want = vec![
+        (a, out.layers.first().expect("a's layer").clone()),
+        (top, out.layers.last().expect("b's layer").clone()),
+    ];
+    want.sort();
+    let mut got = seen.clone();
+    got.sort();
+    assert_eq!(got, want);
+    // A cached rebuild commits nothing.
+    let (g, _, _) = build();
+    let o = SolveOptions {
+        on_commit: Some(commits.clone()),
+        ..opts(2)
+    };
+    let (out, _) = solve(&store, &exec, g, o).await;
+    assert_eq!(out.expect("solve").cached, 2);
+    assert!(commits.0.lock().expect("lock").is_empty());
+}
