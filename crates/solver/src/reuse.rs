@@ -16,13 +16,12 @@
 //! inode at most once), so keys, digests and exported tars are the same either way.
 
 use std::collections::HashMap;
-use std::ops::Range;
 use std::sync::Arc;
 
 use cairn_context::{ContextIndex, EntryKind};
 use cairn_ir::{Digest, FileAction, FileOp};
 use cairn_sandbox::{CopiedFileRef, CopyReport, CopyTracking, Executor};
-use cairn_store::{CopiedFileView, CopyRecordView, LayerId, Staging};
+use cairn_store::{CopiedFileView, LayerId, Staging};
 
 use crate::causes::store_err;
 use crate::solve::{Inner, SolveError, VResult};
@@ -37,41 +36,56 @@ pub(crate) struct Tracked {
     indexes: HashMap<u32, Arc<ContextIndex>>,
 }
 
-/// What a tracked copy wrote, with each file's hash from the scan: the helper's report as
-/// read, and where in it each file's paths are (a copy of 100,000 files is then one buffer and
-/// one vector, not 200,000 strings).
+/// What a tracked copy wrote: the helper's report as read, and where in it each file's paths
+/// are (a copy of 100,000 files is then one buffer and a vector of 20-byte entries, not
+/// 200,000 strings). A file's hash is the scan's, looked up when wanted.
 pub(crate) struct Written {
     key: [u8; 32],
+    indexes: HashMap<u32, Arc<ContextIndex>>,
     report: Vec<u8>,
-    /// Sorted by destination.
+    /// Sorted by destination; only files whose source the scan hashed.
     files: Vec<WrittenFile>,
 }
 
 struct WrittenFile {
     input: u32,
-    source: Range<usize>,
-    dest: Range<usize>,
-    hash: [u8; 32],
+    source: Span,
+    dest: Span,
+}
+
+/// A part of a report: offset and length (a report is far below 4 GiB: checked).
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
 }
 
 /// Where `part` (borrowed from `whole` by a decoder) lies in `whole`.
-fn range_in(whole: &[u8], part: &str) -> Option<Range<usize>> {
+fn span_in(whole: &[u8], part: &str) -> Option<Span> {
     let start = part.as_ptr().addr().checked_sub(whole.as_ptr().addr())?;
     let end = start.checked_add(part.len())?;
-    (end <= whole.len()).then_some(start..end)
+    (end <= whole.len()).then_some(Span {
+        start: u32::try_from(start).ok()?,
+        len: u32::try_from(part.len()).ok()?,
+    })
 }
 
-/// The text at `r` of a report (a range [`range_in`] found, so always whole UTF-8).
-fn text<'a>(report: &'a [u8], r: &Range<usize>) -> &'a str {
+/// The text at `r` of a report (a span [`span_in`] found, so always whole UTF-8).
+fn text(report: &[u8], r: Span) -> &str {
+    let (start, len) = (r.start as usize, r.len as usize);
     report
-        .get(r.clone())
+        .get(start..start.saturating_add(len))
         .and_then(|b| std::str::from_utf8(b).ok())
         .unwrap_or_default()
 }
 
 impl Written {
-    fn text(&self, r: &Range<usize>) -> &str {
+    fn text(&self, r: Span) -> &str {
         text(&self.report, r)
+    }
+
+    fn hash(&self, f: &WrittenFile) -> Option<[u8; 32]> {
+        hash_of(&self.indexes, f.input, self.text(f.source))
     }
 
     /// The hash of the file at `rel` (relative to the layer root), if the copy wrote it. The
@@ -79,9 +93,9 @@ impl Written {
     pub fn known(&self, rel: &[u8]) -> Option<[u8; 32]> {
         let i = self
             .files
-            .binary_search_by(|f| self.text(&f.dest).as_bytes().cmp(rel))
+            .binary_search_by(|f| self.text(f.dest).as_bytes().cmp(rel))
             .ok()?;
-        self.files.get(i).map(|f| f.hash)
+        self.hash(self.files.get(i)?)
     }
 }
 
@@ -204,11 +218,10 @@ impl Tracked {
         // Sized once: collected from a filter, the vector would grow by doubling.
         let mut files: Vec<WrittenFile> = Vec::with_capacity(view.files.len());
         for e in &view.files {
-            let Some(hash) = hash_of(&self.indexes, e.input, e.source) else {
+            if hash_of(&self.indexes, e.input, e.source).is_none() {
                 continue;
-            };
-            let (Some(source), Some(dest)) =
-                (range_in(&report, e.source), range_in(&report, e.dest))
+            }
+            let (Some(source), Some(dest)) = (span_in(&report, e.source), span_in(&report, e.dest))
             else {
                 return Err(SolveError::Internal(format!(
                     "{}: a path outside the report",
@@ -219,14 +232,14 @@ impl Tracked {
                 input: e.input,
                 source,
                 dest,
-                hash,
             });
         }
         drop(view);
         // Sorted as reported; sorting again costs nothing then and keeps `known` right.
-        files.sort_unstable_by(|a, b| text(&report, &a.dest).cmp(text(&report, &b.dest)));
+        files.sort_unstable_by(|a, b| text(&report, a.dest).cmp(text(&report, b.dest)));
         Ok(Written {
             key: self.key,
+            indexes: self.indexes.clone(),
             report,
             files,
         })
@@ -240,20 +253,17 @@ impl Written {
         inner: &Inner<E>,
         layer: LayerId,
     ) -> Result<(), SolveError> {
-        let files: Vec<CopiedFileView<'_>> = self
-            .files
-            .iter()
-            .map(|f| CopiedFileView {
-                input: f.input,
-                source: self.text(&f.source),
-                dest: self.text(&f.dest),
-                hash: f.hash,
-            })
-            .collect();
-        let rec = CopyRecordView { layer, files };
+        // Every file here has a hash (checked when read; a zero one would only make the next
+        // copy write that file again); the record is streamed from them.
+        let files = self.files.iter().map(|f| CopiedFileView {
+            input: f.input,
+            source: self.text(f.source),
+            dest: self.text(f.dest),
+            hash: self.hash(f).unwrap_or_default(),
+        });
         inner
             .store
-            .set_last_copy_view(&self.key, &rec)
+            .set_last_copy_files(&self.key, &layer, files)
             .map_err(store_err)
     }
 }

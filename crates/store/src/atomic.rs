@@ -84,11 +84,21 @@ pub(crate) fn write_record<T: Serialize>(
     value: &T,
     replace: Replace,
 ) -> Result<bool> {
-    let bytes = record::encode(kind, value).map_err(|source| Error::Encode {
-        path: target.to_path_buf(),
-        source,
+    let mut file = tmp.temp_file(".rec-", FILE_MODE)?;
+    let path = file.path().to_path_buf();
+    // Streamed: a big record (a copy's 100,000 files) is never a buffer of its size.
+    let out = io::BufWriter::with_capacity(64 * 1024, file.as_file_mut());
+    let out = record::write(kind, value, out).map_err(|e| match e {
+        record::WriteError::Encode(source) => Error::Encode {
+            path: target.to_path_buf(),
+            source,
+        },
+        record::WriteError::Io(e) => Error::io(&path, e),
     })?;
-    write_file(tmp, target, &bytes, replace)
+    out.into_inner()
+        .map_err(|e| Error::io(&path, e.into_error()))?;
+    file.as_file().sync_all().map_err(io_at(&path))?;
+    publish(file, target, replace)
 }
 
 /// Read a file's bytes and the identity of the inode they came from; `None` if absent.

@@ -58,12 +58,49 @@ pub struct CopiedFileView<'a> {
     pub hash: [u8; 32],
 }
 
+/// A [`CopyRecordView`] whose files come from an iterator (walked twice: once to measure the
+/// record, once to write it), encoded as the view is: no vector of 100,000 borrowed files.
+struct CopyRecordFrom<'l, I> {
+    layer: &'l LayerId,
+    files: I,
+}
+
+impl<'a, I> Serialize for CopyRecordFrom<'_, I>
+where
+    I: ExactSizeIterator<Item = CopiedFileView<'a>> + Clone,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        /// The files as a sequence of known length.
+        struct Files<I>(I);
+        impl<'a, I> Serialize for Files<I>
+        where
+            I: ExactSizeIterator<Item = CopiedFileView<'a>> + Clone,
+        {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.clone())
+            }
+        }
+        let mut st = s.serialize_struct("CopyRecordView", 2)?;
+        st.serialize_field("layer", self.layer)?;
+        st.serialize_field("files", &Files(self.files.clone()))?;
+        st.end()
+    }
+}
+
 impl Store {
-    /// Remember the result of the copy keyed `key` from borrowed files (as
-    /// [`Store::set_last_copy`]).
-    pub fn set_last_copy_view(&self, key: &[u8; 32], rec: &CopyRecordView<'_>) -> Result<()> {
+    /// Remember the result of the copy keyed `key`, its layer and borrowed files (as
+    /// [`Store::set_last_copy`]; `files` is walked twice and must give the same files both
+    /// times).
+    pub fn set_last_copy_files<'a>(
+        &self,
+        key: &[u8; 32],
+        layer: &LayerId,
+        files: impl ExactSizeIterator<Item = CopiedFileView<'a>> + Clone,
+    ) -> Result<()> {
         let path = self.layout().copies.join(hex(key));
-        atomic::write_record(&self.layout().tmp, &path, Kind::Copy, rec, Replace::Yes)?;
+        let rec = CopyRecordFrom { layer, files };
+        atomic::write_record(&self.layout().tmp, &path, Kind::Copy, &rec, Replace::Yes)?;
         Ok(())
     }
 
@@ -140,12 +177,20 @@ mod tests {
         let id = LayerId::from_bytes(&[7; 32]);
         let rec = CopyRecord {
             layer: id.clone(),
-            files: vec![CopiedFile {
-                input: 1,
-                source: "a/b".into(),
-                dest: "src/a/b".into(),
-                hash: [3; 32],
-            }],
+            files: vec![
+                CopiedFile {
+                    input: 1,
+                    source: "a/b".into(),
+                    dest: "src/a/b".into(),
+                    hash: [3; 32],
+                },
+                CopiedFile {
+                    input: 0,
+                    source: "c".into(),
+                    dest: "src/é".into(),
+                    hash: [4; 32],
+                },
+            ],
         };
         let key = [9u8; 32];
         store.set_last_copy(&key, &rec).expect("write");
@@ -178,24 +223,14 @@ mod tests {
         assert_eq!(viewed, Some(rec.clone()));
         // Written from borrowed files, the same bytes.
         let other = [8u8; 32];
-        let files: Vec<CopiedFileView<'_>> = rec
-            .files
-            .iter()
-            .map(|f| CopiedFileView {
-                input: f.input,
-                source: &f.source,
-                dest: &f.dest,
-                hash: f.hash,
-            })
-            .collect();
+        let files = rec.files.iter().map(|f| CopiedFileView {
+            input: f.input,
+            source: &f.source,
+            dest: &f.dest,
+            hash: f.hash,
+        });
         store
-            .set_last_copy_view(
-                &other,
-                &CopyRecordView {
-                    layer: rec.layer.clone(),
-                    files,
-                },
-            )
+            .set_last_copy_files(&other, &rec.layer, files)
             .expect("write borrowed");
         assert_eq!(
             std::fs::read(dir.path().join("copies").join(hex(&other))).expect("read"),

@@ -55,11 +55,7 @@ fn checksum(payload: &[u8]) -> [u8; 8] {
 pub(crate) fn encode_raw(kind: Kind, payload: &[u8]) -> Option<Vec<u8>> {
     let len = u32::try_from(payload.len()).ok()?;
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    out.push(kind as u8);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&checksum(payload));
+    out.extend_from_slice(&header(kind, len, checksum(payload)));
     out.extend_from_slice(payload);
     Some(out)
 }
@@ -99,25 +95,116 @@ pub(crate) fn decode_raw(kind: Kind, bytes: &[u8]) -> Result<&[u8], DecodeError>
     Ok(payload)
 }
 
-/// postcard-encode `value` into an envelope.
+/// The header of a record of `kind` whose payload is `len` bytes with checksum `sum`.
+fn header(kind: Kind, len: u32, sum: [u8; 8]) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    let parts: [&[u8]; 5] = [&MAGIC, &[VERSION], &[kind as u8], &len.to_le_bytes(), &sum];
+    let mut at = 0;
+    for p in parts {
+        if let Some(dst) = h.get_mut(at..at + p.len()) {
+            dst.copy_from_slice(p);
+        }
+        at += p.len();
+    }
+    h
+}
+
+/// A payload's length and checksum, measured as it is serialized (nothing kept).
+struct Measure {
+    hasher: blake3::Hasher,
+    len: usize,
+}
+
+impl postcard::ser_flavors::Flavor for Measure {
+    type Output = (u32, [u8; 8]);
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.hasher.update(data);
+        self.len = self.len.saturating_add(data.len());
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+
+    fn finalize(self) -> postcard::Result<Self::Output> {
+        let len = u32::try_from(self.len).map_err(|_| postcard::Error::SerializeBufferFull)?;
+        let [a, b, c, d, e, f, g, h, ..] = *self.hasher.finalize().as_bytes();
+        Ok((len, [a, b, c, d, e, f, g, h]))
+    }
+}
+
+/// Serialized bytes passed to a writer; its error kept aside (postcard's own error cannot
+/// carry it).
+struct Stream<'e, W> {
+    out: W,
+    error: &'e mut Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> postcard::ser_flavors::Flavor for Stream<'_, W> {
+    type Output = W;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.out.write_all(data).map_err(|e| {
+            *self.error = Some(e);
+            postcard::Error::SerializeBufferFull
+        })
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+
+    fn finalize(self) -> postcard::Result<W> {
+        Ok(self.out)
+    }
+}
+
+/// Why a record could not be written to a stream.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    Encode(postcard::Error),
+    Io(std::io::Error),
+}
+
+/// postcard-encode `value` into an envelope written to `out`, in two passes over the value
+/// (the first measures and checksums the payload for the header): a big record (a copy's
+/// 100,000 files) is never held in memory whole. `value` must serialize the same both times.
+pub(crate) fn write<T: Serialize + ?Sized, W: std::io::Write>(
+    kind: Kind,
+    value: &T,
+    mut out: W,
+) -> Result<W, WriteError> {
+    let measure = Measure {
+        hasher: blake3::Hasher::new(),
+        len: 0,
+    };
+    let (len, sum) = postcard::serialize_with_flavor(value, measure).map_err(WriteError::Encode)?;
+    out.write_all(&header(kind, len, sum))
+        .map_err(WriteError::Io)?;
+    let mut error = None;
+    let stream = Stream {
+        out,
+        error: &mut error,
+    };
+    postcard::serialize_with_flavor::<T, _, _>(value, stream).map_err(|e| match error.take() {
+        Some(io) => WriteError::Io(io),
+        None => WriteError::Encode(e),
+    })
+}
+
+/// postcard-encode `value` into an envelope (what [`write`] streams, as one buffer).
+#[cfg(test)]
 pub(crate) fn encode<T: Serialize>(kind: Kind, value: &T) -> Result<Vec<u8>, postcard::Error> {
-    // Serialized after room for the header, which is filled in place, into a buffer of the
-    // exact size (measured by a first pass): a big record (a copy's 100,000 files) is held
-    // once, never in a buffer grown by doubling (up to twice its size, and a copy per step).
+    // Into a buffer of the exact size (measured by the first pass): a record is held once,
+    // never in a buffer grown by doubling.
     let size = postcard::experimental::serialized_size(value)?;
-    let mut buf = Vec::with_capacity(HEADER_LEN.saturating_add(size));
-    buf.resize(HEADER_LEN, 0);
-    let mut out = postcard::to_extend(value, buf)?;
-    let (header, payload) = out.split_at_mut(HEADER_LEN);
-    let len = u32::try_from(payload.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
-    let mut head = Vec::with_capacity(HEADER_LEN);
-    head.extend_from_slice(&MAGIC);
-    head.push(VERSION);
-    head.push(kind as u8);
-    head.extend_from_slice(&len.to_le_bytes());
-    head.extend_from_slice(&checksum(payload));
-    header.copy_from_slice(&head);
-    Ok(out)
+    let buf = Vec::with_capacity(HEADER_LEN.saturating_add(size));
+    write(kind, value, buf).map_err(|e| match e {
+        WriteError::Encode(e) => e,
+        WriteError::Io(_) => postcard::Error::SerializeBufferFull,
+    })
 }
 
 /// Decode an envelope holding a postcard value. A payload that passes the checksum but does not
@@ -137,6 +224,49 @@ pub(crate) fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_streamed_record_is_the_envelope_of_its_payload() {
+        let value = (7u32, "streamed".to_string(), vec![1u64, 2, 300]);
+        let payload = postcard::to_allocvec(&value).expect("encode");
+        let want = encode_raw(Kind::Copy, &payload).expect("envelope");
+        assert_eq!(write(Kind::Copy, &value, Vec::new()).expect("write"), want);
+        assert_eq!(encode(Kind::Copy, &value).expect("encode"), want);
+        assert_eq!(
+            decode::<(u32, String, Vec<u64>)>(Kind::Copy, &want),
+            Ok(value)
+        );
+    }
+
+    /// Accepts `room` bytes, then fails like a full disk.
+    struct Full {
+        room: usize,
+    }
+
+    impl std::io::Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if buf.len() > self.room {
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            self.room -= buf.len();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_write_error_while_streaming_is_the_writers() {
+        let value = vec!["x".repeat(100); 10];
+        for room in [0, HEADER_LEN, HEADER_LEN + 50] {
+            match write(Kind::Copy, &value, Full { room }) {
+                Err(WriteError::Io(e)) => assert_eq!(e.raw_os_error(), Some(28), "room {room}"),
+                other => panic!("room {room}: {:?}", other.map(|_| ())),
+            }
+        }
+    }
 
     #[test]
     fn round_trip() {
