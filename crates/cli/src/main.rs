@@ -9,6 +9,7 @@
 
 #[macro_use]
 mod stdio;
+mod allocator;
 mod commands;
 mod diagnostics;
 
@@ -95,6 +96,7 @@ fn main() -> ExitCode {
     {
         std::process::exit(cairn_sandbox::helper_main());
     }
+    allocator::purge_at_once();
     cairn_sandbox::builder_without_huge_pages();
     let cli = Cli::parse();
     // What the libraries report with `tracing` (a credential entry ignored, a retried
@@ -141,10 +143,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// mimalloc: planning allocates many small strings, and it is markedly faster at that than the
-/// system allocator (see benches/parse_lower.rs).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[cfg(test)]
 mod help_tests {
