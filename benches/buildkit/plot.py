@@ -23,6 +23,10 @@ STYLE = {"cold": "o-", "noop": "s--", "change": "^:", "plan": "d-."}
 def main():
     results = json.load(open(sys.argv[1]))
     series = [(k, v) for k, v in SERIES.items() if any(c in results for c in v[1])]
+    if not series:
+        # A run of cases outside every series (cachemount-gcc alone): nothing to plot.
+        print("plot.py: no scaling series in this run, no plot", file=sys.stderr)
+        return
     fig, axes = plt.subplots(1, len(series), figsize=(6 * len(series), 4.8), squeeze=False)
     for ax, (_, (label, cases)) in zip(axes[0], series):
         sizes = [(n, c) for c, n in cases.items() if c in results]
