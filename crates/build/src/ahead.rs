@@ -177,7 +177,6 @@ impl Drop for Ahead {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_solver::CommitObserver;
 
     fn layer(store: &Store, files: &[(&str, &str)]) -> LayerId {
         let staging = store.staging().expect("staging");
@@ -205,13 +204,8 @@ mod tests {
         let store = Store::open(tmp.path()).expect("store");
         let on_chain = layer(&store, &[("a", "one")]);
         let elsewhere = layer(&store, &[("b", "two")]);
-        let mut ahead = Ahead::start(
-            &store,
-            HashSet::from([digest(1)]),
-            None,
-            LayerTarget::Store,
-        )
-        .expect("start");
+        let mut ahead = Ahead::start(&store, HashSet::from([digest(1)]), None, LayerTarget::Store)
+            .expect("start");
         let observer = ahead.observer();
         observer.committed(digest(1), &on_chain);
         observer.committed(digest(2), &elsewhere);
@@ -223,11 +217,17 @@ mod tests {
             }
         }
         ahead.finish();
-        let got = ahead.get(&on_chain).expect("the chain's layer was described");
+        let got = ahead
+            .get(&on_chain)
+            .expect("the chain's layer was described");
         let again = cairn_oci::describe_layer_as(&store, &on_chain, None, true, LayerTarget::Store)
             .expect("describe");
         assert_eq!(got, again);
-        assert_eq!(ahead.get(&elsewhere), None, "another stage's layer was described");
+        assert_eq!(
+            ahead.get(&elsewhere),
+            None,
+            "another stage's layer was described"
+        );
         // After finish, commits are not taken.
         observer.committed(digest(1), &elsewhere);
         assert!(ahead.shared.lock().queue.is_empty());

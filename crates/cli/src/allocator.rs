@@ -38,10 +38,10 @@ pub fn purge_at_once() {
 
 /// The purge delay mimalloc uses now, in milliseconds.
 #[cfg(test)]
-fn purge_delay() -> i64 {
+fn purge_delay() -> std::ffi::c_long {
     // SAFETY: `mi_option_get` reads one option word (initializing it from the environment the
     // first time); a concurrent `mi_option_set` could only make it read either value.
-    i64::from(unsafe { sys::mi_option_get(PURGE_DELAY) })
+    unsafe { sys::mi_option_get(PURGE_DELAY) }
 }
 
 #[cfg(test)]
@@ -52,7 +52,7 @@ mod tests {
     #[test]
     fn print_purge_delay_when_asked() {
         if std::env::var_os("CAIRN_PRINT_PURGE_DELAY").is_some() {
-            println!("purge-delay={}", purge_delay());
+            outln!("purge-delay={}", purge_delay());
         }
     }
 

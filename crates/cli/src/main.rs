@@ -143,7 +143,6 @@ fn main() -> ExitCode {
     }
 }
 
-
 #[cfg(test)]
 mod help_tests {
     use super::Cli;

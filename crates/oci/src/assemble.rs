@@ -152,7 +152,9 @@ pub fn describe_layer_as(
         (Some(epoch), LayerTarget::Store) => {
             crate::layer_tar::built_layer_uncompressed_descriptor(store, id, epoch)
         }
-        (None, LayerTarget::Store) => crate::layer_tar::layer_uncompressed_descriptor(store, id, epoch),
+        (None, LayerTarget::Store) => {
+            crate::layer_tar::layer_uncompressed_descriptor(store, id, epoch)
+        }
     }
 }
 

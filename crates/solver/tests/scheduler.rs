@@ -205,10 +205,7 @@ struct Commits(Mutex<Vec<(Digest, LayerId)>>);
 
 impl cairn_solver::CommitObserver for Commits {
     fn committed(&self, vertex: Digest, layer: &LayerId) {
-        self.0
-            .lock()
-            .expect("lock")
-            .push((vertex, layer.clone()));
+        self.0.lock().expect("lock").push((vertex, layer.clone()));
     }
 }
 

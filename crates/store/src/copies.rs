@@ -77,7 +77,10 @@ where
         where
             I: ExactSizeIterator<Item = CopiedFileView<'a>> + Clone,
         {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
                 s.collect_seq(self.0.clone())
             }
         }
