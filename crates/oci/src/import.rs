@@ -478,6 +478,17 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// (`cairn import`, like `docker import`): default config with `PATH`, host platform, created
 /// now.
 pub fn import_rootfs(store: &Store, src: &Path, name: &str) -> Result<ImportedImage> {
+    import_rootfs_for(store, src, name, cairn_ir::Platform::host())
+}
+
+/// [`import_rootfs`] labelled as an image for `platform` (`cairn import --platform`, as
+/// `docker import --platform`): a root file system of another architecture's programs.
+pub fn import_rootfs_for(
+    store: &Store,
+    src: &Path,
+    name: &str,
+    platform: cairn_ir::Platform,
+) -> Result<ImportedImage> {
     let meta = std::fs::metadata(src).map_err(|e| Error::io(src, e))?;
     let staging = store.staging()?;
     if meta.is_dir() {
@@ -502,7 +513,6 @@ pub fn import_rootfs(store: &Store, src: &Path, name: &str) -> Result<ImportedIm
         comment: Some(format!("Imported from {}", src.display())),
         empty_layer: false,
     });
-    let platform = cairn_ir::Platform::host();
     let spec = ImageSpec {
         platform: platform.clone(),
         config: config.clone(),

@@ -39,7 +39,7 @@ pub use convert::{from_config_file, to_config_file};
 pub use digest::{content_digest, content_digest_sized, content_digest_with};
 pub use error::{Error, Result};
 pub use flatten::{Devices, flatten_layers, flatten_layers_with};
-pub use import::{DEFAULT_PATH, ImportedImage, import_archive, import_rootfs};
+pub use import::{DEFAULT_PATH, ImportedImage, import_archive, import_rootfs, import_rootfs_for};
 pub use layer_tar::{
     Stamp, built_layer_uncompressed_descriptor, layer_media_type, layer_uncompressed_descriptor,
     write_built_layer_blob, write_layer_blob, write_layer_tar, write_layer_tar_stamped,

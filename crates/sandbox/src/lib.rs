@@ -6,6 +6,7 @@
 //! namespace, mount and exec work; every mount lives in its private mount namespace, so nothing
 //! is left behind when it dies.
 
+pub mod binfmt;
 mod executor;
 mod helper;
 mod job;

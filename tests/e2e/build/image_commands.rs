@@ -399,3 +399,47 @@ fn images_filters_as_docker_images() {
     let (ok, _, err) = images(&["--filter", "since=nope:1"]);
     assert!(!ok && err.contains("nope"), "{err}");
 }
+
+#[test]
+fn import_labels_the_platform_it_is_told() {
+    let env = Env::new();
+    let rootfs = context(&[("etc/hostname", "foreign\n")]);
+    let dir = rootfs.path().to_str().expect("utf-8 path");
+    let import = |platform: Option<&str>, name: &str| {
+        let mut args = vec!["import"];
+        if let Some(p) = platform {
+            args.extend(["--platform", p]);
+        }
+        args.extend([dir, name]);
+        run(&env, &args)
+    };
+    let architecture = |name: &str| {
+        let (ok, out, err) = run(&env, &["inspect", name]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        v.get(0).cloned().unwrap_or_default()
+    };
+    let (ok, _, err) = import(Some("linux/arm64/v8"), "foreign:1");
+    assert!(ok, "{err}");
+    let v = architecture("foreign:1");
+    assert_eq!(
+        (&v["Os"], &v["Architecture"], &v["Variant"]),
+        (&"linux".into(), &"arm64".into(), &"v8".into())
+    );
+    // Without the flag: this machine's platform.
+    let (ok, _, err) = import(None, "native:1");
+    assert!(ok, "{err}");
+    assert_eq!(
+        architecture("native:1")["Architecture"],
+        cairn_ir::Platform::host().architecture
+    );
+    // Not a platform: a clear error, nothing stored.
+    let (ok, _, err) = import(Some("arm64"), "bad:1");
+    assert!(!ok);
+    assert!(
+        err.contains("--platform \"arm64\" is not a platform"),
+        "{err}"
+    );
+    let (ok, _, _) = run(&env, &["inspect", "bad:1"]);
+    assert!(!ok, "an image was stored under a bad platform");
+}

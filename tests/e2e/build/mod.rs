@@ -25,6 +25,7 @@ mod library;
 mod named_contexts;
 mod parallel;
 mod parity;
+mod platforms;
 mod progress;
 mod protocol_frontend;
 mod remote_cache;

@@ -65,14 +65,24 @@ pub struct ImportArgs {
     pub source: PathBuf,
     /// NAME[:TAG] to store it under.
     pub name: String,
+    /// The platform its programs are for (os/arch[/variant], e.g. linux/arm64); default:
+    /// this machine's.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
 
 pub fn import(args: ImportArgs) -> Result<()> {
+    let platform = match &args.platform {
+        Some(p) => cairn_ir::Platform::parse(p).with_context(|| {
+            format!("--platform {p:?} is not a platform (os/arch[/variant], e.g. linux/arm64)")
+        })?,
+        None => cairn_ir::Platform::host(),
+    };
     let store = args.store.open()?;
     let name = normalize(&args.name)?;
-    let img = cairn_oci::import_rootfs(&store, &args.source, &name)
+    let img = cairn_oci::import_rootfs_for(&store, &args.source, &name, platform)
         .with_context(|| format!("cannot import {}", args.source.display()))?;
     outln!("{}", img.record.manifest);
     Ok(())
