@@ -34,8 +34,10 @@ if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
   mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
 fi
 if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
-  update-binfmts --enable qemu-aarch64
+  update-binfmts --enable qemu-aarch64 || true
 fi
+[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || {
+  echo "setup: no binfmt_misc handler for arm64 programs after installing qemu-user-static"; exit 1; }
 # arm64's static busybox, unpacked (not installed: it would replace the host's).
 foreign=${CAIRN_FOREIGN_BUSYBOX_DIR:-/var/lib/cairn-test/busybox-arm64}
 if [ ! -x "$foreign/bin/busybox" ]; then
