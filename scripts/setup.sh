@@ -36,8 +36,11 @@ fi
 if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
   update-binfmts --enable qemu-aarch64 || true
 fi
-[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || {
-  echo "setup: no binfmt_misc handler for arm64 programs after installing qemu-user-static"; exit 1; }
+handler=/proc/sys/fs/binfmt_misc/qemu-aarch64
+if ! { [ "$(head -1 "$handler" 2>/dev/null)" = enabled ] && grep -q '^flags: .*F' "$handler"; }; then
+  echo "setup: no enabled binfmt_misc handler with the F flag for arm64 programs ($handler)"
+  exit 1
+fi
 # arm64's static busybox, unpacked (not installed: it would replace the host's).
 foreign=${CAIRN_FOREIGN_BUSYBOX_DIR:-/var/lib/cairn-test/busybox-arm64}
 if [ ! -x "$foreign/bin/busybox" ]; then
@@ -46,7 +49,8 @@ if [ ! -x "$foreign/bin/busybox" ]; then
     apt-get update -qq
   fi
   tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root busybox-static:arm64)
+  (cd "$tmp" && { apt-get download -qq -o APT::Sandbox::User=root busybox-static:arm64 ||
+    { apt-get update -qq && apt-get download -qq -o APT::Sandbox::User=root busybox-static:arm64; }; })
   mkdir -p "$foreign"
   dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$foreign"
   rm -rf "$tmp"
@@ -60,5 +64,7 @@ if ! /usr/bin/docker info >/dev/null 2>&1; then
   done
   /usr/bin/docker info >/dev/null 2>&1 || { echo "dockerd did not start:"; tail -20 /var/log/cairn-dockerd.log; exit 1; }
 fi
-echo "setup: arm64 busybox at $foreign ($("$foreign/bin/busybox" uname -m) under qemu)"
+foreign_arch=$("$foreign/bin/busybox" uname -m)
+[ "$foreign_arch" = aarch64 ] || { echo "setup: $foreign/bin/busybox says '$foreign_arch', not aarch64"; exit 1; }
+echo "setup: arm64 busybox at $foreign ($foreign_arch under qemu)"
 echo "setup: busybox-static, docker $(/usr/bin/docker version --format '{{.Server.Version}}'), skopeo, umoci ready"

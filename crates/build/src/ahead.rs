@@ -11,10 +11,10 @@
 //! waiting for one under way, and makes the others itself: layers still waiting in line when
 //! the steps are done are dropped from it, not raced.
 //!
-//! Layers of other stages are never described ahead (no export needs their tars), and the
-//! worker is stopped and joined before anything else writes layer records for the export
-//! ([`Ahead::finish`]) and whenever the build ends early (drop): no description outlives the
-//! build that asked for it.
+//! Layers of other stages are never described ahead (no export needs their tars). The worker
+//! is stopped and joined before anything else writes layer records for the export
+//! ([`Ahead::finish`]); a build that fails or is interrupted tells it to stop and does not
+//! wait for the layer it is on (see the `Drop` impl).
 
 use cairn_ir::Digest;
 use cairn_oci::LayerTarget;
@@ -75,9 +75,12 @@ impl Shared {
                     st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
                 }
             };
-            let described =
-                cairn_oci::describe_layer_as(&self.store, &id, self.epoch, true, self.target);
-            if let Ok(blob) = described {
+            // A panic loses this description, nothing else: `busy` is cleared above on the
+            // next turn either way, and the export makes it.
+            let described = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                cairn_oci::describe_layer_as(&self.store, &id, self.epoch, true, self.target)
+            }));
+            if let Ok(Ok(blob)) = described {
                 self.lock().done.insert(id, blob);
             }
         }
@@ -134,18 +137,23 @@ impl Ahead {
         self.shared.clone()
     }
 
+    /// Stop taking layers.
+    fn close(&self) {
+        let mut st = self.shared.lock();
+        st.closed = true;
+        st.queue.clear();
+        self.shared.changed.notify_all();
+    }
+
     /// Stop taking layers, let the worker finish the one it is on, and join it. Idempotent.
     pub(crate) fn finish(&mut self) {
-        {
-            let mut st = self.shared.lock();
-            st.closed = true;
-            st.queue.clear();
-            self.shared.changed.notify_all();
-        }
+        self.close();
         if let Some(worker) = self.worker.take() {
-            // A panic in the worker lost a description, nothing else: the export makes it.
             let _ = worker.join();
         }
+        // Nothing is under way any more, whatever became of the worker.
+        self.shared.lock().busy = None;
+        self.shared.changed.notify_all();
     }
 
     /// Where the layers described here go.
@@ -168,9 +176,14 @@ impl Ahead {
     }
 }
 
+/// A build that failed or was interrupted does not wait for the layer being described (a
+/// compressed export of a big layer takes many seconds): the worker is told to stop and left to
+/// finish that one layer. What it still writes is what an export would write — a blob by its
+/// digest, the layer's record under its lock, both atomically — so a process that exits (or
+/// a GC that removes the layer) meanwhile leaves nothing half-written.
 impl Drop for Ahead {
     fn drop(&mut self) {
-        self.finish();
+        self.close();
     }
 }
 

@@ -315,13 +315,10 @@ impl Engine {
             opts.want_image_id,
             opts.compression,
         );
-        let mut ahead = match target {
-            Some(target) => Some(
-                ahead::Ahead::start(&self.store, export::result_chain(&graph), epoch, target)
-                    .context("cannot start a thread")?,
-            ),
-            None => None,
-        };
+        // Without a thread to do it (none could be started), the export does it all.
+        let mut ahead = target.and_then(|target| {
+            ahead::Ahead::start(&self.store, export::result_chain(&graph), epoch, target).ok()
+        });
         let solved = self.solve_graph(
             &graph,
             request,

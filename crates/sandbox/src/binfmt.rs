@@ -41,7 +41,7 @@ pub enum EmulationError {
     #[error(
         "RUN steps for {platform} need an emulator: no binfmt_misc handler for its programs is \
          registered{} (install the Debian package {EMULATOR_PACKAGE})",
-        if *.mounted { "" } else { " (binfmt_misc is not mounted at /proc/sys/fs/binfmt_misc)" }
+        if *.mounted { "" } else { " (binfmt_misc is not mounted and enabled at /proc/sys/fs/binfmt_misc)" }
     )]
     NoHandler { platform: String, mounted: bool },
     #[error(
@@ -129,7 +129,10 @@ impl Handler {
     /// Whether the kernel would give a file starting with `header` to this handler.
     fn matches(&self, header: &[u8]) -> bool {
         self.magic.iter().enumerate().all(|(i, m)| {
-            let byte = header.get(self.offset + i).copied().unwrap_or(0);
+            // Magic past the header this check knows is not a match.
+            let Some(byte) = header.get(self.offset + i) else {
+                return false;
+            };
             let mask = self
                 .mask
                 .as_ref()
@@ -139,7 +142,9 @@ impl Handler {
     }
 }
 
-/// Whether programs of `platform` run natively here (its architecture is the host's).
+/// Whether programs of `platform` run natively here (its architecture is the host's). A
+/// host's 32-bit relative (`386` on `amd64`) counts as foreign: the sandbox's seccomp filter
+/// admits the native architecture's system calls only.
 pub fn is_native(platform: &Platform) -> bool {
     platform.architecture == Platform::host().architecture
 }
@@ -154,7 +159,8 @@ pub fn emulator_for(platform: &Platform, dir: &Path) -> Result<Option<Emulator>,
     let header = elf_header(platform).ok_or_else(|| EmulationError::UnknownArchitecture {
         platform: shown.clone(),
     })?;
-    let mounted = dir.join("status").exists();
+    // binfmt_misc as a whole can be switched off (`status` reads `disabled`).
+    let mounted = std::fs::read_to_string(dir.join("status")).is_ok_and(|t| t.trim() == "enabled");
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -165,7 +171,7 @@ pub fn emulator_for(platform: &Platform, dir: &Path) -> Result<Option<Emulator>,
         .unwrap_or_default();
     names.sort();
     let mut unfixed = None;
-    for name in names {
+    for name in names.into_iter().filter(|_| mounted) {
         // A handler file is a few hundred bytes: one bounded read each.
         let Ok(text) = std::fs::read_to_string(dir.join(&name)) else {
             continue;
@@ -263,6 +269,13 @@ mod tests {
         let empty = tempfile::tempdir().expect("tempdir");
         let e = emulator_for(&arm64(), empty.path()).expect_err("nothing there");
         assert!(e.to_string().contains("not mounted"), "{e}");
+        // Switched off as a whole: its handlers do not count.
+        let off = dir_with(&[("qemu-aarch64", AARCH64)]);
+        std::fs::write(off.path().join("status"), "disabled\n").expect("status");
+        assert!(matches!(
+            emulator_for(&arm64(), off.path()),
+            Err(EmulationError::NoHandler { mounted: false, .. })
+        ));
         assert_eq!(emulator_for(&Platform::host(), empty.path()), Ok(None));
         let unknown = Platform::parse("linux/sparc64").expect("platform");
         assert!(matches!(

@@ -140,12 +140,15 @@ impl postcard::ser_flavors::Flavor for Measure {
 struct Stream<'e, W> {
     out: W,
     error: &'e mut Option<std::io::Error>,
+    /// The bytes written measured again: they must be what the header says.
+    measure: Measure,
 }
 
 impl<W: std::io::Write> postcard::ser_flavors::Flavor for Stream<'_, W> {
-    type Output = W;
+    type Output = (W, (u32, [u8; 8]));
 
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.measure.try_extend(data)?;
         self.out.write_all(data).map_err(|e| {
             *self.error = Some(e);
             postcard::Error::SerializeBufferFull
@@ -156,8 +159,8 @@ impl<W: std::io::Write> postcard::ser_flavors::Flavor for Stream<'_, W> {
         self.try_extend(&[data])
     }
 
-    fn finalize(self) -> postcard::Result<W> {
-        Ok(self.out)
+    fn finalize(self) -> postcard::Result<Self::Output> {
+        Ok((self.out, self.measure.finalize()?))
     }
 }
 
@@ -187,11 +190,24 @@ pub(crate) fn write<T: Serialize + ?Sized, W: std::io::Write>(
     let stream = Stream {
         out,
         error: &mut error,
+        measure: Measure {
+            hasher: blake3::Hasher::new(),
+            len: 0,
+        },
     };
-    postcard::serialize_with_flavor::<T, _, _>(value, stream).map_err(|e| match error.take() {
-        Some(io) => WriteError::Io(io),
-        None => WriteError::Encode(e),
-    })
+    let (out, written) =
+        postcard::serialize_with_flavor::<T, _, _>(value, stream).map_err(|e| {
+            match error.take() {
+                Some(io) => WriteError::Io(io),
+                None => WriteError::Encode(e),
+            }
+        })?;
+    // A value that serialized differently the second time (a bug in its `Serialize`) would
+    // make a record that reads as torn: an error here, and the record is not published.
+    if written != (len, sum) {
+        return Err(WriteError::Encode(postcard::Error::SerdeSerCustom));
+    }
+    Ok(out)
 }
 
 /// postcard-encode `value` into an envelope (what [`write`] streams, as one buffer).
@@ -255,6 +271,25 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Serializes as a different number each time it is asked.
+    struct Unstable(std::cell::Cell<u32>);
+
+    impl Serialize for Unstable {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            self.0.set(self.0.get() + 1);
+            s.serialize_u32(self.0.get())
+        }
+    }
+
+    #[test]
+    fn a_value_that_serializes_differently_twice_is_an_error() {
+        let v = Unstable(std::cell::Cell::new(0));
+        assert!(matches!(
+            write(Kind::Copy, &v, Vec::new()),
+            Err(WriteError::Encode(_))
+        ));
     }
 
     #[test]
