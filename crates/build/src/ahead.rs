@@ -156,21 +156,18 @@ impl Ahead {
         self.shared.changed.notify_all();
     }
 
-    /// Where the layers described here go.
-    pub(crate) fn target(&self) -> LayerTarget {
-        self.shared.target
-    }
-
-    /// The description of `id` made ahead for a layer the build made, if there is one; waits
-    /// for one under way (after [`Ahead::finish`] none is).
-    pub(crate) fn get(&self, id: &LayerId) -> Option<LayerBlob> {
-        let mut st = self.shared.lock();
+    /// The description of `id` made ahead, if there is one and it is what the export wants:
+    /// a layer for `target` that is `built` by this build (above the base image's) — or any,
+    /// without SOURCE_DATE_EPOCH, where the two are described alike. Waits for one under way
+    /// (after [`Ahead::finish`] none is).
+    pub(crate) fn get(&self, id: &LayerId, target: LayerTarget, built: bool) -> Option<LayerBlob> {
+        let s = &self.shared;
+        if target != s.target || !(built || s.epoch.is_none()) {
+            return None;
+        }
+        let mut st = s.lock();
         while st.busy.as_ref() == Some(id) {
-            st = self
-                .shared
-                .changed
-                .wait(st)
-                .unwrap_or_else(|p| p.into_inner());
+            st = s.changed.wait(st).unwrap_or_else(|p| p.into_inner());
         }
         st.done.get(id).cloned()
     }
@@ -231,13 +228,13 @@ mod tests {
         }
         ahead.finish();
         let got = ahead
-            .get(&on_chain)
+            .get(&on_chain, LayerTarget::Store, true)
             .expect("the chain's layer was described");
         let again = cairn_oci::describe_layer_as(&store, &on_chain, None, true, LayerTarget::Store)
             .expect("describe");
         assert_eq!(got, again);
         assert_eq!(
-            ahead.get(&elsewhere),
+            ahead.get(&elsewhere, LayerTarget::Store, true),
             None,
             "another stage's layer was described"
         );

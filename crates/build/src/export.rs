@@ -195,10 +195,9 @@ fn make_image(
     // An image that only stays in the store needs no compressed blobs (like docker's own
     // image store); exports get real, compressed layers. A layer the build made may have
     // been described while later steps ran.
-    let ahead = job.ahead.filter(|a| a.target() == target);
     let mut image = cairn_oci::assemble_image_with(store, &spec, &|i, id| {
-        let built = i >= spec.base_layers || spec.epoch.is_none();
-        match ahead.filter(|_| built).and_then(|a| a.get(id)) {
+        let built = i >= spec.base_layers;
+        match job.ahead.and_then(|a| a.get(id, target, built)) {
             Some(blob) => Ok(blob),
             None => cairn_oci::describe_layer(store, &spec, i, id, target),
         }

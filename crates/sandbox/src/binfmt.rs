@@ -35,7 +35,7 @@ pub struct Emulator {
 pub enum EmulationError {
     #[error(
         "cairn does not know the executable format of {platform} (known: {})",
-        KNOWN.join(", ")
+        known()
     )]
     UnknownArchitecture { platform: String },
     #[error(
@@ -53,25 +53,28 @@ pub enum EmulationError {
     NotFixed { platform: String, handler: String },
 }
 
-/// The architectures whose ELF header is known here (Go's names, as in image platforms).
-const KNOWN: &[&str] = &[
-    "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le",
+/// The executable format of each architecture known here (Go's names, as in image
+/// platforms): (name, 64-bit, little-endian, ELF `e_machine`).
+const ELF_FORMATS: &[(&str, bool, bool, u16)] = &[
+    ("amd64", true, true, 62),
+    ("arm64", true, true, 183),
+    ("arm", false, true, 40),
+    ("386", false, true, 3),
+    ("ppc64le", true, true, 21),
+    ("s390x", true, false, 22),
+    ("riscv64", true, true, 243),
+    ("mips64le", true, true, 8),
 ];
+
+/// The names of [`ELF_FORMATS`], for messages.
+fn known() -> String {
+    let names: Vec<&str> = ELF_FORMATS.iter().map(|f| f.0).collect();
+    names.join(", ")
+}
 
 /// The first 20 bytes of an executable of `platform` (ident, type, machine), if known.
 fn elf_header(platform: &Platform) -> Option<[u8; 20]> {
-    // (64-bit, little-endian, e_machine)
-    let (wide, little, machine): (bool, bool, u16) = match platform.architecture.as_str() {
-        "amd64" => (true, true, 62),
-        "arm64" => (true, true, 183),
-        "arm" => (false, true, 40),
-        "386" => (false, true, 3),
-        "ppc64le" => (true, true, 21),
-        "s390x" => (true, false, 22),
-        "riscv64" => (true, true, 243),
-        "mips64le" => (true, true, 8),
-        _ => return None,
-    };
+    let &(_, wide, little, machine) = ELF_FORMATS.iter().find(|f| f.0 == platform.architecture)?;
     let mut h = [0u8; 20];
     h[..4].copy_from_slice(b"\x7fELF");
     h[4] = if wide { 2 } else { 1 };
@@ -314,7 +317,7 @@ mod tests {
                 "enabled\ninterpreter /q\nflags: F\noffset 0\nmagic {magic}\nmask {mask}\n"
             ))
             .expect("parse");
-            for other in KNOWN {
+            for (other, ..) in ELF_FORMATS {
                 let p = Platform::parse(&format!("linux/{other}")).expect("platform");
                 let header = elf_header(&p).expect("known");
                 assert_eq!(
