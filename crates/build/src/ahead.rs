@@ -242,4 +242,18 @@ mod tests {
         observer.committed(digest(1), &elsewhere);
         assert!(ahead.shared.lock().queue.is_empty());
     }
+
+    #[test]
+    fn a_layer_left_busy_does_not_hold_the_export_after_finish() {
+        // As a worker that panicked mid-layer leaves it: busy, never cleared by the worker.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path()).expect("store");
+        let id = layer(&store, &[("a", "one")]);
+        let mut ahead =
+            Ahead::start(&store, HashSet::new(), None, LayerTarget::Store).expect("start");
+        ahead.finish();
+        ahead.shared.lock().busy = Some(id.clone());
+        ahead.finish();
+        assert_eq!(ahead.get(&id, LayerTarget::Store, true), None);
+    }
 }

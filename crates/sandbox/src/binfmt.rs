@@ -328,4 +328,13 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn magic_beyond_the_known_header_never_matches() {
+        // Zero magic under a zero mask at offset 40: the kernel would look at bytes this
+        // check does not know, so it is no match (it would otherwise match everything).
+        let h = Handler::parse("enabled\ninterpreter /q\nflags: F\noffset 40\nmagic 00\nmask 00\n")
+            .expect("parse");
+        assert!(!h.matches(&elf_header(&arm64()).expect("known")));
+    }
 }
