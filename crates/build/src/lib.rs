@@ -467,6 +467,7 @@ impl Engine {
             ssh: opts.ssh.clone(),
             contexts: contexts.clone(),
             on_commit,
+            ..SolveOptions::default()
         };
         let executor =
             cairn_sandbox::ReexecExecutor::new(self.helper.0.clone(), self.helper.1.clone());

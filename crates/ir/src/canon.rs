@@ -116,10 +116,19 @@ impl Canonical for Op {
                 e.u8(1);
                 s.encode(e);
             }
-            Op::Exec(x) => {
-                e.u8(2);
-                x.encode(e);
-            }
+            // A step for another platform has a tag of its own, so every native step's
+            // encoding (and digest) is what it was before steps had a platform.
+            Op::Exec(x) => match &x.platform {
+                None => {
+                    e.u8(2);
+                    x.encode(e);
+                }
+                Some(p) => {
+                    e.u8(5);
+                    x.encode(e);
+                    p.encode(e);
+                }
+            },
             Op::File(f) => {
                 e.u8(3);
                 f.encode(e);
@@ -212,6 +221,7 @@ impl Canonical for ExecOp {
         for u in &h.ulimits {
             e.str(&u.name).u64(u.soft).u64(u.hard);
         }
+        // The platform is the op's (tag 5 in `Op`'s encoding), not written here.
     }
 }
 
@@ -399,7 +409,25 @@ mod tests {
             mounts: vec![],
             proxy_env: vec![],
             host_config: HostConfig::default(),
+            platform: None,
         })
+    }
+
+    #[test]
+    fn a_foreign_platform_is_part_of_the_digest() {
+        let native = exec(&["uname", "-m"]);
+        let with = |p: &str| {
+            let mut op = native.clone();
+            if let Op::Exec(x) = &mut op {
+                x.platform = Platform::parse(p);
+            }
+            vertex_digest(&op, &[])
+        };
+        let arm64 = with("linux/arm64");
+        assert_ne!(arm64, vertex_digest(&native, &[]));
+        assert_ne!(arm64, with("linux/arm/v7"));
+        assert_ne!(with("linux/arm/v7"), with("linux/arm/v6"));
+        assert_eq!(arm64, with("linux/arm64"));
     }
 
     #[test]

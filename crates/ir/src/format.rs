@@ -169,6 +169,7 @@ mod tests {
                             hard: Ulimit::UNLIMITED,
                         }],
                     },
+                    platform: Platform::parse("linux/arm64"),
                 }),
                 vec![Input::of(copy)],
                 VertexMeta {
@@ -181,6 +182,16 @@ mod tests {
         let mut image = ImageConfig::default();
         image.env_set("PATH", "/bin");
         image.cmd = Some(vec!["sh".into()]);
+        // One entry made by a step (no creation time yet), one kept from a base image.
+        image.history.push(crate::image::History {
+            created_by: "RUN true".into(),
+            ..Default::default()
+        });
+        image.history.push(crate::image::History {
+            created: Some("2024-01-01T00:00:00Z".into()),
+            created_by: "base".into(),
+            ..Default::default()
+        });
         b.finish(Some(Input::of(run)), Platform::linux_amd64(), image)
     }
 

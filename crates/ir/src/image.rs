@@ -95,8 +95,9 @@ pub struct HealthConfig {
 pub struct History {
     /// RFC 3339; set on a base image's entries (kept as they came), `None` on the entries a
     /// build adds (stamped when the image is assembled: SOURCE_DATE_EPOCH, or the time the
-    /// step's layer was made).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// step's layer was made). Always written (`null` when unset): the binary graph format
+    /// is postcard, which cannot tell a skipped field from the next one.
+    #[serde(default)]
     pub created: Option<String>,
     pub created_by: String,
     pub comment: Option<String>,

@@ -167,6 +167,13 @@ pub struct ExecOp {
     /// `ShmSize`, `Ulimit`): part of the digest, as in BuildKit.
     #[serde(default)]
     pub host_config: HostConfig,
+    /// The platform the step's programs are built for, when it is not the one of the machine
+    /// that runs the step: they then run under emulation (binfmt_misc and an emulator such as
+    /// qemu-user-static), and a step whose emulator is missing fails rather than run natively.
+    /// `None`: the machine's own. Part of the digest only when set, so native steps keep their
+    /// digests.
+    #[serde(default)]
+    pub platform: Option<crate::Platform>,
 }
 
 /// What the build's command line sets for every RUN step, as docker's `HostConfig` does.

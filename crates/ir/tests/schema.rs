@@ -94,6 +94,7 @@ fn written_graphs_meet_the_schema_and_broken_ones_do_not() {
                 ],
                 proxy_env: vec![],
                 host_config: HostConfig::default(),
+                platform: None,
             }),
             vec![Input::of(base)],
             VertexMeta {

@@ -111,6 +111,12 @@ async fn exec<E: Executor + 'static>(
     x: &ExecOp,
     inputs: &[Arc<VResult>],
 ) -> Result<LayerStack, SolveError> {
+    // Another platform's programs run only through a registered emulator: without one the
+    // step fails here, before anything runs, rather than run them natively or fail obscurely.
+    if let Some(platform) = &x.platform {
+        cairn_sandbox::binfmt::emulator_for(platform, inner.opts.binfmt_dir.as_ref())
+            .map_err(|e| step_error(inner, d, e.to_string(), None, vec![]))?;
+    }
     let rootfs_input = x
         .mounts
         .iter()

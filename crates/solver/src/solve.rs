@@ -40,6 +40,9 @@ pub struct SolveOptions {
     /// Told of every layer a step commits, as soon as it is committed (the build describes the
     /// final image's layers ahead of the export).
     pub on_commit: Option<Arc<dyn CommitObserver>>,
+    /// Where the kernel's binfmt_misc handlers are listed
+    /// ([`cairn_sandbox::binfmt::BINFMT_DIR`]): a step for another platform needs one.
+    pub binfmt_dir: PathBuf,
 }
 
 /// Sees each layer the moment a step commits it: the vertex that made it and its id (the top
@@ -96,6 +99,7 @@ impl Default for SolveOptions {
             remotes: Vec::new(),
             contexts: HashMap::new(),
             on_commit: None,
+            binfmt_dir: PathBuf::from(cairn_sandbox::binfmt::BINFMT_DIR),
         }
     }
 }

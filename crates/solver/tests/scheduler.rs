@@ -9,7 +9,7 @@ use cairn_ir::{Digest, GraphBuilder};
 use cairn_solver::keys::Key;
 use cairn_solver::{RemoteCache, SolveError, SolveOptions};
 use cairn_store::{LayerId, Store};
-use fake::{FakeExecutor, graph, opts, solve, step, store};
+use fake::{FakeExecutor, graph, opts, solve, step, step_for, store};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -246,4 +246,46 @@ async fn the_commit_observer_sees_each_executed_steps_new_layer_once() {
     let (out, _) = solve(&store, &exec, g, o).await;
     assert_eq!(out.expect("solve").cached, 2);
     assert!(commits.0.lock().expect("lock").is_empty());
+}
+
+/// A step for another platform runs only when an emulator with the fix-binary flag is
+/// registered for it; without one it fails naming the platform and the package, and nothing
+/// of it runs (no silent native run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_step_needs_a_registered_emulator() {
+    let (_t, store) = store();
+    let binfmt = tempfile::tempdir().expect("binfmt dir");
+    std::fs::write(binfmt.path().join("status"), "enabled\n").expect("status");
+    let arm64 = cairn_ir::Platform::parse("linux/arm64");
+    let foreign = || {
+        let mut b = GraphBuilder::new();
+        let native = step(&mut b, "write native", None, &[]);
+        let top = step_for(&mut b, "write arm", Some(native), &[], arm64.clone());
+        graph(b, top)
+    };
+    let o = || SolveOptions {
+        binfmt_dir: binfmt.path().to_path_buf(),
+        ..opts(2)
+    };
+    let exec = FakeExecutor::default();
+    let (out, _) = solve(&store, &exec, foreign(), o()).await;
+    match out {
+        Err(SolveError::Step { message, .. }) => {
+            assert!(message.contains("linux/arm64"), "{message}");
+            assert!(message.contains("qemu-user-static"), "{message}");
+        }
+        other => panic!("a foreign step without an emulator gave {other:?}"),
+    }
+    assert_eq!(exec.runs(), vec!["write native".to_string()]);
+    // Debian's handler for arm64 programs, with the F flag: the step runs.
+    std::fs::write(
+        binfmt.path().join("qemu-aarch64"),
+        "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\noffset 0\n\
+         magic 7f454c460201010000000000000000000200b700\n\
+         mask ffffffffffffff00fffffffffffffffffeffffff\n",
+    )
+    .expect("handler");
+    let (out, _) = solve(&store, &exec, foreign(), o()).await;
+    assert_eq!(out.expect("emulated").executed, 1);
+    assert_eq!(exec.runs().last().map(String::as_str), Some("write arm"));
 }

@@ -88,6 +88,7 @@ fn default_path_is_set() {
 fn platform_args_have_automatic_values() {
     let opts = LowerOptions {
         target_platform: Platform::parse("linux/arm64/v8").unwrap(),
+        build_platform: Platform::linux_amd64(),
         ..LowerOptions::default()
     };
     let l = lower_with(
@@ -103,6 +104,51 @@ fn platform_args_have_automatic_values() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A RUN step of a stage for another platform than the build's carries that platform (it runs
+/// emulated); the build platform's steps (`FROM --platform=$BUILDPLATFORM`, the cross-compile
+/// pattern) carry none, and keep the digests they had before steps had a platform.
+#[test]
+fn steps_of_a_foreign_stage_carry_its_platform() {
+    let src = "FROM --platform=$BUILDPLATFORM busybox AS build\nRUN make\n\
+               FROM busybox\nCOPY --from=build /out /out\nRUN uname -m\n";
+    let on = |target: &str| {
+        lower_with(
+            src,
+            LowerOptions {
+                target_platform: Platform::parse(target).unwrap(),
+                build_platform: Platform::linux_amd64(),
+                ..LowerOptions::default()
+            },
+        )
+    };
+    let platforms = |l: &Lowered| -> Vec<Option<String>> {
+        execs(&l.graph)
+            .iter()
+            .map(|x| x.platform.as_ref().map(Platform::to_string))
+            .collect()
+    };
+    let arm = on("linux/arm64");
+    assert_eq!(platforms(&arm), vec![None, Some("linux/arm64".to_string())]);
+    let native = on("linux/amd64");
+    assert_eq!(platforms(&native), vec![None, None]);
+    // The build stage is the same vertex for both targets: built once.
+    assert_eq!(execs(&arm.graph)[0], execs(&native.graph)[0]);
+    // A native step's digest does not depend on the platform field's existence.
+    assert_eq!(
+        lower("FROM busybox\nRUN true\n").graph.result,
+        lower_with(
+            "FROM busybox\nRUN true\n",
+            LowerOptions {
+                target_platform: Platform::host(),
+                build_platform: Platform::host(),
+                ..LowerOptions::default()
+            }
+        )
+        .graph
+        .result
+    );
 }
 
 #[test]

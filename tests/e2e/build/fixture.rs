@@ -12,36 +12,58 @@ pub const BUSYBOX: &str = "/bin/busybox";
 /// A root filesystem with busybox, its applets, and a small /etc.
 pub fn busybox_rootfs() -> &'static Path {
     static ROOTFS: OnceLock<tempfile::TempDir> = OnceLock::new();
-    ROOTFS
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let root = dir.path();
-            assert!(
-                Path::new(BUSYBOX).is_file(),
-                "{BUSYBOX} is missing: install the Debian package busybox-static (.ci/run does)"
-            );
-            for d in ["bin", "etc", "tmp", "root", "home/app", "usr/bin", "var"] {
-                std::fs::create_dir_all(root.join(d)).expect("mkdir");
-            }
-            std::fs::copy(BUSYBOX, root.join("bin/busybox")).expect("copy busybox");
-            let list = std::process::Command::new(BUSYBOX).arg("--list").output().expect("busybox --list");
-            for applet in String::from_utf8_lossy(&list.stdout).lines() {
-                if applet != "busybox" && !applet.is_empty() {
-                    let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
-                }
-            }
-            std::fs::write(
+    assert!(
+        Path::new(BUSYBOX).is_file(),
+        "{BUSYBOX} is missing: install the Debian package busybox-static (.ci/run does)"
+    );
+    ROOTFS.get_or_init(|| rootfs_of(Path::new(BUSYBOX))).path()
+}
+
+/// [`busybox_rootfs`] of arm64's busybox (`scripts/setup.sh` unpacks it; it runs emulated).
+pub fn arm64_busybox_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let busybox = super::platforms::foreign_busybox_dir().join("bin/busybox");
+    assert!(
+        busybox.is_file(),
+        "{} is missing: scripts/setup.sh unpacks arm64's busybox-static there",
+        busybox.display()
+    );
+    ROOTFS.get_or_init(|| rootfs_of(&busybox)).path()
+}
+
+/// A root filesystem around the busybox executable `busybox`.
+fn rootfs_of(busybox: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    for d in ["bin", "etc", "tmp", "root", "home/app", "usr/bin", "var"] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
+    // The applets are the host busybox's (the foreign one would need its emulator).
+    let list = std::process::Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" && !applet.is_empty() {
+            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+        }
+    }
+    std::fs::write(
                 root.join("etc/passwd"),
                 "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
             )
             .expect("passwd");
-            std::fs::write(root.join("etc/group"), "root:x:0:\napp:x:1000:\nnogroup:x:65534:\n").expect("group");
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
-            std::os::unix::fs::chown(root.join("home/app"), Some(1000), Some(1000)).expect("chown");
-            dir
-        })
-        .path()
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\napp:x:1000:\nnogroup:x:65534:\n",
+    )
+    .expect("group");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))
+        .expect("chmod");
+    std::os::unix::fs::chown(root.join("home/app"), Some(1000), Some(1000)).expect("chown");
+    dir
 }
 
 /// A fresh store with `busybox:latest` imported.

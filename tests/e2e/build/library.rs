@@ -63,6 +63,7 @@ impl Frontend for OneStep {
                     }],
                     proxy_env: vec![],
                     host_config: Default::default(),
+                    platform: None,
                 }),
                 vec![Input::of(from)],
                 meta("[2/2] RUN the test's step"),

@@ -100,6 +100,17 @@ impl KeyContext for NoContext {
 
 /// A step running `args` on top of `base` (scratch when `None`), with `binds` mounted.
 pub fn step(b: &mut GraphBuilder, args: &str, base: Option<Digest>, binds: &[Digest]) -> Digest {
+    step_for(b, args, base, binds, None)
+}
+
+/// [`step`] of a program for `platform` (`None`: the machine's own).
+pub fn step_for(
+    b: &mut GraphBuilder,
+    args: &str,
+    base: Option<Digest>,
+    binds: &[Digest],
+    platform: Option<Platform>,
+) -> Digest {
     let mut inputs = Vec::new();
     let mut mounts = vec![Mount {
         target: "/".into(),
@@ -132,6 +143,7 @@ pub fn step(b: &mut GraphBuilder, args: &str, base: Option<Digest>, binds: &[Dig
         mounts,
         proxy_env: vec![],
         host_config: HostConfig::default(),
+        platform,
     });
     let meta = VertexMeta {
         description: args.into(),

@@ -40,7 +40,10 @@ pub struct LowerOptions {
     pub target: Option<String>,
     /// `--build-arg` values. A name given without a value takes it from `env_args`.
     pub build_args: BTreeMap<String, String>,
+    /// The platform the result is for (`TARGETPLATFORM`, the default of `FROM`).
     pub target_platform: Platform,
+    /// The platform of the machine the steps run on (`BUILDPLATFORM`): a stage of another
+    /// platform runs its steps emulated. Both default to [`Platform::host`].
     pub build_platform: Platform,
     /// `.dockerignore` patterns, applied to the context source.
     pub ignore_patterns: Vec<String>,
@@ -79,8 +82,8 @@ impl Default for LowerOptions {
         LowerOptions {
             target: None,
             build_args: BTreeMap::new(),
-            target_platform: Platform::linux_amd64(),
-            build_platform: Platform::linux_amd64(),
+            target_platform: Platform::host(),
+            build_platform: Platform::host(),
             ignore_patterns: Vec::new(),
             dockerfile_name: "Dockerfile".into(),
             escape: '\\',
