@@ -419,7 +419,7 @@ mod tests {
         let with = |p: &str| {
             let mut op = native.clone();
             if let Op::Exec(x) = &mut op {
-                x.platform = Platform::parse(p);
+                x.platform = Platform::parse(p).map(Box::new);
             }
             vertex_digest(&op, &[])
         };

@@ -169,7 +169,7 @@ mod tests {
                             hard: Ulimit::UNLIMITED,
                         }],
                     },
-                    platform: Platform::parse("linux/arm64"),
+                    platform: Platform::parse("linux/arm64").map(Box::new),
                 }),
                 vec![Input::of(copy)],
                 VertexMeta {

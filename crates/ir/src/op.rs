@@ -173,7 +173,7 @@ pub struct ExecOp {
     /// `None`: the machine's own. Part of the digest only when set, so native steps keep their
     /// digests.
     #[serde(default)]
-    pub platform: Option<crate::Platform>,
+    pub platform: Option<Box<crate::Platform>>,
 }
 
 /// What the build's command line sets for every RUN step, as docker's `HostConfig` does.

@@ -256,7 +256,7 @@ async fn a_foreign_step_needs_a_registered_emulator() {
     let (_t, store) = store();
     let binfmt = tempfile::tempdir().expect("binfmt dir");
     std::fs::write(binfmt.path().join("status"), "enabled\n").expect("status");
-    let arm64 = cairn_ir::Platform::parse("linux/arm64");
+    let arm64 = cairn_ir::Platform::parse("linux/arm64").map(Box::new);
     let foreign = || {
         let mut b = GraphBuilder::new();
         let native = step(&mut b, "write native", None, &[]);

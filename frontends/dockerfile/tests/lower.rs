@@ -126,7 +126,7 @@ fn steps_of_a_foreign_stage_carry_its_platform() {
     let platforms = |l: &Lowered| -> Vec<Option<String>> {
         execs(&l.graph)
             .iter()
-            .map(|x| x.platform.as_ref().map(Platform::to_string))
+            .map(|x| x.platform.as_deref().map(Platform::to_string))
             .collect()
     };
     let arm = on("linux/arm64");

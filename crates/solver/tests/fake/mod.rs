@@ -109,7 +109,7 @@ pub fn step_for(
     args: &str,
     base: Option<Digest>,
     binds: &[Digest],
-    platform: Option<Platform>,
+    platform: Option<Box<Platform>>,
 ) -> Digest {
     let mut inputs = Vec::new();
     let mut mounts = vec![Mount {

@@ -177,6 +177,7 @@ fn lower(
                         }],
                         proxy_env: vec![],
                         host_config: Default::default(),
+                        platform: None,
                     }),
                     vec![Input::of(base)],
                 )?);

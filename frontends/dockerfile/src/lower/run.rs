@@ -137,7 +137,8 @@ impl Lowerer<'_> {
             proxy_env,
             host_config: self.opts.host_config.clone(),
             // A stage for another platform than the build's runs its steps emulated.
-            platform: (!self.opts.build_platform.serves(&st.platform)).then(|| st.platform.clone()),
+            platform: (!self.opts.build_platform.serves(&st.platform))
+                .then(|| Box::new(st.platform.clone())),
         };
         // BuildKit names the step with the variables it sees expanded, quotes and unset ones
         // kept, and a secret's env var shown as `****` (`processCmdEnv`, `withSecretEnvMask`).
