@@ -250,7 +250,13 @@ fn a_damaged_blob_is_never_pushed() {
     );
     let store = cairn_store::Store::open(env.root()).expect("store");
     let full = cairn_ir::Reference::parse(&tag).expect("tag").to_string();
-    let rec = store.image_get(&full).expect("read").expect("tagged");
+    let rec = store
+        .image_get(&full)
+        .expect("read")
+        .expect("tagged")
+        .only()
+        .cloned()
+        .expect("one image");
     let top = rec.layers.last().expect("top").clone();
     let blob = crate::build::fixture::gzip_blob_of(&store, &top);
     let path = store.blob_path(&blob.digest);

@@ -10,7 +10,7 @@ use crate::error::{Context, Result, bail};
 use crate::{BuiltImage, Engine};
 use cairn_ir::NetworkMode;
 use cairn_sandbox::{ExecJob, ExecMount, ExecMountKind, Executor, Job, Rootfs, Stream};
-use cairn_store::{ContainerRecord, ImageRecord, LayerRecord};
+use cairn_store::{ContainerRecord, ImageRecord, LayerRecord, NamedImage};
 use std::path::PathBuf;
 
 /// A host directory seen in the container (`-v HOST:TARGET[:ro]`): writes reach the host.
@@ -88,7 +88,7 @@ impl Engine {
         let pinned = resolved.pinned.unwrap_or_else(|| opts.image.clone());
         let rec = self
             .store
-            .image_resolve(&pinned)?
+            .image_resolve_one(&pinned)?
             .with_context(|| format!("no image {} in the store", opts.image))?;
         let config = resolved.config;
         let mut args = config.entrypoint.clone().unwrap_or_default();
@@ -282,11 +282,11 @@ pub fn commit(
         cairn_oci::assemble_image_in_store(store, &spec).context("cannot assemble the image")?;
     store.image_put(
         name,
-        &ImageRecord {
+        &NamedImage::single(ImageRecord {
             manifest: assembled.manifest.clone(),
             config: assembled.config.clone(),
             layers,
-        },
+        }),
     )?;
     Ok(BuiltImage {
         manifest: assembled.manifest.to_string(),

@@ -204,11 +204,11 @@ fn make_image(
     })
     .context("cannot assemble the image")?;
     for t in job.tags {
-        let rec = cairn_store::ImageRecord {
+        let rec = cairn_store::NamedImage::single(cairn_store::ImageRecord {
             manifest: image.manifest.clone(),
             config: image.config.clone(),
             layers: job.layers.to_vec(),
-        };
+        });
         if store.image_get(t)?.as_ref() != Some(&rec) {
             store.image_put(t, &rec)?;
         }
@@ -285,10 +285,15 @@ fn base_layer_count(g: &Graph, store: &Store, layers: &[LayerId]) -> Result<usiz
     let mut count = 0;
     for d in result_chain(g) {
         if let Some(Op::Source(SourceOp::Image { reference, .. })) = g.vertex(&d).map(|v| &v.op)
-            && let Some(rec) = store.image_resolve(reference)?
-            && layers.starts_with(&rec.layers)
+            && let Some(named) = store.image_resolve(reference)?
         {
-            count = count.max(rec.layers.len());
+            for rec in named
+                .images
+                .iter()
+                .filter(|r| layers.starts_with(&r.layers))
+            {
+                count = count.max(rec.layers.len());
+            }
         }
     }
     Ok(count)

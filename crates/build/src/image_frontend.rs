@@ -99,7 +99,7 @@ pub(crate) fn start<'a>(
     let pinned = image.pinned.clone().unwrap_or(normalized.clone());
     let store = host.store();
     let record = store
-        .image_resolve(&pinned)
+        .image_resolve_one(&pinned)
         .map_err(|e| fail(e.to_string()))?
         .ok_or_else(|| fail(format!("image {pinned} is not in the store")))?;
     let config = image.config;

@@ -619,18 +619,47 @@ pub async fn push_named_observed(
     name: &str,
     transfer: Arc<dyn cairn_registry::Transfer>,
 ) -> Result<String> {
-    let rec = store
+    let named = store
         .image_get(name)?
         .with_context(|| format!("no image {name} in the store (see `cairn images`)"))?;
-    let image = cairn_oci::assemble_from_record(store, &rec, Compression::Gzip)
-        .with_context(|| format!("cannot prepare {name} for pushing"))?;
     let target =
         cairn_ir::Reference::parse(name).with_context(|| format!("invalid image name {name:?}"))?;
+    if let Some(rec) = named.only() {
+        let image = cairn_oci::assemble_from_record(store, rec, Compression::Gzip)
+            .with_context(|| format!("cannot prepare {name} for pushing"))?;
+        let digest = registry
+            .push_observed(store, &image, &target, transfer)
+            .await
+            .map(|report| report.manifest_digest)
+            .with_context(|| format!("cannot push {name}"))?;
+        return Ok(digest.to_string());
+    }
+    // Several platforms: each image by its digest, then the index naming them by the tag.
+    let mut pushed = Vec::with_capacity(named.images.len());
+    for rec in &named.images {
+        let platform = cairn_oci::image_platform(store, rec)
+            .with_context(|| format!("cannot read the platform of {name}'s {}", rec.manifest))?;
+        let image = cairn_oci::assemble_from_record(store, rec, Compression::Gzip)
+            .with_context(|| format!("cannot prepare {name} ({platform}) for pushing"))?;
+        let by_digest = cairn_ir::Reference {
+            tag: None,
+            digest: Some(image.manifest.to_string()),
+            ..target.clone()
+        };
+        registry
+            .push_observed(store, &image, &by_digest, transfer.clone())
+            .await
+            .with_context(|| format!("cannot push {name} ({platform})"))?;
+        pushed.push((image, platform));
+    }
+    let entries: Vec<_> = pushed.iter().map(|(i, p)| (i, p)).collect();
+    let (_, index) = cairn_oci::image_index(&entries)
+        .with_context(|| format!("cannot make the image index of {name}"))?;
+    store.put_blob(&index)?;
     let digest = registry
-        .push_observed(store, &image, &target, transfer)
+        .push_manifest(&target, &index, Some(cairn_oci::model::MEDIA_TYPE_INDEX))
         .await
-        .map(|report| report.manifest_digest)
-        .with_context(|| format!("cannot push {name}"))?;
+        .with_context(|| format!("cannot push the image index of {name}"))?;
     Ok(digest.to_string())
 }
 

@@ -31,7 +31,7 @@ pub(crate) fn pin_images(
         };
         if reference.contains('@')
             && store
-                .image_resolve(reference)
+                .image_resolve_one(reference)
                 .map_err(|e| BuildError::with_source(format!("cannot look up {reference}"), e))?
                 .is_some()
         {

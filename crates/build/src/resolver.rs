@@ -83,7 +83,6 @@ impl<'a> StoreResolver<'a> {
                 return Err(e);
             }
         }
-        self.pulled.borrow_mut().insert(reference.to_string());
         Ok(())
     }
 }
@@ -113,39 +112,54 @@ impl StoreResolver<'_> {
         platform: &Platform,
     ) -> Result<Option<ResolvedImage>, ResolveError> {
         let pinned = reference.contains('@');
-        let have = self
-            .store
-            .image_resolve(reference)
-            .map_err(|e| ResolveError(e.to_string()))?;
+        let lookup = || -> Result<_, ResolveError> {
+            let Some(named) = self
+                .store
+                .image_resolve(reference)
+                .map_err(|e| ResolveError(e.to_string()))?
+            else {
+                return Ok(None);
+            };
+            let rec = cairn_oci::image_for_platform(self.store, &named, platform)
+                .map_err(|e| ResolveError(e.to_string()))?;
+            Ok(Some((named, rec)))
+        };
+        let have = lookup()?;
+        let key = format!("{reference} {platform}");
         let need_pull = match &have {
-            None => true,
-            Some(_) => self.always_pull && !pinned && !self.pulled.borrow().contains(reference),
+            None | Some((_, None)) => true,
+            Some(_) => self.always_pull && !pinned && !self.pulled.borrow().contains(&key),
         };
         let rec = if need_pull && self.registry.is_some() {
             self.pull(reference, platform)?;
-            self.store
-                .image_resolve(reference)
-                .map_err(|e| ResolveError(e.to_string()))?
-                .ok_or_else(|| {
-                    ResolveError(format!("{reference} was pulled but is not in the store"))
-                })?
-        } else if let Some(rec) = have {
-            rec
+            self.pulled.borrow_mut().insert(key);
+            lookup()?.and_then(|(_, rec)| rec).ok_or_else(|| {
+                ResolveError(format!(
+                    "{reference} was pulled for {platform} but is not in the store"
+                ))
+            })?
         } else {
-            // No registry to ask: the solver reports the missing image.
-            return Ok(None);
+            match have {
+                Some((_, Some(rec))) => rec,
+                // Building on an image of another platform would run its steps for the wrong
+                // machine and label the result with a platform it is not.
+                Some((named, None)) => {
+                    let have = cairn_oci::platforms_of(self.store, &named)
+                        .map_err(|e| ResolveError(e.to_string()))?;
+                    let have: Vec<String> = have.iter().map(Platform::to_string).collect();
+                    return Err(ResolveError(format!(
+                        "{reference} in the store is for {}, but the stage is built for \
+                         {platform} (pull it for {platform}: cairn pull --platform {platform} \
+                         {reference}; or import one with cairn import --platform {platform})",
+                        have.join(", ")
+                    )));
+                }
+                // No registry to ask: the solver reports the missing image.
+                None => return Ok(None),
+            }
         };
-        let (config, have) =
+        let (config, _) =
             cairn_oci::image_config(self.store, &rec).map_err(|e| ResolveError(e.to_string()))?;
-        if !have.serves(platform) {
-            // Building on an image of another platform would run its steps natively and label
-            // the result with a platform it is not: refuse until multi-platform builds exist.
-            return Err(ResolveError(format!(
-                "{reference} in the store is a {have} image, but the stage is built for \
-                 {platform}: cairn builds only for the platform it runs on so far (use an image \
-                 for {platform}, or drop FROM --platform)"
-            )));
-        }
         // The manifest digest travels in the source op (BuildKit's `llb.ResolveDigest`): keys,
         // the solver and exports all mean exactly this image, whatever the tag does later.
         let name = reference.split('@').next().unwrap_or(reference);

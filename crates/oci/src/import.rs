@@ -231,6 +231,8 @@ struct Found {
     config: OciDigest,
     layers: Vec<OciDigest>,
     manifest: Option<OciDigest>,
+    /// The multi-platform index the manifest was listed in.
+    index: Option<OciDigest>,
 }
 
 fn normalize_name(name: &str) -> String {
@@ -273,6 +275,7 @@ pub fn import_archive(store: &Store, path: &Path) -> Result<Vec<ImportedImage>> 
                 config,
                 layers,
                 manifest: None,
+                index: None,
             });
         }
     } else {
@@ -294,34 +297,24 @@ fn collect_index(
     if depth > 4 {
         return Err(src.bad("index nesting too deep"));
     }
-    let host = cairn_ir::Platform::host();
     for desc in &index.manifests {
         let digest = src.blob_by_digest(&desc.digest)?;
         let bytes = src.store.read_blob(&digest)?;
         if desc.media_type == MEDIA_TYPE_INDEX || desc.media_type == MEDIA_TYPE_DOCKER_MANIFEST_LIST
         {
-            let nested: Index = from_json(&format!("index {digest}"), &bytes)?;
-            // A multi-platform index: take the host's platform, else the first entry.
-            let pick = nested
-                .manifests
-                .iter()
-                .find(|m| {
-                    m.platform
-                        .as_ref()
-                        .is_some_and(|p| p.os == host.os && p.architecture == host.architecture)
-                })
-                .or_else(|| nested.manifests.first())
-                .cloned();
-            let mut sub = Index {
-                manifests: pick.into_iter().collect(),
-                ..nested
-            };
-            if let Some(m) = sub.manifests.first_mut()
-                && m.annotations.is_none()
-            {
-                m.annotations = desc.annotations.clone();
+            let mut nested: Index = from_json(&format!("index {digest}"), &bytes)?;
+            // A multi-platform index: every platform's image, each under the index's names
+            // (the name then holds them all, as a registry's tag does).
+            for m in &mut nested.manifests {
+                if m.annotations.is_none() {
+                    m.annotations = desc.annotations.clone();
+                }
             }
-            collect_index(src, &sub, out, depth + 1)?;
+            let first = out.len();
+            collect_index(src, &nested, out, depth + 1)?;
+            for f in out.iter_mut().skip(first) {
+                f.index.get_or_insert_with(|| digest.clone());
+            }
             continue;
         }
         let manifest: Manifest = from_json(&format!("manifest {digest}"), &bytes)?;
@@ -354,6 +347,7 @@ fn collect_index(
             config,
             layers,
             manifest: Some(digest),
+            index: None,
         });
     }
     Ok(())
@@ -460,7 +454,7 @@ fn import_one(
     };
     let names: Vec<String> = f.names.iter().map(|n| normalize_name(n)).collect();
     for name in &names {
-        store.image_put(name, &record)?;
+        crate::add_platform_image(store, name, &record, f.index.as_ref())?;
     }
     let (config, platform) = from_config_file(&file);
     Ok(ImportedImage {
@@ -533,7 +527,9 @@ pub fn import_rootfs_for(
         layers: vec![id],
     };
     let name = normalize_name(name);
-    store.image_put(&name, &record)?;
+    // Another platform's import keeps the name's images of other platforms (`docker import
+    // --platform` of each architecture makes one multi-platform name).
+    crate::add_platform_image(store, &name, &record, None)?;
     Ok(ImportedImage {
         names: vec![name],
         record,

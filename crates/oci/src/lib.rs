@@ -23,6 +23,7 @@ mod layer_tar;
 mod meta;
 pub mod model;
 mod pipeline;
+mod platforms;
 mod safefs;
 mod time;
 mod unpack;
@@ -43,6 +44,9 @@ pub use import::{DEFAULT_PATH, ImportedImage, import_archive, import_rootfs, imp
 pub use layer_tar::{
     Stamp, built_layer_uncompressed_descriptor, layer_media_type, layer_uncompressed_descriptor,
     write_built_layer_blob, write_layer_blob, write_layer_tar, write_layer_tar_stamped,
+};
+pub use platforms::{
+    add_platform_image, image_for_platform, image_index, image_platform, platforms_of,
 };
 pub use time::{now_unix, parse_rfc3339, rfc3339};
 pub use unpack::unpack_layer;

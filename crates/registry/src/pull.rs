@@ -36,6 +36,8 @@ pub struct Resolved {
     pub media_type: String,
     /// The image config JSON (verified against the manifest's config digest).
     pub config: Vec<u8>,
+    /// The multi-platform index the reference named, when it named one (the outermost).
+    pub index: Option<OciDigest>,
 }
 
 /// An image pulled into the store.
@@ -227,6 +229,7 @@ impl Registry {
             .or_else(|| reference.tag.clone())
             .unwrap_or_else(|| "latest".to_string());
         let mut at = start.clone();
+        let mut index = None;
         for _ in 0..=MAX_INDEX_DEPTH {
             let (bytes, digest) = self.fetch_manifest(repo, &at).await?;
             let ctx = repo.ctx(format!("manifest {digest}"));
@@ -251,6 +254,12 @@ impl Registry {
                     pick: Some(pick), ..
                 } => {
                     tracing::debug!(index = %digest, manifest = %pick, "platform selected");
+                    if index.is_none() {
+                        index = Some(
+                            OciDigest::parse(&digest)
+                                .map_err(|e| ctx.invalid(format!("index digest: {e}")))?,
+                        );
+                    }
                     at = pick;
                 }
                 Document::Manifest {
@@ -265,6 +274,7 @@ impl Registry {
                         manifest: bytes,
                         media_type,
                         config,
+                        index,
                     };
                     return Ok((resolved, *manifest));
                 }
@@ -345,7 +355,13 @@ impl Registry {
             config,
             layers: layers.iter().map(|(id, _)| id.clone()).collect(),
         };
-        store.image_put(&reference.to_string(), &record)?;
+        // The name keeps the platforms it already holds from the same index.
+        cairn_oci::add_platform_image(
+            store,
+            &reference.to_string(),
+            &record,
+            resolved.index.as_ref(),
+        )?;
         let (config, platform) = cairn_oci::from_config_file(&file);
         let downloaded_bytes =
             resolved.config.len() as u64 + layers.iter().map(|(_, n)| n).sum::<u64>();

@@ -35,7 +35,10 @@ fn layer_ids(store: &Store, name: &str) -> Vec<cairn_store::LayerId> {
         .image_get(name)
         .expect("image_get")
         .expect("image present")
+        .only()
+        .expect("one image")
         .layers
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,7 +84,7 @@ async fn push_then_pull_round_trip_and_second_push_uploads_nothing() {
     );
     assert_eq!(
         b.image_get(&target.to_string()).expect("image_get"),
-        Some(pulled.record.clone())
+        Some(cairn_store::NamedImage::single(pulled.record.clone()))
     );
     assert!(pulled.downloaded_bytes > 0);
     assert_eq!(

@@ -17,8 +17,12 @@ pub struct StoreKeyContext<'a> {
 }
 
 impl KeyContext for StoreKeyContext<'_> {
-    fn image_manifest(&self, reference: &str) -> Result<String, KeyInputError> {
-        match self.store.image_resolve(reference)? {
+    fn image_manifest(
+        &self,
+        reference: &str,
+        platform: &cairn_ir::Platform,
+    ) -> Result<String, KeyInputError> {
+        match stored_image(self.store, reference, platform)? {
             Some(rec) => Ok(rec.manifest.to_string()),
             None => Err(KeyInputError::ImageMissing(reference.to_string())),
         }
@@ -45,4 +49,21 @@ impl KeyContext for StoreKeyContext<'_> {
             .ok_or_else(|| KeyInputError::NotScanned(local.to_string()))?;
         Ok(index.selection_digest(src, exclude, ignore_mode, ignore_owner)?)
     }
+}
+
+/// The stored image an image source means: the one its reference names (pinned by manifest
+/// digest, as the build pins them), else the image of the source's platform among the name's.
+/// The one lookup the keys and the solver share.
+pub(crate) fn stored_image(
+    store: &Store,
+    reference: &str,
+    platform: &cairn_ir::Platform,
+) -> Result<Option<cairn_store::ImageRecord>, KeyInputError> {
+    let Some(named) = store.image_resolve(reference)? else {
+        return Ok(None);
+    };
+    if let Some(one) = named.only() {
+        return Ok(Some(one.clone()));
+    }
+    Ok(cairn_oci::image_for_platform(store, &named, platform)?)
 }

@@ -40,12 +40,20 @@ pub enum KeyInputError {
     Context(#[from] cairn_context::ContextError),
     #[error(transparent)]
     Store(#[from] cairn_store::Error),
+    /// A stored image's config could not be read.
+    #[error(transparent)]
+    Image(#[from] cairn_oci::Error),
 }
 
 /// What the keys need from outside the graph.
 pub trait KeyContext {
-    /// The manifest digest of a stored image, by normalized reference.
-    fn image_manifest(&self, reference: &str) -> Result<String, KeyInputError>;
+    /// The manifest digest of a stored image, by normalized reference, for `platform` (when
+    /// the reference names several platforms' images).
+    fn image_manifest(
+        &self,
+        reference: &str,
+        platform: &cairn_ir::Platform,
+    ) -> Result<String, KeyInputError>;
     /// The layer a remote source (HTTP, git) vertex was fetched into for this build (remote
     /// sources are fetched before solving: `cairn_http`, `cairn_git`).
     fn remote_layer(&self, vertex: &Digest) -> Result<String, KeyInputError>;
@@ -95,8 +103,11 @@ pub fn extras(graph: &Graph, cx: &dyn KeyContext) -> Result<HashMap<Digest, Vec<
         };
         let mut extra = Vec::new();
         match &v.op {
-            Op::Source(SourceOp::Image { reference, .. }) => {
-                let m = cx.image_manifest(reference).map_err(fail)?;
+            Op::Source(SourceOp::Image {
+                reference,
+                platform,
+            }) => {
+                let m = cx.image_manifest(reference, platform).map_err(fail)?;
                 extra.extend_from_slice(&(m.len() as u64).to_le_bytes());
                 extra.extend_from_slice(m.as_bytes());
             }

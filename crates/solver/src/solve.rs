@@ -609,10 +609,11 @@ impl<E: Executor + 'static> Inner<E> {
     /// Sources that are not cached by definition key yet.
     fn source(&self, d: Digest, src: &SourceOp) -> Result<LayerStack, SolveError> {
         match src {
-            SourceOp::Image { reference, .. } => {
-                let rec = self
-                    .store
-                    .image_resolve(reference)
+            SourceOp::Image {
+                reference,
+                platform,
+            } => {
+                let rec = crate::keycontext::stored_image(&self.store, reference, platform)
                     .map_err(crate::causes::store_err)?
                     .ok_or_else(|| SolveError::Step {
                         digest: d,

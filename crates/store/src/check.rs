@@ -157,16 +157,18 @@ impl Store {
     }
 
     fn check_images(&self, layers: &HashSet<String>, r: &mut CheckReport) -> Result<()> {
-        for (name, rec) in self.images()? {
+        for (name, named) in self.images()? {
             r.images_checked += 1;
             let mut missing = Vec::new();
-            for (what, d) in [("config", &rec.config), ("manifest", &rec.manifest)] {
-                if !self.has_blob(d) {
-                    missing.push(format!("its {what} {d}"));
+            for rec in &named.images {
+                for (what, d) in [("config", &rec.config), ("manifest", &rec.manifest)] {
+                    if !self.has_blob(d) {
+                        missing.push(format!("its {what} {d}"));
+                    }
                 }
-            }
-            for l in rec.layers.iter().filter(|l| !layers.contains(l.as_str())) {
-                missing.push(format!("layer {l}"));
+                for l in rec.layers.iter().filter(|l| !layers.contains(l.as_str())) {
+                    missing.push(format!("layer {l}"));
+                }
             }
             if !missing.is_empty() {
                 r.problems.push(format!(

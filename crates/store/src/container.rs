@@ -113,7 +113,8 @@ impl Store {
         Ok(self
             .images()?
             .into_iter()
-            .flat_map(|(_, r)| r.layers)
+            .flat_map(|(_, named)| named.images)
+            .flat_map(|r| r.layers)
             .chain(self.containers()?.into_iter().flat_map(|(_, c)| c.layers))
             .map(|l| l.to_string())
             .collect())

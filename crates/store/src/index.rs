@@ -26,12 +26,48 @@ pub struct CacheRecord {
     pub created_unix: u64,
 }
 
-/// A named image.
+/// One image: a manifest, its config (the image id) and its layers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageRecord {
     pub manifest: OciDigest,
     pub config: OciDigest,
     pub layers: Vec<LayerId>,
+}
+
+/// What a name holds: one image per platform (the platform is its config's: the store does not
+/// read configs), and the image index they came from or make, when there is one.
+///
+/// Why a set and not one image: a multi-platform build's result and the platforms of a base
+/// image pulled for several are all the name's, as in a registry (a tag names an index).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedImage {
+    /// The index digest: the registry's when pulled, the build's when it made one.
+    pub index: Option<OciDigest>,
+    /// Never empty, no two of one platform; in the order written.
+    pub images: Vec<ImageRecord>,
+}
+
+impl NamedImage {
+    /// A name holding one image (no index).
+    pub fn single(record: ImageRecord) -> Self {
+        NamedImage {
+            index: None,
+            images: vec![record],
+        }
+    }
+
+    /// The name's image when it holds exactly one.
+    pub fn only(&self) -> Option<&ImageRecord> {
+        match self.images.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
+    /// The image whose manifest is `digest`.
+    pub fn by_manifest(&self, digest: &OciDigest) -> Option<&ImageRecord> {
+        self.images.iter().find(|r| &r.manifest == digest)
+    }
 }
 
 /// The last fetch of an HTTP source (`ADD <url>`), under `http/<hash of url and file name>`:
@@ -72,14 +108,36 @@ pub struct GitRecord {
 #[derive(Serialize, Deserialize)]
 struct ImageEntry {
     name: String,
-    record: ImageRecord,
+    image: NamedImage,
 }
 
 /// Borrowing twin of [`ImageEntry`] for writing.
 #[derive(Serialize)]
 struct ImageEntryRef<'a> {
     name: &'a str,
-    record: &'a ImageRecord,
+    image: &'a NamedImage,
+}
+
+/// An entry as cairn wrote it before names held several platforms: read, never written.
+#[derive(Deserialize)]
+struct ImageEntryV1 {
+    name: String,
+    record: ImageRecord,
+}
+
+impl From<ImageEntryV1> for ImageEntry {
+    fn from(old: ImageEntryV1) -> Self {
+        ImageEntry {
+            name: old.name,
+            image: NamedImage::single(old.record),
+        }
+    }
+}
+
+fn read_image_entry(path: &std::path::Path) -> Result<Option<ImageEntry>> {
+    let entry = atomic::read_record_or_old::<ImageEntry, ImageEntryV1>(path, Kind::Image)?;
+    // An entry without images is not one `image_put` wrote.
+    Ok(entry.filter(|e| !e.image.images.is_empty()))
 }
 
 fn check_image_name(name: &str) -> Result<()> {
@@ -113,38 +171,56 @@ impl Store {
         self.layout().images.join(escape::escape_name(name))
     }
 
-    /// The image called `name`.
-    pub fn image_get(&self, name: &str) -> Result<Option<ImageRecord>> {
+    /// What the name `name` holds.
+    pub fn image_get(&self, name: &str) -> Result<Option<NamedImage>> {
         check_image_name(name)?;
-        let entry: Option<ImageEntry> = atomic::read_record(&self.image_path(name), Kind::Image)?;
-        Ok(entry.filter(|e| e.name == name).map(|e| e.record))
+        let entry = read_image_entry(&self.image_path(name))?;
+        Ok(entry.filter(|e| e.name == name).map(|e| e.image))
     }
 
-    /// The image a reference names: by its manifest digest when it is pinned
-    /// (`name[:tag]@sha256:…`, whatever name it is stored under: a digest names content), else
-    /// by name. The one lookup the resolver, the cache keys and the solver share, so a pinned
-    /// `FROM` can never build on the layers of whatever its tag points at.
-    pub fn image_resolve(&self, reference: &str) -> Result<Option<ImageRecord>> {
+    /// What a reference names: when it is pinned (`name[:tag]@sha256:…`), the image whose
+    /// manifest that digest is (whatever name it is stored under: a digest names content), or
+    /// the images of the index it is; else the name's images. The one lookup the resolver, the
+    /// cache keys and the solver share, so a pinned `FROM` can never build on the layers of
+    /// whatever its tag points at.
+    pub fn image_resolve(&self, reference: &str) -> Result<Option<NamedImage>> {
         let Some((_, digest)) = reference.split_once('@') else {
             return self.image_get(reference);
         };
         let digest = OciDigest::parse(digest)?;
-        if let Some(rec) = self.image_get(reference)?
-            && rec.manifest == digest
-        {
-            return Ok(Some(rec));
+        let pinned = |named: NamedImage| -> Option<NamedImage> {
+            if named.index.as_ref() == Some(&digest) {
+                return Some(named);
+            }
+            named.by_manifest(&digest).cloned().map(NamedImage::single)
+        };
+        if let Some(found) = self.image_get(reference)?.and_then(pinned) {
+            return Ok(Some(found));
         }
         Ok(self
             .images()?
             .into_iter()
-            .map(|(_, rec)| rec)
-            .find(|rec| rec.manifest == digest))
+            .find_map(|(_, named)| pinned(named)))
     }
 
-    /// Point `name` at `rec` (last writer wins).
-    pub fn image_put(&self, name: &str, rec: &ImageRecord) -> Result<()> {
+    /// The one image a reference names ([`Store::image_resolve`] naming exactly one): how the
+    /// solver and the cache keys read a pinned base image.
+    pub fn image_resolve_one(&self, reference: &str) -> Result<Option<ImageRecord>> {
+        Ok(self
+            .image_resolve(reference)?
+            .and_then(|named| named.only().cloned()))
+    }
+
+    /// Point `name` at `image` (last writer wins).
+    pub fn image_put(&self, name: &str, image: &NamedImage) -> Result<()> {
         check_image_name(name)?;
-        let entry = ImageEntryRef { name, record: rec };
+        if image.images.is_empty() {
+            return Err(Error::InvalidName {
+                name: name.to_owned(),
+                reason: "an image name must hold at least one image",
+            });
+        }
+        let entry = ImageEntryRef { name, image };
         let path = self.image_path(name);
         atomic::write_record(&self.layout().tmp, &path, Kind::Image, &entry, Replace::Yes)?;
         Ok(())
@@ -165,7 +241,7 @@ impl Store {
     }
 
     /// All named images, sorted by name. Torn entries are skipped (and removed).
-    pub fn images(&self) -> Result<Vec<(String, ImageRecord)>> {
+    pub fn images(&self) -> Result<Vec<(String, NamedImage)>> {
         let dir = &self.layout().images;
         let mut out = Vec::new();
         for entry in fs::read_dir(dir).map_err(io_at(dir))? {
@@ -177,7 +253,7 @@ impl Store {
             if file.starts_with('.') {
                 continue;
             }
-            let entry: Option<ImageEntry> = atomic::read_record(&entry.path(), Kind::Image)?;
+            let entry = read_image_entry(&entry.path())?;
             // The file name must be the escaped form of the name inside: anything else was not
             // written by `image_put` under that name.
             if let Some(entry) = entry.filter(|e| escape::escape_name(&e.name) == file) {
@@ -185,7 +261,7 @@ impl Store {
                     file.starts_with('~')
                         || escape::unescape_name(file).as_deref() == Some(&*entry.name)
                 );
-                out.push((entry.name, entry.record));
+                out.push((entry.name, entry.image));
             }
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -258,5 +334,43 @@ impl Store {
         })?;
         atomic::write_file(&self.layout().tmp, &path, &data, Replace::Yes)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entry written before names held several images (one image, no index) still reads,
+    /// as a name holding that one image.
+    #[test]
+    fn an_entry_of_the_single_image_layout_reads_as_one_image() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let rec = ImageRecord {
+            manifest: OciDigest::of(b"manifest"),
+            config: OciDigest::of(b"config"),
+            layers: vec![],
+        };
+        #[derive(Serialize)]
+        struct V1<'a> {
+            name: &'a str,
+            record: &'a ImageRecord,
+        }
+        let name = "docker.io/library/old:1";
+        let v1 = V1 { name, record: &rec };
+        atomic::write_record(
+            &store.layout().tmp,
+            &store.image_path(name),
+            Kind::Image,
+            &v1,
+            Replace::Yes,
+        )
+        .expect("write");
+        assert_eq!(
+            store.image_get(name).expect("read"),
+            Some(NamedImage::single(rec.clone()))
+        );
+        assert_eq!(store.images().expect("list").len(), 1);
     }
 }

@@ -57,7 +57,7 @@ pub use digest::{CacheKey, LayerId, OciDigest, is_layer_id};
 pub use error::{Error, Result};
 pub use hints::BlobOrigin;
 pub use history::MAX_HISTORY;
-pub use index::{CacheRecord, GitCheckout, GitRecord, HttpRecord, ImageRecord};
+pub use index::{CacheRecord, GitCheckout, GitRecord, HttpRecord, ImageRecord, NamedImage};
 pub use layer::{Compression, LayerBlob, LayerRecord, Staging};
 pub use lock::StoreLock;
 pub use stack::LayerStack;

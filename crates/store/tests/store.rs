@@ -11,8 +11,8 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use cairn_store::{
-    CacheKey, CacheRecord, Compression, Error, ImageRecord, LayerBlob, LayerRecord, OciDigest,
-    Store,
+    CacheKey, CacheRecord, Compression, Error, ImageRecord, LayerBlob, LayerRecord, NamedImage,
+    OciDigest, Store,
 };
 
 fn store() -> (tempfile::TempDir, Store) {
@@ -36,12 +36,16 @@ fn digest(s: &str) -> OciDigest {
     OciDigest::of(s.as_bytes())
 }
 
-fn image(n: u8) -> ImageRecord {
+fn record(n: u8) -> ImageRecord {
     ImageRecord {
         manifest: digest(&format!("manifest{n}")),
         config: digest(&format!("config{n}")),
         layers: vec![layer_id(n)],
     }
+}
+
+fn image(n: u8) -> NamedImage {
+    NamedImage::single(record(n))
 }
 
 fn blob_info(n: u8) -> LayerBlob {
@@ -569,7 +573,7 @@ fn images_round_trip_with_awkward_names() {
         let file = file.unwrap().file_name().into_string().unwrap();
         assert!(!file.starts_with('.') && !file.contains('/') && file.len() <= 255);
     }
-    let mut expected: Vec<(String, ImageRecord)> = names
+    let mut expected: Vec<(String, NamedImage)> = names
         .iter()
         .enumerate()
         .map(|(i, n)| (n.to_string(), image(i as u8)))
@@ -836,11 +840,11 @@ fn a_pinned_reference_resolves_by_manifest_digest() {
     );
     // By digest, whatever name (or tag) it is written with.
     for r in [
-        format!("docker.io/library/base@{}", b.manifest),
-        format!("docker.io/library/base:1@{}", b.manifest),
-        format!("example.com/x@{}", a.manifest),
+        format!("docker.io/library/base@{}", record(2).manifest),
+        format!("docker.io/library/base:1@{}", record(2).manifest),
+        format!("example.com/x@{}", record(1).manifest),
     ] {
-        let want = if r.ends_with(&b.manifest.to_string()) {
+        let want = if r.ends_with(&record(2).manifest.to_string()) {
             &b
         } else {
             &a
@@ -855,4 +859,46 @@ fn a_pinned_reference_resolves_by_manifest_digest() {
             .image_resolve("docker.io/library/base@sha256:nothex")
             .is_err()
     );
+}
+
+/// A name holding several platforms' images: a pin by the index digest means them all, a pin
+/// by one manifest that one alone; the name alone is no single image.
+#[test]
+fn a_name_holds_several_images_and_the_index_they_form() {
+    let (_dir, store) = store();
+    let index = digest("index");
+    let named = NamedImage {
+        index: Some(index.clone()),
+        images: vec![record(1), record(2)],
+    };
+    store
+        .image_put("docker.io/library/multi:1", &named)
+        .unwrap();
+    assert_eq!(
+        store.image_get("docker.io/library/multi:1").unwrap(),
+        Some(named.clone())
+    );
+    assert_eq!(
+        store
+            .image_resolve(&format!("docker.io/library/multi@{index}"))
+            .unwrap(),
+        Some(named.clone())
+    );
+    let second = format!("docker.io/library/multi@{}", record(2).manifest);
+    assert_eq!(store.image_resolve_one(&second).unwrap(), Some(record(2)));
+    assert_eq!(
+        store
+            .image_resolve_one("docker.io/library/multi:1")
+            .unwrap(),
+        None
+    );
+    // Layers of every platform are in use (prune keeps them).
+    let in_use = store.layers_in_use().unwrap();
+    assert!(in_use.contains(&layer_id(1).to_string()) && in_use.contains(&layer_id(2).to_string()));
+    // A name holds at least one image.
+    let empty = NamedImage {
+        index: None,
+        images: vec![],
+    };
+    assert!(store.image_put("docker.io/library/none:1", &empty).is_err());
 }

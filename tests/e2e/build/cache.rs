@@ -170,7 +170,10 @@ fn a_torn_layer_record_is_a_miss_and_is_written_again() {
         let rec = store
             .image_get("docker.io/library/torn:1")
             .expect("read")
-            .expect("tagged");
+            .expect("tagged")
+            .only()
+            .cloned()
+            .expect("one image");
         rec.layers.last().cloned().expect("a layer")
     };
     let record = env.root().join("layers").join(format!("{top}.rec"));
@@ -238,7 +241,10 @@ fn a_damaged_blob_is_never_exported() {
     let rec = store
         .image_get("docker.io/library/dmg:1")
         .expect("read")
-        .expect("tagged");
+        .expect("tagged")
+        .only()
+        .cloned()
+        .expect("one image");
     let layer_blob = |id: &str| {
         store
             .layer(id)
@@ -318,7 +324,10 @@ fn check_finds_and_repairs_store_damage() {
     let rec = store
         .image_get("docker.io/library/chk:1")
         .expect("read")
-        .expect("tagged");
+        .expect("tagged")
+        .only()
+        .cloned()
+        .expect("one image");
     let top = rec.layers.last().expect("top").clone();
     let blob = super::fixture::gzip_blob_of(&store, &top);
     let path = store.blob_path(&blob.digest);

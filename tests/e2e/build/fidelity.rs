@@ -55,8 +55,9 @@ fn manifest_of(env: &Env, name: &str) -> String {
         .image_get(name)
         .expect("read")
         .unwrap_or_else(|| panic!("{name} not in the store"))
-        .manifest
-        .to_string()
+        .only()
+        .map(|r| r.manifest.to_string())
+        .unwrap_or_else(|| panic!("{name} holds several images"))
 }
 
 #[test]

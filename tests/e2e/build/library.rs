@@ -134,7 +134,10 @@ fn a_frontend_of_its_own_builds_through_the_library() {
         .store()
         .image_get("docker.io/library/from-library:latest")
         .expect("store")
-        .expect("the tag is in the store");
+        .expect("the tag is in the store")
+        .only()
+        .cloned()
+        .expect("one image");
     assert_eq!(stored.config.to_string(), image.config);
     let seen = events.0.lock().expect("events").clone();
     assert!(

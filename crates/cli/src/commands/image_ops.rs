@@ -5,7 +5,7 @@
 
 use crate::commands::images::{StoreArgs, normalize};
 use anyhow::{Context, Result, bail};
-use cairn_store::{ImageRecord, Store};
+use cairn_store::{ImageRecord, NamedImage, Store};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -57,27 +57,34 @@ pub struct SaveArgs {
     pub store: StoreArgs,
 }
 
-/// Every stored name of the image `word` means, with its record: one for a name, all of an ID's.
-pub(crate) fn find(store: &Store, word: &str) -> Result<Vec<(String, ImageRecord)>> {
+/// Every stored name of the image `word` means, with what it holds: one for a name (all its
+/// platforms), all of an ID's (each with that image alone).
+pub(crate) fn find(store: &Store, word: &str) -> Result<Vec<(String, NamedImage)>> {
     if let Ok(name) = normalize(word)
-        && let Some(rec) = store.image_get(&name)?
+        && let Some(named) = store.image_get(&name)?
     {
-        return Ok(vec![(name, rec)]);
+        return Ok(vec![(name, named)]);
     }
     let hex = word.strip_prefix("sha256:").unwrap_or(word);
     if hex.len() >= 4 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        let hits: Vec<(String, ImageRecord)> = store
+        let is_hit = |r: &ImageRecord| {
+            r.config
+                .to_string()
+                .strip_prefix("sha256:")
+                .is_some_and(|h| h.starts_with(hex))
+        };
+        let hits: Vec<(String, NamedImage)> = store
             .images()?
             .into_iter()
-            .filter(|(_, r)| {
-                r.config
-                    .to_string()
-                    .strip_prefix("sha256:")
-                    .is_some_and(|h| h.starts_with(hex))
+            .filter_map(|(name, named)| {
+                let rec = named.images.into_iter().find(is_hit)?;
+                Some((name, NamedImage::single(rec)))
             })
             .collect();
-        let ids: std::collections::BTreeSet<String> =
-            hits.iter().map(|(_, r)| r.config.to_string()).collect();
+        let ids: std::collections::BTreeSet<String> = hits
+            .iter()
+            .flat_map(|(_, n)| n.images.iter().map(|r| r.config.to_string()))
+            .collect();
         if ids.len() > 1 {
             bail!(
                 "{word} is the start of {} image IDs: give more of it",
@@ -91,14 +98,24 @@ pub(crate) fn find(store: &Store, word: &str) -> Result<Vec<(String, ImageRecord
     bail!("no image {word} in the store (see `cairn images`)")
 }
 
+/// The image of `named` a command that shows or saves one image takes: this machine's
+/// platform's when the name holds several, else the first.
+pub(crate) fn preferred(store: &Store, named: &NamedImage) -> Result<ImageRecord> {
+    if let Some(rec) = cairn_oci::image_for_platform(store, named, &cairn_ir::Platform::host())? {
+        return Ok(rec);
+    }
+    named.images.first().cloned().context("no image")
+}
+
 pub fn tag(args: TagArgs) -> Result<()> {
     let store = args.store.open()?;
-    let (_, rec) = find(&store, &args.source)?
+    // Every platform of a name goes to the new name.
+    let (_, named) = find(&store, &args.source)?
         .into_iter()
         .next()
         .context("no image")?;
     let target = normalize(&args.target)?;
-    store.image_put(&target, &rec)?;
+    store.image_put(&target, &named)?;
     Ok(())
 }
 
@@ -133,7 +150,8 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
     let all = store.images()?;
     let mut out = Vec::new();
     for word in &args.images {
-        let (_, rec) = find(&store, word)?.into_iter().next().context("no image")?;
+        let (_, named) = find(&store, word)?.into_iter().next().context("no image")?;
+        let rec = preferred(&store, &named)?;
         let config: serde_json::Value = serde_json::from_slice(
             &store
                 .read_blob(&rec.config)
@@ -142,7 +160,7 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         .with_context(|| format!("the config of {word} is not JSON"))?;
         let names: Vec<String> = all
             .iter()
-            .filter(|(n, r)| r.manifest == rec.manifest && !n.contains('@'))
+            .filter(|(n, named)| named.by_manifest(&rec.manifest).is_some() && !n.contains('@'))
             .map(|(n, _)| cairn_ir::reference::familiar(n).to_string())
             .collect();
         let mut size = 0u64;
@@ -178,10 +196,11 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
 pub fn save(args: SaveArgs) -> Result<()> {
     use std::io::IsTerminal;
     let store = args.store.open()?;
-    let (name, rec) = find(&store, &args.image)?
+    let (name, named) = find(&store, &args.image)?
         .into_iter()
         .next()
         .context("no image")?;
+    let rec = preferred(&store, &named)?;
     let names = if name.contains('@') {
         Vec::new()
     } else {

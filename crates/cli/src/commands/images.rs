@@ -112,6 +112,8 @@ pub struct ImagesArgs {
 struct Listed {
     name: String,
     rec: cairn_store::ImageRecord,
+    /// The image's platform, when its name holds several (one row each).
+    platform: Option<String>,
     created: Option<i64>,
     labels: std::collections::BTreeMap<String, String>,
 }
@@ -198,13 +200,18 @@ impl Filters {
     }
 }
 
-fn print_header() {
+fn print_header(platforms: bool) {
     outln!(
-        "{:<40} {:<20} {:<15} {:<20} SIZE",
+        "{:<40} {:<20} {:<15} {:<20} {}",
         "REPOSITORY",
         "TAG",
         "IMAGE ID",
-        "CREATED"
+        "CREATED",
+        if platforms {
+            "SIZE       PLATFORM"
+        } else {
+            "SIZE"
+        }
     );
 }
 
@@ -214,7 +221,7 @@ pub fn images(args: ImagesArgs) -> Result<()> {
     let store = args.store.open_existing()?;
     let Some(store) = store else {
         if !args.quiet {
-            print_header();
+            print_header(false);
         }
         return Ok(());
     };
@@ -227,10 +234,31 @@ pub fn images(args: ImagesArgs) -> Result<()> {
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
     };
-    let listed: Vec<Listed> = all
-        .into_iter()
-        .map(|(name, rec)| {
+    // A name of several platforms lists each of its images, with the platform.
+    let rows = all.into_iter().flat_map(|(name, named)| {
+        let several = named.images.len() > 1;
+        named
+            .images
+            .into_iter()
+            .map(move |rec| (name.clone(), rec, several))
+    });
+    let listed: Vec<Listed> = rows
+        .map(|(name, rec, several)| {
             let config = config_of(&rec);
+            let platform = several.then(|| {
+                let field = |k: &str| {
+                    config
+                        .as_ref()
+                        .and_then(|v| v[k].as_str().map(str::to_string))
+                        .unwrap_or_else(|| "?".into())
+                };
+                let mut p = format!("{}/{}", field("os"), field("architecture"));
+                if let Some(v) = config.as_ref().and_then(|v| v["variant"].as_str()) {
+                    p.push('/');
+                    p.push_str(v);
+                }
+                p
+            });
             let created = config
                 .as_ref()
                 .and_then(|v| v["created"].as_str().and_then(cairn_oci::parse_rfc3339));
@@ -244,6 +272,7 @@ pub fn images(args: ImagesArgs) -> Result<()> {
             Listed {
                 name,
                 rec,
+                platform,
                 created,
                 labels,
             }
@@ -252,10 +281,13 @@ pub fn images(args: ImagesArgs) -> Result<()> {
     let time_of = |image: &str| -> Result<Option<i64>> {
         let found = crate::commands::image_ops::find(&store, image)
             .map_err(|e| anyhow::anyhow!("invalid filter: {e}"))?;
-        let Some((_, rec)) = found.into_iter().next() else {
+        let Some((_, named)) = found.into_iter().next() else {
             return Ok(None);
         };
-        Ok(config_of(&rec).and_then(|v| v["created"].as_str().and_then(cairn_oci::parse_rfc3339)))
+        let Some(rec) = named.images.first() else {
+            return Ok(None);
+        };
+        Ok(config_of(rec).and_then(|v| v["created"].as_str().and_then(cairn_oci::parse_rfc3339)))
     };
     let before = filters
         .before
@@ -303,9 +335,13 @@ pub fn images(args: ImagesArgs) -> Result<()> {
         }
         return Ok(());
     }
-    print_header();
+    print_header(list.iter().any(|l| l.platform.is_some()));
     for Listed {
-        name, rec, created, ..
+        name,
+        rec,
+        created,
+        platform,
+        ..
     } in list
     {
         let (repo, tag) = split_name(&name);
@@ -314,11 +350,18 @@ pub fn images(args: ImagesArgs) -> Result<()> {
         for l in &rec.layers {
             size += store.layer(l)?.map_or(0, |r| r.size);
         }
-        outln!(
-            "{repo:<40} {tag:<20} {:<15} {created:<20} {}",
-            id_of(&rec),
-            human_size(size)
-        );
+        match platform {
+            Some(p) => outln!(
+                "{repo:<40} {tag:<20} {:<15} {created:<20} {:<10} {p}",
+                id_of(&rec),
+                human_size(size)
+            ),
+            None => outln!(
+                "{repo:<40} {tag:<20} {:<15} {created:<20} {}",
+                id_of(&rec),
+                human_size(size)
+            ),
+        }
     }
     Ok(())
 }

@@ -103,7 +103,10 @@ fn import_layout(store: &Store, name: &str, layout: &str, spec: &str) -> Result<
             .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
     );
     store
-        .image_put(&stored, &image.record)
+        .image_put(
+            &stored,
+            &cairn_store::NamedImage::single(image.record.clone()),
+        )
         .with_context(|| format!("--build-context {spec:?}: cannot store the image"))?;
     Ok(stored)
 }

@@ -80,7 +80,7 @@ impl Executor for FakeExecutor {
 pub struct NoContext;
 
 impl KeyContext for NoContext {
-    fn image_manifest(&self, r: &str) -> Result<String, KeyInputError> {
+    fn image_manifest(&self, r: &str, _: &Platform) -> Result<String, KeyInputError> {
         Err(KeyInputError::ImageMissing(r.into()))
     }
     fn remote_layer(&self, _: &Digest) -> Result<String, KeyInputError> {
