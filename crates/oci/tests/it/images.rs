@@ -230,7 +230,10 @@ fn docker_archive_round_trip() -> TestResult {
         got.names,
         ["docker.io/example/app:1", "docker.io/library/app:latest"]
     );
-    assert_eq!(store_b.image_get(&got.names[0])?, Some(got.record.clone()));
+    assert_eq!(
+        store_b.image_get(&got.names[0])?,
+        Some(cairn_store::NamedImage::single(got.record.clone()))
+    );
     for id in &spec.layers {
         assert_eq!(content_digest(&store_b.layer_dir(id))?, *id);
         let rec = store_b.layer(id)?.ok_or("layer record")?;
@@ -371,7 +374,7 @@ fn import_rootfs_from_dir_and_tarball() -> TestResult {
     assert_eq!(img2.record.layers, img.record.layers);
     assert_eq!(
         store.image_get("docker.io/library/other:2")?,
-        Some(img2.record)
+        Some(cairn_store::NamedImage::single(img2.record))
     );
     Ok(())
 }
