@@ -98,7 +98,12 @@ macro_rules! from_library {
         }
     )*};
 }
-from_library!(cairn_store::Error, cairn_oci::Error, cairn_registry::Error);
+from_library!(
+    cairn_store::Error,
+    cairn_oci::Error,
+    cairn_registry::Error,
+    cairn_ir::GraphError,
+);
 
 /// Adds what was being done to an error, as `anyhow::Context` does, keeping the error as the
 /// cause.

@@ -11,7 +11,7 @@ use cairn_oci::LayerTarget;
 use cairn_registry::Registry;
 use cairn_remotecache::{CacheLocation, CacheOptions};
 use cairn_solver::{SolveOutput, UsedRecord};
-use cairn_store::{Compression, LayerId, Store};
+use cairn_store::{Compression, LayerId, OciDigest, Store};
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -328,4 +328,153 @@ pub(crate) fn result_chain(g: &Graph) -> HashSet<Digest> {
         );
     }
     out
+}
+
+/// One platform's part of a multi-platform build: its graph and the layers of its result.
+pub(crate) struct PlatformPart<'a> {
+    pub graph: &'a Graph,
+    pub layers: &'a [LayerId],
+}
+
+/// The name of a platform's directory in a multi-platform `type=local`/`type=tar` output, as
+/// buildx names it: `linux_arm64`, `linux_arm_v7`.
+pub(crate) fn platform_dir(p: &cairn_ir::Platform) -> String {
+    p.to_string().replace('/', "_")
+}
+
+/// [`image`] of a multi-platform build: one image per platform, named together under their
+/// index (tags, pushes, OCI outputs); a `type=docker` output cannot hold several (checked
+/// before the build).
+pub(crate) fn images(
+    store: &Store,
+    parts: &[PlatformPart<'_>],
+    job: &ImageJob<'_>,
+    registry: &Registry,
+    runtime: &tokio::runtime::Runtime,
+    events: &dyn EventSink,
+) -> Result<Option<BuiltImage>> {
+    let Some(target) = layer_target(job.outputs, job.tags, job.want_id, job.compression) else {
+        if job.push {
+            bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
+        }
+        return Ok(None);
+    };
+    let task = Task::start(events, "exporting to image");
+    let made = (|| -> Result<(OciDigest, Vec<u8>, Vec<cairn_oci::AssembledImage>)> {
+        let mut made = Vec::with_capacity(parts.len());
+        for part in parts {
+            task.note(format!("exporting layers of {}", part.graph.platform));
+            let spec = cairn_oci::ImageSpec {
+                platform: part.graph.platform.clone(),
+                config: part.graph.image.clone(),
+                layers: part.layers.to_vec(),
+                epoch: job.epoch,
+                base_layers: base_layer_count(part.graph, store, part.layers)?,
+            };
+            let image = cairn_oci::assemble_image_with(store, &spec, &|i, id| {
+                cairn_oci::describe_layer(store, &spec, i, id, target)
+            })
+            .with_context(|| format!("cannot assemble the image for {}", spec.platform))?;
+            made.push(image);
+        }
+        let entries: Vec<_> = made
+            .iter()
+            .zip(parts)
+            .map(|(img, part)| (img, &part.graph.platform))
+            .collect();
+        let (index, bytes) = cairn_oci::image_index(&entries)?;
+        store.put_blob(&bytes)?;
+        let named = cairn_store::NamedImage {
+            index: Some(index.clone()),
+            images: made
+                .iter()
+                .zip(parts)
+                .map(|(img, part)| cairn_store::ImageRecord {
+                    manifest: img.manifest.clone(),
+                    config: img.config.clone(),
+                    layers: part.layers.to_vec(),
+                })
+                .collect(),
+        };
+        for t in job.tags {
+            if store.image_get(t)?.as_ref() != Some(&named) {
+                store.image_put(t, &named)?;
+            }
+            task.note(format!("naming to {t} done"));
+        }
+        let content = cairn_oci::LayoutImages {
+            images: made.iter().collect(),
+            index: Some((index.clone(), bytes.clone())),
+        };
+        for o in job.outputs {
+            o.write_images(store, &content, job.tags)?;
+            task.note(format!("exported to {}", o.describe()));
+        }
+        Ok((index, bytes, made))
+    })();
+    match &made {
+        Ok((index, _, _)) => {
+            task.note(format!("writing image index {index} done"));
+            task.finish();
+        }
+        Err(e) => task.fail(cairn_solver::with_causes(e)),
+    }
+    let (index, _, _) = made?;
+    let mut pushed = Vec::new();
+    if job.push {
+        if job.tags.is_empty() {
+            bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
+        }
+        for t in job.tags {
+            let task = Task::start(events, format!("pushing {t}"));
+            let digest = runtime.block_on(crate::metered::metered(&task, |meter| {
+                crate::push_named_observed(store, registry, t, meter)
+            }));
+            match digest {
+                Ok(digest) => {
+                    task.note(format!("pushed {t} {digest}"));
+                    task.finish();
+                    pushed.push((t.clone(), digest));
+                }
+                Err(e) => {
+                    task.fail(cairn_solver::with_causes(&e));
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(Some(BuiltImage {
+        manifest: index.to_string(),
+        config: index.to_string(),
+        pushed,
+    }))
+}
+
+/// [`files`] of a multi-platform build: each platform's file system in a directory of its
+/// own (`linux_amd64/`, ...), in a `type=local` directory or a `type=tar` archive.
+pub(crate) fn files_per_platform(
+    store: &Store,
+    outputs: &[Output],
+    parts: &[PlatformPart<'_>],
+    events: &dyn EventSink,
+) -> Result<()> {
+    let parts: Vec<(String, &[LayerId])> = parts
+        .iter()
+        .map(|p| (platform_dir(&p.graph.platform), p.layers))
+        .collect();
+    for o in outputs.iter().filter(|o| !o.is_image()) {
+        let omitted =
+            crate::events::task(events, format!("exporting to {}", o.describe()), |_| {
+                o.write_files_per_platform(store, &parts)
+            })?;
+        if let Some(first) = omitted.first() {
+            events.emit(BuildEvent::Warning(format!(
+                "{} device node(s) left out of the output (e.g. {first}): add {} to the \
+                 -o option to create them",
+                omitted.len(),
+                crate::output::DEVICES_HELP
+            )));
+        }
+    }
+    Ok(())
 }

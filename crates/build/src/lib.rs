@@ -13,6 +13,7 @@
 #![deny(clippy::indexing_slicing)]
 
 mod ahead;
+pub mod combine;
 mod container;
 mod context;
 pub mod entitlements;
@@ -71,6 +72,7 @@ pub struct FrontendHost<'a> {
     request: &'a BuildRequest<'a>,
     resolver: &'a StoreResolver<'a>,
     events: Arc<dyn EventSink>,
+    platform: Option<&'a cairn_ir::Platform>,
 }
 
 impl ImageResolver for FrontendHost<'_> {
@@ -101,6 +103,17 @@ impl FrontendHost<'_> {
         &self.engine.store
     }
 
+    /// The platform the build asks this lowering for (`--platform`; a multi-platform build
+    /// lowers once per platform); `None`: the frontend's default, this machine's.
+    pub fn platform(&self) -> Option<&cairn_ir::Platform> {
+        self.platform
+    }
+
+    /// Whether the build asks for several platforms (step names then say theirs).
+    pub fn multi_platform(&self) -> bool {
+        self.request.options.platforms.len() > 1
+    }
+
     /// The runtime sandboxed work runs on (a frontend image's job).
     pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
         &self.engine.runtime
@@ -124,7 +137,16 @@ impl Frontend for GraphFrontend {
         "an IR graph".into()
     }
 
-    fn lower(&self, _: &FrontendHost<'_>) -> Result<FrontendOutput> {
+    fn lower(&self, host: &FrontendHost<'_>) -> Result<FrontendOutput> {
+        // A graph is for the platform it says: asking for another is an error, not a label.
+        if let Some(p) = host.platform()
+            && !self.0.platform.serves(p)
+        {
+            bail!(
+                "--platform {p}: the graph is built for {} (a graph names its platform)",
+                self.0.platform
+            );
+        }
         Ok(FrontendOutput {
             graph: self.0.clone(),
             source_date_epoch: None,
@@ -181,6 +203,9 @@ pub struct BuildOptions {
     /// The epoch of a reproducible build when the frontend sets none (the environment's
     /// `SOURCE_DATE_EPOCH`, read by the driver).
     pub source_date_epoch: Option<i64>,
+    /// The platforms to build for (`--platform a,b`): one image each, named together under
+    /// their index. Empty: the frontend's default (this machine's platform).
+    pub platforms: Vec<cairn_ir::Platform>,
     /// The target's key in the store's build history (the driver's choice, e.g. a hash of
     /// the context, the Dockerfile and `--target`): with one, the build records its steps
     /// and explains why each step ran against the last build under the same key
@@ -273,29 +298,69 @@ impl Engine {
         let opts = &request.options;
         // Scratch directories of builders that were killed outright.
         cairn_sandbox::remove_stale_scratch();
-        let resolver = self.resolver(opts.pull).reporting_to(events.as_ref());
-        let lowered = events::task(
-            events.as_ref(),
-            format!(
-                "[internal] load build definition from {}",
-                request.frontend.definition()
-            ),
-            |_| {
+        // One lowering per platform asked for (the frontend's default when none is).
+        let platforms: Vec<Option<&cairn_ir::Platform>> = if opts.platforms.is_empty() {
+            vec![None]
+        } else {
+            opts.platforms.iter().map(Some).collect()
+        };
+        let multi = platforms.len() > 1;
+        let resolver = self
+            .resolver(opts.pull)
+            .reporting_to(events.as_ref())
+            .for_several_platforms(multi);
+        if multi
+            && let Some(o) = opts
+                .outputs
+                .iter()
+                .find(|o| matches!(o, Output::Docker(..)))
+        {
+            bail!("{}: {}", o.describe(), output::MULTI_PLATFORM_DOCKER);
+        }
+        let mut graphs = Vec::with_capacity(platforms.len());
+        let mut epoch = None;
+        let mut warnings: Vec<String> = Vec::new();
+        for (i, platform) in platforms.into_iter().enumerate() {
+            let lower = || {
                 request.frontend.lower(&FrontendHost {
                     engine: self,
                     request,
                     resolver: &resolver,
                     events: events.clone(),
+                    platform,
                 })
-            },
-        )?;
-        let epoch = lowered.source_date_epoch.or(opts.source_date_epoch);
-        for w in lowered.warnings {
+            };
+            // The definition is loaded once, as far as the user sees.
+            let lowered = if i == 0 {
+                let title = format!(
+                    "[internal] load build definition from {}",
+                    request.frontend.definition()
+                );
+                events::task(events.as_ref(), title, |_| lower())?
+            } else {
+                lower()?
+            };
+            epoch = epoch.or(lowered.source_date_epoch);
+            for w in lowered.warnings {
+                if !warnings.contains(&w) {
+                    warnings.push(w);
+                }
+            }
+            let mut graph = pin::pin_images(lowered.graph, &self.store, &resolver)?;
+            graph.image.labels.extend(opts.labels.iter().cloned());
+            graphs.push(graph);
+        }
+        let epoch = epoch.or(opts.source_date_epoch);
+        for w in warnings {
             events.emit(BuildEvent::Warning(w));
         }
-        let mut graph = pin::pin_images(lowered.graph, &self.store, &resolver)?;
         drop(resolver);
-        graph.image.labels.extend(opts.labels.iter().cloned());
+        // Several platforms: one graph, built at once (common vertices once).
+        let graph = if multi {
+            combine::combine(&graphs, "[multi-platform] every platform's result")?
+        } else {
+            graphs.pop().context("internal: nothing was lowered")?
+        };
         let mut remotes: Vec<Arc<dyn cairn_solver::RemoteCache>> = Vec::new();
         for location in &opts.cache_from {
             // An imported cache is someone else's data: one that cannot be read (gone,
@@ -315,8 +380,9 @@ impl Engine {
             opts.want_image_id,
             opts.compression,
         );
-        // Without a thread to do it (none could be started), the export does it all.
-        let mut ahead = target.and_then(|target| {
+        // Without a thread to do it (none could be started), the export does it all. A
+        // multi-platform build's images are described by its export.
+        let mut ahead = target.filter(|_| !multi).and_then(|target| {
             ahead::Ahead::start(&self.store, export::result_chain(&graph), epoch, target).ok()
         });
         let solved = self.solve_graph(
@@ -351,24 +417,51 @@ impl Engine {
             &self.runtime,
             events.as_ref(),
         )?;
-        let image = export::image(
-            &self.store,
-            &export::ImageJob {
-                graph: &graph,
-                layers: &out.layers,
-                epoch,
-                compression: opts.compression,
-                tags: &opts.tags,
-                outputs: &opts.outputs,
-                push: opts.push,
-                want_id: opts.want_image_id,
-                ahead: ahead.as_ref(),
-            },
-            &self.registry,
-            &self.runtime,
-            events.as_ref(),
-        )?;
-        export::files(&self.store, &opts.outputs, &out.layers, events.as_ref())?;
+        let job = export::ImageJob {
+            graph: &graph,
+            layers: &out.layers,
+            epoch,
+            compression: opts.compression,
+            tags: &opts.tags,
+            outputs: &opts.outputs,
+            push: opts.push,
+            want_id: opts.want_image_id,
+            ahead: ahead.as_ref(),
+        };
+        let image = if multi {
+            if out.parts.len() != graphs.len() {
+                bail!(
+                    "internal: {} platforms built, {} results",
+                    graphs.len(),
+                    out.parts.len()
+                );
+            }
+            let parts: Vec<export::PlatformPart<'_>> = graphs
+                .iter()
+                .zip(&out.parts)
+                .map(|(graph, layers)| export::PlatformPart { graph, layers })
+                .collect();
+            let image = export::images(
+                &self.store,
+                &parts,
+                &job,
+                &self.registry,
+                &self.runtime,
+                events.as_ref(),
+            )?;
+            export::files_per_platform(&self.store, &opts.outputs, &parts, events.as_ref())?;
+            image
+        } else {
+            let image = export::image(
+                &self.store,
+                &job,
+                &self.registry,
+                &self.runtime,
+                events.as_ref(),
+            )?;
+            export::files(&self.store, &opts.outputs, &out.layers, events.as_ref())?;
+            image
+        };
         Ok(BuildResult {
             layers: out.layers,
             executed: out.executed,

@@ -24,6 +24,9 @@ pub enum Output {
 /// How to keep device nodes in `type=local` / `type=tar` outputs (shown in `--help`).
 pub const DEVICES_HELP: &str = "devices=true";
 
+/// Why a `type=docker` output cannot take a multi-platform build.
+pub const MULTI_PLATFORM_DOCKER: &str = "-o type=docker cannot hold a multi-platform image      (docker load reads one image per name): build one --platform for it, or use -o type=oci      or --push";
+
 pub fn parse_output(spec: &str) -> Result<Output> {
     let mut kind = None;
     let mut dest = None;
@@ -145,6 +148,89 @@ impl Output {
                 .with_context(|| format!("cannot write the OCI layout {}", p.display())),
             Output::Local { .. } | Output::Tar { .. } => Ok(()),
         }
+    }
+
+    /// Write an image output of several images under their index (a multi-platform image).
+    /// A `docker load` archive cannot hold one: an error (the build checks before it starts).
+    pub fn write_images(
+        &self,
+        store: &Store,
+        content: &cairn_oci::LayoutImages<'_>,
+        tags: &[String],
+    ) -> Result<()> {
+        let pick = |own: &'_ [String]| -> Vec<String> {
+            if own.is_empty() {
+                tags.to_vec()
+            } else {
+                own.to_vec()
+            }
+        };
+        match self {
+            Output::Oci(p, own) => write_atomically(p, |w| {
+                Ok(cairn_oci::write_oci_archive_of(
+                    store,
+                    content,
+                    &pick(own),
+                    w,
+                )?)
+            }),
+            Output::OciDir(p, own) => {
+                cairn_oci::write_oci_layout_dir_of(store, content, &pick(own), p)
+                    .with_context(|| format!("cannot write the OCI layout {}", p.display()))
+            }
+            Output::Docker(..) => bail!("{}", MULTI_PLATFORM_DOCKER),
+            Output::Local { .. } | Output::Tar { .. } => Ok(()),
+        }
+    }
+
+    /// Write a filesystem output of several platforms' file systems, each in the directory
+    /// named with it (`linux_arm64/`). Returns the device nodes left out, with their
+    /// platform's directory.
+    pub fn write_files_per_platform(
+        &self,
+        store: &Store,
+        parts: &[(String, &[cairn_store::LayerId])],
+    ) -> Result<Vec<String>> {
+        let mut omitted = Vec::new();
+        match self {
+            Output::Local { dest, devices } => {
+                for (dir, layers) in parts {
+                    let one = Output::Local {
+                        dest: dest.join(dir),
+                        devices: *devices,
+                    };
+                    let left = one.write_files(store, layers)?;
+                    omitted.extend(left.into_iter().map(|p| format!("{dir}/{p}")));
+                }
+            }
+            Output::Tar { dest, devices } => {
+                let tmp = store
+                    .staging()
+                    .context("cannot create a temporary directory")?;
+                for (dir, layers) in parts {
+                    let dirs: Vec<PathBuf> = layers.iter().map(|l| store.layer_dir(l)).collect();
+                    let into = tmp.upper().join(dir);
+                    std::fs::create_dir_all(&into)
+                        .with_context(|| format!("cannot create {}", into.display()))?;
+                    let mode = if *devices {
+                        cairn_oci::Devices::Create
+                    } else {
+                        cairn_oci::Devices::Omit
+                    };
+                    let left = cairn_oci::flatten_layers_with(&dirs, &into, mode)?;
+                    omitted.extend(left.into_iter().map(|p| format!("{dir}/{p}")));
+                }
+                write_atomically(dest, |w| {
+                    let mut b = tar::Builder::new(w);
+                    b.follow_symlinks(false);
+                    b.append_dir_all(".", tmp.upper())?;
+                    b.finish()?;
+                    Ok(())
+                })?;
+            }
+            Output::Oci(..) | Output::OciDir(..) | Output::Docker(..) => {}
+        }
+        Ok(omitted)
     }
 
     /// Write a filesystem output. Returns the device nodes left out (see [`DEVICES_HELP`]).

@@ -170,7 +170,7 @@ impl Frontend for ProcessFrontend {
             options: self.options.clone(),
             build_args: self.build_args.clone(),
             target: self.target.clone(),
-            platform: self.platform.clone(),
+            platform: self.target_platform(host),
         });
         // A frontend that exits before reading is caught below, by its exit status.
         // Written by a thread of its own, so a frontend that stops reading cannot block cairn
@@ -300,6 +300,11 @@ pub(crate) struct Started<'a> {
 }
 
 impl ProcessFrontend {
+    /// The platform this lowering is for: the build's (`--platform`), else the frontend's.
+    fn target_platform(&self, host: &FrontendHost<'_>) -> Platform {
+        host.platform().unwrap_or(&self.platform).clone()
+    }
+
     /// `exec:PROGRAM`: the program with an empty environment, `/` as its directory, a process
     /// group of its own; stdin and stdout are the protocol, stderr is shown.
     fn start_program(
@@ -399,7 +404,7 @@ impl ProcessFrontend {
                         message: format!("{}: {e}", p.reference),
                     })?
                     .to_string();
-                let platform = p.platform.unwrap_or_else(|| self.platform.clone());
+                let platform = p.platform.unwrap_or_else(|| self.target_platform(host));
                 let resolved = resolver
                     .resolve(&reference, &platform)
                     .map_err(|e| failed(e.to_string()))?

@@ -22,6 +22,8 @@ pub struct StoreResolver<'a> {
     /// Where `[internal] load metadata for …` and pull tasks are reported, once per image.
     events: Option<&'a dyn EventSink>,
     announced: RefCell<HashSet<String>>,
+    /// The build asks for several platforms.
+    multi_platform: bool,
 }
 
 impl<'a> StoreResolver<'a> {
@@ -33,7 +35,14 @@ impl<'a> StoreResolver<'a> {
             pulled: RefCell::default(),
             events: None,
             announced: RefCell::default(),
+            multi_platform: false,
         }
+    }
+
+    /// Name each lookup's platform (a multi-platform build's).
+    pub fn for_several_platforms(mut self, multi: bool) -> Self {
+        self.multi_platform = multi;
+        self
     }
 
     /// Report each image's resolution (and pull) as a task to `events`.
@@ -93,11 +102,20 @@ impl ImageResolver for StoreResolver<'_> {
         reference: &str,
         platform: &Platform,
     ) -> Result<Option<ResolvedImage>, ResolveError> {
-        let first = self.announced.borrow_mut().insert(reference.to_string());
+        let first = self
+            .announced
+            .borrow_mut()
+            .insert(format!("{reference} {platform}"));
+        // A multi-platform build says which platform's image it looks up, as BuildKit does.
+        let prefix = if self.multi_platform {
+            format!("{platform} internal")
+        } else {
+            "internal".into()
+        };
         match self.events {
             Some(sink) if first => crate::events::task(
                 sink,
-                format!("[internal] load metadata for {reference}"),
+                format!("[{prefix}] load metadata for {reference}"),
                 |_| self.resolve_now(reference, platform),
             ),
             _ => self.resolve_now(reference, platform),

@@ -61,11 +61,50 @@ fn blob_member(d: &OciDigest) -> String {
     format!("blobs/sha256/{}", d.hex())
 }
 
-fn index_for(img: &AssembledImage, names: &[String]) -> Index {
+/// What an image layout holds: one image, or several under the index that names them (a
+/// multi-platform image).
+pub struct LayoutImages<'a> {
+    pub images: Vec<&'a AssembledImage>,
+    /// The image index of `images`: its digest and bytes ([`crate::image_index`]).
+    pub index: Option<(OciDigest, Vec<u8>)>,
+}
+
+impl<'a> LayoutImages<'a> {
+    /// One image.
+    pub fn one(img: &'a AssembledImage) -> Self {
+        LayoutImages {
+            images: vec![img],
+            index: None,
+        }
+    }
+
+    /// What `index.json` points at: the index, else the one image's manifest.
+    fn top(&self) -> Option<(String, OciDigest, u64)> {
+        match (&self.index, self.images.as_slice()) {
+            (Some((digest, bytes)), _) => Some((
+                MEDIA_TYPE_INDEX.to_string(),
+                digest.clone(),
+                bytes.len() as u64,
+            )),
+            (None, [img]) => Some((
+                MEDIA_TYPE_MANIFEST.to_string(),
+                img.manifest.clone(),
+                img.manifest_bytes.len() as u64,
+            )),
+            (None, _) => None,
+        }
+    }
+}
+
+fn index_for(content: &LayoutImages<'_>, names: &[String]) -> Result<Index> {
+    let (media_type, digest, size) = content.top().ok_or_else(|| Error::Archive {
+        path: std::path::PathBuf::new(),
+        reason: "several images without the index that names them".into(),
+    })?;
     let descriptor = |annotations| Descriptor {
-        media_type: MEDIA_TYPE_MANIFEST.into(),
-        digest: img.manifest.to_string(),
-        size: img.manifest_bytes.len() as u64,
+        media_type: media_type.clone(),
+        digest: digest.to_string(),
+        size,
         artifact_type: None,
         annotations,
         platform: None,
@@ -84,12 +123,12 @@ fn index_for(img: &AssembledImage, names: &[String]) -> Index {
             })
             .collect()
     };
-    Index {
+    Ok(Index {
         schema_version: 2,
         media_type: Some(MEDIA_TYPE_INDEX.into()),
         manifests,
         annotations: None,
-    }
+    })
 }
 
 struct Writer<W: Write> {
@@ -163,23 +202,40 @@ impl<W: Write> Writer<W> {
     }
 
     /// The shared OCI layout: marker, index, and every blob once.
-    fn layout(&mut self, store: &Store, img: &AssembledImage, names: &[String]) -> Result<()> {
+    fn layout(
+        &mut self,
+        store: &Store,
+        content: &LayoutImages<'_>,
+        names: &[String],
+    ) -> Result<()> {
         let layout = OciLayout {
             image_layout_version: "1.0.0".into(),
         };
         self.file("oci-layout", &to_json("oci-layout", &layout)?)?;
         self.file(
             "index.json",
-            &to_json("index.json", &index_for(img, names))?,
+            &to_json("index.json", &index_for(content, names)?)?,
         )?;
         self.dir("blobs/")?;
         self.dir("blobs/sha256/")?;
-        self.file(&blob_member(&img.config), &img.config_bytes)?;
-        self.file(&blob_member(&img.manifest), &img.manifest_bytes)?;
         let mut seen = HashSet::new();
-        for layer in &img.layers {
-            if seen.insert(layer.digest.clone()) {
-                self.blob(store, &layer.digest, layer.size)?;
+        if let Some((digest, bytes)) = &content.index {
+            seen.insert(digest.clone());
+            self.file(&blob_member(digest), bytes)?;
+        }
+        for img in &content.images {
+            for (d, bytes) in [
+                (&img.config, &img.config_bytes),
+                (&img.manifest, &img.manifest_bytes),
+            ] {
+                if seen.insert(d.clone()) {
+                    self.file(&blob_member(d), bytes)?;
+                }
+            }
+            for layer in &img.layers {
+                if seen.insert(layer.digest.clone()) {
+                    self.blob(store, &layer.digest, layer.size)?;
+                }
             }
         }
         Ok(())
@@ -201,10 +257,20 @@ pub fn write_oci_archive(
     names: &[String],
     out: impl Write,
 ) -> Result<()> {
+    write_oci_archive_of(store, &LayoutImages::one(img), names, out)
+}
+
+/// [`write_oci_archive`] of one image or of several under their index.
+pub fn write_oci_archive_of(
+    store: &Store,
+    content: &LayoutImages<'_>,
+    names: &[String],
+    out: impl Write,
+) -> Result<()> {
     let mut w = Writer {
         tar: tar::Builder::new(out),
     };
-    w.layout(store, img, names)?;
+    w.layout(store, content, names)?;
     w.finish()
 }
 
@@ -225,7 +291,7 @@ pub fn write_docker_archive(
         tar: tar::Builder::new(out),
     };
     w.file("manifest.json", &manifest_json)?;
-    w.layout(store, img, names)?;
+    w.layout(store, &LayoutImages::one(img), names)?;
     w.finish()
 }
 
@@ -236,6 +302,16 @@ pub fn write_docker_archive(
 pub fn write_oci_layout_dir(
     store: &Store,
     img: &AssembledImage,
+    names: &[String],
+    dir: &std::path::Path,
+) -> Result<()> {
+    write_oci_layout_dir_of(store, &LayoutImages::one(img), names, dir)
+}
+
+/// [`write_oci_layout_dir`] of one image or of several under their index.
+pub fn write_oci_layout_dir_of(
+    store: &Store,
+    content: &LayoutImages<'_>,
     names: &[String],
     dir: &std::path::Path,
 ) -> Result<()> {
@@ -257,23 +333,28 @@ pub fn write_oci_layout_dir(
             f.write_all(data).map_err(|e| Error::io(&path, e))
         })
     };
-    small(&img.config, &img.config_bytes)?;
-    small(&img.manifest, &img.manifest_bytes)?;
+    if let Some((digest, bytes)) = &content.index {
+        small(digest, bytes)?;
+    }
     let mut seen = HashSet::new();
-    for layer in &img.layers {
-        if !seen.insert(layer.digest.clone()) {
-            continue;
+    for img in &content.images {
+        small(&img.config, &img.config_bytes)?;
+        small(&img.manifest, &img.manifest_bytes)?;
+        for layer in &img.layers {
+            if !seen.insert(layer.digest.clone()) {
+                continue;
+            }
+            let path = blobs.join(layer.digest.hex());
+            if blob_file_matches(&path, &layer.digest) {
+                continue;
+            }
+            put(&path, &mut |f| {
+                // The store's reader checks the digest at the end of the stream.
+                let mut reader = store.open_blob(&layer.digest)?;
+                std::io::copy(&mut reader, f).map_err(|e| Error::io(&path, e))?;
+                Ok(())
+            })?;
         }
-        let path = blobs.join(layer.digest.hex());
-        if blob_file_matches(&path, &layer.digest) {
-            continue;
-        }
-        put(&path, &mut |f| {
-            // The store's reader checks the digest at the end of the stream.
-            let mut reader = store.open_blob(&layer.digest)?;
-            std::io::copy(&mut reader, f).map_err(|e| Error::io(&path, e))?;
-            Ok(())
-        })?;
     }
     let layout = to_json(
         "oci-layout",
@@ -285,7 +366,7 @@ pub fn write_oci_layout_dir(
     put(&layout_path, &mut |f| {
         f.write_all(&layout).map_err(|e| Error::io(&layout_path, e))
     })?;
-    let index = to_json("index.json", &index_for(img, names))?;
+    let index = to_json("index.json", &index_for(content, names)?)?;
     let index_path = dir.join("index.json");
     put(&index_path, &mut |f| {
         f.write_all(&index).map_err(|e| Error::io(&index_path, e))

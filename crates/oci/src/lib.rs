@@ -30,7 +30,10 @@ mod unpack;
 mod walk;
 mod whiteout;
 
-pub use archive::{write_docker_archive, write_oci_archive, write_oci_layout_dir};
+pub use archive::{
+    LayoutImages, write_docker_archive, write_oci_archive, write_oci_archive_of,
+    write_oci_layout_dir, write_oci_layout_dir_of,
+};
 pub use assemble::{
     AssembledImage, ImageSpec, LayerTarget, assemble_from_record, assemble_image,
     assemble_image_in_store, assemble_image_with, config_blob, describe_layer, describe_layer_as,

@@ -136,6 +136,9 @@ pub struct SolveOutput {
     pub cached: usize,
     /// Every cache record the build hit or wrote (for `--cache-to`).
     pub records: Vec<UsedRecord>,
+    /// When the result is a merge: each input's layers, in order (one graph holding several
+    /// results — a multi-platform build's images, a bake's targets — built at once).
+    pub parts: Vec<Vec<LayerId>>,
 }
 
 /// A vertex's result.
@@ -275,8 +278,22 @@ impl<E: Executor + 'static> Solver<E> {
                 }
             },
         };
+        let mut parts = Vec::new();
+        if let Some(r) = self.inner.graph.result
+            && let Some(v) = self.inner.graph.vertex(&r.vertex)
+            && let Op::Merge(_) = &v.op
+        {
+            for input in &v.inputs {
+                // Computed already (the merge stands on them): read from their cells.
+                match &*Arc::clone(&self.inner).vertex(input.vertex).await? {
+                    VResult::Layers(l) => parts.push(l.to_vec()),
+                    VResult::Local(_) => parts.push(Vec::new()),
+                }
+            }
+        }
         Ok(SolveOutput {
             layers,
+            parts,
             executed: self.inner.executed.load(Ordering::Relaxed),
             cached: self.inner.cached.load(Ordering::Relaxed),
             records: self

@@ -129,3 +129,167 @@ fn a_foreign_stage_without_an_emulator_is_a_clear_error() {
     assert!(b.stderr.contains("RUN touch /ran"), "{}", b.stderr);
     assert!(!out.join("ran").exists());
 }
+
+/// `busybox:latest` for linux/amd64 (the host's busybox) and linux/arm64 (Debian's arm64
+/// package) in `env`'s store: one name, two platforms.
+fn two_platform_busybox(env: &Env, name: &str) {
+    import(env, "linux/amd64", busybox_rootfs(), name);
+    import(env, "linux/arm64", arm64_busybox_rootfs(), name);
+}
+
+/// The cross-compile pattern: a `$BUILDPLATFORM` stage, its output copied into each target
+/// platform's stage, which runs a step of its own.
+const CROSS: &str = "FROM --platform=$BUILDPLATFORM busybox AS build\n\
+                     ARG TARGETARCH\n\
+                     RUN echo \"built on $(uname -m) for $TARGETARCH\" > /out\n\
+                     FROM busybox\n\
+                     COPY --from=build /out /out\n\
+                     RUN uname -m > /arch\n";
+
+/// One command builds both platforms: each platform's step runs on its machine (the arm64
+/// one emulated), the build-platform stage runs natively, once per target (its `TARGETARCH`
+/// differs) and never emulated; the outputs are one directory per platform; the store's name
+/// holds both images under their index.
+#[test]
+fn two_platforms_build_in_one_command() {
+    let env = Env::new();
+    two_platform_busybox(&env, "busybox:latest");
+    let ctx = context(&[("Dockerfile", CROSS)]);
+    let (_o, out) = out_dir();
+    let dest = format!("type=local,dest={}", out.display());
+    let b = env.build_ok(
+        ctx.path(),
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-o",
+            &dest,
+            "-t",
+            "multi:1",
+        ],
+    );
+    let read =
+        |p: &str| std::fs::read_to_string(out.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("linux_amd64/arch").trim(), "x86_64");
+    assert_eq!(read("linux_arm64/arch").trim(), "aarch64");
+    assert_eq!(read("linux_amd64/out").trim(), "built on x86_64 for amd64");
+    assert_eq!(read("linux_arm64/out").trim(), "built on x86_64 for arm64");
+    // Steps are named with their platform, as BuildKit names them.
+    let ran = b.ran();
+    for want in [
+        "[linux/amd64 build 2/2] RUN echo",
+        "[linux/amd64->arm64 build 2/2] RUN echo",
+        "[linux/amd64 stage-1 3/3] RUN uname -m",
+        "[linux/arm64 stage-1 3/3] RUN uname -m",
+    ] {
+        assert_eq!(
+            ran.iter().filter(|r| r.starts_with(want)).count(),
+            1,
+            "{want} in {ran:?}"
+        );
+    }
+    // The store's name holds both platforms.
+    let images = cairn()
+        .args(["images", "--root"])
+        .arg(env.root())
+        .output()
+        .expect("images");
+    let listed = String::from_utf8_lossy(&images.stdout);
+    let rows: Vec<&str> = listed.lines().filter(|l| l.starts_with("multi ")).collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(rows.iter().any(|r| r.ends_with("linux/amd64")), "{listed}");
+    assert!(rows.iter().any(|r| r.ends_with("linux/arm64")), "{listed}");
+    // Nothing runs again.
+    let again = env.build_ok(
+        ctx.path(),
+        &["--platform", "linux/amd64,linux/arm64", "-t", "multi:1"],
+    );
+    assert!(again.ran().is_empty(), "{:?}", again.ran());
+}
+
+/// Without a shared stage the platforms' steps run at the same time (one graph, one solve):
+/// each sleeps, and the two sleeps overlap.
+#[test]
+fn the_platforms_build_in_parallel() {
+    let env = Env::new();
+    two_platform_busybox(&env, "busybox:latest");
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN sleep 1 && uname -m > /arch\n",
+    )]);
+    let b = env.build_ok(ctx.path(), &["--platform", "linux/amd64,linux/arm64"]);
+    let spans: Vec<(String, u64, u64)> = b
+        .intervals()
+        .into_iter()
+        .filter(|(name, _, _)| name.contains("RUN sleep"))
+        .collect();
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    let (a, c) = (&spans[0], &spans[1]);
+    assert!(
+        a.1 < c.2 && c.1 < a.2,
+        "the platforms' steps did not overlap: {spans:?}"
+    );
+}
+
+/// An OCI archive of a multi-platform build holds the index (each manifest with its
+/// platform), as skopeo reads it; `type=docker` cannot hold one: refused before anything runs.
+#[test]
+fn a_multi_platform_oci_archive_holds_the_index() {
+    let env = Env::new();
+    two_platform_busybox(&env, "busybox:latest");
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN uname -m > /arch\n")]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tar = dir.path().join("multi.tar");
+    let dest = format!("type=oci,dest={}", tar.display());
+    env.build_ok(
+        ctx.path(),
+        &["--platform", "linux/amd64,linux/arm64", "-o", &dest],
+    );
+    let raw = crate::util::run(
+        std::process::Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci-archive:{}", tar.display())),
+    );
+    let index: serde_json::Value = serde_json::from_str(&raw).expect("index json");
+    assert_eq!(
+        index["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{index}"
+    );
+    let mut platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or(""),
+                m["platform"]["architecture"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    platforms.sort();
+    assert_eq!(platforms, vec!["linux/amd64", "linux/arm64"]);
+    // Each platform's image config says its platform (skopeo picks by --override-arch).
+    let config = crate::util::run(
+        std::process::Command::new("skopeo")
+            .args(["inspect", "--config", "--override-arch", "arm64"])
+            .arg(format!("oci-archive:{}", tar.display())),
+    );
+    let config: serde_json::Value = serde_json::from_str(&config).expect("config json");
+    assert_eq!(config["architecture"], "arm64", "{config}");
+
+    let docker = dir.path().join("docker.tar");
+    let dest = format!("type=docker,dest={}", docker.display());
+    let b = env.build(
+        ctx.path(),
+        &["--platform", "linux/amd64,linux/arm64", "-o", &dest],
+    );
+    assert!(!b.success);
+    assert!(
+        b.stderr.contains("cannot hold a multi-platform image"),
+        "{}",
+        b.stderr
+    );
+    assert!(b.ran().is_empty(), "{:?}", b.ran());
+    assert!(!docker.exists());
+}

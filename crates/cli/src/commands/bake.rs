@@ -7,7 +7,7 @@
 //! runs once, independent stages of all targets run side by side under one `--jobs`. Each
 //! target is then exported on its own (tags, outputs, caches, push) from the now-cached graph.
 
-use crate::commands::build::{cache_specs, check_platforms, env_source_date_epoch, read_secrets};
+use crate::commands::build::{cache_specs, env_source_date_epoch, parse_platforms, read_secrets};
 use crate::commands::images::{StoreArgs, normalize};
 use crate::commands::input::{self, BuildInput, BuildInputArgs};
 use crate::commands::named_contexts;
@@ -16,7 +16,7 @@ use crate::commands::registry::RegistryArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use cairn_build::output::parse_output;
 use cairn_build::{BuildOptions, BuildRequest, Engine, GraphFrontend};
-use cairn_ir::{Graph, GraphBuilder, Input, LocalSource, MergeOp, Op, SourceOp, VertexMeta};
+use cairn_ir::{Graph, LocalSource, Op, SourceOp};
 use clap::Args;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -71,10 +71,11 @@ const DEFAULT_FILES: [&str; 4] = [
     "docker-bake.override.hcl",
 ];
 
-/// One target, lowered.
+/// One target, lowered (once per platform it names; once when it names none).
 struct Lowered {
     name: String,
-    graph: Graph,
+    /// Each platform asked for (`None`: the default) and its graph.
+    graphs: Vec<(Option<cairn_ir::Platform>, Graph)>,
     context: PathBuf,
     named_dirs: HashMap<String, PathBuf>,
     options: BuildOptions,
@@ -164,14 +165,20 @@ pub fn run(args: BakeArgs) -> Result<()> {
             format!("{}@{}", LocalSource::MAIN, l.context.display())
         };
         if name != LocalSource::MAIN {
-            l.graph = rename_context(&l.graph, &name)?;
+            for (_, g) in &mut l.graphs {
+                *g = rename_context(g, &name)?;
+            }
         }
         locals.insert(name, l.context.clone());
         locals.extend(l.named_dirs.clone());
     }
 
     // The whole bake as one solve: every target's result under one merge.
-    let combined = combine(&lowered)?;
+    let every: Vec<Graph> = lowered
+        .iter()
+        .flat_map(|l| l.graphs.iter().map(|(_, g)| g.clone()))
+        .collect();
+    let combined = cairn_build::combine::combine(&every, "[bake] all targets")?;
     let mut secrets = HashMap::new();
     for l in &lowered {
         secrets.extend(l.options.secrets.clone());
@@ -209,7 +216,7 @@ pub fn run(args: BakeArgs) -> Result<()> {
         let built = engine
             .build(
                 &BuildRequest {
-                    frontend: &GraphFrontend(l.graph),
+                    frontend: &PlatformGraphs(l.graphs),
                     locals: locals.clone(),
                     options: l.options,
                 },
@@ -235,7 +242,7 @@ fn lower_target(
     if !t.ssh.is_empty() {
         bail!("ssh is not supported by cairn bake yet");
     }
-    check_platforms(
+    let platforms = parse_platforms(
         Some(&t.platforms.join(","))
             .filter(|p| !p.is_empty())
             .map(String::as_str),
@@ -271,9 +278,21 @@ fn lower_target(
     let specs: Vec<String> = t.contexts.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let named = named_contexts::parse(&specs, store)?;
     input.options.named_contexts = named.lower;
-    let out = input.lower(resolver)?;
-    if let Some(e) = out.lint_error {
-        bail!("{e}");
+    let mut graphs = Vec::new();
+    let mut source_date_epoch = None;
+    let each: Vec<Option<&cairn_ir::Platform>> = if platforms.is_empty() {
+        vec![None]
+    } else {
+        platforms.iter().map(Some).collect()
+    };
+    let multi = platforms.len() > 1;
+    for platform in each {
+        let out = input.lower_for(resolver, platform, multi)?;
+        if let Some(e) = out.lint_error {
+            bail!("{e}");
+        }
+        source_date_epoch = source_date_epoch.or(out.source_date_epoch);
+        graphs.push((platform.cloned(), out.graph));
     }
     // buildx's output kinds that are not files: `cacheonly` (build, keep nothing but the
     // cache), `docker` without a destination (load into docker: cairn keeps the image in its
@@ -301,7 +320,7 @@ fn lower_target(
     let (cache_from, cache_to) = cache_specs(&t.cache_from, &t.cache_to)?;
     Ok(Lowered {
         name: name.to_string(),
-        graph: out.graph,
+        graphs,
         context,
         named_dirs: named.dirs,
         options: BuildOptions {
@@ -322,9 +341,10 @@ fn lower_target(
             want_image_id: true,
             cache_from,
             cache_to,
-            source_date_epoch: out.source_date_epoch.or(env_epoch),
+            source_date_epoch: source_date_epoch.or(env_epoch),
             // Bake's targets are solved as one graph: --explain is `cairn build`'s for now.
             history: None,
+            platforms,
         },
     })
 }
@@ -342,37 +362,35 @@ fn rename_context(graph: &Graph, name: &str) -> Result<Graph> {
     })?)
 }
 
-/// Every target's graph in one, its result a merge of theirs.
-fn combine(targets: &[Lowered]) -> Result<Graph> {
-    let mut b = GraphBuilder::new();
-    let mut results = Vec::new();
-    for t in targets {
-        for v in &t.graph.vertices {
-            let meta = t.graph.meta.get(&v.digest).cloned().unwrap_or_default();
-            b.add(v.op.clone(), v.inputs.clone(), meta)?;
-        }
-        if let Some(r) = t.graph.result {
-            results.push(r);
-        }
+/// A target's graphs, one per platform, handed to the build as a frontend: the build asks for
+/// each platform's in turn.
+struct PlatformGraphs(Vec<(Option<cairn_ir::Platform>, Graph)>);
+
+impl cairn_build::Frontend for PlatformGraphs {
+    fn definition(&self) -> String {
+        "a bake target".into()
     }
-    let platform = targets
-        .first()
-        .map(|t| t.graph.platform.clone())
-        .unwrap_or_else(cairn_ir::Platform::host);
-    let result = match results.as_slice() {
-        [] => None,
-        [one] => Some(*one),
-        many => {
-            let merge = Op::Merge(MergeOp {
-                inputs: (0..many.len() as u32).collect(),
-            });
-            let meta = VertexMeta {
-                description: "[bake] all targets".into(),
-                hidden: true,
-                ..VertexMeta::default()
-            };
-            Some(Input::of(b.add(merge, many.to_vec(), meta)?))
-        }
-    };
-    Ok(b.finish(result, platform, cairn_ir::ImageConfig::default()))
+
+    fn lower(
+        &self,
+        host: &cairn_build::FrontendHost<'_>,
+    ) -> cairn_build::Result<cairn_build::FrontendOutput> {
+        let graph = self
+            .0
+            .iter()
+            .find(|(p, _)| p.as_ref() == host.platform())
+            .map(|(_, g)| g.clone());
+        let graph = graph.ok_or_else(|| {
+            cairn_build::BuildError::msg(format!(
+                "internal: no graph of this target for {}",
+                host.platform()
+                    .map_or_else(|| "its platform".into(), |p| p.to_string())
+            ))
+        })?;
+        Ok(cairn_build::FrontendOutput {
+            graph,
+            source_date_epoch: None,
+            warnings: Vec::new(),
+        })
+    }
 }

@@ -143,8 +143,10 @@ pub struct BuildArgs {
     /// A resource limit of RUN steps: NAME=SOFT[:HARD], -1 for unlimited (repeatable).
     #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
     pub ulimits: Vec<String>,
-    /// Target platform(s): only the one cairn runs on is supported so far.
-    #[arg(long, value_name = "PLATFORM")]
+    /// Target platform(s), comma-separated (e.g. linux/amd64,linux/arm64): one image each,
+    /// named together under an image index. Another machine's RUN steps run emulated
+    /// (binfmt_misc, e.g. Debian's qemu-user-static). Default: this machine's.
+    #[arg(long, value_name = "PLATFORM[,PLATFORM...]")]
     pub platform: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
@@ -231,7 +233,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         "host" => Some(cairn_ir::NetworkMode::Host),
         other => bail!("unknown network mode {other:?}: use default, none or host"),
     };
-    check_platforms(args.platform.as_deref())?;
+    let platforms = parse_platforms(args.platform.as_deref())?;
     let labels = args
         .labels
         .iter()
@@ -399,6 +401,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
             input,
             progress: &progress,
             lint: RefCell::default(),
+            shown: Default::default(),
         }),
         Source::Graph(_) | Source::Protocol(_) => None,
     };
@@ -440,6 +443,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
             cache_to,
             source_date_epoch,
             history: Some(history_key(&context_dir, &args, &input_args)),
+            platforms,
         },
     };
     let built = engine.build(&request, Arc::new(progress.clone()));
@@ -681,6 +685,9 @@ struct DockerfileFrontend<'a> {
     input: &'a BuildInput,
     progress: &'a Progress,
     lint: RefCell<Vec<LintWarning>>,
+    /// Whether a lowering's findings were shown (a multi-platform build lowers once per
+    /// platform; the findings are shown once).
+    shown: std::cell::Cell<bool>,
 }
 
 impl Frontend for DockerfileFrontend<'_> {
@@ -692,19 +699,27 @@ impl Frontend for DockerfileFrontend<'_> {
     }
 
     fn lower(&self, host: &cairn_build::FrontendHost<'_>) -> cairn_build::Result<FrontendOutput> {
-        let lowered = match self.input.lower(host) {
+        let first = !self.shown.replace(true);
+        let lowered = match self
+            .input
+            .lower_for(host, host.platform(), host.multi_platform())
+        {
             Ok(l) => l,
             Err(e) => {
                 // Findings made before the error are shown with it, as BuildKit shows them.
-                if let Some(se) = e.downcast_ref::<SourceError>() {
+                if let Some(se) = e.downcast_ref::<SourceError>()
+                    && first
+                {
                     lint::events(self.progress, &se.error.lint);
                     *self.lint.borrow_mut() = se.error.lint.clone();
                 }
                 return Err(BuildError::Frontend(e.into()));
             }
         };
-        lint::events(self.progress, &lowered.lint);
-        *self.lint.borrow_mut() = lowered.lint;
+        if first {
+            lint::events(self.progress, &lowered.lint);
+            *self.lint.borrow_mut() = lowered.lint;
+        }
         if let Some(e) = lowered.lint_error {
             return Err(BuildError::msg(e));
         }
@@ -741,22 +756,20 @@ fn run_check(input: &BuildInput, resolver: &dyn ImageResolver, progress: &Progre
     Ok(())
 }
 
-/// `--platform`: every platform named must be the one cairn runs on (multi-platform builds
-/// are not there yet); a clear error otherwise, never a mislabelled image.
-pub(crate) fn check_platforms(spec: Option<&str>) -> Result<()> {
-    let Some(spec) = spec else { return Ok(()) };
-    let native = cairn_ir::Platform::host();
+/// `--platform a,b`: the platforms named, each once, in order (none: the build's default).
+pub(crate) fn parse_platforms(spec: Option<&str>) -> Result<Vec<cairn_ir::Platform>> {
+    let Some(spec) = spec else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<cairn_ir::Platform> = Vec::new();
     for p in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let parsed = cairn_ir::Platform::parse(p)
             .with_context(|| format!("invalid --platform {p:?}: expected os/arch[/variant]"))?;
-        if !native.serves(&parsed) {
-            bail!(
-                "--platform {p}: cairn builds only for the platform it runs on ({native}) so \
-                 far; multi-platform builds are not supported yet"
-            );
+        if !out.contains(&parsed) {
+            out.push(parsed);
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// `--cache-from` and `--cache-to` specs (`type=local,src=DIR`, `type=registry,ref=REF`, …).

@@ -162,7 +162,30 @@ impl BuildInput {
 
     /// Parse and lower, turning frontend errors into ones that show the Dockerfile line.
     pub fn lower(&self, resolver: &dyn ImageResolver) -> Result<Lowered> {
-        cairn_dockerfile::lower::lower_source(&self.dockerfile, &self.options, resolver).map_err(
+        self.lower_for(resolver, None, false)
+    }
+
+    /// [`BuildInput::lower`] for `platform` (`--platform`; `None`: the options' own), one of
+    /// several when `multi_platform`.
+    pub fn lower_for(
+        &self,
+        resolver: &dyn ImageResolver,
+        platform: Option<&cairn_ir::Platform>,
+        multi_platform: bool,
+    ) -> Result<Lowered> {
+        let retargeted;
+        let options = match platform {
+            Some(p) if *p != self.options.target_platform || multi_platform => {
+                retargeted = LowerOptions {
+                    target_platform: p.clone(),
+                    multi_platform,
+                    ..self.options.clone()
+                };
+                &retargeted
+            }
+            _ => &self.options,
+        };
+        cairn_dockerfile::lower::lower_source(&self.dockerfile, options, resolver).map_err(
             |error| {
                 SourceError {
                     file: self.dockerfile_path.display().to_string(),

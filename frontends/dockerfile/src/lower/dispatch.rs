@@ -553,6 +553,22 @@ impl<'a> Lowerer<'a> {
         };
         let base_is_image =
             self.find_stage(&image, Some(i)).is_none() && !image.eq_ignore_ascii_case("scratch");
+        // A multi-platform build names each step with its stage's platform (and the target
+        // architecture when the stage's differs), as BuildKit's `prefixCommand`:
+        // `[linux/amd64->arm64 build 1/2]`.
+        let label = if self.opts.multi_platform {
+            let prefix = format!(
+                "{platform}{}",
+                target_suffix(&platform, &self.opts.target_platform)
+            );
+            if label.is_empty() {
+                prefix
+            } else {
+                format!("{prefix} {label}")
+            }
+        } else {
+            label
+        };
         let mut st = StageState {
             index: i,
             label,
@@ -1116,6 +1132,21 @@ impl<'a> Lowerer<'a> {
             comment: Some("buildkit.dockerfile.v0".into()),
             empty_layer,
         });
+    }
+}
+
+/// BuildKit's `formatTargetPlatform`: `->arm64` (`->arm/v7`) when the target is another
+/// architecture of the stage's OS, `->os/arch` for another OS, else nothing.
+fn target_suffix(stage: &Platform, target: &Platform) -> String {
+    if target.os != stage.os {
+        format!("->{target}")
+    } else if target.architecture != stage.architecture {
+        match &target.variant {
+            Some(v) => format!("->{}/{v}", target.architecture),
+            None => format!("->{}", target.architecture),
+        }
+    } else {
+        String::new()
     }
 }
 

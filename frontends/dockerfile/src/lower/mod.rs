@@ -61,6 +61,9 @@ pub struct LowerOptions {
     pub all_stages: bool,
     /// `--build-context NAME=…`, by NAME as the user wrote it.
     pub named_contexts: BTreeMap<String, NamedContext>,
+    /// The build asks for several platforms (this lowering is one of them): step names start
+    /// with their stage's platform, as BuildKit's.
+    pub multi_platform: bool,
 }
 
 /// A `--build-context` as the frontend sees it. It stands in for `FROM NAME`, `COPY
@@ -92,6 +95,7 @@ impl Default for LowerOptions {
             named_contexts: BTreeMap::new(),
             no_cache_stages: Vec::new(),
             all_stages: false,
+            multi_platform: false,
         }
     }
 }
