@@ -293,3 +293,79 @@ fn a_multi_platform_oci_archive_holds_the_index() {
     assert!(b.ran().is_empty(), "{:?}", b.ran());
     assert!(!docker.exists());
 }
+
+/// A two-platform build pushed to a registry is an index there with both manifests and their
+/// platforms (skopeo), docker pulls its arm64 image and runs it (emulated: `aarch64`), and a
+/// fresh store builds FROM it for both platforms, pulling each platform's image.
+#[test]
+fn a_multi_platform_push_is_an_index_docker_pulls_per_platform() {
+    use cairn_testkit::{shared, unique_repo};
+    use std::process::Command;
+    let registry = &shared().plain.host;
+    // The base: both platforms under one name, pushed as an index.
+    let seeder = Env::new();
+    let base = format!("{registry}/{}:latest", unique_repo("library/busybox-multi"));
+    two_platform_busybox(&seeder, &base);
+    crate::util::run(
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["push", "--root"])
+            .arg(seeder.root())
+            .arg(&base),
+    );
+    let raw = crate::util::run(
+        Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{base}")),
+    );
+    let index: serde_json::Value = serde_json::from_str(&raw).expect("index json");
+    assert_eq!(
+        index["manifests"].as_array().map(Vec::len),
+        Some(2),
+        "{index}"
+    );
+
+    // A fresh store pulls the base for each platform during the build, and pushes the result.
+    let env = Env::empty();
+    let df = format!("FROM {base}\nRUN uname -m > /arch\nCMD [\"cat\", \"/arch\"]\n");
+    let ctx = context(&[("Dockerfile", &df)]);
+    let tag = format!("{registry}/{}:v1", unique_repo("app/multi"));
+    env.build_ok(
+        ctx.path(),
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-t",
+            &tag,
+            "--push",
+        ],
+    );
+    let raw = crate::util::run(
+        Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{tag}")),
+    );
+    let index: serde_json::Value = serde_json::from_str(&raw).expect("index json");
+    let manifests = index["manifests"].as_array().expect("manifests");
+    let arches: Vec<&str> = manifests
+        .iter()
+        .filter_map(|m| m["platform"]["architecture"].as_str())
+        .collect();
+    assert_eq!(arches, vec!["amd64", "arm64"], "{index}");
+    assert!(
+        manifests.iter().all(|m| m["platform"]["os"] == "linux"),
+        "{index}"
+    );
+
+    let docker = "/usr/bin/docker";
+    crate::util::run(Command::new(docker).args(["pull", "--platform", "linux/arm64", &tag]));
+    let out = crate::util::run(Command::new(docker).args([
+        "run",
+        "--rm",
+        "--network=host",
+        "--platform",
+        "linux/arm64",
+        &tag,
+    ]));
+    let _ = Command::new(docker).args(["rmi", "-f", &tag]).output();
+    assert_eq!(out.trim(), "aarch64");
+}
