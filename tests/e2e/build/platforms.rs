@@ -140,10 +140,11 @@ fn two_platform_busybox(env: &Env, name: &str) {
 /// The cross-compile pattern: a `$BUILDPLATFORM` stage, its output copied into each target
 /// platform's stage, which runs a step of its own.
 const CROSS: &str = "FROM --platform=$BUILDPLATFORM busybox AS build\n\
+                     RUN uname -m > /host\n\
                      ARG TARGETARCH\n\
-                     RUN echo \"built on $(uname -m) for $TARGETARCH\" > /out\n\
+                     RUN echo \"built on $(cat /host) for $TARGETARCH\" > /out\n\
                      FROM busybox\n\
-                     COPY --from=build /out /out\n\
+                     COPY --from=build /host /out /\n\
                      RUN uname -m > /arch\n";
 
 /// One command builds both platforms: each platform's step runs on its machine (the arm64
@@ -174,11 +175,22 @@ fn two_platforms_build_in_one_command() {
     assert_eq!(read("linux_arm64/arch").trim(), "aarch64");
     assert_eq!(read("linux_amd64/out").trim(), "built on x86_64 for amd64");
     assert_eq!(read("linux_arm64/out").trim(), "built on x86_64 for arm64");
-    // Steps are named with their platform, as BuildKit names them.
+    // The build platform's step that does not depend on the target ran once, natively, and
+    // both images hold its output.
+    assert_eq!(read("linux_amd64/host").trim(), "x86_64");
+    assert_eq!(read("linux_arm64/host").trim(), "x86_64");
     let ran = b.ran();
+    assert_eq!(
+        ran.iter()
+            .filter(|r| r.contains("RUN uname -m > /host"))
+            .count(),
+        1,
+        "{ran:?}"
+    );
+    // Steps are named with their platform, as BuildKit names them.
     for want in [
-        "[linux/amd64 build 2/2] RUN echo",
-        "[linux/amd64->arm64 build 2/2] RUN echo",
+        "[linux/amd64 build 3/3] RUN echo",
+        "[linux/amd64->arm64 build 3/3] RUN echo",
         "[linux/amd64 stage-1 3/3] RUN uname -m",
         "[linux/arm64 stage-1 3/3] RUN uname -m",
     ] {
@@ -368,4 +380,62 @@ fn a_multi_platform_push_is_an_index_docker_pulls_per_platform() {
     ]));
     let _ = Command::new(docker).args(["rmi", "-f", &tag]).output();
     assert_eq!(out.trim(), "aarch64");
+}
+
+/// A multi-platform build's cache exported (`--cache-to`) holds every platform's steps: a
+/// fresh store importing it (`--cache-from`) runs nothing for either platform. And the OCI
+/// archive of the build loads into a store as one name of two platforms.
+#[test]
+fn a_multi_platform_cache_and_archive_hold_every_platform() {
+    let env = Env::new();
+    two_platform_busybox(&env, "busybox:latest");
+    let ctx = context(&[("Dockerfile", CROSS)]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let tar = dir.path().join("multi.tar");
+    env.build_ok(
+        ctx.path(),
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            &format!("--cache-to=type=local,dest={},mode=max", cache.display()),
+            "-o",
+            &format!("type=oci,dest={}", tar.display()),
+            "-t",
+            "multi:1",
+        ],
+    );
+    let fresh = Env::new();
+    two_platform_busybox(&fresh, "busybox:latest");
+    let b = fresh.build_ok(
+        ctx.path(),
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            &format!("--cache-from=type=local,src={}", cache.display()),
+        ],
+    );
+    assert!(
+        b.ran().is_empty(),
+        "ran with the cache imported: {:?}",
+        b.ran()
+    );
+
+    let loaded = Env::empty();
+    crate::util::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["load", "--root"])
+            .arg(loaded.root())
+            .arg("-i")
+            .arg(&tar),
+    );
+    let v = inspect(&loaded, "multi:1");
+    assert_eq!(v["Architecture"], Platform::host().architecture.as_str());
+    let images = crate::util::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["images", "--root"])
+            .arg(loaded.root()),
+    );
+    let rows: Vec<&str> = images.lines().filter(|l| l.starts_with("multi ")).collect();
+    assert_eq!(rows.len(), 2, "{images}");
 }

@@ -63,9 +63,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 pub struct PullArgs {
     /// The image: NAME[:TAG] or NAME@DIGEST (docker.io short names as docker resolves them).
     pub reference: String,
-    /// Platform to pull from a multi-platform image (default linux/amd64).
-    #[arg(long, default_value = "linux/amd64")]
-    pub platform: String,
+    /// Platform to pull from a multi-platform image (default: this machine's). A name keeps
+    /// the platforms it already holds from the same index: pull each you build for.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
@@ -74,8 +75,10 @@ pub struct PullArgs {
 
 pub fn pull(args: PullArgs) -> Result<()> {
     let store = args.store.open()?;
-    let platform = Platform::parse(&args.platform)
-        .with_context(|| format!("invalid platform {:?}", args.platform))?;
+    let platform = match &args.platform {
+        None => Platform::host(),
+        Some(p) => Platform::parse(p).with_context(|| format!("invalid platform {p:?}"))?,
+    };
     let reference = Reference::parse(&args.reference)
         .with_context(|| format!("invalid image reference {:?}", args.reference))?;
     let registry = args.registry.client()?;
