@@ -148,8 +148,28 @@ impl StoreResolver<'_> {
             None | Some((_, None)) => true,
             Some(_) => self.always_pull && !pinned && !self.pulled.borrow().contains(&key),
         };
+        // What the name holds already, for messages when it has only other platforms.
+        let held = |named: &cairn_store::NamedImage| -> Result<String, ResolveError> {
+            let have = cairn_oci::platforms_of(self.store, named)
+                .map_err(|e| ResolveError(e.to_string()))?;
+            Ok(have
+                .iter()
+                .map(Platform::to_string)
+                .collect::<Vec<_>>()
+                .join(", "))
+        };
         let rec = if need_pull && self.registry.is_some() {
-            self.pull(reference, platform)?;
+            if let Err(e) = self.pull(reference, platform) {
+                return Err(match &have {
+                    Some((named, None)) => ResolveError(format!(
+                        "{reference} in the store is for {}, but the stage is built for \
+                         {platform}, and {}",
+                        held(named)?,
+                        e.0
+                    )),
+                    _ => e,
+                });
+            }
             self.pulled.borrow_mut().insert(key);
             lookup()?.and_then(|(_, rec)| rec).ok_or_else(|| {
                 ResolveError(format!(
@@ -162,14 +182,11 @@ impl StoreResolver<'_> {
                 // Building on an image of another platform would run its steps for the wrong
                 // machine and label the result with a platform it is not.
                 Some((named, None)) => {
-                    let have = cairn_oci::platforms_of(self.store, &named)
-                        .map_err(|e| ResolveError(e.to_string()))?;
-                    let have: Vec<String> = have.iter().map(Platform::to_string).collect();
                     return Err(ResolveError(format!(
                         "{reference} in the store is for {}, but the stage is built for \
                          {platform} (pull it for {platform}: cairn pull --platform {platform} \
                          {reference}; or import one with cairn import --platform {platform})",
-                        have.join(", ")
+                        held(&named)?
                     )));
                 }
                 // No registry to ask: the solver reports the missing image.

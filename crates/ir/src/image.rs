@@ -67,6 +67,55 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// The platform as containerd's `platforms.Normalize` writes it, which BuildKit applies to
+    /// every platform it is given: lower case, `macos` is `darwin`, architecture aliases
+    /// (`x86_64` → `amd64`, `aarch64` → `arm64`, `i386` → `386`, `armhf` → `arm/v7`, `armel` →
+    /// `arm/v6`), `arm` with no variant is `arm/v7`, and the default variants dropped (`arm64`'s
+    /// `v8`, `amd64`'s `v1`).
+    pub fn normalized(&self) -> Platform {
+        let os = match self.os.to_ascii_lowercase().as_str() {
+            "macos" => "darwin".to_string(),
+            other => other.to_string(),
+        };
+        let variant = self.variant.as_deref().map(str::to_ascii_lowercase);
+        let v = |n: &str| Some(format!("v{}", n.trim_start_matches('v')));
+        let (architecture, variant) = match self.architecture.to_ascii_lowercase().as_str() {
+            "i386" | "386" => ("386", None),
+            "x86_64" | "x86-64" | "amd64" => (
+                "amd64",
+                variant.filter(|v| !matches!(v.as_str(), "v1" | "1")),
+            ),
+            "aarch64" | "arm64" => (
+                "arm64",
+                variant.filter(|v| !matches!(v.as_str(), "8" | "v8" | "v8.0")),
+            ),
+            "armhf" => ("arm", Some("v7".to_string())),
+            "armel" => ("arm", Some("v6".to_string())),
+            "arm" => (
+                "arm",
+                match variant.as_deref() {
+                    None | Some("" | "7" | "v7") => v("7"),
+                    Some(other @ ("5" | "6" | "8" | "v5" | "v6" | "v8")) => v(other),
+                    Some(other) => Some(other.to_string()),
+                },
+            ),
+            other => {
+                return Platform {
+                    os,
+                    architecture: other.to_string(),
+                    variant,
+                };
+            }
+        };
+        Platform {
+            os,
+            architecture: architecture.to_string(),
+            variant,
+        }
+    }
+}
+
 impl std::fmt::Display for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;
@@ -186,5 +235,20 @@ mod tests {
             Some("linux/arm64/v8")
         );
         assert_eq!(Platform::parse("linux"), None);
+        let norm = |s: &str| p(s).normalized().to_string();
+        for (given, want) in [
+            ("linux/arm", "linux/arm/v7"),
+            ("linux/arm/6", "linux/arm/v6"),
+            ("linux/armhf", "linux/arm/v7"),
+            ("linux/aarch64", "linux/arm64"),
+            ("linux/arm64/v8", "linux/arm64"),
+            ("Linux/x86_64", "linux/amd64"),
+            ("linux/amd64/v3", "linux/amd64/v3"),
+            ("macos/arm64", "darwin/arm64"),
+            ("linux/s390x", "linux/s390x"),
+            ("windows/amd64", "windows/amd64"),
+        ] {
+            assert_eq!(norm(given), want, "{given}");
+        }
     }
 }

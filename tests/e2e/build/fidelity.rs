@@ -2,6 +2,9 @@
 
 use super::fixture::{Env, context, out_dir};
 
+/// A stage for another platform than the base image's is never built on that image: the error
+/// names both platforms (the store's image, the stage's) when that platform's image cannot be
+/// had.
 #[test]
 fn a_foreign_platform_is_refused_never_mislabelled() {
     let env = Env::new();

@@ -763,8 +763,10 @@ pub(crate) fn parse_platforms(spec: Option<&str>) -> Result<Vec<cairn_ir::Platfo
     };
     let mut out: Vec<cairn_ir::Platform> = Vec::new();
     for p in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        // Normalized as BuildKit normalizes it: `linux/arm` is `linux/arm/v7`.
         let parsed = cairn_ir::Platform::parse(p)
-            .with_context(|| format!("invalid --platform {p:?}: expected os/arch[/variant]"))?;
+            .with_context(|| format!("invalid --platform {p:?}: expected os/arch[/variant]"))?
+            .normalized();
         if !out.contains(&parsed) {
             out.push(parsed);
         }

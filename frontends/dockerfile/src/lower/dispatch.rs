@@ -544,10 +544,12 @@ impl<'a> Lowerer<'a> {
                         ),
                     ));
                 }
-                Platform::parse(&e.word).ok_or_else(|| {
-                    err(stage.span, format!("invalid platform {:?}{hint}", e.word))
-                        .with_help("use os/arch[/variant], e.g. linux/amd64")
-                })?
+                Platform::parse(&e.word)
+                    .map(|p| p.normalized())
+                    .ok_or_else(|| {
+                        err(stage.span, format!("invalid platform {:?}{hint}", e.word))
+                            .with_help("use os/arch[/variant], e.g. linux/amd64")
+                    })?
             }
             None => self.opts.target_platform.clone(),
         };

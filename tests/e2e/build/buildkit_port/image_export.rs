@@ -1,6 +1,6 @@
-//! BuildKit's `dockerfile_image_test.go` and `dockerfile_export_test.go`, the single-platform
-//! cases (multi-platform ones wait for multi-platform builds): images without layers, the
-//! config of `FROM scratch`, OCI layouts with several names, tar exports and tar contexts.
+//! BuildKit's `dockerfile_image_test.go` and `dockerfile_export_test.go`: images without
+//! layers, the config of `FROM scratch`, OCI layouts with several names, tar exports and tar
+//! contexts, and the multi-platform exports (`FROM scratch`: no step needs an emulator).
 
 use super::super::fixture::{Env, context, out_dir};
 use super::built_config;
@@ -209,4 +209,148 @@ fn a_tar_context_on_stdin() {
         std::fs::read_to_string(out.join("foo")).expect("foo"),
         "contents"
     );
+}
+
+#[test]
+fn a_multi_platform_tar_export_has_a_directory_per_platform() {
+    // testTarExporterMulti's multi-platform half.
+    let env = Env::new();
+    let t = tempfile::tempdir().expect("tmp");
+    let c = context(&[
+        (
+            "Dockerfile",
+            "FROM scratch AS stage-linux\nCOPY foo forlinux\nFROM scratch AS stage-darwin\nCOPY bar fordarwin\nFROM stage-$TARGETOS\n",
+        ),
+        ("foo", "data"),
+        ("bar", "data2"),
+    ]);
+    let out = t.path().join("o.tar");
+    env.build_ok(
+        c.path(),
+        &[
+            "--platform",
+            "linux/amd64,darwin/amd64",
+            &format!("--output=type=tar,dest={}", out.display()),
+        ],
+    );
+    let entries = tar_entries(&out);
+    for (name, content) in [
+        ("linux_amd64/forlinux", "data"),
+        ("darwin_amd64/fordarwin", "data2"),
+    ] {
+        assert!(
+            entries.iter().any(|(n, c)| n == name && c == content),
+            "{name}: {entries:?}"
+        );
+    }
+}
+
+#[test]
+fn export_multi_platform() {
+    // testExportMultiPlatform: a local export per platform (`linux/arm` is `linux/arm/v7`),
+    // then an OCI archive whose index names an index of the three images, in order, each with
+    // its platform, one layer, its config's os and architecture, and its label.
+    let env = Env::new();
+    let c = context(&[
+        (
+            "Dockerfile",
+            "FROM scratch\nARG TARGETARCH\nARG TARGETPLATFORM\nLABEL target=$TARGETPLATFORM\nCOPY arch-$TARGETARCH whoami\n",
+        ),
+        ("arch-arm", "i am arm"),
+        ("arch-amd64", "i am amd64"),
+        ("arch-s390x", "i am s390x"),
+        ("arch-ppc64le", "i am ppc64le"),
+    ]);
+    let (_o, out) = out_dir();
+    env.build_ok(
+        c.path(),
+        &[
+            "--platform",
+            "windows/amd64,linux/arm,linux/s390x",
+            &format!("--output=type=local,dest={}", out.display()),
+        ],
+    );
+    for (dir, want) in [
+        ("windows_amd64", "i am amd64"),
+        ("linux_arm_v7", "i am arm"),
+        ("linux_s390x", "i am s390x"),
+    ] {
+        let got = std::fs::read_to_string(out.join(dir).join("whoami"))
+            .unwrap_or_else(|e| panic!("{dir}/whoami: {e}"));
+        assert_eq!(got, want, "{dir}");
+    }
+
+    let t = tempfile::tempdir().expect("tmp");
+    let tar_path = t.path().join("out.tar");
+    env.build_ok(
+        c.path(),
+        &[
+            "--platform",
+            "windows/amd64,linux/arm/v6,linux/ppc64le",
+            &format!("--output=type=oci,dest={}", tar_path.display()),
+        ],
+    );
+    let mut files: std::collections::HashMap<String, Vec<u8>> = Default::default();
+    let mut archive = tar::Archive::new(std::fs::File::open(&tar_path).expect("open"));
+    for e in archive.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let name = e.path().expect("path").to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).expect("read");
+        files.insert(name, data);
+    }
+    let json = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(files.get(name).unwrap_or_else(|| panic!("{name} missing")))
+            .expect("json")
+    };
+    let blob = |d: &serde_json::Value| {
+        format!(
+            "blobs/sha256/{}",
+            d.as_str().expect("digest").trim_start_matches("sha256:")
+        )
+    };
+    let top = json("index.json");
+    let index = json(&blob(&top["manifests"][0]["digest"]));
+    let manifests = index["manifests"].as_array().expect("manifests");
+    assert_eq!(manifests.len(), 3, "{index}");
+    for (m, (p, os, arch, data)) in manifests.iter().zip([
+        ("windows/amd64", "windows", "amd64", "i am amd64"),
+        ("linux/arm/v6", "linux", "arm", "i am arm"),
+        ("linux/ppc64le", "linux", "ppc64le", "i am ppc64le"),
+    ]) {
+        let platform = &m["platform"];
+        let mut shown = format!(
+            "{}/{}",
+            platform["os"].as_str().unwrap_or(""),
+            platform["architecture"].as_str().unwrap_or("")
+        );
+        if let Some(v) = platform["variant"].as_str() {
+            shown = format!("{shown}/{v}");
+        }
+        assert_eq!(shown, p);
+        let manifest = json(&blob(&m["digest"]));
+        let layers = manifest["layers"].as_array().expect("layers");
+        assert_eq!(layers.len(), 1, "{p}");
+        let layer = files.get(&blob(&layers[0]["digest"])).expect("layer blob");
+        let mut unpacked = tar::Archive::new(flate2::read::GzDecoder::new(&layer[..]));
+        let mut whoami = String::new();
+        for e in unpacked.entries().expect("layer entries") {
+            let mut e = e.expect("entry");
+            if e.path()
+                .expect("path")
+                .to_string_lossy()
+                .trim_start_matches("./")
+                == "whoami"
+            {
+                std::io::Read::read_to_string(&mut e, &mut whoami).expect("read");
+            }
+        }
+        assert_eq!(whoami, data, "{p}");
+        let config = json(&blob(&manifest["config"]["digest"]));
+        assert_eq!(
+            (config["os"].as_str(), config["architecture"].as_str()),
+            (Some(os), Some(arch))
+        );
+        assert_eq!(config["config"]["Labels"]["target"], p);
+    }
 }
