@@ -8,6 +8,7 @@
 #
 # Usage: benches/buildkit/run.sh [--reps N] [--cases c4-parallel,chain40,bigctx-30k-500mb]
 #        BENCH=registry benches/buildkit/run.sh [--reps N]   (after one build run)
+#        BENCH=platforms benches/buildkit/run.sh [--reps N]  (multi-platform builds)
 # Writes benches/buildkit/results.md; copy the table into BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -58,6 +59,12 @@ tar -C "$work/gcc-rootfs" -c . | /usr/bin/docker import - gcc-bench:latest >/dev
 # build benchmark generated; the default is the build benchmark.
 if [ "${BENCH:-build}" = registry ]; then
   python3 benches/registry/bench.py --cairn "$cairn" --work "$work" --out benches/registry/results.md "$@"
+elif [ "${BENCH:-build}" = platforms ]; then
+  # BENCH=platforms: multi-platform builds (emulated arm64 steps), against a loopback registry.
+  # shellcheck source=scripts/registries.sh
+  . scripts/registries.sh
+  python3 benches/platforms/bench.py --cairn "$cairn" --work "$work" \
+    --registry "$CAIRN_TEST_REGISTRY" --out benches/platforms/results.md "$@"
 else
   python3 benches/buildkit/bench.py --cairn "$cairn" --work "$work" --out benches/buildkit/results.md "$@"
   # The scaling series' plot (cost against size), when the run had any of their cases.

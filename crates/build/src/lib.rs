@@ -348,6 +348,13 @@ impl Engine {
             }
             let mut graph = pin::pin_images(lowered.graph, &self.store, &resolver)?;
             graph.image.labels.extend(opts.labels.iter().cloned());
+            // An image built for a platform asked for is that platform's, whatever its final
+            // stage's FROM says (BuildKit's dockerfile2llb does the same when the target is
+            // explicit): a `FROM --platform=$BUILDPLATFORM` final stage of a two-platform
+            // build makes two images, each labelled with its target.
+            if let Some(p) = platform {
+                graph.platform = p.clone();
+            }
             graphs.push(graph);
         }
         let epoch = epoch.or(opts.source_date_epoch);

@@ -29,11 +29,14 @@ pub(crate) fn pin_images(
         else {
             continue;
         };
+        // Pinned to one stored manifest of the source's platform: nothing to resolve. (A
+        // digest of an index, or of another platform's image, goes to the resolver.)
         if reference.contains('@')
-            && store
-                .image_resolve_one(reference)
+            && let Some(named) = store
+                .image_resolve(reference)
                 .map_err(|e| BuildError::with_source(format!("cannot look up {reference}"), e))?
-                .is_some()
+            && named.only().is_some()
+            && cairn_oci::image_for_platform(store, &named, platform)?.is_some()
         {
             continue;
         }

@@ -235,7 +235,12 @@ mod tests {
             Some("linux/arm64/v8")
         );
         assert_eq!(Platform::parse("linux"), None);
-        let norm = |s: &str| Platform::parse(s).expect("platform").normalized().to_string();
+        let norm = |s: &str| {
+            Platform::parse(s)
+                .expect("platform")
+                .normalized()
+                .to_string()
+        };
         for (given, want) in [
             ("linux/arm", "linux/arm/v7"),
             ("linux/arm/6", "linux/arm/v6"),

@@ -253,7 +253,14 @@ pub fn import_archive(store: &Store, path: &Path) -> Result<Vec<ImportedImage>> 
     let mut found = Vec::new();
     if let Some(index) = src.document("index.json") {
         let index: Index = from_json(&format!("{}: index.json", path.display()), index)?;
-        collect_index(&mut src, &index, &mut found, 0)?;
+        let mut walk = IndexWalk::default();
+        collect_index(&mut src, &index, &mut found, 0, &mut walk)?;
+        if found.is_empty() && walk.skipped > 0 {
+            return Err(src.bad(format!(
+                "none of its {} image manifests is in the archive (or they are attestations)",
+                walk.skipped
+            )));
+        }
         // Names Docker put only in manifest.json.
         for f in found.iter_mut().filter(|f| f.names.is_empty()) {
             for e in &docker {
@@ -288,20 +295,68 @@ pub fn import_archive(store: &Store, path: &Path) -> Result<Vec<ImportedImage>> 
         .collect()
 }
 
+/// The most manifests and indexes one archive's index may list in all (a real multi-platform
+/// archive lists a few dozen): an archive listing more is refused, not walked.
+const MAX_INDEX_ENTRIES: usize = 4096;
+
+/// What a walk of an archive's indexes has seen.
+#[derive(Default)]
+struct IndexWalk {
+    /// Entries looked at, against [`MAX_INDEX_ENTRIES`].
+    entries: usize,
+    /// Nested indexes already expanded (an index listed twice is walked once).
+    indexes: std::collections::HashSet<OciDigest>,
+    /// Entries of a multi-platform index left out: attestations, unknown platforms, images
+    /// whose manifest the archive does not hold.
+    skipped: usize,
+}
+
+/// BuildKit's annotation marking an attestation manifest in an index (provenance, SBOM):
+/// not an image.
+const ANNOTATION_REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+
 fn collect_index(
     src: &mut Source<'_>,
     index: &Index,
     out: &mut Vec<Found>,
     depth: usize,
+    walk: &mut IndexWalk,
 ) -> Result<()> {
     if depth > 4 {
         return Err(src.bad("index nesting too deep"));
     }
     for desc in &index.manifests {
+        walk.entries += 1;
+        if walk.entries > MAX_INDEX_ENTRIES {
+            return Err(src.bad(format!(
+                "its indexes list more than {MAX_INDEX_ENTRIES} manifests"
+            )));
+        }
+        // In a multi-platform index: attestations and unknown platforms are not images, and
+        // an archive may hold some platforms only (`docker save --platform`).
+        if depth > 0 {
+            let attestation = desc
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(ANNOTATION_REFERENCE_TYPE));
+            let unknown = desc
+                .platform
+                .as_ref()
+                .is_some_and(|p| p.os == "unknown" || p.architecture == "unknown");
+            let held = OciDigest::parse(&desc.digest)
+                .is_ok_and(|d| src.blob(&format!("blobs/sha256/{}", d.hex())).is_ok());
+            if attestation || unknown || !held {
+                walk.skipped += 1;
+                continue;
+            }
+        }
         let digest = src.blob_by_digest(&desc.digest)?;
         let bytes = src.store.read_blob(&digest)?;
         if desc.media_type == MEDIA_TYPE_INDEX || desc.media_type == MEDIA_TYPE_DOCKER_MANIFEST_LIST
         {
+            if !walk.indexes.insert(digest.clone()) {
+                continue;
+            }
             let mut nested: Index = from_json(&format!("index {digest}"), &bytes)?;
             // A multi-platform index: every platform's image, each under the index's names
             // (the name then holds them all, as a registry's tag does).
@@ -311,7 +366,7 @@ fn collect_index(
                 }
             }
             let first = out.len();
-            collect_index(src, &nested, out, depth + 1)?;
+            collect_index(src, &nested, out, depth + 1, walk)?;
             for f in out.iter_mut().skip(first) {
                 f.index.get_or_insert_with(|| digest.clone());
             }
@@ -454,7 +509,13 @@ fn import_one(
     };
     let names: Vec<String> = f.names.iter().map(|n| normalize_name(n)).collect();
     for name in &names {
-        crate::add_platform_image(store, name, &record, f.index.as_ref())?;
+        crate::add_platform_image(
+            store,
+            name,
+            &record,
+            f.index.as_ref(),
+            crate::Joining::SameIndex,
+        )?;
     }
     let (config, platform) = from_config_file(&file);
     Ok(ImportedImage {
@@ -529,7 +590,7 @@ pub fn import_rootfs_for(
     let name = normalize_name(name);
     // Another platform's import keeps the name's images of other platforms (`docker import
     // --platform` of each architecture makes one multi-platform name).
-    crate::add_platform_image(store, &name, &record, None)?;
+    crate::add_platform_image(store, &name, &record, None, crate::Joining::AnyOther)?;
     Ok(ImportedImage {
         names: vec![name],
         record,

@@ -49,7 +49,7 @@ pub use layer_tar::{
     write_built_layer_blob, write_layer_blob, write_layer_tar, write_layer_tar_stamped,
 };
 pub use platforms::{
-    add_platform_image, image_for_platform, image_index, image_platform, platforms_of,
+    Joining, add_platform_image, image_for_platform, image_index, image_platform, platforms_of,
 };
 pub use time::{now_unix, parse_rfc3339, rfc3339};
 pub use unpack::unpack_layer;

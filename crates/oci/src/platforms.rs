@@ -16,18 +16,20 @@ pub fn image_platform(store: &Store, rec: &ImageRecord) -> Result<Platform> {
 
 /// The image of `named` for `want`: the one of exactly that platform, else the first that
 /// serves it (an image naming no variant serves any; `want` naming none is served by any).
+/// Platforms are compared normalized (`arm64/v8` is `arm64`).
 pub fn image_for_platform(
     store: &Store,
     named: &NamedImage,
     want: &Platform,
 ) -> Result<Option<ImageRecord>> {
+    let want = want.normalized();
     let mut serving = None;
     for rec in &named.images {
-        let have = image_platform(store, rec)?;
-        if have == *want {
+        let have = image_platform(store, rec)?.normalized();
+        if have == want {
             return Ok(Some(rec.clone()));
         }
-        if serving.is_none() && have.serves(want) {
+        if serving.is_none() && have.serves(&want) {
             serving = Some(rec.clone());
         }
     }
@@ -43,26 +45,40 @@ pub fn platforms_of(store: &Store, named: &NamedImage) -> Result<Vec<Platform>> 
         .collect()
 }
 
-/// Add `rec` to the name `name` as its platform's image. The name keeps its images of other
-/// platforms when they come from the same source as `rec` — the same index (`index`: the
-/// registry's, for a pull), or none (`None`: images imported or loaded one by one) — so pulling
-/// a second platform of a tag, or importing one, keeps the first; an image of a different
-/// index replaces them all (the tag moved).
+/// Which of a name's images of other platforms stay when one platform's image is added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joining {
+    /// Those that came from the same image index as the new one (a pull, or a load, of one
+    /// platform of a multi-platform image: the tag did not move). An image of no index, or of
+    /// another, replaces them all — as `docker pull` and `docker load` replace a tag.
+    SameIndex,
+    /// All of them (`cairn import --platform`: the user assembles a multi-platform name one
+    /// platform at a time). The name then has no index of its own.
+    AnyOther,
+}
+
+/// Add `rec` to the name `name` as its platform's image (replacing the name's image of that
+/// platform), keeping its other platforms' images as `joining` says. The read and the write
+/// are one step under the name's lock: two processes adding two platforms keep both.
 pub fn add_platform_image(
     store: &Store,
     name: &str,
     rec: &ImageRecord,
     index: Option<&OciDigest>,
+    joining: Joining,
 ) -> Result<NamedImage> {
-    let platform = image_platform(store, rec)?;
+    let platform = image_platform(store, rec)?.normalized();
+    let _lock = store.lock(&format!("image-name:{name}"))?;
     let mut images = Vec::new();
-    if let Some(have) = store.image_get(name)?
-        && have.index.as_ref() == index
-    {
-        for other in have.images {
+    if let Some(have) = store.image_get(name)? {
+        let keep = match joining {
+            Joining::SameIndex => index.is_some() && have.index.as_ref() == index,
+            Joining::AnyOther => true,
+        };
+        for other in have.images.into_iter().filter(|_| keep) {
             // An image whose config is gone cannot say its platform: it is dropped.
             if other.manifest != rec.manifest
-                && image_platform(store, &other).is_ok_and(|p| p != platform)
+                && image_platform(store, &other).is_ok_and(|p| p.normalized() != platform)
             {
                 images.push(other);
             }
@@ -70,7 +86,10 @@ pub fn add_platform_image(
     }
     images.push(rec.clone());
     let named = NamedImage {
-        index: index.cloned(),
+        index: match joining {
+            Joining::SameIndex => index.cloned(),
+            Joining::AnyOther => None,
+        },
         images,
     };
     store.image_put(name, &named)?;

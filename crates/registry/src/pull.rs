@@ -361,6 +361,7 @@ impl Registry {
             &reference.to_string(),
             &record,
             resolved.index.as_ref(),
+            cairn_oci::Joining::SameIndex,
         )?;
         let (config, platform) = cairn_oci::from_config_file(&file);
         let downloaded_bytes =

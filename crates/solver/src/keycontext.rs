@@ -51,9 +51,11 @@ impl KeyContext for StoreKeyContext<'_> {
     }
 }
 
-/// The stored image an image source means: the one its reference names (pinned by manifest
-/// digest, as the build pins them), else the image of the source's platform among the name's.
-/// The one lookup the keys and the solver share.
+/// The stored image an image source means: among the images its reference names (the one
+/// manifest it is pinned to, as the build pins them, or a name's), the one of the source's
+/// platform. A reference whose images are all of other platforms is an error, never built on:
+/// its steps would run another machine's programs under a label they do not have. The one
+/// lookup the keys and the solver share.
 pub(crate) fn stored_image(
     store: &Store,
     reference: &str,
@@ -62,8 +64,16 @@ pub(crate) fn stored_image(
     let Some(named) = store.image_resolve(reference)? else {
         return Ok(None);
     };
-    if let Some(one) = named.only() {
-        return Ok(Some(one.clone()));
+    match cairn_oci::image_for_platform(store, &named, platform)? {
+        Some(rec) => Ok(Some(rec)),
+        None => Err(KeyInputError::WrongPlatform {
+            reference: reference.to_string(),
+            platform: platform.to_string(),
+            have: cairn_oci::platforms_of(store, &named)?
+                .iter()
+                .map(cairn_ir::Platform::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
     }
-    Ok(cairn_oci::image_for_platform(store, &named, platform)?)
 }

@@ -2,12 +2,13 @@
 //!
 //! Both keys are blake3 over explicit, versioned encodings (never a serializer's output):
 //!
-//! * **Definition key** — `H("cairn-cache/def/v1", vertex digest, extra, input definition keys)`
+//! * **Definition key** — `H("cairn-cache/def/v2", vertex digest, extra, input definition keys)`
 //!   where *extra* is what the graph alone does not pin: for an image source, the manifest digest
-//!   of the image in the store; for an HTTP or git source, the layer its fetch made; for a copy or bind mount from the build context, the digest of
+//!   of the image in the store; for an HTTP or git source, the layer its fetch made; for a step,
+//!   the platform its programs are for (this machine's unless it names another); for a copy or bind mount from the build context, the digest of
 //!   exactly the files it selects (content, mode and ownership, never mtimes; mode and ownership
 //!   left out when `--chmod` / `--chown` replace them).
-//! * **Content key** — `H("cairn-cache/content/v2", op digest, extra, for each input its layer
+//! * **Content key** — `H("cairn-cache/content/v3", op digest, extra, for each input its layer
 //!   list)`: the op alone (not its inputs' definitions) plus what its inputs actually contain —
 //!   of an input read only below some paths (a bind mount's selector, a copy's source), only
 //!   the layers that can change what is there ([`input_reads`]; all of them when a symlink is
@@ -43,6 +44,13 @@ pub enum KeyInputError {
     /// A stored image's config could not be read.
     #[error(transparent)]
     Image(#[from] cairn_oci::Error),
+    /// The image a source names is not of the source's platform.
+    #[error("image {reference} is for {have}, not {platform}")]
+    WrongPlatform {
+        reference: String,
+        platform: String,
+        have: String,
+    },
 }
 
 /// What the keys need from outside the graph.
@@ -135,6 +143,20 @@ pub fn extras(graph: &Graph, cx: &dyn KeyContext) -> Result<HashMap<Digest, Vec<
                 }
             }
             Op::Exec(x) => {
+                // The machine the step's programs are for (the one that runs it, unless it is
+                // another's): what the step makes depends on it, so two machines sharing a
+                // cache never take each other's native results, and a step emulated here
+                // shares the cache of the same step run natively on its own machine.
+                let platform = x
+                    .platform
+                    .as_deref()
+                    .cloned()
+                    .unwrap_or_else(cairn_ir::Platform::host)
+                    .normalized()
+                    .to_string();
+                extra.extend_from_slice(b"platform\0");
+                extra.extend_from_slice(&(platform.len() as u64).to_le_bytes());
+                extra.extend_from_slice(platform.as_bytes());
                 for m in &x.mounts {
                     if matches!(m.kind, MountKind::Bind)
                         && let Some(name) = m.input.and_then(local)
@@ -158,7 +180,7 @@ pub fn definition_keys(graph: &Graph, extras: &HashMap<Digest, Vec<u8>>) -> Hash
     let mut keys: HashMap<Digest, Key> = HashMap::new();
     for v in &graph.vertices {
         let mut h = blake3::Hasher::new();
-        h.update(b"cairn-cache/def/v1\0");
+        h.update(b"cairn-cache/def/v2\0");
         h.update(v.digest.as_bytes());
         let extra = extras.get(&v.digest).map(Vec::as_slice).unwrap_or_default();
         h.update(&(extra.len() as u64).to_le_bytes());
@@ -253,7 +275,7 @@ pub enum InputContent<'a> {
 /// The content key of an op given its inputs' actual content.
 pub fn content_key(op: &Op, extra: &[u8], inputs: &[InputContent<'_>]) -> Key {
     let mut h = blake3::Hasher::new();
-    h.update(b"cairn-cache/content/v2\0");
+    h.update(b"cairn-cache/content/v3\0");
     h.update(cairn_ir::canon::op_digest(op).as_bytes());
     h.update(&(extra.len() as u64).to_le_bytes());
     h.update(extra);
@@ -277,6 +299,86 @@ pub fn content_key(op: &Op, extra: &[u8], inputs: &[InputContent<'_>]) -> Key {
 }
 
 #[cfg(test)]
+mod platform_tests {
+    use super::*;
+    use cairn_ir::{
+        ExecOp, GraphBuilder, HostConfig, Input, NetworkMode, SecurityMode, VertexMeta,
+    };
+
+    struct NoInputs;
+
+    impl KeyContext for NoInputs {
+        fn image_manifest(&self, r: &str, _: &cairn_ir::Platform) -> Result<String, KeyInputError> {
+            Err(KeyInputError::ImageMissing(r.to_string()))
+        }
+        fn remote_layer(&self, _: &Digest) -> Result<String, KeyInputError> {
+            Err(KeyInputError::NotFetched)
+        }
+        fn selection(
+            &self,
+            local: &str,
+            _: &str,
+            _: &[String],
+            _: bool,
+            _: bool,
+        ) -> Result<[u8; 32], KeyInputError> {
+            Err(KeyInputError::NotScanned(local.to_string()))
+        }
+    }
+
+    fn extra_of(platform: Option<&str>) -> Vec<u8> {
+        let mut b = GraphBuilder::new();
+        let run = b
+            .add(
+                Op::Exec(ExecOp {
+                    args: vec!["uname".into()],
+                    env: vec![],
+                    cwd: "/".into(),
+                    user: String::new(),
+                    hostname: None,
+                    network: NetworkMode::None,
+                    security: SecurityMode::Sandbox,
+                    mounts: vec![],
+                    proxy_env: vec![],
+                    host_config: HostConfig::default(),
+                    platform: platform.and_then(cairn_ir::Platform::parse).map(Box::new),
+                }),
+                vec![],
+                VertexMeta::default(),
+            )
+            .expect("add");
+        let g = b.finish(
+            Some(Input::of(run)),
+            cairn_ir::Platform::host(),
+            cairn_ir::ImageConfig::default(),
+        );
+        extras(&g, &NoInputs)
+            .expect("extras")
+            .remove(&run)
+            .expect("the step's extras")
+    }
+
+    /// A step's keys say the machine its programs are for: this machine's when it names none
+    /// (so a cache shared with another architecture's machines never mixes their results),
+    /// the same as naming this machine's platform (an emulated step here shares the cache of
+    /// the same step run natively on its own machine), another platform's otherwise.
+    #[test]
+    fn a_steps_keys_carry_its_effective_platform() {
+        let host = cairn_ir::Platform::host().to_string();
+        assert_eq!(extra_of(None), extra_of(Some(&host)));
+        assert_ne!(extra_of(None), extra_of(Some("linux/s390x")));
+        assert_eq!(
+            extra_of(Some("linux/arm64")),
+            extra_of(Some("linux/aarch64"))
+        );
+        assert_ne!(
+            extra_of(Some("linux/arm/v6")),
+            extra_of(Some("linux/arm/v7"))
+        );
+    }
+}
+
+#[cfg(test)]
 mod read_tests {
     use super::*;
 
@@ -291,8 +393,9 @@ mod read_tests {
 }
 
 /// The key encodings are frozen: these keys must never change without bumping the domain tags
-/// (`cairn-cache/def/v1`, `cairn-cache/content/v2`), which deliberately invalidates every
-/// cache — in stores and in caches shared through registries.
+/// (`cairn-cache/def/v2`, `cairn-cache/content/v3`), which deliberately invalidates every
+/// cache — in stores and in caches shared through registries. (v2/v3: a step's platform
+/// became part of its keys.)
 #[cfg(test)]
 mod freeze_tests {
     use super::*;
@@ -336,9 +439,9 @@ mod freeze_tests {
     }
 
     const STABLE_DEFINITION_KEY: &str =
-        "6507b9bc1c71f998d0ee85b45f99d0cb766cb61cc2b3b3cfe6995c090d9bd1b0";
+        "9b1984de8d852c2a955341d20b1183fa89b6d47528c5ea8e73893faef31c8e9d";
     // Inputs are well-formed layer ids since LayerId became a type (the encoding did not
     // change: the previous encoder gives this value for the same ids).
     const STABLE_CONTENT_KEY: &str =
-        "899c668ec3be5f5e2e4f38c202215cc3d2fe3cb6ba0b6efe7419fa7c1bba01b0";
+        "cdd44b751dece2d7333f6723068bf9154492acf03b7b349252426ed30486add7";
 }

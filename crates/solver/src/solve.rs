@@ -631,7 +631,16 @@ impl<E: Executor + 'static> Inner<E> {
                 platform,
             } => {
                 let rec = crate::keycontext::stored_image(&self.store, reference, platform)
-                    .map_err(crate::causes::store_err)?
+                    .map_err(|e| match e {
+                        crate::keys::KeyInputError::WrongPlatform { .. } => SolveError::Step {
+                            digest: d,
+                            vertex: self.name(&d),
+                            message: e.to_string(),
+                            exit_code: None,
+                            last_lines: vec![],
+                        },
+                        e => crate::causes::store_err(e),
+                    })?
                     .ok_or_else(|| SolveError::Step {
                         digest: d,
                         vertex: self.name(&d),

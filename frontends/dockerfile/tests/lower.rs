@@ -133,21 +133,49 @@ fn steps_of_a_foreign_stage_carry_its_platform() {
     assert_eq!(platforms(&arm), vec![None, Some("linux/arm64".to_string())]);
     let native = on("linux/amd64");
     assert_eq!(platforms(&native), vec![None, None]);
-    // The build stage is the same vertex for both targets: built once.
+    // The build stage is the same vertex for both targets: built once. (That a native step's
+    // digest is what it was before steps had a platform is `canon`'s freeze test.)
     assert_eq!(execs(&arm.graph)[0], execs(&native.graph)[0]);
-    // A native step's digest does not depend on the platform field's existence.
-    assert_eq!(
-        lower("FROM busybox\nRUN true\n").graph.result,
+}
+
+/// In a multi-platform build a step's name starts with its stage's platform, and says the
+/// target's architecture once the stage sees a TARGETPLATFORM naming another (BuildKit's
+/// `prefixCommand`); a single-platform build's names have neither.
+#[test]
+fn multi_platform_step_names_say_their_platform() {
+    let src = "FROM --platform=$BUILDPLATFORM busybox AS build\nRUN a\nARG TARGETPLATFORM\nRUN b\n\
+               FROM busybox\nCOPY --from=build /x /x\n";
+    let lowered = |multi_platform: bool| {
         lower_with(
-            "FROM busybox\nRUN true\n",
+            src,
             LowerOptions {
-                target_platform: Platform::host(),
-                build_platform: Platform::host(),
+                target_platform: Platform::parse("linux/arm64").unwrap(),
+                build_platform: Platform::linux_amd64(),
+                multi_platform,
                 ..LowerOptions::default()
-            }
+            },
         )
-        .graph
-        .result
+    };
+    let names = |l: &Lowered| -> Vec<String> {
+        l.graph
+            .meta
+            .values()
+            .map(|m| m.description.clone())
+            .filter(|d| d.starts_with('['))
+            .collect()
+    };
+    let multi = names(&lowered(true));
+    for want in [
+        "[linux/amd64 build 2/3] RUN a",
+        "[linux/amd64->arm64 build 3/3] RUN b",
+        "[linux/arm64 stage-1 2/2] COPY --from=build /x /x",
+    ] {
+        assert!(multi.iter().any(|n| n == want), "{want} in {multi:?}");
+    }
+    let single = names(&lowered(false));
+    assert!(
+        single.iter().any(|n| n == "[build 3/3] RUN b"),
+        "{single:?}"
     );
 }
 

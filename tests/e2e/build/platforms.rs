@@ -141,7 +141,7 @@ fn two_platform_busybox(env: &Env, name: &str) {
 /// platform's stage, which runs a step of its own.
 const CROSS: &str = "FROM --platform=$BUILDPLATFORM busybox AS build\n\
                      RUN uname -m > /host\n\
-                     ARG TARGETARCH\n\
+                     ARG TARGETPLATFORM TARGETARCH\n\
                      RUN echo \"built on $(cat /host) for $TARGETARCH\" > /out\n\
                      FROM busybox\n\
                      COPY --from=build /host /out /\n\
@@ -187,7 +187,8 @@ fn two_platforms_build_in_one_command() {
         1,
         "{ran:?}"
     );
-    // Steps are named with their platform, as BuildKit names them.
+    // Steps are named with their platform, and the target's architecture where the stage
+    // sees a TARGETPLATFORM of another, as BuildKit names them.
     for want in [
         "[linux/amd64 build 3/3] RUN echo",
         "[linux/amd64->arm64 build 3/3] RUN echo",
@@ -438,4 +439,53 @@ fn a_multi_platform_cache_and_archive_hold_every_platform() {
     );
     let rows: Vec<&str> = images.lines().filter(|l| l.starts_with("multi ")).collect();
     assert_eq!(rows.len(), 2, "{images}");
+}
+
+/// A final stage `FROM --platform=$BUILDPLATFORM` (a cross-compiled result in a native base)
+/// still makes one image per platform asked for, each labelled with its target, as BuildKit
+/// labels them; a platform whose result is empty (`FROM scratch` and metadata) is an image too.
+#[test]
+fn each_image_is_labelled_with_its_target_platform() {
+    let env = Env::new();
+    two_platform_busybox(&env, "busybox:latest");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (dockerfile, what) in [
+        (
+            "FROM --platform=$BUILDPLATFORM busybox\nARG TARGETARCH\nRUN echo $TARGETARCH > /target\n",
+            "a build-platform final stage",
+        ),
+        ("FROM scratch\nLABEL empty=yes\n", "an empty result"),
+    ] {
+        let ctx = context(&[("Dockerfile", dockerfile)]);
+        let tar = dir.path().join("multi.tar");
+        env.build_ok(
+            ctx.path(),
+            &[
+                "--platform",
+                "linux/amd64,linux/arm64",
+                "-o",
+                &format!("type=oci,dest={}", tar.display()),
+            ],
+        );
+        let raw = crate::util::run(
+            std::process::Command::new("skopeo")
+                .args(["inspect", "--raw"])
+                .arg(format!("oci-archive:{}", tar.display())),
+        );
+        let index: serde_json::Value = serde_json::from_str(&raw).expect("index json");
+        let manifests = index["manifests"].as_array().expect("manifests");
+        let arches: Vec<&str> = manifests
+            .iter()
+            .filter_map(|m| m["platform"]["architecture"].as_str())
+            .collect();
+        assert_eq!(arches, vec!["amd64", "arm64"], "{what}: {index}");
+        assert_ne!(manifests[0]["digest"], manifests[1]["digest"], "{what}");
+        let config = crate::util::run(
+            std::process::Command::new("skopeo")
+                .args(["inspect", "--config", "--override-arch", "arm64"])
+                .arg(format!("oci-archive:{}", tar.display())),
+        );
+        let config: serde_json::Value = serde_json::from_str(&config).expect("config json");
+        assert_eq!(config["architecture"], "arm64", "{what}: {config}");
+    }
 }

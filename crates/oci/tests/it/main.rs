@@ -4,4 +4,5 @@
 mod hostile;
 mod images;
 mod layers;
+mod platforms;
 mod util;

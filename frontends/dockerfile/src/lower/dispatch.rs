@@ -39,6 +39,8 @@ pub(super) struct StageResult {
 pub(super) struct StageState {
     pub index: usize,
     pub label: String,
+    /// Step names start with the stage's platform (a multi-platform build's).
+    pub platform_prefix: bool,
     pub steps: usize,
     pub step: usize,
     pub state: Option<Input>,
@@ -555,25 +557,11 @@ impl<'a> Lowerer<'a> {
         };
         let base_is_image =
             self.find_stage(&image, Some(i)).is_none() && !image.eq_ignore_ascii_case("scratch");
-        // A multi-platform build names each step with its stage's platform (and the target
-        // architecture when the stage's differs), as BuildKit's `prefixCommand`:
-        // `[linux/amd64->arm64 build 1/2]`.
-        let label = if self.opts.multi_platform {
-            let prefix = format!(
-                "{platform}{}",
-                target_suffix(&platform, &self.opts.target_platform)
-            );
-            if label.is_empty() {
-                prefix
-            } else {
-                format!("{prefix} {label}")
-            }
-        } else {
-            label
-        };
         let mut st = StageState {
             index: i,
             label,
+            // A multi-platform build names each step with its stage's platform.
+            platform_prefix: self.opts.multi_platform,
             steps: usize::from(base_is_image)
                 + stage
                     .commands
@@ -1162,11 +1150,25 @@ impl StageState {
         }
         self.step += 1;
         let width = self.steps.to_string().len();
-        let label = if self.label.is_empty() {
-            String::new()
-        } else {
-            format!("{} ", self.label)
-        };
+        let mut label = String::new();
+        if self.platform_prefix {
+            // BuildKit's `prefixCommand`: the stage's platform, and the target's architecture
+            // when the stage sees a TARGETPLATFORM (an ARG or ENV of it) naming another:
+            // `[linux/amd64->arm64 build 2/3]`.
+            label.push_str(&self.platform.to_string());
+            let target = self
+                .env_get("TARGETPLATFORM")
+                .or_else(|| self.args.get("TARGETPLATFORM"))
+                .and_then(Platform::parse);
+            if let Some(target) = target {
+                label.push_str(&target_suffix(&self.platform, &target.normalized()));
+            }
+            label.push(' ');
+        }
+        if !self.label.is_empty() {
+            label.push_str(&self.label);
+            label.push(' ');
+        }
         format!(
             "[{label}{:>width$}/{}] {}",
             self.step,
