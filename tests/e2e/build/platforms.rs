@@ -489,3 +489,95 @@ fn each_image_is_labelled_with_its_target_platform() {
         assert_eq!(config["architecture"], "arm64", "{what}: {config}");
     }
 }
+
+/// A multi-platform OCI layout as buildx writes it, with an attestation manifest (provenance,
+/// `unknown/unknown`) in its index and a platform whose blobs it does not hold, loads: the
+/// images it holds, under the name, and nothing else.
+#[test]
+fn loading_an_index_skips_attestations_and_absent_platforms() {
+    use sha2::Digest as _;
+    let env = Env::new();
+    two_platform_busybox(&env, "busybox:latest");
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN uname -m > /arch\n")]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = dir.path().join("layout");
+    env.build_ok(
+        ctx.path(),
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-o",
+            &format!("type=oci,tar=false,dest={},name=app:1", layout.display()),
+        ],
+    );
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let read = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json")
+    };
+    let mut top = read(&layout.join("index.json"));
+    let index_digest = top["manifests"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    let mut index = read(&blob(&index_digest));
+    let put = |bytes: &[u8]| {
+        let d = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+        std::fs::write(blob(&d), bytes).expect("write blob");
+        d
+    };
+    // An attestation manifest (its layer an in-toto statement, not a tar), and a platform
+    // listed but not held.
+    let statement = put(br#"{"_type":"https://in-toto.io/Statement/v0.1"}"#);
+    let config = put(b"{}");
+    let attestation = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": statement, "size": 44}]
+    });
+    let attestation = put(&serde_json::to_vec(&attestation).expect("json"));
+    let manifests = index["manifests"].as_array_mut().expect("manifests");
+    manifests.push(serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": attestation, "size": 1,
+        "platform": {"os": "unknown", "architecture": "unknown"},
+        "annotations": {"vnd.docker.reference.type": "attestation-manifest"}
+    }));
+    manifests.push(serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": format!("sha256:{}", "e".repeat(64)), "size": 1,
+        "platform": {"os": "linux", "architecture": "s390x"}
+    }));
+    let new_index = put(&serde_json::to_vec(&index).expect("json"));
+    top["manifests"][0]["digest"] = new_index.clone().into();
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&top).expect("json"),
+    )
+    .expect("index.json");
+
+    let loaded = Env::empty();
+    crate::util::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["load", "--root"])
+            .arg(loaded.root())
+            .arg("-i")
+            .arg(&layout),
+    );
+    let images = crate::util::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["images", "--root"])
+            .arg(loaded.root()),
+    );
+    let rows: Vec<&str> = images.lines().filter(|l| l.starts_with("app ")).collect();
+    assert_eq!(rows.len(), 2, "{images}");
+    assert!(rows.iter().any(|r| r.ends_with("linux/arm64")), "{images}");
+    assert!(
+        !images.contains("unknown") && !images.contains("s390x"),
+        "{images}"
+    );
+}
