@@ -439,6 +439,46 @@ fn a_multi_platform_cache_and_archive_hold_every_platform() {
     );
     let rows: Vec<&str> = images.lines().filter(|l| l.starts_with("multi ")).collect();
     assert_eq!(rows.len(), 2, "{images}");
+    // `cairn save --format oci` of the name keeps both platforms; a docker archive takes
+    // this machine's and says so.
+    let saved = dir.path().join("saved.tar");
+    crate::util::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["save", "--format", "oci", "--root"])
+            .arg(loaded.root())
+            .arg("-o")
+            .arg(&saved)
+            .arg("multi:1"),
+    );
+    let again = Env::empty();
+    crate::util::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["load", "--root"])
+            .arg(again.root())
+            .arg("-i")
+            .arg(&saved),
+    );
+    let images = crate::util::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["images", "--root"])
+            .arg(again.root()),
+    );
+    assert_eq!(
+        images.lines().filter(|l| l.starts_with("multi ")).count(),
+        2,
+        "{images}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["save", "--format", "docker", "--root"])
+        .arg(again.root())
+        .arg("-o")
+        .arg(dir.path().join("docker.tar"))
+        .arg("multi:1")
+        .output()
+        .expect("save");
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds 2 platforms"), "{err}");
 }
 
 /// A final stage `FROM --platform=$BUILDPLATFORM` (a cross-compiled result in a native base)

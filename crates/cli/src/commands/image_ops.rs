@@ -200,19 +200,56 @@ pub fn save(args: SaveArgs) -> Result<()> {
         .into_iter()
         .next()
         .context("no image")?;
-    let rec = preferred(&store, &named)?;
     let names = if name.contains('@') {
         Vec::new()
     } else {
         vec![name]
     };
-    let image = cairn_oci::assemble_from_record(&store, &rec, cairn_store::Compression::Gzip)
-        .with_context(|| format!("cannot prepare {} for saving", args.image))?;
+    let assemble = |rec: &ImageRecord| {
+        cairn_oci::assemble_from_record(&store, rec, cairn_store::Compression::Gzip)
+            .with_context(|| format!("cannot prepare {} for saving", args.image))
+    };
+    // An OCI archive holds every platform of a name under their index; a `docker load`
+    // archive holds one image per name: this machine's platform's (said when others are left).
+    let (images, index) = match args.format.as_str() {
+        "oci" if named.images.len() > 1 => {
+            let mut images = Vec::new();
+            let mut platforms = Vec::new();
+            for rec in &named.images {
+                images.push(assemble(rec)?);
+                platforms.push(cairn_oci::image_platform(&store, rec)?);
+            }
+            let entries: Vec<_> = images.iter().zip(&platforms).collect();
+            let index = cairn_oci::image_index(&entries)?;
+            (images, Some(index))
+        }
+        "oci" | "docker" => {
+            let rec = preferred(&store, &named)?;
+            if named.images.len() > 1 {
+                let platform = cairn_oci::image_platform(&store, &rec)?;
+                errln!(
+                    "{} holds {} platforms: a docker archive takes one, {platform}'s (--format \
+                     oci saves them all)",
+                    args.image,
+                    named.images.len()
+                );
+            }
+            (vec![assemble(&rec)?], None)
+        }
+        other => bail!("unknown --format {other:?}: use docker or oci"),
+    };
     let write = |w: &mut dyn std::io::Write| -> Result<()> {
-        match args.format.as_str() {
-            "docker" => cairn_oci::write_docker_archive(&store, &image, &names, w)?,
-            "oci" => cairn_oci::write_oci_archive(&store, &image, &names, w)?,
-            other => bail!("unknown --format {other:?}: use docker or oci"),
+        match (args.format.as_str(), images.as_slice()) {
+            ("docker", [image]) => cairn_oci::write_docker_archive(&store, image, &names, w)?,
+            _ => cairn_oci::write_oci_archive_of(
+                &store,
+                &cairn_oci::LayoutImages {
+                    images: images.iter().collect(),
+                    index: index.clone(),
+                },
+                &names,
+                w,
+            )?,
         }
         Ok(())
     };

@@ -77,7 +77,9 @@ pub fn pull(args: PullArgs) -> Result<()> {
     let store = args.store.open()?;
     let platform = match &args.platform {
         None => Platform::host(),
-        Some(p) => Platform::parse(p).with_context(|| format!("invalid platform {p:?}"))?,
+        Some(p) => Platform::parse(p)
+            .with_context(|| format!("invalid platform {p:?}"))?
+            .normalized(),
     };
     let reference = Reference::parse(&args.reference)
         .with_context(|| format!("invalid image reference {:?}", args.reference))?;
