@@ -621,3 +621,52 @@ fn loading_an_index_skips_attestations_and_absent_platforms() {
         "{images}"
     );
 }
+
+/// A bake target's `platforms`: the target built for each, one directory per platform, the
+/// whole bake one graph (each platform's step runs once).
+#[test]
+fn a_bake_target_builds_its_platforms() {
+    let env = Env::new();
+    two_platform_busybox(&env, "busybox:latest");
+    let bake = r#"
+target "default" {
+  platforms = ["linux/amd64", "linux/arm64"]
+  output = ["type=local,dest=out"]
+  tags = ["baked:1"]
+}
+"#;
+    let ctx = context(&[
+        ("Dockerfile", "FROM busybox\nRUN uname -m > /arch\n"),
+        ("docker-bake.hcl", bake),
+    ]);
+    let out = cairn()
+        .current_dir(ctx.path())
+        .args(["bake", "--progress=json", "--root"])
+        .arg(env.root())
+        .output()
+        .expect("run cairn bake");
+    let b = super::fixture::Build::from(out);
+    assert!(b.success, "{}", b.stderr);
+    let read = |p: &str| {
+        std::fs::read_to_string(ctx.path().join("out").join(p))
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+    };
+    assert_eq!(read("linux_amd64/arch").trim(), "x86_64");
+    assert_eq!(read("linux_arm64/arch").trim(), "aarch64");
+    let ran = b.ran();
+    assert_eq!(
+        ran.iter().filter(|r| r.contains("RUN uname -m")).count(),
+        2,
+        "{ran:?}"
+    );
+    let images = crate::util::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["images", "--root"])
+            .arg(env.root()),
+    );
+    assert_eq!(
+        images.lines().filter(|l| l.starts_with("baked ")).count(),
+        2,
+        "{images}"
+    );
+}

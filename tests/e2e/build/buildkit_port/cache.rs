@@ -1,7 +1,7 @@
-//! BuildKit's `dockerfile_cache_test.go`, the single-platform cases (its daemon-ref release
-//! check has no counterpart): cache exports and imports through a directory and a registry,
-//! reproducible image ids — also through an imported cache on a fresh store — and a wildcard
-//! COPY's cache following a rename.
+//! BuildKit's `dockerfile_cache_test.go` (its daemon-ref release check has no counterpart):
+//! cache exports and imports through a directory and a registry, reproducible image ids — also
+//! through an imported cache on a fresh store — a wildcard COPY's cache following a rename, and
+//! a multi-platform build's cache.
 
 use super::super::fixture::{Env, context, out_dir};
 use cairn_testkit::{shared, unique_repo};
@@ -124,4 +124,72 @@ fn a_renamed_file_invalidates_a_wildcard_copy() {
     std::fs::rename(c.path().join("file1"), c.path().join("file2")).expect("rename");
     let b = env.build(c.path(), &[]);
     assert!(!b.success, "the renamed file's build came from the cache");
+}
+
+#[test]
+fn a_multi_platform_cache_imported_gives_the_same_images() {
+    // testCacheMultiPlatformImportExport, with a registry cache (its commented-out variant;
+    // cairn has no inline cache): both platforms' results come from the cache, so a random
+    // file made for each is the same after every rebuild on a fresh store, and so is the
+    // pushed index.
+    let dockerfile = "FROM --platform=$BUILDPLATFORM busybox AS base\nARG TARGETARCH\n\
+                      RUN echo -n $TARGETARCH> arch && cat /dev/urandom | head -c 100 | sha256sum > unique\n\
+                      FROM scratch\nCOPY --from=base unique /\nCOPY --from=base arch /\n";
+    let c = context(&[("Dockerfile", dockerfile)]);
+    let target = format!(
+        "{}/{}:multi",
+        shared().plain.host,
+        unique_repo("buildkit/testexportdf")
+    );
+    let cache = format!("{target}-cache");
+    let platforms = "linux/amd64,linux/arm/v7";
+    // Each platform's files, from a local export of the same build.
+    let files = |env: &Env, extra: &[&str]| {
+        let (_o, out) = out_dir();
+        let dest = format!("--output=type=local,dest={}", out.display());
+        let mut args = vec!["--platform", platforms, "-t", &target, "--push", &dest];
+        args.extend_from_slice(extra);
+        let b = env.build_ok(c.path(), &args);
+        let read =
+            |p: &str| std::fs::read_to_string(out.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        let got = (
+            read("linux_amd64/arch"),
+            read("linux_arm_v7/arch"),
+            read("linux_amd64/unique"),
+            read("linux_arm_v7/unique"),
+        );
+        (got, b)
+    };
+    let digest = || {
+        crate::util::run(
+            std::process::Command::new("skopeo")
+                .args(["inspect", "--raw", "--tls-verify=false"])
+                .arg(format!("docker://{target}")),
+        )
+    };
+    let first = Env::new();
+    let (want, _) = files(&first, &[&format!("--cache-to=type=registry,ref={cache}")]);
+    assert_eq!((want.0.as_str(), want.1.as_str()), ("amd64", "arm"));
+    assert_ne!(want.2, want.3);
+    let index = digest();
+    let parsed: serde_json::Value = serde_json::from_str(&index).expect("index");
+    assert_eq!(
+        parsed["manifests"].as_array().map(Vec::len),
+        Some(2),
+        "{parsed}"
+    );
+    for _ in 0..2 {
+        let fresh = Env::new();
+        let (got, b) = files(
+            &fresh,
+            &[&format!("--cache-from=type=registry,ref={cache}")],
+        );
+        assert_eq!(got, want);
+        assert!(
+            !b.ran().iter().any(|r| r.contains("RUN echo")),
+            "ran with the cache imported: {:?}",
+            b.ran()
+        );
+        assert_eq!(digest(), index, "the pushed index changed");
+    }
 }
