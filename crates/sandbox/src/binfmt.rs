@@ -51,6 +51,11 @@ pub enum EmulationError {
          have it)"
     )]
     NotFixed { platform: String, handler: String },
+    #[error(
+        "RUN steps for {platform} cannot run here: cairn runs {host} programs (and other \
+         architectures' {host} programs under emulation), not another operating system's"
+    )]
+    OtherOs { platform: String, host: String },
 }
 
 /// The executable format of each architecture known here (Go's names, as in image
@@ -155,6 +160,15 @@ pub fn is_native(platform: &Platform) -> bool {
 /// The emulator that runs `platform`'s programs, from the handlers in `dir` (normally
 /// [`BINFMT_DIR`]). A native platform needs none: `Ok(None)`.
 pub fn emulator_for(platform: &Platform, dir: &Path) -> Result<Option<Emulator>, EmulationError> {
+    // Another operating system's programs (a windows/amd64 stage) are never run, emulated or
+    // not: an amd64 Windows program is not an amd64 Linux one.
+    let host = Platform::host();
+    if platform.os != host.os {
+        return Err(EmulationError::OtherOs {
+            platform: platform.to_string(),
+            host: host.os,
+        });
+    }
     if is_native(platform) {
         return Ok(None);
     }
@@ -225,6 +239,17 @@ mod tests {
 
     fn arm64() -> Platform {
         Platform::parse("linux/arm64").expect("platform")
+    }
+
+    #[test]
+    fn another_operating_systems_steps_never_run() {
+        let d = dir_with(&[]);
+        for p in ["windows/amd64", "darwin/arm64"] {
+            let platform = Platform::parse(p).expect("platform");
+            let e = emulator_for(&platform, d.path()).expect_err(p);
+            assert!(matches!(e, EmulationError::OtherOs { .. }), "{p}: {e}");
+            assert!(e.to_string().contains(p), "{e}");
+        }
     }
 
     #[test]
