@@ -199,6 +199,51 @@ fn a_built_image_on_an_imported_base_pushes() {
     assert!(inspect.contains("\"Layers\""), "{inspect}");
 }
 
+/// `--compression zstd --push` pushes zstd layers (as buildx's `compression=zstd`); a plain
+/// `cairn push` keeps gzip.
+#[test]
+fn a_build_pushes_with_the_compression_it_was_given() {
+    let env = Env::new();
+    let c = context(&[("Dockerfile", "FROM busybox\nRUN echo zstd > /x\n")]);
+    let tag = format!("{}:1", repo("app/zstd"));
+    env.build_ok(c.path(), &["-t", &tag, "--compression", "zstd", "--push"]);
+    let raw = run(Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{tag}")));
+    let manifest: serde_json::Value = serde_json::from_str(&raw).expect("manifest json");
+    let types: Vec<&str> = manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .filter_map(|l| l["mediaType"].as_str())
+        .collect();
+    assert!(!types.is_empty(), "{manifest}");
+    assert!(types.iter().all(|t| t.ends_with("+zstd")), "{types:?}");
+    let gz = format!("{}:2", repo("app/zstd"));
+    run(cairn_std()
+        .args(["tag", "--root"])
+        .arg(env.root())
+        .args([tag.as_str(), gz.as_str()]));
+    run(cairn_std()
+        .args(["push", "--root"])
+        .arg(env.root())
+        .arg(&gz));
+    let raw = run(Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{gz}")));
+    let manifest: serde_json::Value = serde_json::from_str(&raw).expect("manifest json");
+    assert!(
+        manifest["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .all(|l| l["mediaType"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("+gzip"))),
+        "{manifest}"
+    );
+}
+
 #[test]
 fn a_registry_that_never_answers_fails_within_the_deadline() {
     // Accepts connections and never says a word.

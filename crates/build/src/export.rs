@@ -154,7 +154,7 @@ pub(crate) fn image(
         for t in job.tags {
             let task = Task::start(events, format!("pushing {t}"));
             let digest = runtime.block_on(crate::metered::metered(&task, |meter| {
-                crate::push_named_observed(store, registry, t, meter)
+                crate::push_named_observed(store, registry, t, job.compression, meter)
             }));
             match digest {
                 Ok(digest) => {
@@ -428,7 +428,7 @@ pub(crate) fn images(
         for t in job.tags {
             let task = Task::start(events, format!("pushing {t}"));
             let digest = runtime.block_on(crate::metered::metered(&task, |meter| {
-                crate::push_named_observed(store, registry, t, meter)
+                crate::push_named_observed(store, registry, t, job.compression, meter)
             }));
             match digest {
                 Ok(digest) => {

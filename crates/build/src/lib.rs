@@ -709,14 +709,23 @@ pub fn normalize_name(name: &str) -> Result<String> {
 
 /// Push the stored image `name` (normalized) to the registry it names.
 pub async fn push_named(store: &Store, registry: &Registry, name: &str) -> Result<String> {
-    push_named_observed(store, registry, name, Arc::new(cairn_registry::Unobserved)).await
+    push_named_observed(
+        store,
+        registry,
+        name,
+        Compression::Gzip,
+        Arc::new(cairn_registry::Unobserved),
+    )
+    .await
 }
 
-/// [`push_named`], telling `transfer` about the bytes sent.
+/// [`push_named`] with its layers compressed as `compression` says (a build's `--compression`),
+/// telling `transfer` about the bytes sent.
 pub async fn push_named_observed(
     store: &Store,
     registry: &Registry,
     name: &str,
+    compression: Compression,
     transfer: Arc<dyn cairn_registry::Transfer>,
 ) -> Result<String> {
     let named = store
@@ -725,7 +734,7 @@ pub async fn push_named_observed(
     let target =
         cairn_ir::Reference::parse(name).with_context(|| format!("invalid image name {name:?}"))?;
     if let Some(rec) = named.only() {
-        let image = cairn_oci::assemble_from_record(store, rec, Compression::Gzip)
+        let image = cairn_oci::assemble_from_record(store, rec, compression)
             .with_context(|| format!("cannot prepare {name} for pushing"))?;
         let digest = registry
             .push_observed(store, &image, &target, transfer)
@@ -739,7 +748,7 @@ pub async fn push_named_observed(
     for rec in &named.images {
         let platform = cairn_oci::image_platform(store, rec)
             .with_context(|| format!("cannot read the platform of {name}'s {}", rec.manifest))?;
-        let image = cairn_oci::assemble_from_record(store, rec, Compression::Gzip)
+        let image = cairn_oci::assemble_from_record(store, rec, compression)
             .with_context(|| format!("cannot prepare {name} ({platform}) for pushing"))?;
         let by_digest = cairn_ir::Reference {
             tag: None,

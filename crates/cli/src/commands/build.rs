@@ -79,7 +79,7 @@ pub struct BuildArgs {
     /// a host device to whoever can reach the file).
     #[arg(short = 'o', long = "output", value_name = "type=TYPE,dest=PATH")]
     pub outputs: Vec<String>,
-    /// Layer compression for image outputs: gzip or zstd.
+    /// Layer compression for image outputs and --push: gzip, zstd or none.
     #[arg(long, default_value = "gzip")]
     pub compression: String,
     /// Push the tagged images to their registries after the build.
