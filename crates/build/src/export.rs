@@ -146,34 +146,64 @@ pub(crate) fn image(
         Err(e) => task.fail(cairn_solver::with_causes(e)),
     }
     let image = made?;
-    let mut pushed = Vec::new();
-    if job.push {
-        if job.tags.is_empty() {
-            bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
-        }
-        for t in job.tags {
-            let task = Task::start(events, format!("pushing {t}"));
-            let digest = runtime.block_on(crate::metered::metered(&task, |meter| {
-                crate::push_named_observed(store, registry, t, job.compression, meter)
-            }));
-            match digest {
-                Ok(digest) => {
-                    task.note(format!("pushed {t} {digest}"));
-                    task.finish();
-                    pushed.push((t.clone(), digest));
-                }
-                Err(e) => {
-                    task.fail(cairn_solver::with_causes(&e));
-                    return Err(e);
-                }
-            }
-        }
-    }
+    let pushed = push_tags(store, job, registry, runtime, events)?;
     Ok(Some(BuiltImage {
         manifest: image.manifest.to_string(),
         config: image.config.to_string(),
         pushed,
     }))
+}
+
+/// With `--push`, push every tag to its registry: each name and the digest it has there.
+fn push_tags(
+    store: &Store,
+    job: &ImageJob<'_>,
+    registry: &Registry,
+    runtime: &tokio::runtime::Runtime,
+    events: &dyn EventSink,
+) -> Result<Vec<(String, String)>> {
+    let mut pushed = Vec::new();
+    if !job.push {
+        return Ok(pushed);
+    }
+    if job.tags.is_empty() {
+        bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
+    }
+    for t in job.tags {
+        let task = Task::start(events, format!("pushing {t}"));
+        let digest = runtime.block_on(crate::metered::metered(&task, |meter| {
+            crate::push_named_observed(store, registry, t, job.compression, meter)
+        }));
+        match digest {
+            Ok(digest) => {
+                task.note(format!("pushed {t} {digest}"));
+                task.finish();
+                pushed.push((t.clone(), digest));
+            }
+            Err(e) => {
+                task.fail(cairn_solver::with_causes(&e));
+                return Err(e);
+            }
+        }
+    }
+    Ok(pushed)
+}
+
+/// The image a graph's result makes: its platform, config and layers (the base image's kept
+/// as they came), stamped with the build's epoch.
+fn image_spec(
+    store: &Store,
+    graph: &Graph,
+    layers: &[LayerId],
+    epoch: Option<i64>,
+) -> Result<cairn_oci::ImageSpec> {
+    Ok(cairn_oci::ImageSpec {
+        platform: graph.platform.clone(),
+        config: graph.image.clone(),
+        layers: layers.to_vec(),
+        epoch,
+        base_layers: base_layer_count(graph, store, layers)?,
+    })
 }
 
 /// Assemble the image, name it and write it to each image output.
@@ -185,13 +215,7 @@ fn make_image(
     task: &Task<'_>,
 ) -> Result<cairn_oci::AssembledImage> {
     task.note("exporting layers");
-    let spec = cairn_oci::ImageSpec {
-        platform: job.graph.platform.clone(),
-        config: job.graph.image.clone(),
-        layers: job.layers.to_vec(),
-        epoch: job.epoch,
-        base_layers: base_layer_count(job.graph, store, job.layers)?,
-    };
+    let spec = image_spec(store, job.graph, job.layers, job.epoch)?;
     // An image that only stays in the store needs no compressed blobs (like docker's own
     // image store); exports get real, compressed layers. A layer the build made may have
     // been described while later steps ran.
@@ -238,17 +262,19 @@ fn make_image(
     Ok(image)
 }
 
-/// Write the file-system outputs (`type=local`, `type=tar`).
+/// Write the file-system outputs (`type=local`, `type=tar`) of `parts`: (a directory in the
+/// output, the layers of its file system) — the output itself (`""`) for one result, a
+/// directory per platform (`linux_arm64`, [`platform_dir`]) for a multi-platform build's.
 pub(crate) fn files(
     store: &Store,
     outputs: &[Output],
-    layers: &[LayerId],
+    parts: &[(String, &[LayerId])],
     events: &dyn EventSink,
 ) -> Result<()> {
     for o in outputs.iter().filter(|o| !o.is_image()) {
         let omitted =
             crate::events::task(events, format!("exporting to {}", o.describe()), |_| {
-                o.write_files(store, layers)
+                o.write_files(store, parts)
             })?;
         if let Some(first) = omitted.first() {
             events.emit(BuildEvent::Warning(format!(
@@ -360,29 +386,19 @@ pub(crate) fn images(
         return Ok(None);
     };
     let task = Task::start(events, "exporting to image");
-    let made = (|| -> Result<(OciDigest, Vec<u8>, Vec<cairn_oci::AssembledImage>)> {
+    let made = (|| -> Result<OciDigest> {
         let mut made = Vec::with_capacity(parts.len());
         for part in parts {
             task.note(format!("exporting layers of {}", part.graph.platform));
-            let spec = cairn_oci::ImageSpec {
-                platform: part.graph.platform.clone(),
-                config: part.graph.image.clone(),
-                layers: part.layers.to_vec(),
-                epoch: job.epoch,
-                base_layers: base_layer_count(part.graph, store, part.layers)?,
-            };
+            let spec = image_spec(store, part.graph, part.layers, job.epoch)?;
             let image = cairn_oci::assemble_image_with(store, &spec, &|i, id| {
                 cairn_oci::describe_layer(store, &spec, i, id, target)
             })
             .with_context(|| format!("cannot assemble the image for {}", spec.platform))?;
             made.push(image);
         }
-        let entries: Vec<_> = made
-            .iter()
-            .zip(parts)
-            .map(|(img, part)| (img, &part.graph.platform))
-            .collect();
-        let (index, bytes) = cairn_oci::image_index(&entries)?;
+        let (index, bytes) =
+            cairn_oci::image_index(made.iter().zip(parts.iter().map(|p| &p.graph.platform)))?;
         store.put_blob(&bytes)?;
         let named = cairn_store::NamedImage {
             index: Some(index.clone()),
@@ -404,77 +420,26 @@ pub(crate) fn images(
         }
         let content = cairn_oci::LayoutImages {
             images: made.iter().collect(),
-            index: Some((index.clone(), bytes.clone())),
+            index: Some((index.clone(), bytes)),
         };
         for o in job.outputs {
             o.write_images(store, &content, job.tags)?;
             task.note(format!("exported to {}", o.describe()));
         }
-        Ok((index, bytes, made))
+        Ok(index)
     })();
     match &made {
-        Ok((index, _, _)) => {
+        Ok(index) => {
             task.note(format!("writing image index {index} done"));
             task.finish();
         }
         Err(e) => task.fail(cairn_solver::with_causes(e)),
     }
-    let (index, _, _) = made?;
-    let mut pushed = Vec::new();
-    if job.push {
-        if job.tags.is_empty() {
-            bail!("--push needs a name: add -t REGISTRY/NAME:TAG");
-        }
-        for t in job.tags {
-            let task = Task::start(events, format!("pushing {t}"));
-            let digest = runtime.block_on(crate::metered::metered(&task, |meter| {
-                crate::push_named_observed(store, registry, t, job.compression, meter)
-            }));
-            match digest {
-                Ok(digest) => {
-                    task.note(format!("pushed {t} {digest}"));
-                    task.finish();
-                    pushed.push((t.clone(), digest));
-                }
-                Err(e) => {
-                    task.fail(cairn_solver::with_causes(&e));
-                    return Err(e);
-                }
-            }
-        }
-    }
+    let index = made?;
+    let pushed = push_tags(store, job, registry, runtime, events)?;
     Ok(Some(BuiltImage {
         manifest: index.to_string(),
         config: index.to_string(),
         pushed,
     }))
-}
-
-/// [`files`] of a multi-platform build: each platform's file system in a directory of its
-/// own (`linux_amd64/`, ...), in a `type=local` directory or a `type=tar` archive.
-pub(crate) fn files_per_platform(
-    store: &Store,
-    outputs: &[Output],
-    parts: &[PlatformPart<'_>],
-    events: &dyn EventSink,
-) -> Result<()> {
-    let parts: Vec<(String, &[LayerId])> = parts
-        .iter()
-        .map(|p| (platform_dir(&p.graph.platform), p.layers))
-        .collect();
-    for o in outputs.iter().filter(|o| !o.is_image()) {
-        let omitted =
-            crate::events::task(events, format!("exporting to {}", o.describe()), |_| {
-                o.write_files_per_platform(store, &parts)
-            })?;
-        if let Some(first) = omitted.first() {
-            events.emit(BuildEvent::Warning(format!(
-                "{} device node(s) left out of the output (e.g. {first}): add {} to the \
-                 -o option to create them",
-                omitted.len(),
-                crate::output::DEVICES_HELP
-            )));
-        }
-    }
-    Ok(())
 }

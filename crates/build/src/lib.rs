@@ -435,7 +435,7 @@ impl Engine {
             want_id: opts.want_image_id,
             ahead: ahead.as_ref(),
         };
-        let image = if multi {
+        let (image, files) = if multi {
             if out.parts.len() != graphs.len() {
                 bail!(
                     "internal: {} platforms built, {} results",
@@ -456,8 +456,11 @@ impl Engine {
                 &self.runtime,
                 events.as_ref(),
             )?;
-            export::files_per_platform(&self.store, &opts.outputs, &parts, events.as_ref())?;
-            image
+            let files: Vec<(String, &[cairn_store::LayerId])> = parts
+                .iter()
+                .map(|p| (export::platform_dir(&p.graph.platform), p.layers))
+                .collect();
+            (image, files)
         } else {
             let image = export::image(
                 &self.store,
@@ -466,9 +469,9 @@ impl Engine {
                 &self.runtime,
                 events.as_ref(),
             )?;
-            export::files(&self.store, &opts.outputs, &out.layers, events.as_ref())?;
-            image
+            (image, vec![(String::new(), out.layers.as_slice())])
         };
+        export::files(&self.store, &opts.outputs, &files, events.as_ref())?;
         Ok(BuildResult {
             layers: out.layers,
             executed: out.executed,
@@ -761,8 +764,7 @@ pub async fn push_named_observed(
             .with_context(|| format!("cannot push {name} ({platform})"))?;
         pushed.push((image, platform));
     }
-    let entries: Vec<_> = pushed.iter().map(|(i, p)| (i, p)).collect();
-    let (_, index) = cairn_oci::image_index(&entries)
+    let (_, index) = cairn_oci::image_index(pushed.iter().map(|(i, p)| (i, p)))
         .with_context(|| format!("cannot make the image index of {name}"))?;
     store.put_blob(&index)?;
     let digest = registry

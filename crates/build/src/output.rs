@@ -125,152 +125,110 @@ impl Output {
         image: &AssembledImage,
         tags: &[String],
     ) -> Result<()> {
-        let pick = |own: &'_ [String]| -> Vec<String> {
-            if own.is_empty() {
-                tags.to_vec()
-            } else {
-                own.to_vec()
-            }
-        };
         match self {
-            Output::Oci(p, own) => write_atomically(p, |w| {
-                Ok(cairn_oci::write_oci_archive(store, image, &pick(own), w)?)
-            }),
             Output::Docker(p, own) => write_atomically(p, |w| {
                 Ok(cairn_oci::write_docker_archive(
                     store,
                     image,
-                    &pick(own),
+                    names(own, tags),
                     w,
                 )?)
             }),
-            Output::OciDir(p, own) => cairn_oci::write_oci_layout_dir(store, image, &pick(own), p)
-                .with_context(|| format!("cannot write the OCI layout {}", p.display())),
-            Output::Local { .. } | Output::Tar { .. } => Ok(()),
+            _ => self.write_images(store, &cairn_oci::LayoutImages::one(image), tags),
         }
     }
 
-    /// Write an image output of several images under their index (a multi-platform image).
-    /// A `docker load` archive cannot hold one: an error (the build checks before it starts).
+    /// Write an image output of one image or of several under their index (a multi-platform
+    /// image), named as [`Output::write_image`] names it. A `docker load` archive holds one
+    /// image: several are an error (the build checks before it starts).
     pub fn write_images(
         &self,
         store: &Store,
         content: &cairn_oci::LayoutImages<'_>,
         tags: &[String],
     ) -> Result<()> {
-        let pick = |own: &'_ [String]| -> Vec<String> {
-            if own.is_empty() {
-                tags.to_vec()
-            } else {
-                own.to_vec()
-            }
-        };
         match self {
             Output::Oci(p, own) => write_atomically(p, |w| {
                 Ok(cairn_oci::write_oci_archive_of(
                     store,
                     content,
-                    &pick(own),
+                    names(own, tags),
                     w,
                 )?)
             }),
             Output::OciDir(p, own) => {
-                cairn_oci::write_oci_layout_dir_of(store, content, &pick(own), p)
+                cairn_oci::write_oci_layout_dir_of(store, content, names(own, tags), p)
                     .with_context(|| format!("cannot write the OCI layout {}", p.display()))
             }
-            Output::Docker(..) => bail!("{}", MULTI_PLATFORM_DOCKER),
+            Output::Docker(..) => match content.images.as_slice() {
+                [one] if content.index.is_none() => self.write_image(store, one, tags),
+                _ => bail!("{}", MULTI_PLATFORM_DOCKER),
+            },
             Output::Local { .. } | Output::Tar { .. } => Ok(()),
         }
     }
 
-    /// Write a filesystem output of several platforms' file systems, each in the directory
-    /// named with it (`linux_arm64/`). Returns the device nodes left out, with their
-    /// platform's directory.
-    pub fn write_files_per_platform(
+    /// Write a filesystem output: each of `parts` (a directory name, the layers of a file
+    /// system) flattened into that directory of the output — `""` for the output itself, a
+    /// multi-platform build's `linux_arm64/` for each platform. Returns the device nodes left
+    /// out (see [`DEVICES_HELP`]), under their part's directory.
+    pub fn write_files(
         &self,
         store: &Store,
         parts: &[(String, &[cairn_store::LayerId])],
     ) -> Result<Vec<String>> {
-        let mut omitted = Vec::new();
-        match self {
-            Output::Local { dest, devices } => {
-                for (dir, layers) in parts {
-                    let one = Output::Local {
-                        dest: dest.join(dir),
-                        devices: *devices,
-                    };
-                    let left = one.write_files(store, layers)?;
-                    omitted.extend(left.into_iter().map(|p| format!("{dir}/{p}")));
-                }
-            }
-            Output::Tar { dest, devices } => {
-                let tmp = store
+        let (dest, devices) = match self {
+            Output::Local { dest, devices } | Output::Tar { dest, devices } => (dest, *devices),
+            Output::Oci(..) | Output::OciDir(..) | Output::Docker(..) => return Ok(Vec::new()),
+        };
+        let mode = if devices {
+            cairn_oci::Devices::Create
+        } else {
+            cairn_oci::Devices::Omit
+        };
+        // A tar is made from a staging directory the parts are flattened into.
+        let tmp = match self {
+            Output::Tar { .. } => Some(
+                store
                     .staging()
-                    .context("cannot create a temporary directory")?;
-                for (dir, layers) in parts {
-                    let dirs: Vec<PathBuf> = layers.iter().map(|l| store.layer_dir(l)).collect();
-                    let into = tmp.upper().join(dir);
-                    std::fs::create_dir_all(&into)
-                        .with_context(|| format!("cannot create {}", into.display()))?;
-                    let mode = if *devices {
-                        cairn_oci::Devices::Create
-                    } else {
-                        cairn_oci::Devices::Omit
-                    };
-                    let left = cairn_oci::flatten_layers_with(&dirs, &into, mode)?;
-                    omitted.extend(left.into_iter().map(|p| format!("{dir}/{p}")));
-                }
-                write_atomically(dest, |w| {
-                    let mut b = tar::Builder::new(w);
-                    b.follow_symlinks(false);
-                    b.append_dir_all(".", tmp.upper())?;
-                    b.finish()?;
-                    Ok(())
-                })?;
-            }
-            Output::Oci(..) | Output::OciDir(..) | Output::Docker(..) => {}
+                    .context("cannot create a temporary directory")?,
+            ),
+            _ => None,
+        };
+        let root = tmp.as_ref().map_or(dest.as_path(), |t| t.upper());
+        let mut omitted = Vec::new();
+        for (dir, layers) in parts {
+            let dirs: Vec<PathBuf> = layers.iter().map(|l| store.layer_dir(l)).collect();
+            let into = if dir.is_empty() {
+                root.to_path_buf()
+            } else {
+                root.join(dir)
+            };
+            std::fs::create_dir_all(&into)
+                .with_context(|| format!("cannot create {}", into.display()))?;
+            let left = cairn_oci::flatten_layers_with(&dirs, &into, mode)
+                .with_context(|| format!("cannot write {}", into.display()))?;
+            omitted.extend(left.into_iter().map(|p| match dir.as_str() {
+                "" => p,
+                dir => format!("{dir}/{p}"),
+            }));
+        }
+        if let Some(tmp) = &tmp {
+            write_atomically(dest, |w| {
+                let mut b = tar::Builder::new(w);
+                b.follow_symlinks(false);
+                b.append_dir_all(".", tmp.upper())?;
+                b.finish()?;
+                Ok(())
+            })?;
         }
         Ok(omitted)
     }
+}
 
-    /// Write a filesystem output. Returns the device nodes left out (see [`DEVICES_HELP`]).
-    pub fn write_files(
-        &self,
-        store: &Store,
-        layers: &[cairn_store::LayerId],
-    ) -> Result<Vec<String>> {
-        let dirs: Vec<PathBuf> = layers.iter().map(|l| store.layer_dir(l)).collect();
-        let mode = |devices: bool| {
-            if devices {
-                cairn_oci::Devices::Create
-            } else {
-                cairn_oci::Devices::Omit
-            }
-        };
-        match self {
-            Output::Local { dest, devices } => {
-                std::fs::create_dir_all(dest)
-                    .with_context(|| format!("cannot create {}", dest.display()))?;
-                cairn_oci::flatten_layers_with(&dirs, dest, mode(*devices))
-                    .with_context(|| format!("cannot write {}", dest.display()))
-            }
-            Output::Tar { dest, devices } => {
-                let tmp = store
-                    .staging()
-                    .context("cannot create a temporary directory")?;
-                let omitted = cairn_oci::flatten_layers_with(&dirs, tmp.upper(), mode(*devices))?;
-                write_atomically(dest, |w| {
-                    let mut b = tar::Builder::new(w);
-                    b.follow_symlinks(false);
-                    b.append_dir_all(".", tmp.upper())?;
-                    b.finish()?;
-                    Ok(())
-                })?;
-                Ok(omitted)
-            }
-            Output::Oci(..) | Output::OciDir(..) | Output::Docker(..) => Ok(Vec::new()),
-        }
-    }
+/// The names an image output gives: its own `name=`, else the build's tags.
+fn names<'a>(own: &'a [String], tags: &'a [String]) -> &'a [String] {
+    if own.is_empty() { tags } else { own }
 }
 
 /// The fields of a comma-separated output spec, read as buildx reads it (Go's

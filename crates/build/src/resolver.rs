@@ -149,14 +149,8 @@ impl StoreResolver<'_> {
             Some(_) => self.always_pull && !pinned && !self.pulled.borrow().contains(&key),
         };
         // What the name holds already, for messages when it has only other platforms.
-        let held = |named: &cairn_store::NamedImage| -> Result<String, ResolveError> {
-            let have = cairn_oci::platforms_of(self.store, named)
-                .map_err(|e| ResolveError(e.to_string()))?;
-            Ok(have
-                .iter()
-                .map(Platform::to_string)
-                .collect::<Vec<_>>()
-                .join(", "))
+        let held = |named: &cairn_store::NamedImage| {
+            cairn_oci::platforms_shown(self.store, named).map_err(|e| ResolveError(e.to_string()))
         };
         let rec = if need_pull && self.registry.is_some() {
             if let Err(e) = self.pull(reference, platform) {

@@ -50,6 +50,7 @@ pub use layer_tar::{
 };
 pub use platforms::{
     Joining, add_platform_image, image_for_platform, image_index, image_platform, platforms_of,
+    platforms_shown,
 };
 pub use time::{now_unix, parse_rfc3339, rfc3339};
 pub use unpack::unpack_layer;

@@ -45,6 +45,15 @@ pub fn platforms_of(store: &Store, named: &NamedImage) -> Result<Vec<Platform>> 
         .collect()
 }
 
+/// [`platforms_of`] as messages show them: `linux/amd64, linux/arm64`.
+pub fn platforms_shown(store: &Store, named: &NamedImage) -> Result<String> {
+    let shown: Vec<String> = platforms_of(store, named)?
+        .iter()
+        .map(Platform::to_string)
+        .collect();
+    Ok(shown.join(", "))
+}
+
 /// Which of a name's images of other platforms stay when one platform's image is added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Joining {
@@ -99,14 +108,16 @@ pub fn add_platform_image(
 /// The OCI image index of `images`, each listed with its platform: what a tag of a
 /// multi-platform image names in a registry (`docker buildx build --platform a,b --push`).
 /// Returns its digest and bytes.
-pub fn image_index(images: &[(&crate::AssembledImage, &Platform)]) -> Result<(OciDigest, Vec<u8>)> {
+pub fn image_index<'a>(
+    images: impl IntoIterator<Item = (&'a crate::AssembledImage, &'a Platform)>,
+) -> Result<(OciDigest, Vec<u8>)> {
     use crate::model::{Descriptor, Index, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, PlatformJson};
     #[derive(serde::Deserialize)]
     struct Typed {
         #[serde(rename = "mediaType")]
         media_type: Option<String>,
     }
-    let mut manifests = Vec::with_capacity(images.len());
+    let mut manifests = Vec::new();
     for (img, platform) in images {
         let media_type = serde_json::from_slice::<Typed>(&img.manifest_bytes)
             .ok()

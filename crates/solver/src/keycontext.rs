@@ -69,11 +69,7 @@ pub(crate) fn stored_image(
         None => Err(KeyInputError::WrongPlatform {
             reference: reference.to_string(),
             platform: platform.to_string(),
-            have: cairn_oci::platforms_of(store, &named)?
-                .iter()
-                .map(cairn_ir::Platform::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            have: cairn_oci::platforms_shown(store, &named)?,
         }),
     }
 }

@@ -8,32 +8,15 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::fixture::{Env, context};
-use crate::util::cairn;
 
 // `ls -l` would show the shared files' link counts (see ARCHITECTURE.md): the listing is of
 // names and sizes.
 const DOCKERFILE: &str =
     "FROM busybox\nCOPY . /src\nRUN find /src -type f -exec wc -c {} + | sort > /listing\n";
 
-fn inspect(env: &Env, image: &str) -> Value {
-    let out = cairn()
-        .args(["inspect", "--root"])
-        .arg(env.root())
-        .arg(image)
-        .output()
-        .expect("run cairn inspect");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("inspect JSON");
-    v[0].clone()
-}
-
 /// The directory of the copy's layer (the image's second layer) of `image`.
 fn copy_layer(env: &Env, image: &str) -> PathBuf {
-    let id = inspect(env, image)["Layers"][1]["Id"]
+    let id = env.inspect(image)["Layers"][1]["Id"]
         .as_str()
         .expect("layer id")
         .to_string();
@@ -43,7 +26,7 @@ fn copy_layer(env: &Env, image: &str) -> PathBuf {
 /// The diff_ids of `image`'s base and copy layers: the sha256 of each layer's tar (the RUN
 /// layer's file times differ from run to run).
 fn diff_ids(env: &Env, image: &str) -> Vec<Value> {
-    let all = inspect(env, image)["RootFS"]["Layers"].clone();
+    let all = env.inspect(image)["RootFS"]["Layers"].clone();
     all.as_array()
         .expect("diff_ids")
         .iter()
@@ -54,7 +37,7 @@ fn diff_ids(env: &Env, image: &str) -> Vec<Value> {
 
 /// The layer ids (content digests) of `image`'s base and copy layers.
 fn layer_ids(env: &Env, image: &str) -> Vec<Value> {
-    let all = inspect(env, image)["Layers"].clone();
+    let all = env.inspect(image)["Layers"].clone();
     all.as_array()
         .expect("layers")
         .iter()

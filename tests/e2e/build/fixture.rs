@@ -103,6 +103,40 @@ impl Env {
         self.store.path()
     }
 
+    /// `cairn ARGS... --root STORE`, which must succeed: its standard output.
+    pub fn cairn_ok(&self, args: &[&str]) -> String {
+        let out = cairn()
+            .args(args)
+            .arg("--root")
+            .arg(self.root())
+            .output()
+            .expect("run cairn");
+        assert!(
+            out.status.success(),
+            "cairn {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `cairn inspect IMAGE`'s first entry.
+    pub fn inspect(&self, image: &str) -> Value {
+        let v: Value =
+            serde_json::from_str(&self.cairn_ok(&["inspect", image])).expect("inspect JSON");
+        v[0].clone()
+    }
+
+    /// The rows `cairn images` lists for the repository `repo` (one per platform of a
+    /// multi-platform name).
+    pub fn image_rows(&self, repo: &str) -> Vec<String> {
+        let prefix = format!("{repo} ");
+        self.cairn_ok(&["images"])
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// `cairn build --progress=json --root STORE ARGS... CONTEXT`.
     pub fn build(&self, context: &Path, args: &[&str]) -> Build {
         let out = cairn()

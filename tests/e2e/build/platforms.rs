@@ -11,35 +11,8 @@ use std::path::{Path, PathBuf};
 
 /// `cairn import --platform PLATFORM ROOTFS NAME` into `env`'s store.
 fn import(env: &Env, platform: &str, rootfs: &Path, name: &str) {
-    let out = cairn()
-        .args(["import", "--platform", platform, "--root"])
-        .arg(env.root())
-        .arg(rootfs)
-        .arg(name)
-        .output()
-        .expect("run cairn import");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `cairn inspect NAME`'s first image.
-fn inspect(env: &Env, name: &str) -> serde_json::Value {
-    let out = cairn()
-        .args(["inspect", "--root"])
-        .arg(env.root())
-        .arg(name)
-        .output()
-        .expect("run cairn inspect");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    v.get(0).cloned().unwrap_or_default()
+    let rootfs = rootfs.to_str().expect("utf-8 path");
+    env.cairn_ok(&["import", "--platform", platform, rootfs, name]);
 }
 
 /// Where `scripts/setup.sh` unpacked arm64's busybox-static.
@@ -90,7 +63,7 @@ fn a_foreign_stage_runs_emulated() {
     env.build_ok(ctx.path(), &["-o", &dest, "-t", "emulated:1"]);
     let arch = std::fs::read_to_string(out.join("arch")).expect("arch");
     assert_eq!(arch.trim(), "aarch64");
-    let v = inspect(&env, "emulated:1");
+    let v = env.inspect("emulated:1");
     assert_eq!(
         (&v["Os"], &v["Architecture"]),
         (&"linux".into(), &"arm64".into())
@@ -202,16 +175,10 @@ fn two_platforms_build_in_one_command() {
         );
     }
     // The store's name holds both platforms.
-    let images = cairn()
-        .args(["images", "--root"])
-        .arg(env.root())
-        .output()
-        .expect("images");
-    let listed = String::from_utf8_lossy(&images.stdout);
-    let rows: Vec<&str> = listed.lines().filter(|l| l.starts_with("multi ")).collect();
-    assert_eq!(rows.len(), 2, "{listed}");
-    assert!(rows.iter().any(|r| r.ends_with("linux/amd64")), "{listed}");
-    assert!(rows.iter().any(|r| r.ends_with("linux/arm64")), "{listed}");
+    let rows = env.image_rows("multi");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().any(|r| r.ends_with("linux/amd64")), "{rows:?}");
+    assert!(rows.iter().any(|r| r.ends_with("linux/arm64")), "{rows:?}");
     // Nothing runs again.
     let again = env.build_ok(
         ctx.path(),
@@ -319,12 +286,7 @@ fn a_multi_platform_push_is_an_index_docker_pulls_per_platform() {
     let seeder = Env::new();
     let base = format!("{registry}/{}:latest", unique_repo("library/busybox-multi"));
     two_platform_busybox(&seeder, &base);
-    crate::util::run(
-        Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["push", "--root"])
-            .arg(seeder.root())
-            .arg(&base),
-    );
+    seeder.cairn_ok(&["push", &base]);
     let raw = crate::util::run(
         Command::new("skopeo")
             .args(["inspect", "--raw", "--tls-verify=false"])
@@ -423,51 +385,20 @@ fn a_multi_platform_cache_and_archive_hold_every_platform() {
     );
 
     let loaded = Env::empty();
-    crate::util::run(
-        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["load", "--root"])
-            .arg(loaded.root())
-            .arg("-i")
-            .arg(&tar),
-    );
-    let v = inspect(&loaded, "multi:1");
+    loaded.cairn_ok(&["load", "-i", tar.to_str().expect("utf-8 path")]);
+    let v = loaded.inspect("multi:1");
     assert_eq!(v["Architecture"], Platform::host().architecture.as_str());
-    let images = crate::util::run(
-        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["images", "--root"])
-            .arg(loaded.root()),
-    );
-    let rows: Vec<&str> = images.lines().filter(|l| l.starts_with("multi ")).collect();
-    assert_eq!(rows.len(), 2, "{images}");
+    let rows = loaded.image_rows("multi");
+    assert_eq!(rows.len(), 2, "{rows:?}");
     // `cairn save --format oci` of the name keeps both platforms; a docker archive takes
     // this machine's and says so.
     let saved = dir.path().join("saved.tar");
-    crate::util::run(
-        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["save", "--format", "oci", "--root"])
-            .arg(loaded.root())
-            .arg("-o")
-            .arg(&saved)
-            .arg("multi:1"),
-    );
+    let saved = saved.to_str().expect("utf-8 path");
+    loaded.cairn_ok(&["save", "--format", "oci", "-o", saved, "multi:1"]);
     let again = Env::empty();
-    crate::util::run(
-        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["load", "--root"])
-            .arg(again.root())
-            .arg("-i")
-            .arg(&saved),
-    );
-    let images = crate::util::run(
-        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["images", "--root"])
-            .arg(again.root()),
-    );
-    assert_eq!(
-        images.lines().filter(|l| l.starts_with("multi ")).count(),
-        2,
-        "{images}"
-    );
+    again.cairn_ok(&["load", "-i", saved]);
+    let rows = again.image_rows("multi");
+    assert_eq!(rows.len(), 2, "{rows:?}");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
         .args(["save", "--format", "docker", "--root"])
         .arg(again.root())
@@ -601,19 +532,9 @@ fn loading_an_index_skips_attestations_and_absent_platforms() {
     .expect("index.json");
 
     let loaded = Env::empty();
-    crate::util::run(
-        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["load", "--root"])
-            .arg(loaded.root())
-            .arg("-i")
-            .arg(&layout),
-    );
-    let images = crate::util::run(
-        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["images", "--root"])
-            .arg(loaded.root()),
-    );
-    let rows: Vec<&str> = images.lines().filter(|l| l.starts_with("app ")).collect();
+    loaded.cairn_ok(&["load", "-i", layout.to_str().expect("utf-8 path")]);
+    let images = loaded.cairn_ok(&["images"]);
+    let rows = loaded.image_rows("app");
     assert_eq!(rows.len(), 2, "{images}");
     assert!(rows.iter().any(|r| r.ends_with("linux/arm64")), "{images}");
     assert!(
@@ -659,14 +580,6 @@ target "default" {
         2,
         "{ran:?}"
     );
-    let images = crate::util::run(
-        std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["images", "--root"])
-            .arg(env.root()),
-    );
-    assert_eq!(
-        images.lines().filter(|l| l.starts_with("baked ")).count(),
-        2,
-        "{images}"
-    );
+    let rows = env.image_rows("baked");
+    assert_eq!(rows.len(), 2, "{rows:?}");
 }

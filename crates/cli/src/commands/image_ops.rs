@@ -219,8 +219,7 @@ pub fn save(args: SaveArgs) -> Result<()> {
                 images.push(assemble(rec)?);
                 platforms.push(cairn_oci::image_platform(&store, rec)?);
             }
-            let entries: Vec<_> = images.iter().zip(&platforms).collect();
-            let index = cairn_oci::image_index(&entries)?;
+            let index = cairn_oci::image_index(images.iter().zip(&platforms))?;
             (images, Some(index))
         }
         "oci" | "docker" => {

@@ -246,18 +246,8 @@ pub fn images(args: ImagesArgs) -> Result<()> {
         .map(|(name, rec, several)| {
             let config = config_of(&rec);
             let platform = several.then(|| {
-                let field = |k: &str| {
-                    config
-                        .as_ref()
-                        .and_then(|v| v[k].as_str().map(str::to_string))
-                        .unwrap_or_else(|| "?".into())
-                };
-                let mut p = format!("{}/{}", field("os"), field("architecture"));
-                if let Some(v) = config.as_ref().and_then(|v| v["variant"].as_str()) {
-                    p.push('/');
-                    p.push_str(v);
-                }
-                p
+                cairn_oci::image_platform(&store, &rec)
+                    .map_or_else(|_| "?".to_string(), |p| p.to_string())
             });
             let created = config
                 .as_ref()
