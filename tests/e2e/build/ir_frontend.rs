@@ -262,3 +262,45 @@ fn a_broken_graph_is_an_error_naming_the_json_path() {
     assert!(!b.success);
     assert!(b.stderr.contains("nothere:1"), "{}", b.stderr);
 }
+
+/// A graph whose image source is pinned to one platform's manifest but says another platform
+/// is refused, naming both — never built on the other machine's layers under a label they do
+/// not have.
+#[test]
+fn a_source_pinned_to_another_platforms_image_is_refused() {
+    let env = Env::new();
+    let manifest = env.inspect("busybox:latest")["ManifestDigest"]
+        .as_str()
+        .expect("manifest digest")
+        .to_string();
+    let graph = HAND_WRITTEN
+        .replace(
+            "docker.io/library/busybox:latest\"",
+            &format!("docker.io/library/busybox@{manifest}\""),
+        )
+        .replace(
+            "\"platform\": {\"os\": \"linux\", \"architecture\": \"amd64\"}}}}}",
+            "\"platform\": {\"os\": \"linux\", \"architecture\": \"arm64\"}}}}}",
+        );
+    assert!(
+        graph.contains(&manifest) && graph.contains("arm64"),
+        "{graph}"
+    );
+    let c = context(&[("in.txt", "x\n"), ("graph.json", &graph)]);
+    let b = env.build(
+        c.path(),
+        &[
+            "--frontend",
+            "ir",
+            "-f",
+            &c.path().join("graph.json").to_string_lossy(),
+        ],
+    );
+    assert!(!b.success, "built an arm64 source on the amd64 image");
+    assert!(
+        b.stderr.contains("linux/amd64") && b.stderr.contains("linux/arm64"),
+        "{}",
+        b.stderr
+    );
+    assert!(b.ran().is_empty(), "{:?}", b.ran());
+}

@@ -110,3 +110,52 @@ fn concurrent_adds_of_two_platforms_keep_both() {
         assert_eq!(named.images.len(), 2, "round {round}: {named:?}");
     }
 }
+
+/// An OCI layout whose index lists one nested index (that names `image`) `copies` times.
+fn layout_listing_an_index(store: &Store, image: &ImageRecord, copies: usize) -> tempfile::TempDir {
+    use cairn_oci::model::{Descriptor, Index, MEDIA_TYPE_INDEX};
+    let dir = tempfile::tempdir().expect("layout dir");
+    let assembled = cairn_oci::assemble_from_record(store, image, cairn_store::Compression::Gzip)
+        .expect("assemble");
+    cairn_oci::write_oci_layout_dir(store, &assembled, &[], dir.path()).expect("layout");
+    let platform = cairn_oci::image_platform(store, image).expect("platform");
+    let (digest, bytes) = cairn_oci::image_index([(&assembled, &platform)]).expect("nested index");
+    std::fs::write(dir.path().join("blobs/sha256").join(digest.hex()), &bytes).expect("blob");
+    let entry = Descriptor {
+        media_type: MEDIA_TYPE_INDEX.into(),
+        digest: digest.to_string(),
+        size: bytes.len() as u64,
+        artifact_type: None,
+        annotations: None,
+        platform: None,
+    };
+    let top = Index {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_INDEX.into()),
+        manifests: vec![entry; copies],
+        annotations: None,
+    };
+    std::fs::write(
+        dir.path().join("index.json"),
+        serde_json::to_vec(&top).expect("index json"),
+    )
+    .expect("index.json");
+    dir
+}
+
+/// An index listing a nested index many times loads (its image once); one listing more
+/// entries than any real archive is refused, not walked.
+#[test]
+fn an_index_fan_out_is_bounded() {
+    let dir = tempfile::tempdir().expect("store dir");
+    let store = Store::open(dir.path()).expect("store");
+    let img = image(&store, "linux/arm64", "fan");
+    let repeated = layout_listing_an_index(&store, &img, 100);
+    let fresh_dir = tempfile::tempdir().expect("store dir");
+    let fresh = Store::open(fresh_dir.path()).expect("store");
+    let loaded = cairn_oci::import_archive(&fresh, repeated.path()).expect("load");
+    assert_eq!(loaded.len(), 1);
+    let huge = layout_listing_an_index(&store, &img, 5000);
+    let e = cairn_oci::import_archive(&fresh, huge.path()).expect_err("5000 entries");
+    assert!(e.to_string().contains("more than 4096"), "{e}");
+}
