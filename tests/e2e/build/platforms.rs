@@ -583,3 +583,23 @@ target "default" {
     let rows = env.image_rows("baked");
     assert_eq!(rows.len(), 2, "{rows:?}");
 }
+
+/// `--platform` values that are not platforms, or more platforms than any build makes, are
+/// clear errors before anything is lowered or run.
+#[test]
+fn bad_platform_lists_are_refused() {
+    let env = Env::new();
+    let ctx = context(&[("Dockerfile", "FROM busybox\nRUN true\n")]);
+    let many: Vec<String> = (0..65).map(|i| format!("linux/arch{i}")).collect();
+    let many = many.join(",");
+    for (value, want) in [
+        ("linux", "invalid --platform \"linux\""),
+        ("linux/amd64,/arm64", "invalid --platform \"/arm64\""),
+        (many.as_str(), "more than 64 platforms"),
+    ] {
+        let b = env.build(ctx.path(), &["--platform", value]);
+        assert!(!b.success, "{value}");
+        assert!(b.stderr.contains(want), "{value}: {}", b.stderr);
+        assert!(b.ran().is_empty());
+    }
+}

@@ -756,6 +756,10 @@ fn run_check(input: &BuildInput, resolver: &dyn ImageResolver, progress: &Progre
     Ok(())
 }
 
+/// The most platforms one build makes (each is a lowering, a resolution of every base image
+/// and an image): far above any real build (buildx's usual lists have two to six).
+const MAX_PLATFORMS: usize = 64;
+
 /// `--platform a,b`: the platforms named, each once, in order (none: the build's default).
 pub(crate) fn parse_platforms(spec: Option<&str>) -> Result<Vec<cairn_ir::Platform>> {
     let Some(spec) = spec else {
@@ -769,6 +773,9 @@ pub(crate) fn parse_platforms(spec: Option<&str>) -> Result<Vec<cairn_ir::Platfo
             .normalized();
         if !out.contains(&parsed) {
             out.push(parsed);
+        }
+        if out.len() > MAX_PLATFORMS {
+            bail!("--platform names more than {MAX_PLATFORMS} platforms");
         }
     }
     Ok(out)
